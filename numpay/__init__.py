@@ -1,0 +1,7 @@
+"""Numpay: Solana wallets without seed phrases, gasless payments through a relayer."""
+
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

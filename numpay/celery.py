@@ -1,0 +1,13 @@
+"""The Celery application (DESIGN.md "Processes": one worker path, broker chosen by env)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "numpay.settings.dev")
+
+app = Celery("numpay")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,70 @@
+"""The relayer fee payer's signer (DESIGN.md "Fee sponsorship").
+
+In development and tests the fee payer is an in-memory keypair read from ``RELAYER_FEE_PAYER_KEYPAIR``
+(a JSON array of 64 bytes, the ``solana-keygen`` file format) or from the file at
+``RELAYER_FEE_PAYER_KEYPAIR_PATH``. In production, put the key in a KMS or Vault and implement
+:class:`FeePayerSigner` over ``solana-keychain`` (its signer objects expose ``pubkey`` and
+``sign_message``), selected by ``RELAYER_SIGNER_CLASS``; the key never has to touch this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+
+class FeePayerSigner(Protocol):
+    """Signs messages as the transaction fee payer."""
+
+    def pubkey(self) -> Pubkey:
+        """The fee payer's address."""
+        ...
+
+    def sign_message(self, message: bytes) -> Signature:
+        """Ed25519 signature over a serialized message."""
+        ...
+
+
+def load_keypair_file(path: str | Path) -> Keypair:
+    """Read a ``solana-keygen`` JSON keypair file (64 integers).
+
+    :raises ImproperlyConfigured: missing or malformed file (the message never includes key bytes).
+    """
+    try:
+        raw = json.loads(Path(path).read_text())
+        return Keypair.from_bytes(bytes(raw))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"Cannot read a keypair from {path}") from exc
+
+
+def write_keypair_file(path: str | Path, keypair: Keypair) -> None:
+    """Write ``keypair`` as a ``solana-keygen`` JSON file readable only by its owner (0600)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(list(bytes(keypair)), handle)
+
+
+@functools.lru_cache(maxsize=4)
+def _fee_payer(inline: str, path: str) -> Keypair:
+    if inline:
+        try:
+            return Keypair.from_bytes(bytes(json.loads(inline)))
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured("RELAYER_FEE_PAYER_KEYPAIR is not a JSON array of 64 bytes") from exc
+    return load_keypair_file(path)
+
+
+def get_fee_payer() -> FeePayerSigner:
+    """The configured fee payer signer (a solders ``Keypair`` satisfies :class:`FeePayerSigner`)."""
+    return _fee_payer(settings.RELAYER_FEE_PAYER_KEYPAIR, settings.RELAYER_FEE_PAYER_KEYPAIR_PATH)

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class WalletsConfig(AppConfig):
+    """Wallets, key custody, tokens, balances, payments."""
+
+    name = "wallets"

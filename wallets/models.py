@@ -1,0 +1,90 @@
+"""Wallets, their custody envelopes, and the token registry.
+
+Key material lives only in :class:`WalletKey` as ciphertext (DESIGN.md "Key custody"); nothing else
+stores or displays it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Wallet(models.Model):
+    """A user's Solana wallet. Exactly one per user (unique constraint on ``user``).
+
+    :ivar address: the base58 Ed25519 public key (32 bytes -> 32..44 characters).
+    """
+
+    class Custody(models.TextChoices):
+        CUSTODIAL = "custodial", "Custodial (platform-held, envelope-encrypted)"
+        SHARED_2_OF_3 = "shared_2_of_3", "Non-custodial (2-of-3 shares)"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FROZEN = "frozen", "Frozen"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    address = models.CharField(max_length=44, unique=True)
+    custody = models.CharField(max_length=20, choices=Custody.choices, default=Custody.CUSTODIAL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class WalletKey(models.Model):
+    """The custodial key envelope of one wallet.
+
+    ``ciphertext`` = AES-256-GCM(nonce 12 bytes || ct) of the 32-byte Ed25519 seed under a per-wallet data
+    key, AAD = wallet id + address; ``wrapped_data_key`` = the data key wrapped by the KEK ``kek_id``.
+    """
+
+    wallet = models.OneToOneField(Wallet, on_delete=models.CASCADE, primary_key=True, related_name="key")
+    algorithm = models.CharField(max_length=40, default="ed25519-seed/aes-256-gcm")
+    ciphertext = models.BinaryField()
+    wrapped_data_key = models.BinaryField()
+    kek_id = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"key envelope of {self.wallet_id}"
+
+
+class Token(models.Model):
+    """A token Numpay shows and moves on one cluster. SOL is native (no mint, 9 decimals).
+
+    :ivar mint: base58 mint address; empty for native SOL.
+    :ivar token_program: the owning program id (SPL Token or Token-2022); empty for SOL.
+    """
+
+    cluster = models.CharField(max_length=32)
+    symbol = models.CharField(max_length=16)
+    name = models.CharField(max_length=64)
+    mint = models.CharField(max_length=44, blank=True, default="")
+    decimals = models.PositiveSmallIntegerField()
+    is_native = models.BooleanField(default=False)
+    token_program = models.CharField(max_length=44, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("position", "symbol")
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "symbol"], name="wallets_token_cluster_symbol_unique"),
+            models.UniqueConstraint(
+                fields=["cluster", "mint"], condition=~Q(mint=""), name="wallets_token_cluster_mint_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ({self.cluster})"

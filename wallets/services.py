@@ -1,0 +1,102 @@
+"""Writes for wallets: provisioning, signing, KEK rotation, the localnet faucet."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from solders.signature import Signature
+
+from numpay.core.errors import ApplicationError, NotFoundError
+
+from . import custody
+from .lock_objects import wallet_key_qs_select_for_update
+from .models import Token, Wallet, WalletKey
+
+logger = logging.getLogger(__name__)
+
+
+def wallet_provision(*, user: object) -> Wallet:
+    """Give ``user`` exactly one custodial wallet; return the existing one if it is already there.
+
+    Idempotent under retries and concurrent calls: the unique constraint on ``Wallet.user`` decides,
+    and the loser of a race returns the winner's wallet.
+
+    :returns: the user's :class:`Wallet`.
+    """
+    existing = Wallet.objects.filter(user=user).first()
+    if existing is not None:
+        return existing
+    wallet_id = uuid.uuid4()
+    address, envelope = custody.new_keypair_envelope(wallet_id=wallet_id)
+    try:
+        with transaction.atomic():
+            wallet = Wallet.objects.create(id=wallet_id, user=user, address=address,
+                                           custody=Wallet.Custody.CUSTODIAL)
+            WalletKey.objects.create(wallet=wallet, ciphertext=envelope.ciphertext,
+                                     wrapped_data_key=envelope.wrapped_data_key, kek_id=envelope.kek_id)
+    except IntegrityError:
+        return Wallet.objects.get(user=user)
+    logger.info("Provisioned wallet %s for user %s", address, getattr(user, "pk", None))
+    return wallet
+
+
+def wallet_sign(*, wallet: Wallet, message: bytes) -> Signature:
+    """Sign a serialized Solana message with the wallet's custodial key (via :func:`custody.sign`).
+
+    :raises ApplicationError: ``wallet_frozen`` when the wallet is frozen.
+    :raises custody.CustodyError: the envelope does not decrypt.
+    """
+    if wallet.status != Wallet.Status.ACTIVE:
+        raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    key = WalletKey.objects.get(wallet=wallet)
+    return custody.sign(wallet_id=wallet.id, address=wallet.address, ciphertext=key.ciphertext,
+                        wrapped_data_key=key.wrapped_data_key, kek_id=key.kek_id, message=message)
+
+
+def kek_rotate(*, batch_size: int = 100) -> int:
+    """Re-wrap every data key not yet under the current KEK. Resumable: each batch commits on its own,
+    rows already re-wrapped are skipped, and concurrent runs split the work (``SKIP LOCKED``).
+
+    :returns: how many envelopes were re-wrapped.
+    :raises custody.CustodyError: an envelope's KEK is no longer configured or it was tampered with.
+    """
+    current = custody.get_kek_provider().current_key_id()
+    total = 0
+    while True:
+        with transaction.atomic():
+            batch = list(wallet_key_qs_select_for_update().exclude(kek_id=current).select_related("wallet")
+                         .order_by("pk")[:batch_size])
+            if not batch:
+                return total
+            for key in batch:
+                key.kek_id, key.wrapped_data_key = custody.rewrap_data_key(
+                    wallet_id=key.wallet_id, address=key.wallet.address, kek_id=key.kek_id,
+                    wrapped=bytes(key.wrapped_data_key))
+                key.rotated_at = timezone.now()
+                key.save(update_fields=["kek_id", "wrapped_data_key", "rotated_at"])
+            total += len(batch)
+
+
+def token_get(*, symbol: str) -> Token:
+    """The active token ``symbol`` (case-insensitive) on this cluster.
+
+    :raises ApplicationError: ``unknown_token`` (400).
+    """
+    token = Token.objects.filter(cluster=settings.SOLANA_CLUSTER, symbol__iexact=(symbol or "").strip(),
+                                 is_active=True).first()
+    if token is None:
+        raise ApplicationError("unknown_token", f"Numpay does not support the token {symbol!r} here.",
+                               extra={"field": "token"})
+    return token
+
+
+def wallet_for_user(*, user: object) -> Wallet:
+    """The user's wallet. :raises NotFoundError: ``wallet_not_found``."""
+    wallet = Wallet.objects.filter(user=user).first()
+    if wallet is None:
+        raise NotFoundError("wallet_not_found", "You do not have a wallet yet.")
+    return wallet

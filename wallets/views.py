@@ -1,0 +1,81 @@
+"""Pages for wallets: landing, dashboard, receive, the localnet faucet (htmx)."""
+
+from __future__ import annotations
+
+import segno
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from numpay.core.errors import ApplicationError
+from numpay.core.money import parse_amount
+
+from .faucet import faucet_fund
+from .selectors import tokens_active, wallet_balances
+from .services import token_get, wallet_for_user, wallet_provision
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    """Public landing page; signed-in users go to their dashboard."""
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return render(request, "landing.html")
+
+
+def _qr_svg(address: str) -> str:
+    return segno.make(f"solana:{address}", error="m").svg_data_uri(scale=6, border=2)
+
+
+def _balances_context(request: HttpRequest) -> dict[str, object]:
+    wallet = wallet_provision(user=request.user)
+    context: dict[str, object] = {"wallet": wallet, "balances": [], "chain_error": ""}
+    try:
+        context["balances"] = wallet_balances(wallet=wallet)
+    except ApplicationError as exc:
+        context["chain_error"] = exc.message
+    return context
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Address with copy button and QR, SOL and USDC balances, activity, faucet on localnet."""
+    context = _balances_context(request)
+    context["qr"] = _qr_svg(context["wallet"].address)  # type: ignore[attr-defined]
+    context["tokens"] = [t for t in tokens_active() if not t.is_native]
+    return render(request, "wallets/dashboard.html", context)
+
+
+@login_required
+def balances_partial(request: HttpRequest) -> HttpResponse:
+    """The balances card alone (htmx refresh)."""
+    return render(request, "wallets/_balances.html", _balances_context(request))
+
+
+@login_required
+def receive(request: HttpRequest) -> HttpResponse:
+    """The address as text and QR code (``solana:`` URI), with a copy button."""
+    wallet = wallet_for_user(user=request.user)
+    return render(request, "wallets/receive.html", {"wallet": wallet, "qr": _qr_svg(wallet.address)})
+
+
+@login_required
+@require_POST
+def faucet(request: HttpRequest) -> HttpResponse:
+    """Localnet only: fund the user with test tokens, then re-render the balances card."""
+    if settings.SOLANA_CLUSTER != "localnet":
+        raise Http404
+    message, is_error = "", False
+    try:
+        token = token_get(symbol=request.POST.get("token", "USDC"))
+        amount = parse_amount(request.POST.get("amount", "100"), decimals=token.decimals)
+        faucet_fund(wallet=wallet_for_user(user=request.user), token=token, amount=amount)
+        message = f"Added {request.POST.get('amount', '100')} {token.symbol} from the test faucet."
+    except ApplicationError as exc:
+        message, is_error = exc.message, True
+    context = _balances_context(request)
+    context.update({"faucet_message": message, "faucet_error": is_error})
+    if request.htmx:
+        return render(request, "wallets/_balances.html", context)
+    return redirect("dashboard")
