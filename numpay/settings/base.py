@@ -238,3 +238,15 @@ LOGGING = {
 }
 
 SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
+
+# --- Relayer rules (DESIGN.md "Fee sponsorship"; deny by default) ---
+RELAYER_MAX_LAMPORTS_PER_TX = env.int("RELAYER_MAX_LAMPORTS_PER_TX", default=3_000_000)
+RELAYER_DAILY_BUDGET_LAMPORTS = env.int("RELAYER_DAILY_BUDGET_LAMPORTS", default=100_000_000)
+RELAYER_SPONSOR_ATA_RENT = env.bool("RELAYER_SPONSOR_ATA_RENT", default=True)
+RELAYER_FEE_PAYER_ALERT_LAMPORTS = env.int("RELAYER_FEE_PAYER_ALERT_LAMPORTS", default=1_000_000_000)
+RELAYER_SIGNER_CLASS = env.str("RELAYER_SIGNER_CLASS", default="")
+CELERY_BEAT_SCHEDULE.update({
+    "relayer-fee-payer-balance": {"task": "relayer.tasks.fee_payer_balance_check", "schedule": 60.0},
+    "payments-sweep": {"task": "wallets.tasks.payment_sweep", "schedule": 5.0},
+    "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
+})
