@@ -30,7 +30,7 @@ from spl.token.instructions import (
 from numpay.core.chain import ChainClient, get_chain_client
 from numpay.core.errors import ApplicationError, ChainUnavailableError, NotFoundError
 from numpay.core.transactions import assemble, compile_message
-from relayer.signer import load_keypair_file, write_keypair_file
+from relayer.signer import get_fee_payer, load_keypair_file, write_keypair_file
 
 from .models import Token, Wallet
 
@@ -80,17 +80,29 @@ def wait_for_chain(client: ChainClient, *, timeout: float = 60.0) -> None:
 
 
 def localnet_bootstrap(*, client: ChainClient | None = None) -> BootstrapResult:
-    """Fund the fee payer and faucet, create the test USDC mint once, register SOL and USDC.
+    """Prepare the chain (:func:`localnet_chain_setup`) and register SOL and USDC in the database.
+
+    :raises ChainUnavailableError: the chain does not answer.
+    """
+    result = localnet_chain_setup(client=client)
+    token_registry_ensure(usdc_mint=result.usdc_mint)
+    return result
+
+
+def localnet_chain_setup(*, client: ChainClient | None = None) -> BootstrapResult:
+    """Fund the fee payer and faucet by airdrop and create the test USDC mint once (chain only, no DB).
+
+    Key files (``solana-keygen`` JSON, 0600) are created next to ``FAUCET_KEYPAIR_PATH`` on first run;
+    the fee payer file only when no inline ``RELAYER_FEE_PAYER_KEYPAIR`` is configured.
 
     :raises ChainUnavailableError: the chain does not answer.
     """
     client = client or get_chain_client()
-    fee_payer = _keypair(settings.RELAYER_FEE_PAYER_KEYPAIR_PATH) if not settings.RELAYER_FEE_PAYER_KEYPAIR else None
+    if not settings.RELAYER_FEE_PAYER_KEYPAIR:
+        _keypair(settings.RELAYER_FEE_PAYER_KEYPAIR_PATH)
+    fee_payer_pubkey = get_fee_payer().pubkey()
     faucet = _keypair(settings.FAUCET_KEYPAIR_PATH)
     mint = _keypair(Path(settings.FAUCET_KEYPAIR_PATH).with_name("usdc-mint-keypair.json"))
-    from relayer.signer import get_fee_payer
-
-    fee_payer_pubkey = fee_payer.pubkey() if fee_payer else get_fee_payer().pubkey()
     _top_up(client, fee_payer_pubkey, FEE_PAYER_TARGET_LAMPORTS)
     _top_up(client, faucet.pubkey(), FAUCET_TARGET_LAMPORTS)
     if not client.account_exists(mint.pubkey()):
@@ -109,7 +121,6 @@ def localnet_bootstrap(*, client: ChainClient | None = None) -> BootstrapResult:
                                                    mint.pubkey(): mint.sign_message(payload)})
         client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))
         logger.info("Created test USDC mint %s", mint.pubkey())
-    token_registry_ensure(usdc_mint=str(mint.pubkey()))
     return BootstrapResult(fee_payer=str(fee_payer_pubkey), faucet=str(faucet.pubkey()), usdc_mint=str(mint.pubkey()))
 
 

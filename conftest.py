@@ -1,0 +1,75 @@
+"""Project-wide pytest fixtures: a real localnet chain, a real Celery worker, users with wallets.
+
+The chain is ``python -m localnet`` on a free port with its own ledger (session scope); the settings
+that point at it (RPC URL, fee payer and faucet key files) are overridden for the whole session.
+The Celery worker is Celery's own in-process worker (``celery.contrib.testing``) consuming the real
+broker from ``CELERY_BROKER_URL`` (Redis in CI, SQLite via SQLAlchemy by default).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+from solders.keypair import Keypair
+
+_emails = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def localnet_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A running localnet (50 ms slots) for the whole test session."""
+    from localnet.testing import LocalnetProcess
+
+    ledger = tmp_path_factory.mktemp("ledger")
+    node = LocalnetProcess(ledger_dir=ledger, slot_ms=50)
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def chain_setup(localnet_node: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Settings pointed at the session's localnet, fee payer and faucet funded, test USDC mint created."""
+    keys = Path(tmp_path_factory.mktemp("keys"))
+    fee_payer = Keypair()
+    overrides = override_settings(
+        SOLANA_RPC_URL=localnet_node.url,  # type: ignore[attr-defined]
+        SOLANA_CLUSTER="localnet",
+        RELAYER_FEE_PAYER_KEYPAIR=json.dumps(list(bytes(fee_payer))),
+        FAUCET_KEYPAIR_PATH=str(keys / "faucet-keypair.json"),
+    )
+    overrides.enable()
+    from wallets.faucet import localnet_chain_setup
+
+    result = localnet_chain_setup()
+    yield {"usdc_mint": result.usdc_mint, "fee_payer": result.fee_payer, "faucet": result.faucet}
+    overrides.disable()
+
+
+@pytest.fixture
+def tokens(chain_setup: dict[str, str], db: None) -> dict[str, object]:
+    """SOL and test USDC registered for this test's database."""
+    from wallets.faucet import token_registry_ensure
+    from wallets.models import Token
+
+    token_registry_ensure(usdc_mint=chain_setup["usdc_mint"])
+    return {t.symbol: t for t in Token.objects.all()}
+
+
+@pytest.fixture
+def make_user(db: None):  # noqa: ANN201
+    """Factory: a user with a provisioned wallet (``make_user(email=None, password="pw-Numpay-1")``)."""
+    from accounts.models import User
+    from wallets.services import wallet_provision
+
+    def make(email: str | None = None, password: str = "pw-Numpay-1") -> User:  # noqa: S107
+        user = User.objects.create_user(email=email or f"user{next(_emails)}@example.com", password=password)
+        wallet_provision(user=user)
+        return user
+
+    return make

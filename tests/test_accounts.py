@@ -1,0 +1,87 @@
+"""Sign-up provisions exactly one wallet (pages and headless API); provisioning is idempotent and race-safe."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from accounts.models import User
+from wallets.models import Wallet, WalletKey
+from wallets.services import wallet_provision
+
+
+@pytest.mark.django_db
+def test_signup_page_creates_user_and_one_wallet(client) -> None:
+    # when someone signs up with the HTML form
+    response = client.post("/accounts/signup/", {"email": "Ada@Example.com", "password1": "correct-Horse-9",
+                                                 "password2": "correct-Horse-9"})
+    # then they land on the dashboard with exactly one wallet
+    assert response.status_code == 302
+    assert response["Location"] == "/wallet/"
+    user = User.objects.get(email__iexact="ada@example.com")
+    assert Wallet.objects.filter(user=user).count() == 1
+    assert WalletKey.objects.filter(wallet__user=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_signup_refused_for_taken_email_creates_nothing(client, make_user) -> None:
+    make_user(email="taken@example.com")
+    response = client.post("/accounts/signup/", {"email": "TAKEN@example.com", "password1": "correct-Horse-9",
+                                                 "password2": "correct-Horse-9"})
+    assert response.status_code == 200
+    assert User.objects.count() == 1
+    assert Wallet.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_headless_app_signup_returns_session_token_and_provisions_wallet(client) -> None:
+    # when an app signs up through allauth headless
+    response = client.post("/_allauth/app/v1/auth/signup", {"email": "app@example.com", "password": "correct-Horse-9"},
+                           content_type="application/json")
+    # then it gets a session token and the user has a wallet
+    assert response.status_code == 200, response.content
+    token = response.json()["meta"]["session_token"]
+    assert token
+    assert Wallet.objects.filter(user__email="app@example.com").count() == 1
+    # and the token authenticates the REST API
+    me = client.get("/api/v1/wallet", HTTP_X_SESSION_TOKEN=token)
+    assert me.status_code in (200, 503)  # 503 only when no chain is reachable in this test
+
+
+@pytest.mark.django_db
+def test_wallet_provision_is_idempotent(make_user) -> None:
+    user = make_user()
+    first = user.wallet
+    assert wallet_provision(user=user) == first
+    assert Wallet.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_provisioning_creates_one_wallet() -> None:
+    # given a user without a wallet
+    user = User.objects.create_user(email="race@example.com", password="x-Password-1")
+    barrier = threading.Barrier(8)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def provision() -> None:
+        try:
+            barrier.wait()
+            results.append(str(wallet_provision(user=user).pk))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when eight requests provision at once
+    threads = [threading.Thread(target=provision) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then exactly one wallet exists and every caller got it
+    assert errors == []
+    assert Wallet.objects.filter(user=user).count() == 1
+    assert set(results) == {str(Wallet.objects.get(user=user).pk)}
