@@ -1,0 +1,97 @@
+"""``python -m localnet``: serve a persistent Solana JSON-RPC endpoint.
+
+Usage::
+
+    python -m localnet --host 127.0.0.1 --port 8899 --ledger var/localnet [--slot-ms 400]
+        [--drop-rate F] [--delay-slots N] [--http-429-rate F] [--http-503-rate F] [--fault-seed N]
+
+The first stdout line is the URL (``http://HOST:PORT``, the real port when ``--port 0``), flushed
+as soon as the socket listens.  Fault flags override the ``LOCALNET_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import socket
+import sys
+
+import uvicorn
+
+from localnet.chain import Chain
+from localnet.faults import Faults
+from localnet.server import LocalnetApp
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser (flags documented in ``docs/localnet.md``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m localnet", description="Solana JSON-RPC over LiteSVM with a persistent ledger."
+    )
+    parser.add_argument("--host", default=os.environ.get("LOCALNET_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCALNET_PORT", "8899")), help="0 picks a free port")
+    parser.add_argument(
+        "--ledger", default=os.environ.get("LOCALNET_LEDGER", "var/localnet"), help="SQLite file or directory"
+    )
+    parser.add_argument(
+        "--slot-ms", type=int, default=int(os.environ.get("LOCALNET_SLOT_MS", "400")), help="slot duration (ms)"
+    )
+    parser.add_argument("--drop-rate", type=float, default=None, help="fraction of sendTransaction calls dropped silently")
+    parser.add_argument("--delay-slots", type=int, default=None, help="land transactions this many slots late")
+    parser.add_argument("--http-429-rate", type=float, default=None, help="fraction of requests answered HTTP 429")
+    parser.add_argument("--http-503-rate", type=float, default=None, help="fraction of requests answered HTTP 503")
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault generator")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until SIGINT / SIGTERM.
+
+    :returns: the process exit status.
+    """
+    args = build_parser().parse_args(argv)
+    if args.slot_ms <= 0:
+        print("--slot-ms must be > 0", file=sys.stderr)
+        return 2
+    try:
+        faults = Faults.from_env(
+            drop_rate=args.drop_rate,
+            delay_slots=args.delay_slots,
+            http_429_rate=args.http_429_rate,
+            http_503_rate=args.http_503_rate,
+            seed=args.fault_seed,
+        )
+    except ValueError as error:
+        print(f"invalid fault setting: {error}", file=sys.stderr)
+        return 2
+    chain = Chain(args.ledger, slot_ms=args.slot_ms, faults=faults)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(2048)
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"http://{shown_host}:{port}", flush=True)
+    config = uvicorn.Config(
+        LocalnetApp(chain),
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+    server = uvicorn.Server(config)
+    chain.start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        chain.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
