@@ -23,10 +23,10 @@ _emails = itertools.count(1)
 @pytest.fixture(scope="session")
 def localnet_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A running localnet (50 ms slots) for the whole test session."""
-    from localnet.testing import LocalnetProcess
+    from localnet.testing import Localnet
 
     ledger = tmp_path_factory.mktemp("ledger")
-    node = LocalnetProcess(ledger_dir=ledger, slot_ms=50)
+    node = Localnet(ledger_dir=ledger, slot_ms=50)
     node.start()
     yield node
     node.stop()

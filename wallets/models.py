@@ -88,3 +88,160 @@ class Token(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} ({self.cluster})"
+
+
+class Payment(models.Model):
+    """A payment from a user's wallet, a monotonic state machine (DESIGN.md "Payments: the invariants").
+
+    ``created -> [awaiting_approval] -> approved -> submitted -> confirmed | failed``, plus ``rejected``
+    and ``expired``. Each reached state keeps its timestamp; :class:`PaymentEvent` records transitions.
+
+    :ivar amount: base units of ``token`` (lamports for SOL).
+    :ivar sponsored_lamports: the fee payer's maximum cost reserved against the sender's daily budget.
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        APPROVED = "approved", "Approved"
+        SUBMITTED = "submitted", "Submitted"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+
+    OPEN_STATUSES = (Status.CREATED, Status.AWAITING_APPROVAL, Status.APPROVED, Status.SUBMITTED)
+    TERMINAL_STATUSES = (Status.CONFIRMED, Status.FAILED, Status.REJECTED, Status.EXPIRED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_sent")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="payments_sent")
+    recipient_input = models.CharField(max_length=254, help_text="What the sender typed: an email or an address.")
+    recipient_address = models.CharField(max_length=44)
+    recipient_wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="payments_received")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="payments")
+    amount = models.PositiveBigIntegerField()
+    memo = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED, db_index=True)
+    signature = models.CharField(max_length=88, blank=True, default="", db_index=True)
+    slot = models.PositiveBigIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.CharField(max_length=300, blank=True, default="")
+    error_detail = models.JSONField(null=True, blank=True)
+    creates_recipient_token_account = models.BooleanField(default=False)
+    sponsored_lamports = models.PositiveBigIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=["sender", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                                    name="wallets_payment_sender_idempotency_key_unique"),
+        ]
+        indexes = [models.Index(fields=["wallet", "token", "status"], name="wallets_pay_open_idx")]
+
+    def __str__(self) -> str:
+        return f"payment {self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+
+class PaymentAttempt(models.Model):
+    """The outbox: one fully signed transaction for a payment, stored before anything is sent.
+
+    Re-sending ``signed_transaction`` is always safe (same signature). A new attempt is created only when
+    the chain's block height is past this attempt's ``last_valid_block_height`` and ``signature`` is still
+    unknown to the cluster, so a payment never has two live attempts.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (stored, not sent)"
+        SENT = "sent", "Sent"
+        LANDED = "landed", "Landed"
+        EXPIRED = "expired", "Expired (blockhash too old, never landed)"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    signed_transaction = models.BinaryField()
+    signature = models.CharField(max_length=88, unique=True)
+    blockhash = models.CharField(max_length=44)
+    last_valid_block_height = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    send_count = models.PositiveIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    error_detail = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("payment", "number")
+        constraints = [models.UniqueConstraint(fields=["payment", "number"], name="wallets_attempt_number_unique")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.payment_id}"
+
+
+class PaymentEvent(models.Model):
+    """One recorded state transition of a payment (audit trail)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True, default="")
+    to_status = models.CharField(max_length=20)
+    note = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class IncomingTransfer(models.Model):
+    """A deposit to a wallet from outside Numpay, found by the deposit scan (getSignaturesForAddress).
+
+    :ivar amount: base units received by the wallet in this transaction.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="incoming_transfers")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT)
+    amount = models.PositiveBigIntegerField()
+    signature = models.CharField(max_length=88)
+    from_address = models.CharField(max_length=44, blank=True, default="")
+    slot = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [models.UniqueConstraint(fields=["wallet", "signature", "token"],
+                                               name="wallets_incoming_unique")]
+
+    def __str__(self) -> str:
+        return f"deposit {self.signature[:8]}… to {self.wallet_id}"
+
+
+class DepositCursor(models.Model):
+    """Where the deposit scan stopped for one watched address (the wallet or one of its token accounts)."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="deposit_cursors")
+    address = models.CharField(max_length=44)
+    last_signature = models.CharField(max_length=88, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet", "address"], name="wallets_deposit_cursor_unique")]
+
+    def __str__(self) -> str:
+        return f"cursor {self.address}"

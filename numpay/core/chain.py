@@ -24,7 +24,7 @@ from solana.exceptions import SolanaRpcException
 from solana.rpc.api import Client
 from solana.rpc.commitment import Commitment
 from solana.rpc.core import RPCException
-from solana.rpc.types import TokenAccountOpts, TxOpts
+from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -95,9 +95,9 @@ class ChainClient:
             except RPCException as exc:
                 error = exc.args[0] if exc.args else exc
                 message = getattr(error, "message", str(error))
-                raise ChainRequestError(
-                    str(message), rpc_code=getattr(error, "code", None), data=getattr(error, "data", None)
-                ) from exc
+                data = getattr(error, "data", None)
+                raise ChainRequestError(str(message), rpc_code=getattr(error, "code", None),
+                                        data=_error_json(data) if data is not None else None) from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         raise ChainUnavailableError()  # pragma: no cover - the loop always returns or raises

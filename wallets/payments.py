@@ -1,0 +1,511 @@
+"""Payment services: create (authorize + reserve + sign + store, atomically), submit, confirm, re-attempt.
+
+Follows DESIGN.md "Payments: the invariants" to the letter:
+
+1. Authorize atomically: availability (chain balance minus open reservations) is evaluated and the new
+   payment inserted in one DB transaction under a row lock on the sender's wallet.
+2. Outbox: the fully signed transaction is stored as a :class:`PaymentAttempt` before anything is sent;
+   sending happens after commit, in the Celery ``chain`` queue.
+3. Exactly once: re-sending stored bytes is safe; a new attempt is made only when the chain's block
+   height is past the old attempt's ``last_valid_block_height`` and its signature is still unknown,
+   decided under a row lock on the payment, so there are never two live attempts.
+4. Confirmation polls ``getSignatureStatuses`` at ``confirmed`` commitment; on-chain errors end the
+   payment ``failed`` with the error kept and explained in plain words.
+5. Idempotency: (sender, Idempotency-Key) is unique; a replay returns the first payment, the same key
+   with another body is refused (422 ``idempotency_key_reused``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Sum, Value, When
+from django.utils import timezone
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from spl.memo.constants import MEMO_PROGRAM_ID
+from spl.memo.instructions import create_memo
+from spl.memo.models import MemoParams
+from spl.token.instructions import (
+    create_idempotent_associated_token_account,
+    get_associated_token_address,
+    transfer_checked,
+)
+from spl.token.models import TransferCheckedParams
+
+from numpay.core.chain import ChainClient, SignatureStatus, get_chain_client
+from numpay.core.errors import ApplicationError, ChainRequestError, UnprocessableError
+from numpay.core.money import format_amount, parse_amount
+from numpay.core.transactions import assemble, compile_message
+from relayer import services as relayer
+
+from .faucet import balance_cache_key
+from .lock_objects import payment_qs_select_for_update, wallet_qs_select_for_update
+from .models import Payment, PaymentAttempt, PaymentEvent, Token, Wallet
+from .services import token_get, wallet_for_user, wallet_sign
+
+logger = logging.getLogger(__name__)
+
+MEMO_MAX_BYTES = 200
+MAX_PAYMENT_BASE_UNITS = 2**63 - 1
+TOKEN_ACCOUNT_SIZE = 165
+_ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    Payment.Status.CREATED: {Payment.Status.AWAITING_APPROVAL, Payment.Status.APPROVED, Payment.Status.REJECTED},
+    Payment.Status.AWAITING_APPROVAL: {Payment.Status.APPROVED, Payment.Status.REJECTED, Payment.Status.EXPIRED},
+    Payment.Status.APPROVED: {Payment.Status.SUBMITTED, Payment.Status.CONFIRMED, Payment.Status.FAILED,
+                              Payment.Status.EXPIRED},
+    Payment.Status.SUBMITTED: {Payment.Status.CONFIRMED, Payment.Status.FAILED},
+}
+_STATUS_TIMESTAMP = {
+    Payment.Status.APPROVED: "approved_at", Payment.Status.SUBMITTED: "submitted_at",
+    Payment.Status.CONFIRMED: "confirmed_at", Payment.Status.FAILED: "failed_at",
+}
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """A parsed request to pay: ``to`` is an email or a base58 address; ``amount`` a decimal string."""
+
+    to: str
+    token: str
+    amount: str
+    memo: str = ""
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical body, to tell a replay from a reused Idempotency-Key."""
+        body = json.dumps({"to": self.to.strip().lower(), "token": self.token.strip().upper(),
+                           "amount": self.amount.strip(), "memo": self.memo}, sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    wallet: Wallet | None
+
+
+# --- validation -------------------------------------------------------------------------------------
+def resolve_recipient(*, to: str, sender_wallet: Wallet) -> Recipient:
+    """An email of a Numpay user, or a Solana address (base58, 32 bytes).
+
+    :raises ApplicationError: ``recipient_required``, ``recipient_not_found`` (no user with that email),
+        ``invalid_address`` (bad base58 or wrong length), ``recipient_is_sender``.
+    """
+    text = (to or "").strip()
+    if not text:
+        raise ApplicationError("recipient_required", "Enter an email address or a Solana address.", extra={"field": "to"})
+    if "@" in text:
+        wallet = Wallet.objects.filter(user__email__iexact=text).first()
+        if wallet is None:
+            raise ApplicationError("recipient_not_found", "No Numpay user has that email address.", extra={"field": "to"})
+    else:
+        try:
+            address = Pubkey.from_string(text)
+        except ValueError as exc:
+            raise ApplicationError("invalid_address", "That is not a valid Solana address (base58, 32 bytes).",
+                                   extra={"field": "to"}) from exc
+        if str(address) != text:
+            raise ApplicationError("invalid_address", "That is not a valid Solana address (base58, 32 bytes).",
+                                   extra={"field": "to"})
+        wallet = Wallet.objects.filter(address=text).first()
+        if wallet is None:
+            return _not_sender(Recipient(address=text, wallet=None), sender_wallet)
+    return _not_sender(Recipient(address=wallet.address, wallet=wallet), sender_wallet)
+
+
+def _not_sender(recipient: Recipient, sender_wallet: Wallet) -> Recipient:
+    if recipient.address == sender_wallet.address:
+        raise ApplicationError("recipient_is_sender", "You cannot send a payment to your own wallet.",
+                               extra={"field": "to"})
+    return recipient
+
+
+def validate_memo(memo: str) -> str:
+    """Memo program text: UTF-8, at most 200 bytes, no control characters.
+
+    :raises ApplicationError: ``memo_too_long``, ``invalid_memo``.
+    """
+    memo = (memo or "").strip()
+    if len(memo.encode()) > MEMO_MAX_BYTES:
+        raise ApplicationError("memo_too_long", f"The memo can be at most {MEMO_MAX_BYTES} bytes.", extra={"field": "memo"})
+    if any(ord(ch) < 32 for ch in memo):
+        raise ApplicationError("invalid_memo", "The memo cannot contain control characters.", extra={"field": "memo"})
+    return memo
+
+
+def open_reservations(*, wallet: Wallet, token: Token) -> int:
+    """Base units of ``token`` held by the wallet's payments that are not yet confirmed or ended."""
+    total = (Payment.objects.filter(wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES)
+             .aggregate(total=Sum("amount"))["total"])
+    return int(total or 0)
+
+
+def chain_balance_uncached(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
+    """The wallet's chain balance of ``token`` in base units, read now (no cache), for authorization."""
+    owner = Pubkey.from_string(wallet.address)
+    if token.is_native:
+        return client.get_balance(owner)
+    return client.get_token_balance(owner, Pubkey.from_string(token.mint))
+
+
+# --- building and signing ---------------------------------------------------------------------------
+def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool) -> list[Instruction]:
+    """SOL: a system transfer. SPL: optional idempotent ATA create (funded by the fee payer) and
+    ``transfer_checked``. An optional memo (signed by the sender) follows.
+    """
+    sender = Pubkey.from_string(payment.wallet.address)
+    recipient = Pubkey.from_string(payment.recipient_address)
+    token = payment.token
+    instructions: list[Instruction] = []
+    if token.is_native:
+        instructions.append(transfer(TransferParams(from_pubkey=sender, to_pubkey=recipient, lamports=payment.amount)))
+    else:
+        mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
+        destination = get_associated_token_address(recipient, mint, program)
+        if create_recipient_account:
+            instructions.append(create_idempotent_associated_token_account(fee_payer, recipient, mint, program))
+        instructions.append(transfer_checked(TransferCheckedParams(
+            program_id=program, source=get_associated_token_address(sender, mint, program), mint=mint,
+            dest=destination, owner=sender, amount=payment.amount, decimals=token.decimals)))
+    if payment.memo:
+        instructions.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=sender,
+                                                   message=payment.memo.encode())))
+    return instructions
+
+
+def _sign_attempt(*, payment: Payment, blockhash: Hash, last_valid_block_height: int, number: int,
+                  reserve: bool) -> PaymentAttempt:
+    """Compile, validate and co-sign (relayer), sign (custody) and store one attempt. Inside an atomic block."""
+    fee_payer = relayer.fee_payer_pubkey()
+    message = compile_message(instructions=build_instructions(
+        payment=payment, fee_payer=fee_payer, create_recipient_account=payment.creates_recipient_token_account),
+        fee_payer=fee_payer, blockhash=blockhash)
+    cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve)
+    wallet_signature = wallet_sign(wallet=payment.wallet, message=bytes(message))
+    tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
+                                               Pubkey.from_string(payment.wallet.address): wallet_signature})
+    if reserve:
+        payment.sponsored_lamports = cosigned.cost_lamports
+    return PaymentAttempt.objects.create(
+        payment=payment, number=number, signed_transaction=bytes(tx), signature=str(tx.signatures[0]),
+        blockhash=str(blockhash), last_valid_block_height=last_valid_block_height)
+
+
+def _transition(payment: Payment, to_status: str, *, note: str = "") -> None:
+    """Move ``payment`` to ``to_status`` (monotonic; timestamps and an event recorded). Caller saves."""
+    allowed = _ALLOWED_TRANSITIONS.get(payment.status, set())
+    if to_status not in allowed:
+        raise ValueError(f"payment {payment.id}: {payment.status} -> {to_status} is not allowed")
+    PaymentEvent.objects.create(payment=payment, from_status=payment.status, to_status=to_status, note=note[:300])
+    payment.status = to_status
+    field = _STATUS_TIMESTAMP.get(to_status)
+    if field:
+        setattr(payment, field, timezone.now())
+
+
+# --- create -----------------------------------------------------------------------------------------
+def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str | None = None,
+                   client: ChainClient | None = None) -> tuple[Payment, bool]:
+    """Authorize, reserve, sign and store a payment; enqueue its submission after commit.
+
+    :param request: the body; ``amount`` is a decimal string in token units (``"12.50"``).
+    :param idempotency_key: the ``Idempotency-Key`` header (max 255 characters), optional.
+    :returns: ``(payment, created)``; ``created`` is ``False`` for an idempotent replay.
+    :raises ApplicationError: ``recipient_*``, ``invalid_address``, ``unknown_token``, ``invalid_amount``,
+        ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``,
+        ``insufficient_funds``, ``amount_below_rent_minimum``, ``would_leave_dust``, ``wallet_frozen``,
+        ``sponsorship_budget_exceeded`` (429), ``transaction_not_allowed``.
+    :raises UnprocessableError: ``idempotency_key_reused`` (422).
+    :raises ChainUnavailableError: the chain could not be reached (nothing was stored).
+    """
+    key = (idempotency_key or "").strip() or None
+    if key is not None and len(key) > 255:
+        raise ApplicationError("invalid_idempotency_key", "The Idempotency-Key header is longer than 255 characters.")
+    fingerprint = request.fingerprint()
+    if key is not None:
+        replay = _replay(user=user, key=key, fingerprint=fingerprint)
+        if replay is not None:
+            return replay, False
+    client = client or get_chain_client()
+    wallet = wallet_for_user(user=user)
+    if wallet.status != Wallet.Status.ACTIVE:
+        raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    token = token_get(symbol=request.token)
+    recipient = resolve_recipient(to=request.to, sender_wallet=wallet)
+    amount = parse_amount(request.amount, decimals=token.decimals)
+    if amount > MAX_PAYMENT_BASE_UNITS:
+        raise ApplicationError("amount_too_large", "The amount is too large.", extra={"field": "amount"})
+    memo = validate_memo(request.memo)
+    creates_account, recipient_exists = _recipient_account_state(client=client, token=token, recipient=recipient)
+    if token.is_native and not recipient_exists:
+        minimum = client.minimum_balance_for_rent_exemption(0)
+        if amount < minimum:
+            raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
+                                   f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
+    blockhash = client.latest_blockhash()
+    try:
+        with transaction.atomic():
+            locked_wallet = wallet_qs_select_for_update().get(pk=wallet.pk)
+            if key is not None:
+                replay = _replay(user=user, key=key, fingerprint=fingerprint)
+                if replay is not None:
+                    return replay, False
+            reserved = open_reservations(wallet=locked_wallet, token=token)
+            balance = chain_balance_uncached(client=client, wallet=locked_wallet, token=token)
+            available = balance - reserved
+            if amount > available:
+                can_send = format_amount(max(available, 0), decimals=token.decimals)
+                raise ApplicationError("insufficient_funds", f"You can send at most {can_send} {token.symbol} right now.",
+                                       extra={"field": "amount", "available": str(max(available, 0))})
+            if token.is_native:
+                remaining = available - amount
+                minimum = client.minimum_balance_for_rent_exemption(0)
+                if 0 < remaining < minimum:
+                    raise ApplicationError("would_leave_dust", "Solana needs a wallet to keep at least "
+                                           f"{format_amount(minimum, decimals=9)} SOL or nothing; send all or less.",
+                                           extra={"field": "amount"})
+            payment = Payment.objects.create(
+                sender=user, wallet=locked_wallet, recipient_input=request.to.strip()[:254],
+                recipient_address=recipient.address, recipient_wallet=recipient.wallet, token=token, amount=amount,
+                memo=memo, idempotency_key=key, request_fingerprint=fingerprint,
+                creates_recipient_token_account=creates_account)
+            PaymentEvent.objects.create(payment=payment, from_status="", to_status=Payment.Status.CREATED)
+            attempt = _sign_attempt(payment=payment, blockhash=blockhash.blockhash,
+                                    last_valid_block_height=blockhash.last_valid_block_height, number=1, reserve=True)
+            _transition(payment, Payment.Status.APPROVED, note="policy: default (no approval required)")
+            payment.signature = attempt.signature
+            payment.save()
+            transaction.on_commit(lambda: _enqueue_submit(payment.id))
+    except IntegrityError:
+        if key is None:
+            raise
+        replay = _replay(user=user, key=key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return replay, False
+    return payment, True
+
+
+def _replay(*, user: Any, key: str, fingerprint: str) -> Payment | None:
+    existing = Payment.objects.filter(sender=user, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise UnprocessableError("idempotency_key_reused", "This Idempotency-Key was already used for a different payment.")
+    return existing
+
+
+def _recipient_account_state(*, client: ChainClient, token: Token, recipient: Recipient) -> tuple[bool, bool]:
+    """``(needs associated token account creation, recipient account exists)``."""
+    owner = Pubkey.from_string(recipient.address)
+    if token.is_native:
+        return False, client.account_exists(owner)
+    ata = get_associated_token_address(owner, Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program))
+    exists = client.account_exists(ata)
+    return not exists, exists
+
+
+def _enqueue_submit(payment_id: uuid.UUID) -> None:
+    from .tasks import payment_submit
+
+    payment_submit.delay(str(payment_id))
+
+
+# --- submit and confirm (Celery) -------------------------------------------------------------------
+def payment_submit(*, payment_id: uuid.UUID | str, client: ChainClient | None = None) -> Payment | None:
+    """Send the payment's live attempt (stored bytes) and mark it submitted. Safe to repeat.
+
+    :returns: the payment, or ``None`` if it does not exist.
+    :raises ChainUnavailableError: transient; the task retries.
+    """
+    client = client or get_chain_client()
+    payment = Payment.objects.filter(pk=payment_id).select_related("token").first()
+    if payment is None or payment.is_terminal:
+        return payment
+    attempt = payment.attempts.order_by("-number").first()
+    if attempt is None:
+        return payment
+    _send(client=client, payment=payment, attempt=attempt)
+    return Payment.objects.get(pk=payment.pk)
+
+
+def _send(*, client: ChainClient, payment: Payment, attempt: PaymentAttempt) -> None:
+    try:
+        client.send_raw_transaction(bytes(attempt.signed_transaction), skip_preflight=False)
+    except ChainRequestError as exc:
+        if _is_already_processed(exc):
+            pass
+        elif _is_blockhash_not_found(exc):
+            logger.info("payment %s attempt %s: blockhash not found on send; checking status", payment.id, attempt.number)
+            return
+        else:
+            err = _preflight_error(exc)
+            if err is not None:
+                # Preflight simulation says the transaction would fail on chain: it never landed, no fee.
+                _fail(payment_id=payment.id, attempt_id=attempt.id, err=err, landed=False)
+                return
+            raise
+    with transaction.atomic():
+        locked = payment_qs_select_for_update().get(pk=payment.pk)
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            status=Case(When(status=PaymentAttempt.Status.PENDING, then=Value(PaymentAttempt.Status.SENT)),
+                        default=F("status")),
+            last_sent_at=timezone.now(), send_count=F("send_count") + 1)
+        if locked.status == Payment.Status.APPROVED:
+            _transition(locked, Payment.Status.SUBMITTED, note=f"attempt {attempt.number} sent")
+            locked.save()
+
+
+def _is_already_processed(exc: ChainRequestError) -> bool:
+    return "AlreadyProcessed" in json.dumps(exc.data, default=str) or "already been processed" in exc.message
+
+
+def _is_blockhash_not_found(exc: ChainRequestError) -> bool:
+    return "BlockhashNotFound" in json.dumps(exc.data, default=str) or "Blockhash not found" in exc.message
+
+
+def _preflight_error(exc: ChainRequestError) -> Any | None:
+    """The transaction error of a -32002 preflight (simulation) failure, as JSON, if there is one."""
+    if exc.rpc_code != -32002 or not isinstance(exc.data, dict):
+        return None
+    return exc.data.get("err")
+
+
+def payment_check(*, payment_id: uuid.UUID | str, client: ChainClient | None = None) -> Payment | None:
+    """Advance a submitted payment: confirmed / failed from ``getSignatureStatuses``, re-send while the
+    blockhash is valid, or a new attempt once it provably never landed.
+
+    :returns: the payment (re-read), or ``None`` if it does not exist.
+    :raises ChainUnavailableError: transient; the task retries.
+    """
+    client = client or get_chain_client()
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None or payment.is_terminal:
+        return payment
+    attempts = list(payment.attempts.order_by("number"))
+    if not attempts:
+        return payment
+    # Read the height first: if it is already past the live attempt's window and the signature is still
+    # unknown afterwards, that transaction can never land.
+    height = client.block_height()
+    statuses = client.signature_statuses([Signature.from_string(a.signature) for a in attempts])
+    for attempt, status in zip(attempts, statuses, strict=True):
+        if status is None:
+            continue
+        if status.err is not None:
+            _fail(payment_id=payment.id, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot)
+            return Payment.objects.get(pk=payment.pk)
+        if status.confirmation_status in ("confirmed", "finalized"):
+            _confirm(payment_id=payment.id, attempt_id=attempt.id, status=status)
+            return Payment.objects.get(pk=payment.pk)
+        return payment  # processed: wait for confirmation
+    live = attempts[-1]
+    if height > live.last_valid_block_height:
+        _new_attempt(client=client, payment_id=payment.id, expired_attempt_id=live.id)
+    else:
+        _send(client=client, payment=payment, attempt=live)
+    return Payment.objects.get(pk=payment.pk)
+
+
+def _new_attempt(*, client: ChainClient, payment_id: uuid.UUID, expired_attempt_id: int) -> None:
+    blockhash = client.latest_blockhash()
+    with transaction.atomic():
+        payment = payment_qs_select_for_update().select_related("wallet", "token", "sender").get(pk=payment_id)
+        latest = payment.attempts.order_by("-number").first()
+        if payment.is_terminal or latest is None or latest.id != expired_attempt_id:
+            return  # someone else already moved on
+        PaymentAttempt.objects.filter(pk=latest.pk).update(status=PaymentAttempt.Status.EXPIRED)
+        attempt = _sign_attempt(payment=payment, blockhash=blockhash.blockhash,
+                                last_valid_block_height=blockhash.last_valid_block_height,
+                                number=latest.number + 1, reserve=False)
+        payment.signature = attempt.signature
+        payment.save(update_fields=["signature", "updated_at"])
+        PaymentEvent.objects.create(payment=payment, from_status=payment.status, to_status=payment.status,
+                                    note=f"attempt {latest.number} expired unseen; attempt {attempt.number} signed")
+    logger.info("payment %s: attempt %s expired unseen, created attempt %s", payment_id, latest.number, attempt.number)
+    _send(client=client, payment=Payment.objects.get(pk=payment_id), attempt=attempt)
+
+
+def _confirm(*, payment_id: uuid.UUID, attempt_id: int, status: SignatureStatus) -> None:
+    with transaction.atomic():
+        payment = payment_qs_select_for_update().select_related("token", "wallet", "recipient_wallet").get(pk=payment_id)
+        if payment.is_terminal:
+            return
+        attempt = PaymentAttempt.objects.get(pk=attempt_id)
+        PaymentAttempt.objects.filter(pk=attempt_id).update(status=PaymentAttempt.Status.LANDED)
+        if payment.status == Payment.Status.APPROVED:
+            _transition(payment, Payment.Status.SUBMITTED, note="landed before the send was recorded")
+        _transition(payment, Payment.Status.CONFIRMED, note=f"{status.confirmation_status} at slot {status.slot}")
+        payment.signature, payment.slot = attempt.signature, status.slot
+        payment.save()
+        relayer.sponsorship_settle(reference=payment.id)
+        transaction.on_commit(lambda: _forget_balances(payment))
+
+
+def _fail(*, payment_id: uuid.UUID, attempt_id: int, err: Any, landed: bool, slot: int | None = None) -> None:
+    with transaction.atomic():
+        payment = payment_qs_select_for_update().select_related("token", "wallet").get(pk=payment_id)
+        if payment.is_terminal:
+            return
+        attempt = PaymentAttempt.objects.get(pk=attempt_id)
+        PaymentAttempt.objects.filter(pk=attempt_id).update(status=PaymentAttempt.Status.FAILED, error_detail=err)
+        code, message = explain_transaction_error(err, token=payment.token)
+        _transition(payment, Payment.Status.FAILED, note=message)
+        payment.error_code, payment.error_message, payment.error_detail = code, message, err
+        payment.signature, payment.slot = attempt.signature, slot
+        payment.save()
+        if landed:
+            relayer.sponsorship_settle(reference=payment.id)  # the fee was paid even though it failed
+        else:
+            relayer.sponsorship_release(reference=payment.id)
+        transaction.on_commit(lambda: _forget_balances(payment))
+
+
+def _forget_balances(payment: Payment) -> None:
+    keys = [balance_cache_key(payment.wallet.address, payment.token.symbol),
+            balance_cache_key(payment.wallet.address, "SOL"),
+            balance_cache_key(payment.recipient_address, payment.token.symbol)]
+    cache.delete_many(keys)
+
+
+_TOKEN_ERRORS = {
+    1: ("insufficient_funds", "The sender's balance was too low when the payment reached the network."),
+    3: ("mint_mismatch", "The token account belongs to a different token."),
+    4: ("owner_mismatch", "The token account is not owned by the sender."),
+    17: ("account_frozen", "The token account is frozen by the token issuer."),
+}
+
+
+def explain_transaction_error(err: Any, *, token: Token) -> tuple[str, str]:
+    """A stable code and a plain-words sentence for a Solana transaction error (as JSON).
+
+    Codes come from the runtime's ``TransactionError`` / ``InstructionError`` and the SPL Token program's
+    error enum (https://github.com/solana-program/token, ``TokenError``).
+    """
+    text = json.dumps(err, default=str)
+    if "InsufficientFundsForRent" in text:
+        return ("insufficient_funds_for_rent",
+                "Solana requires the receiving account to hold a minimum balance; the amount was too small.")
+    if isinstance(err, dict) and "InstructionError" in err:
+        detail = err["InstructionError"][1] if len(err["InstructionError"]) > 1 else None
+        if isinstance(detail, dict) and "Custom" in detail:
+            custom = detail["Custom"]
+            if token.is_native and custom == 1:
+                return "insufficient_funds", "The sender's SOL balance was too low when the payment reached the network."
+            if custom in _TOKEN_ERRORS and not token.is_native:
+                return _TOKEN_ERRORS[custom]
+            return "program_error", f"The network rejected the payment (program error {custom})."
+        return "instruction_error", f"The network rejected the payment ({detail})."
+    if "InsufficientFundsForFee" in text:
+        return "fee_payer_unfunded", "Numpay's fee payer could not pay the network fee. Please try again later."
+    if "BlockhashNotFound" in text:
+        return "expired", "The payment took too long to reach the network."
+    return "transaction_error", f"The network rejected the payment ({text[:120]})."
