@@ -1,0 +1,243 @@
+"""Writes for the relayer: co-signing as fee payer, the per-user daily sponsorship budget, the balance watch.
+
+DESIGN.md "Fee sponsorship": every co-signed message passes :func:`relayer.validation.validate_sponsored_message`;
+each user has a daily budget (fees + rent, lamports, ``RELAYER_DAILY_BUDGET_LAMPORTS``) reserved under a row
+lock in the caller's DB transaction (DESIGN.md "Payments: the invariants" 1), released when the payment
+ends without landing and settled when it lands.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from spl.token.constants import ACCOUNT_LEN
+
+from numpay.core.chain import get_chain_client
+from numpay.core.errors import ApplicationError, ConflictError
+from numpay.core.money import format_amount
+
+from .lock_objects import sponsorship_charge_qs_select_for_update, sponsorship_day_qs_select_for_update
+from .models import FeePayer, SponsorshipCharge, SponsorshipDay
+from .selectors import sponsorship_today
+from .signer import get_fee_payer
+from .validation import validate_sponsored_message
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+logger = logging.getLogger(__name__)
+
+SOL_DECIMALS = 9
+
+
+@dataclass(frozen=True)
+class CosignResult:
+    """The fee payer's signature over a message and what the message may cost it.
+
+    :ivar signature: Ed25519 signature of the fee payer over the serialized message.
+    :ivar cost_lamports: the maximum lamports the fee payer can lose with the message (validator estimate).
+    """
+
+    signature: Signature
+    cost_lamports: int
+
+
+def fee_payer_pubkey() -> Pubkey:
+    """The relayer fee payer's address (from the configured signer; no key material leaves it)."""
+    return get_fee_payer().pubkey()
+
+
+@functools.lru_cache(maxsize=4)
+def _chain_ata_rent_lamports(rpc_url: str) -> int:
+    return get_chain_client().minimum_balance_for_rent_exemption(ACCOUNT_LEN)
+
+
+def ata_rent_lamports() -> int:
+    """Rent-exempt minimum of an SPL token account (165 bytes), in lamports.
+
+    ``settings.RELAYER_ATA_RENT_LAMPORTS`` when set above zero (tests, or pinning the value); otherwise
+    asked from the chain once per process and RPC URL (``getMinimumBalanceForRentExemption``).
+
+    :raises ChainUnavailableError: the chain does not answer (first call only).
+    """
+    configured = int(getattr(settings, "RELAYER_ATA_RENT_LAMPORTS", 0) or 0)
+    if configured > 0:
+        return configured
+    return _chain_ata_rent_lamports(settings.SOLANA_RPC_URL)
+
+
+def relayer_cosign(
+    *, user: AbstractBaseUser, message: Message, reference: uuid.UUID, reserve: bool = True
+) -> CosignResult:
+    """Validate ``message``, count its cost against ``user``'s daily budget, and sign it as fee payer.
+
+    Call inside the caller's ``transaction.atomic()`` (the one that records the payment and its attempt),
+    so that a rolled-back payment also rolls back its reservation. The budget decision holds a row lock on
+    the user's :class:`~relayer.models.SponsorshipDay`, so concurrent calls cannot together exceed the budget.
+
+    One :class:`~relayer.models.SponsorshipCharge` per ``reference`` (the payment id): the first call
+    creates it (``reserve=True``); a later attempt of the same payment (``reserve=False``, or a repeated
+    ``reserve=True``) re-uses it and only reserves the difference when the new attempt can cost more.
+
+    :param user: the authenticated user the payment belongs to.
+    :param message: the compiled legacy message; its first signer must be the fee payer.
+    :param reference: the payment id.
+    :param reserve: ``True`` for a payment's first attempt; ``False`` to re-sign a new attempt whose charge
+        already exists.
+    :returns: the fee payer's signature and the maximum cost in lamports.
+    :raises ApplicationError: ``transaction_not_allowed`` / ``fee_payer_cap_exceeded`` (HTTP 400, from the
+        validator); ``sponsorship_budget_exceeded`` (HTTP 429) when today's reserved lamports plus this cost
+        would pass ``RELAYER_DAILY_BUDGET_LAMPORTS``.
+    :raises ConflictError: ``sponsorship_not_reserved`` (``reserve=False`` without a charge),
+        ``sponsorship_closed`` (the charge was already settled or released), ``sponsorship_reference_conflict``
+        (the reference belongs to another user's charge).
+    :raises ChainUnavailableError: the ATA rent could not be read from the chain.
+    """
+    signer = get_fee_payer()
+    cost = validate_sponsored_message(message, fee_payer=signer.pubkey(), ata_rent_lamports=ata_rent_lamports())
+    with transaction.atomic():
+        _sponsorship_reserve(user=user, reference=reference, lamports=cost, is_new_allowed=reserve)
+    return CosignResult(signature=signer.sign_message(bytes(message)), cost_lamports=cost)
+
+
+def _sponsorship_reserve(*, user: AbstractBaseUser, reference: uuid.UUID, lamports: int, is_new_allowed: bool) -> None:
+    known = SponsorshipCharge.objects.filter(reference=reference).only("user_id", "day").first()
+    if known is not None and known.user_id != user.pk:
+        raise ConflictError("sponsorship_reference_conflict", "This payment reference belongs to another user.")
+    if known is None and not is_new_allowed:
+        raise ConflictError("sponsorship_not_reserved", "No sponsorship was reserved for this payment.")
+    day = known.day if known is not None else sponsorship_today()
+
+    SponsorshipDay.objects.get_or_create(user=user, day=day)
+    day_row = sponsorship_day_qs_select_for_update().get(user=user, day=day)
+    charge = sponsorship_charge_qs_select_for_update().filter(reference=reference).first()
+    if charge is None and not is_new_allowed:  # pragma: no cover - charges are never deleted
+        raise ConflictError("sponsorship_not_reserved", "No sponsorship was reserved for this payment.")
+    if charge is not None and charge.status != SponsorshipCharge.Status.RESERVED:
+        raise ConflictError("sponsorship_closed", "This payment's sponsorship is already closed.")
+
+    additional = lamports if charge is None else max(0, lamports - charge.lamports)
+    budget = settings.RELAYER_DAILY_BUDGET_LAMPORTS
+    if additional and day_row.reserved_lamports + additional > budget:
+        raise ApplicationError(
+            "sponsorship_budget_exceeded",
+            "You have used today's free network fees. Please try again tomorrow (the allowance resets at 00:00 UTC).",
+            status=429,
+            extra={"budget_lamports": budget, "used_lamports": day_row.reserved_lamports, "cost_lamports": additional},
+        )
+    if charge is None:
+        SponsorshipCharge.objects.create(
+            user=user, day=day, reference=reference, lamports=lamports, estimated_lamports=lamports
+        )
+    elif additional:
+        charge.lamports = lamports
+        charge.estimated_lamports = max(charge.estimated_lamports, lamports)
+        charge.save(update_fields=["lamports", "estimated_lamports", "updated_at"])
+    if additional:
+        SponsorshipDay.objects.filter(pk=day_row.pk).update(
+            reserved_lamports=F("reserved_lamports") + additional, updated_at=timezone.now()
+        )
+
+
+def _locked_charge(reference: uuid.UUID) -> SponsorshipCharge | None:
+    """The charge for ``reference`` locked after its day row (the documented lock order), or ``None``."""
+    known = SponsorshipCharge.objects.filter(reference=reference).only("user_id", "day").first()
+    if known is None:
+        return None
+    sponsorship_day_qs_select_for_update().filter(user_id=known.user_id, day=known.day).first()
+    return sponsorship_charge_qs_select_for_update().get(pk=known.pk)
+
+
+def _day_add(charge: SponsorshipCharge, lamports: int) -> None:
+    if lamports:
+        SponsorshipDay.objects.filter(user_id=charge.user_id, day=charge.day).update(
+            reserved_lamports=F("reserved_lamports") + lamports, updated_at=timezone.now()
+        )
+
+
+def sponsorship_release(*, reference: uuid.UUID) -> SponsorshipCharge | None:
+    """Give a payment's reserved lamports back to its day's budget: the payment ended without landing.
+
+    Idempotent: a released charge stays released; a settled charge is left alone (the fee payer paid), and
+    an unknown reference is a no-op.
+
+    :param reference: the payment id given to :func:`relayer_cosign`.
+    :returns: the charge, or ``None`` when there is none for ``reference``.
+    """
+    with transaction.atomic():
+        charge = _locked_charge(reference)
+        if charge is None or charge.status == SponsorshipCharge.Status.RELEASED:
+            return charge
+        if charge.status == SponsorshipCharge.Status.SETTLED:
+            logger.warning("Sponsorship %s is settled; not releasing it", reference)
+            return charge
+        _day_add(charge, -charge.lamports)
+        charge.status = SponsorshipCharge.Status.RELEASED
+        charge.save(update_fields=["status", "updated_at"])
+        return charge
+
+
+def sponsorship_settle(*, reference: uuid.UUID, actual_lamports: int | None = None) -> SponsorshipCharge | None:
+    """Record that a payment's transaction landed: the fee payer paid for it.
+
+    With ``actual_lamports`` (what the fee payer really lost, e.g. the fee from the transaction's meta plus
+    rent of accounts it funded), the day is adjusted by the difference from the reservation. A charge that
+    was released and then lands after all is counted again. Idempotent: a settled charge is left alone.
+
+    :param reference: the payment id given to :func:`relayer_cosign`.
+    :param actual_lamports: the actual cost in lamports, or ``None`` to keep the reserved estimate.
+    :returns: the charge, or ``None`` when there is none for ``reference``.
+    :raises ValueError: ``actual_lamports`` is negative.
+    """
+    if actual_lamports is not None and actual_lamports < 0:
+        raise ValueError("actual_lamports must not be negative")
+    with transaction.atomic():
+        charge = _locked_charge(reference)
+        if charge is None or charge.status == SponsorshipCharge.Status.SETTLED:
+            return charge
+        lamports = charge.lamports if actual_lamports is None else actual_lamports
+        counted = charge.lamports if charge.status == SponsorshipCharge.Status.RESERVED else 0
+        _day_add(charge, lamports - counted)
+        charge.lamports = lamports
+        charge.status = SponsorshipCharge.Status.SETTLED
+        charge.save(update_fields=["lamports", "status", "updated_at"])
+        return charge
+
+
+def fee_payer_balance_check() -> FeePayer:
+    """Read the fee payer's SOL balance from the chain, record it, and alert operators when it is low.
+
+    The alert is a ``logger.error`` naming the (public) address, the balance and the threshold
+    (``RELAYER_FEE_PAYER_ALERT_LAMPORTS``); nothing secret is logged.
+
+    :returns: the updated :class:`~relayer.models.FeePayer` row.
+    :raises ChainUnavailableError: the chain does not answer (the Celery task retries it).
+    """
+    address = fee_payer_pubkey()
+    balance = get_chain_client().get_balance(address)
+    threshold = settings.RELAYER_FEE_PAYER_ALERT_LAMPORTS
+    is_below = balance < threshold
+    fee_payer, _ = FeePayer.objects.update_or_create(
+        address=str(address),
+        defaults={"last_balance_lamports": balance, "last_checked_at": timezone.now(), "is_below_threshold": is_below},
+    )
+    if is_below:
+        logger.error(
+            "Relayer fee payer %s is low: %d lamports (%s SOL), alert threshold %d lamports. Top it up.",
+            address,
+            balance,
+            format_amount(balance, decimals=SOL_DECIMALS),
+            threshold,
+        )
+    return fee_payer

@@ -1,0 +1,200 @@
+"""The rules every transaction the relayer co-signs as fee payer must pass (deny by default).
+
+Source of the rules: ../shared/DESIGN.md "Fee sponsorship" — the fee payer appears in no instruction
+except as funder of an associated-token-account creation when sponsorship of rent is allowed; the
+lamports it may lose per transaction are capped; only allowlisted programs run.
+
+Fee arithmetic follows the Solana docs:
+
+- Transaction fees (https://solana.com/docs/core/fees): base fee = 5000 lamports per signature; the
+  prioritization fee = ceil(compute unit price (micro-lamports) x compute unit limit / 1_000_000).
+- Compute budget (https://solana.com/docs/core/fees#compute-budget): without ``SetComputeUnitLimit`` the
+  limit defaults to 200_000 compute units per non-compute-budget instruction, capped at 1_400_000
+  (an upper bound: newer validators give built-in programs less); a duplicate compute budget instruction
+  fails the transaction, and we refuse it before that.
+- Legacy message layout (https://solana.com/docs/core/transactions): ``account_keys[0]`` is the fee payer
+  and the first ``num_required_signatures`` keys sign.
+- Associated Token Account program (https://spl.solana.com/associated-token-account): ``Create`` (data
+  empty or ``[0]``) and ``CreateIdempotent`` (``[1]``) take ``[funder, ata, wallet, mint, system_program,
+  token_program]``; the funder pays the new account's rent.
+- System program ``Transfer`` is instruction index 2 (u32 LE) followed by the lamports (u64 LE).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from solders.message import Message
+from solders.pubkey import Pubkey
+
+from numpay.core.errors import ApplicationError
+
+#: Base fee per signature, in lamports (https://solana.com/docs/core/fees).
+LAMPORTS_PER_SIGNATURE = 5_000
+MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
+DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT = 200_000
+MAX_COMPUTE_UNIT_LIMIT = 1_400_000
+
+SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
+TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+ASSOCIATED_TOKEN_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
+MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+MEMO_V1_PROGRAM_ID = Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
+COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+
+ALLOWED_PROGRAM_IDS: frozenset[Pubkey] = frozenset({
+    SYSTEM_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    MEMO_PROGRAM_ID,
+    MEMO_V1_PROGRAM_ID,
+    COMPUTE_BUDGET_PROGRAM_ID,
+})
+
+_SYSTEM_TRANSFER = 2
+_ATA_CREATE_DATA = (b"", b"\x00", b"\x01")
+_ATA_ACCOUNT_COUNT = 6
+_ATA_TOKEN_PROGRAM_POSITION = 5
+
+# Compute budget instruction tags and the exact data length each must have.
+_CB_REQUEST_HEAP_FRAME = 1
+_CB_SET_COMPUTE_UNIT_LIMIT = 2
+_CB_SET_COMPUTE_UNIT_PRICE = 3
+_CB_SET_LOADED_ACCOUNTS_DATA_SIZE_LIMIT = 4
+_CB_DATA_LENGTHS = {
+    _CB_REQUEST_HEAP_FRAME: 5,
+    _CB_SET_COMPUTE_UNIT_LIMIT: 5,
+    _CB_SET_COMPUTE_UNIT_PRICE: 9,
+    _CB_SET_LOADED_ACCOUNTS_DATA_SIZE_LIMIT: 5,
+}
+
+
+def _refuse(reason: str, message: str) -> ApplicationError:
+    return ApplicationError("transaction_not_allowed", message, status=400, extra={"reason": reason})
+
+
+def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_lamports: int) -> int:
+    """Check a message the relayer is asked to co-sign as fee payer, and price the worst case.
+
+    Deny by default (DESIGN.md "Fee sponsorship"): every instruction must match one of the rules below,
+    anything else is refused.
+
+    1. The message is a legacy :class:`solders.message.Message` whose first signer
+       (``account_keys[0]``) is ``fee_payer``, and ``fee_payer`` appears in no other key slot.
+    2. Every instruction's program is allowlisted: System, SPL Token, Token-2022, Associated Token
+       Account, Memo (v2 and v1), Compute Budget.
+    3. ``fee_payer`` appears in no instruction's accounts, except as account 0 (the funder) of an
+       Associated Token Account ``Create`` / ``CreateIdempotent`` instruction, and only when
+       ``settings.RELAYER_SPONSOR_ATA_RENT`` is on.
+    4. System program instructions are only ``Transfer`` (never from the fee payer, by rule 3).
+    5. Compute budget instructions are well formed and not repeated (the deprecated ``RequestUnits``
+       is refused).
+    6. The maximum loss is at most ``settings.RELAYER_MAX_LAMPORTS_PER_TX``.
+
+    :param message: the compiled legacy message to be signed.
+    :param fee_payer: the relayer's fee payer address.
+    :param ata_rent_lamports: rent-exempt minimum of a token account (165 bytes), in lamports; charged
+        once per ATA creation the fee payer funds (even ``CreateIdempotent``, which may end up free).
+    :returns: the maximum lamports the fee payer can lose with this transaction: 5000 x required
+        signatures + the prioritization fee + the rent of each ATA creation it funds.
+    :raises ApplicationError: code ``transaction_not_allowed`` (HTTP 400) with ``extra["reason"]`` one
+        of ``unsupported_message``, ``malformed_message``, ``fee_payer_not_first_signer``,
+        ``fee_payer_duplicated``, ``program_not_allowed``, ``fee_payer_in_instruction``,
+        ``ata_rent_not_sponsored``, ``system_instruction_not_allowed``,
+        ``compute_budget_instruction_not_allowed``, ``duplicate_compute_budget_instruction``; or code
+        ``fee_payer_cap_exceeded`` (HTTP 400) when the maximum loss is above the per-transaction cap.
+    """
+    if not isinstance(message, Message):
+        raise _refuse("unsupported_message", "Only legacy Solana messages can be sponsored.")
+    keys = list(message.account_keys)
+    signer_count = message.header.num_required_signatures
+    if signer_count < 1 or not keys or keys[0] != fee_payer:
+        raise _refuse("fee_payer_not_first_signer", "The relayer's fee payer must be the transaction's first signer.")
+    if keys.count(fee_payer) != 1:
+        raise _refuse("fee_payer_duplicated", "The relayer's fee payer may appear only once in the transaction.")
+
+    ata_creations = 0
+    compute_unit_limit: int | None = None
+    compute_unit_price = 0
+    seen_compute_budget: set[int] = set()
+    other_instructions = 0
+
+    for position, instruction in enumerate(message.instructions):
+        accounts = list(bytes(instruction.accounts))
+        data = bytes(instruction.data)
+        if instruction.program_id_index >= len(keys) or any(index >= len(keys) for index in accounts):
+            raise _refuse("malformed_message", "The transaction refers to an account that is not in its key list.")
+        program_id = keys[instruction.program_id_index]
+        if program_id not in ALLOWED_PROGRAM_IDS:
+            raise _refuse(
+                "program_not_allowed",
+                f"Instruction {position + 1} calls program {program_id}, which the relayer does not sponsor.",
+            )
+
+        if program_id == COMPUTE_BUDGET_PROGRAM_ID:
+            tag = data[0] if data else None
+            if tag not in _CB_DATA_LENGTHS or len(data) != _CB_DATA_LENGTHS[tag] or accounts:
+                raise _refuse(
+                    "compute_budget_instruction_not_allowed",
+                    f"Instruction {position + 1} is a compute budget instruction the relayer does not sponsor.",
+                )
+            if tag in seen_compute_budget:
+                raise _refuse(
+                    "duplicate_compute_budget_instruction",
+                    f"Instruction {position + 1} repeats a compute budget instruction.",
+                )
+            seen_compute_budget.add(tag)
+            if tag == _CB_SET_COMPUTE_UNIT_LIMIT:
+                compute_unit_limit = int.from_bytes(data[1:5], "little")
+            elif tag == _CB_SET_COMPUTE_UNIT_PRICE:
+                compute_unit_price = int.from_bytes(data[1:9], "little")
+            continue
+
+        other_instructions += 1
+        if 0 in accounts:
+            is_ata_create = program_id == ASSOCIATED_TOKEN_PROGRAM_ID and data in _ATA_CREATE_DATA
+            if not is_ata_create or accounts[0] != 0 or accounts.count(0) != 1:
+                raise _refuse(
+                    "fee_payer_in_instruction",
+                    f"Instruction {position + 1} uses the relayer's fee payer as an account; it may only fund "
+                    "the creation of an associated token account.",
+                )
+            if not settings.RELAYER_SPONSOR_ATA_RENT:
+                raise _refuse(
+                    "ata_rent_not_sponsored",
+                    f"Instruction {position + 1} asks the relayer to pay for a new token account, which is turned off.",
+                )
+            if len(accounts) < _ATA_ACCOUNT_COUNT or keys[accounts[_ATA_TOKEN_PROGRAM_POSITION]] not in (
+                TOKEN_PROGRAM_ID,
+                TOKEN_2022_PROGRAM_ID,
+            ):
+                raise _refuse(
+                    "malformed_message",
+                    f"Instruction {position + 1} creates a token account for an unknown token program.",
+                )
+            ata_creations += 1
+
+        if program_id == SYSTEM_PROGRAM_ID:
+            is_transfer = len(data) == 12 and int.from_bytes(data[:4], "little") == _SYSTEM_TRANSFER
+            if not is_transfer:
+                raise _refuse(
+                    "system_instruction_not_allowed",
+                    f"Instruction {position + 1} is a System program instruction other than a transfer.",
+                )
+
+    if compute_unit_limit is None:
+        compute_unit_limit = DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT * other_instructions
+    compute_unit_limit = min(compute_unit_limit, MAX_COMPUTE_UNIT_LIMIT)
+    priority_fee = -(-compute_unit_price * compute_unit_limit // MICRO_LAMPORTS_PER_LAMPORT)
+    max_loss = LAMPORTS_PER_SIGNATURE * signer_count + priority_fee + ata_rent_lamports * ata_creations
+
+    cap = settings.RELAYER_MAX_LAMPORTS_PER_TX
+    if max_loss > cap:
+        raise ApplicationError(
+            "fee_payer_cap_exceeded",
+            f"This transaction could cost the relayer {max_loss} lamports, above its limit of {cap} lamports.",
+            status=400,
+            extra={"reason": "fee_payer_cap_exceeded", "cost_lamports": max_loss, "cap_lamports": cap},
+        )
+    return max_loss
