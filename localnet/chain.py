@@ -254,6 +254,8 @@ class Chain:
         self._clock_thread: threading.Thread | None = None
         self._delayed: deque[Delayed] = deque()
         self._pending_signatures: set[bytes] = set()
+        self._recent_signatures: set[bytes] = set()
+        self._recent_order: deque[tuple[int, bytes]] = deque()
         self._blockhash_slots: dict[Hash, int] = {}
         self._priority_fees: dict[int, int] = {}
         self._slot_listeners: list[Callable[[int], None]] = []
@@ -295,6 +297,8 @@ class Chain:
         ledger.set_meta("slot", str(self.slot).encode())
         ledger.commit()
         self._runs = ledger.runs()
+        for signature, slot in ledger.recent_signatures(self.slot - 2 * MAX_PROCESSING_AGE):
+            self._remember_signature(bytes(signature), slot)
         for slot in range(max(0, self.slot - 2 * MAX_PROCESSING_AGE), self.slot + 1):
             self._blockhash_slots[self.blockhash_for_slot(slot)] = slot
         self._set_clock()
@@ -344,6 +348,9 @@ class Chain:
         if self._clock_thread is None:
             self._clock_thread = threading.Thread(target=self._run_clock, name="localnet-clock", daemon=True)
             self._clock_thread.start()
+            threading.Thread(
+                target=self.ledger.checkpoint_forever, args=(self._stop,), name="localnet-checkpoint", daemon=True
+            ).start()
 
     def close(self) -> None:
         """Stop the clock and close the ledger."""
@@ -375,6 +382,9 @@ class Chain:
                 self.blockhash_for_slot(slot - 2 * MAX_PROCESSING_AGE - 1), None
             ) if slot > 2 * MAX_PROCESSING_AGE else None
             self._priority_fees.pop(slot - MAX_PROCESSING_AGE, None)
+            horizon = slot - 2 * MAX_PROCESSING_AGE
+            while self._recent_order and self._recent_order[0][0] < horizon:
+                self._recent_signatures.discard(self._recent_order.popleft()[1])
             self._set_clock()
             self.ledger.begin()
             try:
@@ -503,9 +513,18 @@ class Chain:
                 self.ledger.commit()
         return results
 
+    def _remember_signature(self, signature: bytes, slot: int) -> None:
+        self._recent_signatures.add(signature)
+        self._recent_order.append((slot, signature))
+
     def _is_duplicate(self, signature: Signature) -> bool:
+        """True when the signature landed recently or waits in the delay queue.
+
+        The status cache only needs the last ``2 * MAX_PROCESSING_AGE`` slots: an older
+        transaction's blockhash has expired, so it is refused before this check matters.
+        """
         key = bytes(signature)
-        return key in self._pending_signatures or self.ledger.transaction_status(key) is not None
+        return key in self._recent_signatures or key in self._pending_signatures
 
     def _send_locked(
         self, raw: bytes, transaction: VersionedTransaction, signature: Signature, skip_preflight: bool
@@ -629,6 +648,7 @@ class Chain:
             else None,
             "writable": writable,
         }
+        self._remember_signature(bytes(signature), slot)
         self.ledger.write_transaction(
             seq=self._seq,
             signature=bytes(signature),

@@ -1,0 +1,157 @@
+"""Transfers per second: localnet over JSON-RPC vs LiteSVM called in-process, in one run.
+
+Usage::
+
+    .venv/bin/python bench/localnet_tps.py [--transfers 20000] [--clients 64] [--payers 64]
+
+Both sides execute the same kind of pre-signed SOL transfers (signing is the client's job and is
+done before timing starts).  The RPC side sends ``sendTransaction`` (base64, with preflight, like
+solana-py by default) over many keep-alive HTTP connections from an asyncio client, to a
+``python -m localnet`` subprocess whose ledger persists every transaction before answering.  The
+in-process side calls ``LiteSVM.send_transaction`` in a loop.  Prints both rates and their ratio
+(target: RPC >= 0.33x in-process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from localnet.testing import Localnet  # noqa: E402
+
+LAMPORTS_PER_PAYER = 10**12
+
+
+def signed_transfers(payers: list[Keypair], destinations: list[Pubkey], blockhash: Hash, count: int) -> list[Transaction]:
+    """``count`` distinct signed transfers, round-robin over payers (amount varies, so every
+    signature differs)."""
+    transfers = []
+    for index in range(count):
+        payer = payers[index % len(payers)]
+        instruction = transfer(
+            TransferParams(
+                from_pubkey=payer.pubkey(), to_pubkey=destinations[index % len(destinations)], lamports=1_000 + index
+            )
+        )
+        transfers.append(Transaction([payer], Message([instruction], payer.pubkey()), blockhash))
+    return transfers
+
+
+def in_process_rate(payers: list[Keypair], destinations: list[Pubkey], count: int) -> float:
+    """Transfers/s of ``LiteSVM.send_transaction`` in this process (default LiteSVM settings)."""
+    svm = LiteSVM()
+    for payer in payers:
+        svm.airdrop(payer.pubkey(), LAMPORTS_PER_PAYER)
+    transactions = signed_transfers(payers, destinations, svm.latest_blockhash(), count)
+    started = time.perf_counter()
+    failures = 0
+    for transaction in transactions:
+        if not hasattr(svm.send_transaction(transaction), "logs"):
+            failures += 1
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"in-process: {failures} transfers failed")
+    return count / elapsed
+
+
+async def _client(host: str, port: int, bodies: list[bytes], errors: list[bytes]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    header = f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: ".encode()
+    try:
+        for body in bodies:
+            writer.write(header + str(len(body)).encode() + b"\r\n\r\n" + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            answer = await reader.readexactly(length)
+            if b'"result"' not in answer:
+                errors.append(answer)
+    finally:
+        writer.close()
+
+
+async def _send_all(url: str, bodies: list[bytes], clients: int) -> tuple[float, list[bytes]]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    shares = [bodies[index::clients] for index in range(clients)]
+    errors: list[bytes] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(host, port, share, errors) for share in shares))
+    return time.perf_counter() - started, errors
+
+
+def rpc_rate(payers: list[Keypair], destinations: list[Pubkey], count: int, clients: int) -> tuple[float, int]:
+    """Transfers/s through ``sendTransaction`` against a fresh localnet; also returns how many
+    landed according to ``getTransactionCount``."""
+    with tempfile.TemporaryDirectory(prefix="localnet-bench-") as ledger, Localnet(ledger, slot_ms=400) as chain:
+        for payer in payers:
+            chain.rpc("requestAirdrop", [str(payer.pubkey()), LAMPORTS_PER_PAYER])
+        blockhash = Hash.from_string(chain.rpc("getLatestBlockhash", [{"commitment": "processed"}])["value"]["blockhash"])
+        transactions = signed_transfers(payers, destinations, blockhash, count)
+        bodies = [
+            orjson.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": index,
+                    "method": "sendTransaction",
+                    "params": [
+                        base64.b64encode(bytes(transaction)).decode(),
+                        {"encoding": "base64", "preflightCommitment": "processed"},
+                    ],
+                }
+            )
+            for index, transaction in enumerate(transactions)
+        ]
+        before = chain.rpc("getTransactionCount")
+        try:
+            import uvloop  # noqa: PLC0415 - optional speed-up of the client side
+
+            runner = uvloop.run
+        except ImportError:
+            runner = asyncio.run
+        elapsed, errors = runner(_send_all(chain.url, bodies, clients))
+        landed = chain.rpc("getTransactionCount") - before
+        if errors:
+            raise SystemExit(f"RPC: {len(errors)} errors, first: {errors[0][:300]!r}")
+        return count / elapsed, landed
+
+
+def main() -> None:
+    """Run both measurements and print the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transfers", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP connections")
+    parser.add_argument("--payers", type=int, default=64)
+    args = parser.parse_args()
+    payers = [Keypair() for _ in range(args.payers)]
+    destinations = [Keypair().pubkey() for _ in range(256)]
+    print(f"machine: {os.cpu_count()} CPUs; {args.transfers} transfers, {args.clients} RPC clients", flush=True)
+    local = in_process_rate(payers, destinations, args.transfers)
+    print(f"in-process LiteSVM : {local:9.0f} transfers/s", flush=True)
+    remote, landed = rpc_rate(payers, destinations, args.transfers, args.clients)
+    print(f"localnet over RPC  : {remote:9.0f} transfers/s  ({landed} landed and persisted)", flush=True)
+    print(f"ratio RPC / in-process: {remote / local:.2f}x (target >= 0.33x)")
+
+
+if __name__ == "__main__":
+    main()
