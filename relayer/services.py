@@ -119,8 +119,10 @@ def _sponsorship_reserve(*, user: AbstractBaseUser, reference: uuid.UUID, lampor
         raise ConflictError("sponsorship_not_reserved", "No sponsorship was reserved for this payment.")
     day = known.day if known is not None else sponsorship_today()
 
-    SponsorshipDay.objects.get_or_create(user=user, day=day)
-    day_row = sponsorship_day_qs_select_for_update().get(user=user, day=day)
+    day_row = sponsorship_day_qs_select_for_update().filter(user=user, day=day).first()
+    if day_row is None:
+        SponsorshipDay.objects.get_or_create(user=user, day=day)  # the unique (user, day) decides a race
+        day_row = sponsorship_day_qs_select_for_update().get(user=user, day=day)
     charge = sponsorship_charge_qs_select_for_update().filter(reference=reference).first()
     if charge is None and not is_new_allowed:  # pragma: no cover - charges are never deleted
         raise ConflictError("sponsorship_not_reserved", "No sponsorship was reserved for this payment.")

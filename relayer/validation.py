@@ -18,6 +18,11 @@ Fee arithmetic follows the Solana docs:
   empty or ``[0]``) and ``CreateIdempotent`` (``[1]``) take ``[funder, ata, wallet, mint, system_program,
   token_program]``; the funder pays the new account's rent.
 - System program ``Transfer`` is instruction index 2 (u32 LE) followed by the lamports (u64 LE).
+- Rent (https://solana.com/docs/core/fees#rent): the rent-exempt minimum is linear in the account size,
+  ``(128 + data bytes) x lamports per byte-year x 2``. A Token-2022 associated token account carries the
+  extensions its mint requires (ImmutableOwner, TransferFeeAmount, NonTransferableAccount,
+  TransferHookAccount, PausableAccount: at most 195 bytes today), so its rent is priced at
+  :data:`TOKEN_2022_ACCOUNT_MAX_BYTES` by scaling the 165-byte rent.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ LAMPORTS_PER_SIGNATURE = 5_000
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT = 200_000
 MAX_COMPUTE_UNIT_LIMIT = 1_400_000
+ACCOUNT_STORAGE_OVERHEAD_BYTES = 128
+TOKEN_ACCOUNT_BYTES = 165
+TOKEN_2022_ACCOUNT_MAX_BYTES = 200
 
 SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -70,6 +78,14 @@ _CB_DATA_LENGTHS = {
 }
 
 
+def _token_account_rent(ata_rent_lamports: int, *, is_token_2022: bool) -> int:
+    """Rent of a new associated token account in lamports, from the 165-byte rent (rounded up)."""
+    if not is_token_2022:
+        return ata_rent_lamports
+    numerator = ata_rent_lamports * (ACCOUNT_STORAGE_OVERHEAD_BYTES + TOKEN_2022_ACCOUNT_MAX_BYTES)
+    return -(-numerator // (ACCOUNT_STORAGE_OVERHEAD_BYTES + TOKEN_ACCOUNT_BYTES))
+
+
 def _refuse(reason: str, message: str) -> ApplicationError:
     return ApplicationError("transaction_not_allowed", message, status=400, extra={"reason": reason})
 
@@ -95,7 +111,8 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     :param message: the compiled legacy message to be signed.
     :param fee_payer: the relayer's fee payer address.
     :param ata_rent_lamports: rent-exempt minimum of a token account (165 bytes), in lamports; charged
-        once per ATA creation the fee payer funds (even ``CreateIdempotent``, which may end up free).
+        once per ATA creation the fee payer funds (even ``CreateIdempotent``, which may end up free),
+        scaled up to :data:`TOKEN_2022_ACCOUNT_MAX_BYTES` for a Token-2022 account.
     :returns: the maximum lamports the fee payer can lose with this transaction: 5000 x required
         signatures + the prioritization fee + the rent of each ATA creation it funds.
     :raises ApplicationError: code ``transaction_not_allowed`` (HTTP 400) with ``extra["reason"]`` one
@@ -114,7 +131,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     if keys.count(fee_payer) != 1:
         raise _refuse("fee_payer_duplicated", "The relayer's fee payer may appear only once in the transaction.")
 
-    ata_creations = 0
+    ata_rent_total = 0
     compute_unit_limit: int | None = None
     compute_unit_price = 0
     seen_compute_budget: set[int] = set()
@@ -165,15 +182,13 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
                     "ata_rent_not_sponsored",
                     f"Instruction {position + 1} asks the relayer to pay for a new token account, which is turned off.",
                 )
-            if len(accounts) < _ATA_ACCOUNT_COUNT or keys[accounts[_ATA_TOKEN_PROGRAM_POSITION]] not in (
-                TOKEN_PROGRAM_ID,
-                TOKEN_2022_PROGRAM_ID,
-            ):
+            token_program = keys[accounts[_ATA_TOKEN_PROGRAM_POSITION]] if len(accounts) >= _ATA_ACCOUNT_COUNT else None
+            if token_program not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
                 raise _refuse(
                     "malformed_message",
                     f"Instruction {position + 1} creates a token account for an unknown token program.",
                 )
-            ata_creations += 1
+            ata_rent_total += _token_account_rent(ata_rent_lamports, is_token_2022=token_program == TOKEN_2022_PROGRAM_ID)
 
         if program_id == SYSTEM_PROGRAM_ID:
             is_transfer = len(data) == 12 and int.from_bytes(data[:4], "little") == _SYSTEM_TRANSFER
@@ -187,7 +202,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
         compute_unit_limit = DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT * other_instructions
     compute_unit_limit = min(compute_unit_limit, MAX_COMPUTE_UNIT_LIMIT)
     priority_fee = -(-compute_unit_price * compute_unit_limit // MICRO_LAMPORTS_PER_LAMPORT)
-    max_loss = LAMPORTS_PER_SIGNATURE * signer_count + priority_fee + ata_rent_lamports * ata_creations
+    max_loss = LAMPORTS_PER_SIGNATURE * signer_count + priority_fee + ata_rent_total
 
     cap = settings.RELAYER_MAX_LAMPORTS_PER_TX
     if max_loss > cap:

@@ -307,3 +307,14 @@ def test_versioned_message_is_refused():
         validate_sponsored_message(message, fee_payer=FEE_PAYER, ata_rent_lamports=ATA_RENT_LAMPORTS)
 
     assert caught.value.extra == {"reason": "unsupported_message"}
+
+
+def test_token_2022_ata_rent_is_priced_for_its_largest_account():
+    # given a Token-2022 ATA funded by the fee payer: rent scales as (128 + 200) / (128 + 165)
+    message = _message(
+        create_idempotent_associated_token_account(FEE_PAYER, RECIPIENT, MINT, TOKEN_2022_PROGRAM_ID),
+        _usdc_transfer(program_id=TOKEN_2022_PROGRAM_ID),
+    )
+
+    # then 2_039_280 x 328 / 293 = 2_282_880 lamports (the rent of a 200-byte account) plus 2 signatures
+    assert _validate(message) == 10_000 + 2_282_880
