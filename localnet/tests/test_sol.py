@@ -1,0 +1,300 @@
+"""SOL: airdrop, transfers, statuses, history, blockhash expiry, simulation."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from solana.rpc.api import Client
+from solana.rpc.commitment import Confirmed, Finalized, Processed
+from solana.rpc.core import RPCException
+from solana.rpc.types import TxOpts
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import Message, MessageV0
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction, VersionedTransaction
+
+from localnet.testing import Localnet
+from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for, wait_for_status
+
+FEE = 5_000
+
+
+def transfer_transaction(payer: Keypair, destination: Pubkey, lamports: int, blockhash: Hash) -> Transaction:
+    """A signed legacy SOL transfer."""
+    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=destination, lamports=lamports))
+    return Transaction([payer], Message([instruction], payer.pubkey()), blockhash)
+
+
+def test_airdrop_credits_the_account(client: Client) -> None:
+    # given
+    wallet = Keypair()
+    # when
+    signature = client.request_airdrop(wallet.pubkey(), 2 * LAMPORTS_PER_SOL).value
+    wait_for_status(client, signature, "confirmed")
+    # then
+    assert client.get_balance(wallet.pubkey(), Confirmed).value == 2 * LAMPORTS_PER_SOL
+
+
+def test_sol_transfer_moves_lamports_and_charges_the_fee(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    # when
+    signature = client.send_transaction(transfer_transaction(payer, recipient, 123_456, blockhash)).value
+    wait_for_status(client, signature, "confirmed")
+    # then
+    assert client.get_balance(recipient, Confirmed).value == 123_456
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 123_456 - FEE
+
+
+def test_v0_transfer_sent_as_base58_lands(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=777))
+    transaction = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [instruction], [], blockhash), [payer])
+    from localnet.codec import b58encode
+
+    # when
+    answer = rpc_call(localnet.url, "sendTransaction", [b58encode(bytes(transaction))])
+    wait_for_status(client, transaction.signatures[0], "confirmed")
+    # then
+    assert answer["result"] == str(transaction.signatures[0])
+    assert client.get_balance(recipient, Confirmed).value == 777
+    fetched = client.get_transaction(transaction.signatures[0], max_supported_transaction_version=0).value
+    assert fetched.transaction.version == 0
+    refused = rpc_call(localnet.url, "getTransaction", [str(transaction.signatures[0]), {"commitment": "confirmed"}])
+    assert refused["error"]["code"] == -32015
+
+
+def test_status_walks_processed_confirmed_finalized(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    # when
+    signature = client.send_transaction(
+        transfer_transaction(payer, Keypair().pubkey(), 1_000, blockhash), TxOpts(skip_confirmation=True)
+    ).value
+    first = client.get_signature_statuses([signature]).value[0]
+    confirmed = wait_for_status(client, signature, "confirmed")
+    finalized = wait_for_status(client, signature, "finalized")
+    # then
+    assert str(first.confirmation_status).endswith(("Processed", "Confirmed"))
+    assert confirmed.confirmations is not None and confirmed.confirmations >= 1
+    assert finalized.confirmations is None
+    assert finalized.slot == first.slot
+    assert finalized.err is None
+
+
+def test_reads_at_finalized_lag_until_finalization(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    # when
+    signature = client.send_transaction(transfer_transaction(payer, recipient, 5_000_000, blockhash)).value
+    landed = client.get_signature_statuses([signature]).value[0]
+    before_finality = client.get_balance(recipient, Finalized)
+    wait_for_status(client, signature, "finalized")
+    after_finality = client.get_balance(recipient, Finalized)
+    # then
+    assert before_finality.value == 0
+    assert before_finality.context.slot < landed.slot
+    assert after_finality.value == 5_000_000
+    assert after_finality.context.slot >= landed.slot
+
+
+def test_get_transaction_is_null_until_confirmed_and_has_meta(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    # when
+    signature = client.send_transaction(transfer_transaction(payer, recipient, 42_000, blockhash)).value
+    status = wait_for_status(client, signature, "confirmed")
+    fetched = client.get_transaction(signature, commitment=Confirmed).value
+    # then
+    meta = fetched.transaction.meta
+    assert fetched.slot == status.slot
+    assert meta.fee == FEE
+    assert meta.err is None
+    assert meta.pre_balances == [LAMPORTS_PER_SOL, 0, 1]
+    assert meta.post_balances == [LAMPORTS_PER_SOL - 42_000 - FEE, 42_000, 1]
+    assert meta.log_messages == ["Program 11111111111111111111111111111111 invoke [1]", "Program 11111111111111111111111111111111 success"]
+    assert fetched.block_time is not None
+
+
+def test_get_transaction_encodings(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    transaction = transfer_transaction(payer, recipient, 9, client.get_latest_blockhash(Processed).value.blockhash)
+    signature = client.send_transaction(transaction).value
+    wait_for_status(client, signature, "confirmed")
+    # when
+    as_base64 = rpc_call(localnet.url, "getTransaction", [str(signature), {"encoding": "base64", "commitment": "confirmed"}])
+    parsed = client.get_transaction(signature, "jsonParsed", Confirmed).value
+    # then
+    assert base64.b64decode(as_base64["result"]["transaction"][0]) == bytes(transaction)
+    instruction = parsed.transaction.transaction.message.instructions[0]
+    assert instruction.parsed == {
+        "info": {"destination": str(recipient), "lamports": 9, "source": str(payer.pubkey())},
+        "type": "transfer",
+    }
+
+
+def test_get_transaction_refuses_processed_commitment(localnet: Localnet) -> None:
+    # when
+    answer = rpc_call(localnet.url, "getTransaction", [str(Signature.default()), {"commitment": "processed"}])
+    # then
+    assert answer["error"]["code"] == -32602
+
+
+def test_failed_transaction_is_refused_by_preflight_with_logs(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    transaction = transfer_transaction(payer, Keypair().pubkey(), 5 * LAMPORTS_PER_SOL, client.get_latest_blockhash(Processed).value.blockhash)
+    # when
+    with pytest.raises(RPCException) as refused:
+        client.send_transaction(transaction)
+    # then
+    error = refused.value.args[0]
+    assert error.message == "Transaction simulation failed: Error processing Instruction 0: custom program error: 0x1"
+    assert error.data.logs[1] == f"Transfer: insufficient lamports {LAMPORTS_PER_SOL - FEE}, need {5 * LAMPORTS_PER_SOL}"
+    assert client.get_balance(payer.pubkey(), Processed).value == LAMPORTS_PER_SOL
+    assert client.get_signature_statuses([transaction.signatures[0]]).value == [None]
+
+
+def test_failed_transaction_with_skip_preflight_lands_with_its_error(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    transaction = transfer_transaction(payer, Keypair().pubkey(), 5 * LAMPORTS_PER_SOL, client.get_latest_blockhash(Processed).value.blockhash)
+    # when
+    signature = client.send_transaction(transaction, TxOpts(skip_preflight=True, skip_confirmation=True)).value
+    status = wait_for_status(client, signature, "confirmed")
+    # then
+    assert status.err is not None
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - FEE
+    meta = client.get_transaction(signature, commitment=Confirmed).value.transaction.meta
+    assert meta.fee == FEE
+    assert meta.post_balances[0] == LAMPORTS_PER_SOL - FEE
+
+
+def test_duplicate_transaction_is_already_processed(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    transaction = transfer_transaction(payer, recipient, 1_000, client.get_latest_blockhash(Processed).value.blockhash)
+    client.send_transaction(transaction, TxOpts(skip_confirmation=True))
+    # when
+    with pytest.raises(RPCException) as refused:
+        client.send_transaction(transaction, TxOpts(skip_confirmation=True))
+    # then
+    assert refused.value.args[0].message == "Transaction simulation failed: This transaction has already been processed"
+    assert client.get_balance(recipient, Processed).value == 1_000
+
+
+def test_expired_blockhash_is_refused(fresh_localnet: Callable[..., Localnet]) -> None:
+    # given a fast chain and a blockhash that has aged past its 150 blocks
+    node = fresh_localnet(slot_ms=10)
+    fast = Client(node.url, commitment=Confirmed)
+    payer = Keypair()
+    wait_for_status(fast, fast.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
+    latest = fast.get_latest_blockhash(Processed).value
+    wait_for(lambda: fast.get_block_height(Processed).value > latest.last_valid_block_height)
+    expired = transfer_transaction(payer, Keypair().pubkey(), 1_000, latest.blockhash)
+    # when
+    with pytest.raises(RPCException) as refused:
+        fast.send_transaction(expired)
+    skipped = fast.send_transaction(expired, TxOpts(skip_preflight=True, skip_confirmation=True)).value
+    # then
+    assert refused.value.args[0].message == "Transaction simulation failed: Blockhash not found"
+    assert rpc_call(node.url, "isBlockhashValid", [str(latest.blockhash), {"commitment": "processed"}])["result"]["value"] is False
+    assert skipped == expired.signatures[0]
+    assert fast.get_signature_statuses([skipped]).value == [None]
+    assert fast.get_balance(payer.pubkey(), Processed).value == LAMPORTS_PER_SOL
+
+
+def test_signatures_for_address_pages_newest_first(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given five transfers from one payer
+    payer = funded(LAMPORTS_PER_SOL)
+    signatures = []
+    for amount in range(1, 6):
+        blockhash = client.get_latest_blockhash(Processed).value.blockhash
+        signature = client.send_transaction(transfer_transaction(payer, Keypair().pubkey(), amount, blockhash)).value
+        signatures.append(signature)
+    wait_for_status(client, signatures[-1], "confirmed")
+    # when
+    first_page = client.get_signatures_for_address(payer.pubkey(), limit=2, commitment=Confirmed).value
+    second_page = client.get_signatures_for_address(payer.pubkey(), before=first_page[-1].signature, limit=2, commitment=Confirmed).value
+    until = client.get_signatures_for_address(payer.pubkey(), until=signatures[1], commitment=Confirmed).value
+    everything = client.get_signatures_for_address(payer.pubkey(), commitment=Confirmed).value
+    # then (the airdrop is the oldest entry)
+    assert [entry.signature for entry in first_page] == [signatures[4], signatures[3]]
+    assert [entry.signature for entry in second_page] == [signatures[2], signatures[1]]
+    assert [entry.signature for entry in until] == [signatures[4], signatures[3], signatures[2]]
+    assert len(everything) == 6
+
+
+def test_simulate_transaction_reports_logs_and_changes_nothing(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    transaction = transfer_transaction(payer, recipient, 10_000, client.get_latest_blockhash(Processed).value.blockhash)
+    # when
+    simulated = client.simulate_transaction(VersionedTransaction.from_legacy(transaction), sig_verify=True, commitment=Processed).value
+    # then
+    assert simulated.err is None
+    assert simulated.units_consumed == 150
+    assert client.get_balance(recipient, Processed).value == 0
+    assert client.get_signature_statuses([transaction.signatures[0]]).value == [None]
+
+
+def test_simulate_with_replaced_blockhash_returns_the_replacement(localnet: Localnet, funded: Callable[[int], Keypair]) -> None:
+    # given a transaction signed over an unknown blockhash
+    payer = funded(LAMPORTS_PER_SOL)
+    transaction = transfer_transaction(payer, Keypair().pubkey(), 10_000, Hash.new_unique())
+    encoded = base64.b64encode(bytes(transaction)).decode()
+    # when
+    plain = rpc_call(localnet.url, "simulateTransaction", [encoded, {"encoding": "base64"}])
+    replaced = rpc_call(
+        localnet.url, "simulateTransaction", [encoded, {"encoding": "base64", "replaceRecentBlockhash": True, "innerInstructions": True}]
+    )
+    conflicting = rpc_call(
+        localnet.url, "simulateTransaction", [encoded, {"encoding": "base64", "replaceRecentBlockhash": True, "sigVerify": True}]
+    )
+    # then
+    assert plain["result"]["value"]["err"] == "BlockhashNotFound"
+    assert replaced["result"]["value"]["err"] is None
+    assert replaced["result"]["value"]["innerInstructions"] == []
+    value = replaced["result"]["value"]["replacementBlockhash"]
+    assert value["lastValidBlockHeight"] >= replaced["result"]["context"]["slot"] + 150
+    assert conflicting["error"]["code"] == -32602
+
+
+def test_fee_for_message(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given
+    payer = funded(LAMPORTS_PER_SOL)
+    message = Message.new_with_blockhash(
+        [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1))],
+        payer.pubkey(),
+        client.get_latest_blockhash(Processed).value.blockhash,
+    )
+    # when
+    fee = client.get_fee_for_message(message, Processed).value
+    # then
+    assert fee == FEE
+
+
+def test_unknown_signature_has_no_status(client: Client) -> None:
+    # when
+    statuses = client.get_signature_statuses([Signature.default()], search_transaction_history=True).value
+    # then
+    assert statuses == [None]
