@@ -127,7 +127,10 @@ def test_get_transaction_is_null_until_confirmed_and_has_meta(client: Client, fu
     assert meta.err is None
     assert meta.pre_balances == [LAMPORTS_PER_SOL, 0, 1]
     assert meta.post_balances == [LAMPORTS_PER_SOL - 42_000 - FEE, 42_000, 1]
-    assert meta.log_messages == ["Program 11111111111111111111111111111111 invoke [1]", "Program 11111111111111111111111111111111 success"]
+    assert meta.log_messages == [
+        "Program 11111111111111111111111111111111 invoke [1]",
+        "Program 11111111111111111111111111111111 success",
+    ]
     assert fetched.block_time is not None
 
 
@@ -160,7 +163,9 @@ def test_get_transaction_refuses_processed_commitment(localnet: Localnet) -> Non
 def test_failed_transaction_is_refused_by_preflight_with_logs(client: Client, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
-    transaction = transfer_transaction(payer, Keypair().pubkey(), 5 * LAMPORTS_PER_SOL, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(
+        payer, Keypair().pubkey(), 5 * LAMPORTS_PER_SOL, client.get_latest_blockhash(Processed).value.blockhash
+    )
     # when
     with pytest.raises(RPCException) as refused:
         client.send_transaction(transaction)
@@ -172,10 +177,14 @@ def test_failed_transaction_is_refused_by_preflight_with_logs(client: Client, fu
     assert client.get_signature_statuses([transaction.signatures[0]]).value == [None]
 
 
-def test_failed_transaction_with_skip_preflight_lands_with_its_error(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_failed_transaction_with_skip_preflight_lands_with_its_error(
+    client: Client, funded: Callable[[int], Keypair]
+) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
-    transaction = transfer_transaction(payer, Keypair().pubkey(), 5 * LAMPORTS_PER_SOL, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(
+        payer, Keypair().pubkey(), 5 * LAMPORTS_PER_SOL, client.get_latest_blockhash(Processed).value.blockhash
+    )
     # when
     signature = client.send_transaction(transaction, TxOpts(skip_preflight=True, skip_confirmation=True)).value
     status = wait_for_status(client, signature, "confirmed")
@@ -216,7 +225,10 @@ def test_expired_blockhash_is_refused(fresh_localnet: Callable[..., Localnet]) -
     skipped = fast.send_transaction(expired, TxOpts(skip_preflight=True, skip_confirmation=True)).value
     # then
     assert refused.value.args[0].message == "Transaction simulation failed: Blockhash not found"
-    assert rpc_call(node.url, "isBlockhashValid", [str(latest.blockhash), {"commitment": "processed"}])["result"]["value"] is False
+    assert (
+        rpc_call(node.url, "isBlockhashValid", [str(latest.blockhash), {"commitment": "processed"}])["result"]["value"]
+        is False
+    )
     assert skipped == expired.signatures[0]
     assert fast.get_signature_statuses([skipped]).value == [None]
     assert fast.get_balance(payer.pubkey(), Processed).value == LAMPORTS_PER_SOL
@@ -233,7 +245,9 @@ def test_signatures_for_address_pages_newest_first(client: Client, funded: Calla
     wait_for_status(client, signatures[-1], "confirmed")
     # when
     first_page = client.get_signatures_for_address(payer.pubkey(), limit=2, commitment=Confirmed).value
-    second_page = client.get_signatures_for_address(payer.pubkey(), before=first_page[-1].signature, limit=2, commitment=Confirmed).value
+    second_page = client.get_signatures_for_address(
+        payer.pubkey(), before=first_page[-1].signature, limit=2, commitment=Confirmed
+    ).value
     until = client.get_signatures_for_address(payer.pubkey(), until=signatures[1], commitment=Confirmed).value
     everything = client.get_signatures_for_address(payer.pubkey(), commitment=Confirmed).value
     # then (the airdrop is the oldest entry)
@@ -249,7 +263,9 @@ def test_simulate_transaction_reports_logs_and_changes_nothing(client: Client, f
     recipient = Keypair().pubkey()
     transaction = transfer_transaction(payer, recipient, 10_000, client.get_latest_blockhash(Processed).value.blockhash)
     # when
-    simulated = client.simulate_transaction(VersionedTransaction.from_legacy(transaction), sig_verify=True, commitment=Processed).value
+    simulated = client.simulate_transaction(
+        VersionedTransaction.from_legacy(transaction), sig_verify=True, commitment=Processed
+    ).value
     # then
     assert simulated.err is None
     assert simulated.units_consumed == 150
@@ -257,7 +273,9 @@ def test_simulate_transaction_reports_logs_and_changes_nothing(client: Client, f
     assert client.get_signature_statuses([transaction.signatures[0]]).value == [None]
 
 
-def test_simulate_with_replaced_blockhash_returns_the_replacement(localnet: Localnet, funded: Callable[[int], Keypair]) -> None:
+def test_simulate_with_replaced_blockhash_returns_the_replacement(
+    localnet: Localnet, funded: Callable[[int], Keypair]
+) -> None:
     # given a transaction signed over an unknown blockhash
     payer = funded(LAMPORTS_PER_SOL)
     transaction = transfer_transaction(payer, Keypair().pubkey(), 10_000, Hash.new_unique())
@@ -265,10 +283,14 @@ def test_simulate_with_replaced_blockhash_returns_the_replacement(localnet: Loca
     # when
     plain = rpc_call(localnet.url, "simulateTransaction", [encoded, {"encoding": "base64"}])
     replaced = rpc_call(
-        localnet.url, "simulateTransaction", [encoded, {"encoding": "base64", "replaceRecentBlockhash": True, "innerInstructions": True}]
+        localnet.url,
+        "simulateTransaction",
+        [encoded, {"encoding": "base64", "replaceRecentBlockhash": True, "innerInstructions": True}],
     )
     conflicting = rpc_call(
-        localnet.url, "simulateTransaction", [encoded, {"encoding": "base64", "replaceRecentBlockhash": True, "sigVerify": True}]
+        localnet.url,
+        "simulateTransaction",
+        [encoded, {"encoding": "base64", "replaceRecentBlockhash": True, "sigVerify": True}],
     )
     # then
     assert plain["result"]["value"]["err"] == "BlockhashNotFound"

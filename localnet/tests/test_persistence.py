@@ -1,0 +1,79 @@
+"""The ledger survives ``kill -9``: accounts, tokens, history, slots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from solana.rpc.api import Client
+from solana.rpc.commitment import Confirmed, Processed
+from solana.rpc.types import TxOpts
+from solders.keypair import Keypair
+from spl.token.client import Token
+from spl.token.constants import TOKEN_PROGRAM_ID
+
+from localnet.testing import Localnet
+from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for_status
+from localnet.tests.test_sol import FEE, transfer_transaction
+
+
+def test_restart_after_kill_keeps_everything(fresh_localnet: Callable[..., Localnet]) -> None:
+    # given a chain with SOL, a mint, token accounts and history
+    node = fresh_localnet()
+    client = Client(node.url, commitment=Confirmed)
+    payer = Keypair()
+    airdrop = client.request_airdrop(payer.pubkey(), 5 * LAMPORTS_PER_SOL).value
+    wait_for_status(client, airdrop, "confirmed")
+    recipient = Keypair().pubkey()
+    sent = client.send_transaction(
+        transfer_transaction(payer, recipient, 1_234_567, client.get_latest_blockhash(Processed).value.blockhash)
+    ).value
+    opts = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
+    token = Token.create_mint(client, payer, payer.pubkey(), 6, TOKEN_PROGRAM_ID)
+    account = token.create_associated_token_account(payer.pubkey())
+    minted = token.mint_to(account, payer, 42_000_000, opts=opts).value
+    wait_for_status(client, minted, "confirmed")
+    genesis = client.get_genesis_hash().value
+    payer_balance = client.get_balance(payer.pubkey(), Processed).value
+    history = [entry.signature for entry in client.get_signatures_for_address(payer.pubkey(), commitment=Confirmed).value]
+    slot_before = client.get_slot(Processed).value
+    # when the process is killed without warning and started again on the same ledger
+    node.kill()
+    node.restart()
+    client = Client(node.url, commitment=Confirmed)
+    # then
+    assert client.get_genesis_hash().value == genesis
+    assert client.get_slot(Processed).value > slot_before
+    assert client.get_balance(payer.pubkey(), Processed).value == payer_balance
+    assert client.get_balance(recipient, Processed).value == 1_234_567
+    assert client.get_token_account_balance(account, Processed).value.amount == "42000000"
+    assert client.get_token_supply(token.pubkey, Processed).value.amount == "42000000"
+    assert [
+        entry.signature for entry in client.get_signatures_for_address(payer.pubkey(), commitment=Confirmed).value
+    ] == history
+    assert client.get_transaction(sent, commitment=Confirmed).value.transaction.meta.fee == FEE
+    assert client.get_signature_statuses([sent]).value[0].err is None
+    assert rpc_call(node.url, "getTransactionCount")["result"] == 5
+
+
+def test_transactions_work_after_restart_and_replays_are_refused(fresh_localnet: Callable[..., Localnet]) -> None:
+    # given a landed transfer, then a crash and restart
+    node = fresh_localnet()
+    client = Client(node.url, commitment=Confirmed)
+    payer = Keypair()
+    wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
+    first = transfer_transaction(payer, Keypair().pubkey(), 1_000, client.get_latest_blockhash(Processed).value.blockhash)
+    client.send_transaction(first, TxOpts(skip_confirmation=True))
+    node.kill()
+    node.restart()
+    client = Client(node.url, commitment=Confirmed)
+    # when
+    replay = rpc_call(
+        node.url, "sendTransaction", [__import__("base64").b64encode(bytes(first)).decode(), {"encoding": "base64"}]
+    )
+    second = client.send_transaction(
+        transfer_transaction(payer, Keypair().pubkey(), 2_000, client.get_latest_blockhash(Processed).value.blockhash)
+    ).value
+    wait_for_status(client, second, "confirmed")
+    # then
+    assert replay["error"]["message"] == "Transaction simulation failed: This transaction has already been processed"
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 1_000 - 2_000 - 2 * FEE
