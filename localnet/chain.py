@@ -13,13 +13,14 @@ advances the slot every ``slot_ms``; the blockhash of slot ``s`` is ``sha256(gen
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import secrets
 import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from localnet.codec import (
     ui_amount,
 )
 from localnet.faults import Faults
-from localnet.ledger import Ledger
+from localnet.ledger import Ledger, pack_writes, unpack_writes
 
 PROCESSED = "processed"
 CONFIRMED = "confirmed"
@@ -254,13 +255,20 @@ class Chain:
         self._clock_thread: threading.Thread | None = None
         self._delayed: deque[Delayed] = deque()
         self._pending_signatures: set[bytes] = set()
-        self._recent_signatures: set[bytes] = set()
-        self._recent_order: deque[tuple[int, bytes]] = deque()
         self._blockhash_slots: dict[Hash, int] = {}
         self._priority_fees: dict[int, int] = {}
-        self._slot_listeners: list[Callable[[int], None]] = []
         self.owner_index: dict[Pubkey, set[Pubkey]] = {}
         self._owners: dict[Pubkey, Pubkey] = {}
+        # History indexes, rebuilt from the ledger at startup (the ledger is an append-only log).
+        self._tx_by_signature: dict[bytes, int] = {}
+        self._tx_signatures: list[bytes] = []
+        self._tx_slots: list[int] = []
+        self._tx_errors: list[bytes | None] = []
+        self._address_txs: dict[bytes, list[int]] = {}
+        # Undo log for reads below the processed slot: per address, (slot of a change, the state
+        # before it), for changes in the last FINALIZATION_DEPTH + 1 slots.
+        self._changes: dict[Pubkey, deque[tuple[int, Account | None]]] = {}
+        self._change_order: deque[tuple[int, Pubkey]] = deque()
         with self.lock:
             self._open()
 
@@ -279,36 +287,69 @@ class Chain:
             faucet = bytes(Keypair())
             ledger.set_meta("faucet_keypair", faucet)
         self.faucet = Keypair.from_bytes(faucet)
-        for address, _slot, lamports, owner, executable, rent_epoch, data in ledger.latest_accounts():
+        latest: dict[bytes, bytes] = {}
+        max_tx_slot = -1
+        for kind, row in ledger.replay():
+            if kind == "writes":
+                latest.update(unpack_writes(row[1]))
+                continue
+            index, signature, slot, err, keys, writes = row
+            self._record_transaction(index, bytes(signature), slot, err, bytes(keys))
+            latest.update(unpack_writes(writes))
+            max_tx_slot = slot
+        for address, raw_account in latest.items():
             pubkey = Pubkey.from_bytes(address)
-            owner_key = Pubkey.from_bytes(owner)
-            self.svm.set_account(pubkey, Account(lamports, data, owner_key, bool(executable), rent_epoch))
-            if lamports:
-                self._index_owner(pubkey, owner_key)
-        count, seq, max_tx_slot = ledger.counts()
-        self.transaction_count = count
-        self._seq = seq
+            account = Account.from_bytes(raw_account)
+            self.svm.set_account(pubkey, account)
+            self._index_owner(pubkey, account.owner if account.lamports else None)
         stored_slot = ledger.get_meta("slot")
-        last_slot = max(int(stored_slot) if stored_slot else -1, max_tx_slot if count else -1)
-        self.slot = last_slot + 1
-        if self.svm.get_account(self.faucet.pubkey()) is None:
+        self.slot = max(int(stored_slot) if stored_slot else -1, max_tx_slot) + 1
+        if self._live_account(self.faucet.pubkey()) is None:
             self._top_up_faucet()
         ledger.add_run(self.slot, int(time.time() * 1000), self.slot_ms)
         ledger.set_meta("slot", str(self.slot).encode())
         ledger.commit()
         self._runs = ledger.runs()
-        for signature, slot in ledger.recent_signatures(self.slot - 2 * MAX_PROCESSING_AGE):
-            self._remember_signature(bytes(signature), slot)
         for slot in range(max(0, self.slot - 2 * MAX_PROCESSING_AGE), self.slot + 1):
             self._blockhash_slots[self.blockhash_for_slot(slot)] = slot
         self._set_clock()
 
+    @property
+    def transaction_count(self) -> int:
+        """Transactions landed since genesis."""
+        return len(self._tx_signatures)
+
+    def _record_transaction(self, index: int, signature: bytes, slot: int, err: bytes | None, keys: bytes) -> None:
+        self._tx_by_signature[signature] = index
+        self._tx_signatures.append(signature)
+        self._tx_slots.append(slot)
+        self._tx_errors.append(err)
+        address_txs = self._address_txs
+        for offset in range(0, len(keys), 32):
+            address = keys[offset : offset + 32]
+            entries = address_txs.get(address)
+            if entries is None:
+                address_txs[address] = [index]
+            elif entries[-1] != index:
+                entries.append(index)
+
     def _top_up_faucet(self) -> None:
         account = Account(FAUCET_LAMPORTS, b"", SYSTEM_PROGRAM_ID)
+        previous = self._live_account(self.faucet.pubkey())
         self.svm.set_account(self.faucet.pubkey(), account)
-        self.ledger.write_accounts(
-            [(bytes(self.faucet.pubkey()), self.slot, FAUCET_LAMPORTS, bytes(SYSTEM_PROGRAM_ID), 0, 0, b"")]
+        self._remember_change(self.faucet.pubkey(), previous)
+        self.ledger.append_account_writes(
+            after_tx=self.transaction_count,
+            slot=self.slot,
+            writes=pack_writes([(bytes(self.faucet.pubkey()), bytes(account))]),
         )
+
+    def _remember_change(self, pubkey: Pubkey, previous: Account | None) -> None:
+        changes = self._changes.get(pubkey)
+        if changes is None:
+            changes = self._changes[pubkey] = deque()
+        changes.append((self.slot, previous))
+        self._change_order.append((self.slot, pubkey))
 
     def _index_owner(self, pubkey: Pubkey, owner: Pubkey | None) -> None:
         previous = self._owners.get(pubkey)
@@ -382,9 +423,14 @@ class Chain:
                 self.blockhash_for_slot(slot - 2 * MAX_PROCESSING_AGE - 1), None
             ) if slot > 2 * MAX_PROCESSING_AGE else None
             self._priority_fees.pop(slot - MAX_PROCESSING_AGE, None)
-            horizon = slot - 2 * MAX_PROCESSING_AGE
-            while self._recent_order and self._recent_order[0][0] < horizon:
-                self._recent_signatures.discard(self._recent_order.popleft()[1])
+            horizon = slot - FINALIZATION_DEPTH
+            order = self._change_order
+            while order and order[0][0] < horizon:
+                pubkey = order.popleft()[1]
+                changes = self._changes[pubkey]
+                changes.popleft()
+                if not changes:
+                    del self._changes[pubkey]
             self._set_clock()
             self.ledger.begin()
             try:
@@ -428,16 +474,16 @@ class Chain:
         return account
 
     def account(self, pubkey: Pubkey, slot: int) -> Account | None:
-        """The account as of ``slot`` (``None`` when absent); caller holds :attr:`lock`."""
-        if slot >= self.slot:
-            return self._live_account(pubkey)
-        row = self.ledger.account_at(bytes(pubkey), slot)
-        if row is False:
-            return self._live_account(pubkey)
-        if row is None or not row[1]:
-            return None
-        _slot, lamports, owner, executable, rent_epoch, data = row
-        return Account(lamports, data, Pubkey.from_bytes(owner), bool(executable), rent_epoch)
+        """The account as of the end of ``slot`` (``None`` when absent); caller holds :attr:`lock`.
+
+        ``slot`` may be as old as the finalized slot: the state before the first change made after
+        ``slot`` comes from the in-memory undo log, else the state is the live one.
+        """
+        if slot < self.slot:
+            for changed_at, previous in self._changes.get(pubkey, ()):
+                if changed_at > slot:
+                    return previous if previous is not None and previous.lamports else None
+        return self._live_account(pubkey)
 
     def accounts(self, pubkeys: Iterable[Pubkey], commitment: str | None) -> tuple[int, list[Account | None]]:
         """``(context slot, accounts)`` at ``commitment``."""
@@ -452,10 +498,9 @@ class Chain:
             slot = self.slot_at(commitment)
             candidates = set(self.owner_index.get(program, ()))
             if slot < self.slot:
-                rows = self.ledger.connection.execute(
-                    "SELECT DISTINCT address FROM accounts WHERE owner=? AND slot<=?", (bytes(program), slot)
-                ).fetchall()
-                candidates.update(Pubkey.from_bytes(row[0]) for row in rows)
+                for pubkey, changes in self._changes.items():
+                    if any(previous is not None and previous.owner == program for _slot, previous in changes):
+                        candidates.add(pubkey)
             found = []
             for pubkey in candidates:
                 account = self.account(pubkey, slot)
@@ -513,18 +558,10 @@ class Chain:
                 self.ledger.commit()
         return results
 
-    def _remember_signature(self, signature: bytes, slot: int) -> None:
-        self._recent_signatures.add(signature)
-        self._recent_order.append((slot, signature))
-
     def _is_duplicate(self, signature: Signature) -> bool:
-        """True when the signature landed recently or waits in the delay queue.
-
-        The status cache only needs the last ``2 * MAX_PROCESSING_AGE`` slots: an older
-        transaction's blockhash has expired, so it is refused before this check matters.
-        """
+        """True when the signature already landed or waits in the delay queue."""
         key = bytes(signature)
-        return key in self._recent_signatures or key in self._pending_signatures
+        return key in self._tx_by_signature or key in self._pending_signatures
 
     def _send_locked(
         self, raw: bytes, transaction: VersionedTransaction, signature: Signature, skip_preflight: bool
@@ -609,59 +646,52 @@ class Chain:
             err = None
         slot = self.slot
         fee, price = transaction_fee(message, keys)
-        self._seq += 1
-        self.transaction_count += 1
-        if price and (slot not in self._priority_fees or price < self._priority_fees[slot]):
+        if price and price < self._priority_fees.get(slot, 2**64):
             self._priority_fees[slot] = price
-        elif slot not in self._priority_fees:
-            self._priority_fees[slot] = 0
-        rows = []
+        else:
+            self._priority_fees.setdefault(slot, 0)
+        writes = []
         for key, before, after, is_writable in zip(keys, pre, post, writable, strict=True):
             if is_writable and before != after:
-                after = after if after is not None else _EMPTY_ACCOUNT
-                rows.append(
-                    (
-                        bytes(key),
-                        slot,
-                        after.lamports,
-                        bytes(after.owner),
-                        int(after.executable),
-                        after.rent_epoch,
-                        bytes(after.data),
-                    )
-                )
-                self._index_owner(key, after.owner if after.lamports else None)
-        inner = stored_inner_instructions(meta.inner_instructions())
+                written = after if after is not None else _EMPTY_ACCOUNT
+                writes.append((bytes(key), bytes(written)))
+                self._remember_change(key, before)
+                self._index_owner(key, written.owner if written.lamports else None)
         return_data = meta.return_data()
+        return_data_bytes = bytes(return_data.data)
         stored_meta = {
             "fee": fee,
             "pre": [account.lamports if account is not None else 0 for account in pre],
             "post": [account.lamports if account is not None else 0 for account in post],
-            "preToken": self._token_balances(keys, pre),
-            "postToken": self._token_balances(keys, post),
+            "preToken": self._token_balances(pre),
+            "postToken": self._token_balances(post),
             "logs": meta.logs(),
-            "inner": inner,
+            "inner": stored_inner_instructions(meta.inner_instructions()),
             "units": meta.compute_units_consumed(),
             "loaded": [loaded_writable, loaded_readonly],
-            "returnData": [str(return_data.program_id), base64.b64encode(bytes(return_data.data)).decode()]
-            if return_data.data
+            "returnData": [str(return_data.program_id), base64.b64encode(return_data_bytes).decode()]
+            if return_data_bytes
             else None,
             "writable": writable,
         }
-        self._remember_signature(bytes(signature), slot)
-        self.ledger.write_transaction(
-            seq=self._seq,
-            signature=bytes(signature),
+        index = self.transaction_count
+        signature_bytes = bytes(signature)
+        keys_bytes = b"".join(bytes(key) for key in keys)
+        err_bytes = orjson.dumps(err) if err is not None else None
+        self._record_transaction(index, signature_bytes, slot, err_bytes, keys_bytes)
+        self.ledger.append_transaction(
+            index=index,
+            signature=signature_bytes,
             slot=slot,
             block_time=self.block_time(slot),
-            err=orjson.dumps(err) if err is not None else None,
+            err=err_bytes,
             raw=raw,
             meta=orjson.dumps(stored_meta),
-            addresses=[bytes(key) for key in keys],
-            accounts=rows,
+            keys=keys_bytes,
+            writes=pack_writes(writes),
         )
 
-    def _token_balances(self, keys: Sequence[Pubkey], accounts: Sequence[Account | None]) -> list[dict[str, Any]]:
+    def _token_balances(self, accounts: Sequence[Account | None]) -> list[dict[str, Any]]:
         balances = []
         decimals_by_mint: dict[bytes, int | None] = {}
         for index, account in enumerate(accounts):
@@ -756,28 +786,30 @@ class Chain:
             return slot, None, result, accounts, replacement
 
     # --- history ----------------------------------------------------------------------------------
+    def _level(self, slot: int) -> tuple[str, int | None]:
+        depth = self.slot - slot
+        if depth >= FINALIZATION_DEPTH:
+            return FINALIZED, None
+        return (CONFIRMED if depth >= 1 else PROCESSED), depth
+
     def signature_statuses(self, signatures: Sequence[Signature]) -> tuple[int, list[dict[str, Any] | None]]:
         """``(context slot, TransactionStatus or None per signature)``.
 
         Status: ``{"slot", "confirmations", "err", "status", "confirmationStatus"}`` with
-        ``confirmations`` ``None`` once finalized.  History is always searched (the ledger is the
-        status cache; ``searchTransactionHistory`` changes nothing here).
+        ``confirmations`` ``None`` once finalized.  The whole history is always searched, so
+        ``searchTransactionHistory`` changes nothing.
         """
         with self.lock:
-            current = self.slot
             statuses: list[dict[str, Any] | None] = []
             for signature in signatures:
-                row = self.ledger.transaction_status(bytes(signature))
-                if row is None:
+                index = self._tx_by_signature.get(bytes(signature))
+                if index is None:
                     statuses.append(None)
                     continue
-                slot, err_bytes = row
+                slot = self._tx_slots[index]
+                err_bytes = self._tx_errors[index]
                 err = orjson.loads(err_bytes) if err_bytes is not None else None
-                depth = current - slot
-                if depth >= FINALIZATION_DEPTH:
-                    level, confirmations = FINALIZED, None
-                else:
-                    level, confirmations = (CONFIRMED if depth >= 1 else PROCESSED), depth
+                level, confirmations = self._level(slot)
                 statuses.append(
                     {
                         "slot": slot,
@@ -787,26 +819,20 @@ class Chain:
                         "confirmationStatus": level,
                     }
                 )
-            return current, statuses
+            return self.slot, statuses
 
     def transaction_record(
         self, signature: Signature, commitment: str | None
-    ) -> tuple[int, int, bytes, dict[str, Any], Any] | None:
+    ) -> tuple[int, int | None, bytes, dict[str, Any], Any] | None:
         """``(slot, block time, raw bytes, stored meta, err)`` of a landed transaction visible at
-        ``commitment`` or ``None``."""
+        ``commitment``, or ``None``."""
         with self.lock:
-            row = self.ledger.transaction(bytes(signature))
-            visible = self.slot_at(commitment)
-        if row is None:
-            return None
-        _seq, slot, block_time, raw, meta_bytes = row
-        if slot > visible:
-            return None
-        meta = orjson.loads(meta_bytes)
-        with self.lock:
-            status = self.ledger.transaction_status(bytes(signature))
-        err = orjson.loads(status[1]) if status and status[1] is not None else None
-        return slot, block_time, bytes(raw), meta, err
+            index = self._tx_by_signature.get(bytes(signature))
+            if index is None or self._tx_slots[index] > self.slot_at(commitment):
+                return None
+            slot, block_time, err_bytes, raw, meta_bytes = self.ledger.transaction(index)
+        err = orjson.loads(err_bytes) if err_bytes is not None else None
+        return slot, block_time, bytes(raw), orjson.loads(meta_bytes), err
 
     def signatures_for_address(
         self, address: Pubkey, *, before: Signature | None, until: Signature | None, limit: int, commitment: str | None
@@ -814,41 +840,38 @@ class Chain:
         """Newest-first ``getSignaturesForAddress`` entries ``{"signature", "slot", "err", "memo",
         "blockTime", "confirmationStatus"}``.
 
-        :raises RpcError: -32602 when ``before`` / ``until`` name no landed transaction? No: an
-            unknown ``before`` yields an empty list and an unknown ``until`` is ignored, as
-            validators do.
+        An unknown ``before`` yields an empty list and an unknown ``until`` is ignored.
         """
         with self.lock:
-            current = self.slot
             visible = self.slot_at(commitment)
-            before_seq = until_seq = None
+            indexes = self._address_txs.get(bytes(address), [])
+            end = len(indexes)
             if before is not None:
-                before_seq = self.ledger.transaction_seq(bytes(before))
-                if before_seq is None:
+                before_index = self._tx_by_signature.get(bytes(before))
+                if before_index is None:
                     return []
-            if until is not None:
-                until_seq = self.ledger.transaction_seq(bytes(until))
-            rows = self.ledger.signatures_for_address(
-                bytes(address), before_seq=before_seq, until_seq=until_seq, max_slot=visible, limit=limit
-            )
-        entries = []
-        for signature, slot, err_bytes, block_time in rows:
-            depth = current - slot
-            entries.append(
-                {
-                    "signature": str(Signature.from_bytes(signature)),
-                    "slot": slot,
-                    "err": orjson.loads(err_bytes) if err_bytes is not None else None,
-                    "memo": None,
-                    "blockTime": block_time,
-                    "confirmationStatus": FINALIZED
-                    if depth >= FINALIZATION_DEPTH
-                    else CONFIRMED
-                    if depth >= 1
-                    else PROCESSED,
-                }
-            )
-        return entries
+                end = bisect.bisect_left(indexes, before_index)
+            until_index = self._tx_by_signature.get(bytes(until), -1) if until is not None else -1
+            entries = []
+            for position in range(end - 1, -1, -1):
+                index = indexes[position]
+                if index <= until_index or len(entries) >= limit:
+                    break
+                slot = self._tx_slots[index]
+                if slot > visible:
+                    continue
+                err_bytes = self._tx_errors[index]
+                entries.append(
+                    {
+                        "signature": str(Signature.from_bytes(self._tx_signatures[index])),
+                        "slot": slot,
+                        "err": orjson.loads(err_bytes) if err_bytes is not None else None,
+                        "memo": None,
+                        "blockTime": self.block_time(slot),
+                        "confirmationStatus": self._level(slot)[0],
+                    }
+                )
+            return entries
 
     def recent_prioritization_fees(self) -> list[dict[str, int]]:
         """``[{"slot", "prioritizationFee"}]`` for the last 150 slots (minimum landed price per slot,

@@ -69,6 +69,7 @@ _COMMITMENT_ALIASES = {
     "max": FINALIZED,
     "root": FINALIZED,
 }
+_TRANSACTION_TYPE = "solana_transaction::versioned::VersionedTransaction"
 _ACCOUNT_ENCODINGS = ("base58", "base64", "jsonParsed", "binary")
 
 
@@ -170,7 +171,8 @@ def decode_transaction(text: Any, encoding: str) -> tuple[bytes, VersionedTransa
     if encoding == "base58":
         if len(text) > MAX_BASE58_SIZE:
             raise invalid_params(
-                f"base58 encoded solana_transaction::versioned::VersionedTransaction too large: {len(text)} bytes (max: encoded/raw {MAX_BASE58_SIZE}/{PACKET_DATA_SIZE})"
+                f"base58 encoded {_TRANSACTION_TYPE} too large: {len(text)} bytes "
+                f"(max: encoded/raw {MAX_BASE58_SIZE}/{PACKET_DATA_SIZE})"
             )
         try:
             raw = b58decode(text)
@@ -179,7 +181,8 @@ def decode_transaction(text: Any, encoding: str) -> tuple[bytes, VersionedTransa
     elif encoding == "base64":
         if len(text) > MAX_BASE64_SIZE:
             raise invalid_params(
-                f"base64 encoded solana_transaction::versioned::VersionedTransaction too large: {len(text)} bytes (max: encoded/raw {MAX_BASE64_SIZE}/{PACKET_DATA_SIZE})"
+                f"base64 encoded {_TRANSACTION_TYPE} too large: {len(text)} bytes "
+                f"(max: encoded/raw {MAX_BASE64_SIZE}/{PACKET_DATA_SIZE})"
             )
         try:
             raw = base64.b64decode(text, validate=True)
@@ -188,13 +191,11 @@ def decode_transaction(text: Any, encoding: str) -> tuple[bytes, VersionedTransa
     else:
         raise invalid_params(f"unknown variant `{encoding}`, expected `base58` or `base64`")
     if len(raw) > PACKET_DATA_SIZE:
-        raise invalid_params(
-            f"decoded solana_transaction::versioned::VersionedTransaction too large: {len(raw)} bytes (max: {PACKET_DATA_SIZE} bytes)"
-        )
+        raise invalid_params(f"decoded {_TRANSACTION_TYPE} too large: {len(raw)} bytes (max: {PACKET_DATA_SIZE} bytes)")
     try:
         transaction = VersionedTransaction.from_bytes(raw)
     except Exception as error:  # noqa: BLE001 - solders raises its own error types
-        raise invalid_params(f"failed to deserialize solana_transaction::versioned::VersionedTransaction: {error}") from None
+        raise invalid_params(f"failed to deserialize {_TRANSACTION_TYPE}: {error}") from None
     try:
         transaction.sanitize()
     except Exception as error:  # noqa: BLE001
@@ -700,7 +701,8 @@ class Rpc:
         if is_v0 and (max_version is None or max_version < 0):
             raise RpcError(
                 UNSUPPORTED_TRANSACTION_VERSION,
-                'Transaction version (0) is not supported by the requesting client. Please try the request again with the following configuration parameter: "maxSupportedTransactionVersion": 0',
+                "Transaction version (0) is not supported by the requesting client. Please try the request again "
+                'with the following configuration parameter: "maxSupportedTransactionVersion": 0',
             )
         if encoding == "base64":
             ui_transaction: Any = [base64.b64encode(raw).decode(), "base64"]

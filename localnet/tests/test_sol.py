@@ -87,7 +87,8 @@ def test_status_walks_processed_confirmed_finalized(client: Client, funded: Call
     finalized = wait_for_status(client, signature, "finalized")
     # then
     assert str(first.confirmation_status).endswith(("Processed", "Confirmed"))
-    assert confirmed.confirmations is not None and confirmed.confirmations >= 1
+    assert confirmed.confirmations is not None
+    assert confirmed.confirmations >= 1
     assert finalized.confirmations is None
     assert finalized.slot == first.slot
     assert finalized.err is None
