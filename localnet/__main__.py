@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
         backlog=2048,
     )
     server = uvicorn.Server(config)

@@ -65,6 +65,7 @@ SLOTS_PER_EPOCH = 432_000
 COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 ADDRESS_LOOKUP_TABLE_PROGRAM_ID = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 FAUCET_LAMPORTS = 2**62
+_TOKEN_PROGRAMS = frozenset(TOKEN_PROGRAM_IDS)
 _EMPTY_ACCOUNT = Account(0, b"", SYSTEM_PROGRAM_ID)
 
 
@@ -149,13 +150,13 @@ def message_account_keys(
         :class:`TransactionRejected`.
     """
     header = message.header
-    static = list(message.account_keys)
+    static = message.account_keys
+    count = len(static)
     signed = header.num_required_signatures
     writable_signed = signed - header.num_readonly_signed_accounts
-    writable_unsigned = len(static) - signed - header.num_readonly_unsigned_accounts
-    flags = [
-        index < writable_signed if index < signed else (index - signed) < writable_unsigned for index in range(len(static))
-    ]
+    writable_end = max(signed, count - header.num_readonly_unsigned_accounts)
+    flags = [True] * writable_signed + [False] * (signed - writable_signed)
+    flags += [True] * (writable_end - signed) + [False] * (count - writable_end)
     if not isinstance(message, MessageV0) or not message.address_table_lookups:
         return static, flags, [], []
     loaded_writable: list[Pubkey] = []
@@ -294,7 +295,8 @@ class Chain:
                 latest.update(unpack_writes(row[1]))
                 continue
             index, signature, slot, err, keys, writes = row
-            self._record_transaction(index, bytes(signature), slot, err, bytes(keys))
+            keys = bytes(keys)
+            self._record_transaction(index, bytes(signature), slot, err, [keys[i : i + 32] for i in range(0, len(keys), 32)])
             latest.update(unpack_writes(writes))
             max_tx_slot = slot
         for address, raw_account in latest.items():
@@ -319,14 +321,13 @@ class Chain:
         """Transactions landed since genesis."""
         return len(self._tx_signatures)
 
-    def _record_transaction(self, index: int, signature: bytes, slot: int, err: bytes | None, keys: bytes) -> None:
+    def _record_transaction(self, index: int, signature: bytes, slot: int, err: bytes | None, keys: list[bytes]) -> None:
         self._tx_by_signature[signature] = index
         self._tx_signatures.append(signature)
         self._tx_slots.append(slot)
         self._tx_errors.append(err)
         address_txs = self._address_txs
-        for offset in range(0, len(keys), 32):
-            address = keys[offset : offset + 32]
+        for address in keys:
             entries = address_txs.get(address)
             if entries is None:
                 address_txs[address] = [index]
@@ -369,6 +370,9 @@ class Chain:
 
     def block_time(self, slot: int) -> int:
         """Unix time (seconds) of ``slot``, from the clock run that produced it."""
+        start_slot, start_ms, slot_ms = self._runs[-1]
+        if slot >= start_slot:
+            return (start_ms + (slot - start_slot) * slot_ms) // 1000
         start_slot, start_ms, slot_ms = self._runs[0]
         for run in self._runs:
             if run[0] <= slot:
@@ -578,7 +582,8 @@ class Chain:
             with contextlib.suppress(TransactionRejected):
                 self._land(transaction, raw, rollback_on_error=False, check_blockhash=True)
             return signature
-        if self.blockhash_valid_until(transaction.message.recent_blockhash) is None:
+        message = transaction.message
+        if self.blockhash_valid_until(message.recent_blockhash) is None:
             raise preflight_failure("BlockhashNotFound")
         if self._is_duplicate(signature):
             raise preflight_failure("AlreadyProcessed")
@@ -588,7 +593,7 @@ class Chain:
                 self._delay(raw, transaction)
             return signature
         try:
-            self._land(transaction, raw, rollback_on_error=True, check_blockhash=False)
+            self._land(transaction, raw, rollback_on_error=True, check_blockhash=False, message=message, signature=signature)
         except TransactionRejected as rejected:
             err, logs, units = (
                 rejected.args[0],
@@ -614,14 +619,26 @@ class Chain:
             raise preflight_failure(err, meta.logs(), meta.compute_units_consumed())
 
     def _land(
-        self, transaction: VersionedTransaction, raw: bytes, *, rollback_on_error: bool, check_blockhash: bool
+        self,
+        transaction: VersionedTransaction,
+        raw: bytes,
+        *,
+        rollback_on_error: bool,
+        check_blockhash: bool,
+        message: Message | MessageV0 | None = None,
+        signature: Signature | None = None,
     ) -> None:
         """Execute and, when it lands, persist one transaction (lock held, ledger transaction open).
 
+        This is the hot path of ``sendTransaction``: solders getters copy, so the message and
+        signature are read once (callers may pass them in).
+
         :raises TransactionRejected: ``(err json, logs, units)`` when it does not land.
         """
-        message = transaction.message
-        signature = transaction.signatures[0]
+        if message is None:
+            message = transaction.message
+        if signature is None:
+            signature = transaction.signatures[0]
         if check_blockhash:
             if self.blockhash_valid_until(message.recent_blockhash) is None:
                 raise TransactionRejected("BlockhashNotFound")
@@ -629,9 +646,10 @@ class Chain:
                 raise TransactionRejected("AlreadyProcessed")
         svm = self.svm
         keys, writable, loaded_writable, loaded_readonly = message_account_keys(message, svm)
-        get_account = svm.get_account
+        runtime = svm._inner  # the solders object itself: skips a Python wrapper call per access
+        get_account = runtime.get_account
         pre = [get_account(key) for key in keys]
-        result = svm.send_transaction(transaction)
+        result = runtime.send_transaction(transaction)
         post = [get_account(key) for key in keys]
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
@@ -676,9 +694,10 @@ class Chain:
         }
         index = self.transaction_count
         signature_bytes = bytes(signature)
-        keys_bytes = b"".join(bytes(key) for key in keys)
+        key_bytes = [bytes(key) for key in keys]
+        keys_bytes = b"".join(key_bytes)
         err_bytes = orjson.dumps(err) if err is not None else None
-        self._record_transaction(index, signature_bytes, slot, err_bytes, keys_bytes)
+        self._record_transaction(index, signature_bytes, slot, err_bytes, key_bytes)
         self.ledger.append_transaction(
             index=index,
             signature=signature_bytes,
@@ -695,7 +714,7 @@ class Chain:
         balances = []
         decimals_by_mint: dict[bytes, int | None] = {}
         for index, account in enumerate(accounts):
-            if account is None or account.owner not in TOKEN_PROGRAM_IDS:
+            if account is None or account.owner not in _TOKEN_PROGRAMS:
                 continue
             decoded = token_account_mint_and_owner(bytes(account.data))
             if decoded is None:

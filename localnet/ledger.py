@@ -83,6 +83,7 @@ class Ledger:
         self.connection.execute("PRAGMA wal_autocheckpoint=0")
         self.connection.executescript(_SCHEMA)
         self._in_transaction = False
+        self._pending_transactions: list[tuple[object, ...]] = []
 
     # --- transactions -------------------------------------------------------------------------
     def begin(self) -> None:
@@ -92,7 +93,14 @@ class Ledger:
             self._in_transaction = True
 
     def commit(self) -> None:
-        """Commit the open write transaction, if any."""
+        """Write the appended transactions and commit the open write transaction, if any."""
+        if self._pending_transactions:
+            rows, self._pending_transactions = self._pending_transactions, []
+            self.connection.executemany(
+                "INSERT INTO transactions(idx, signature, slot, block_time, err, raw, meta, keys, writes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         if self._in_transaction:
             self._in_transaction = False
             self.connection.execute("COMMIT")
@@ -150,7 +158,8 @@ class Ledger:
         keys: bytes,
         writes: bytes,
     ) -> None:
-        """Append a landed transaction (inside :meth:`begin` / :meth:`commit`).
+        """Append a landed transaction; it is written by the next :meth:`commit` (inside
+        :meth:`begin` / :meth:`commit`).
 
         :param index: 0-based landing order.
         :param err: the error as JSON bytes, ``None`` for success.
@@ -158,11 +167,7 @@ class Ledger:
         :param keys: concatenated 32-byte account keys (static then loaded).
         :param writes: :func:`pack_writes` of the accounts it changed.
         """
-        self.connection.execute(
-            "INSERT INTO transactions(idx, signature, slot, block_time, err, raw, meta, keys, writes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (index, signature, slot, block_time, err, raw, meta, keys, writes),
-        )
+        self._pending_transactions.append((index, signature, slot, block_time, err, raw, meta, keys, writes))
 
     def append_account_writes(self, *, after_tx: int, slot: int, writes: bytes) -> None:
         """Record account states written outside a transaction (faucet top-ups)."""
