@@ -7,21 +7,23 @@ Usage::
 
 The first stdout line is the URL (``http://HOST:PORT``, the real port when ``--port 0``), flushed
 as soon as the socket listens.  Fault flags override the ``LOCALNET_*`` environment variables.
+This process owns the chain; it starts one child process serving HTTP (see :mod:`localnet.server`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import asyncio
 import os
+import signal
 import socket
+import subprocess
 import sys
-
-import uvicorn
+from pathlib import Path
 
 from localnet.chain import Chain
 from localnet.faults import Faults
-from localnet.server import LocalnetApp
+from localnet.server import ChainChannelProtocol, ChainService
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,33 +69,69 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chain = Chain(args.ledger, slot_ms=args.slot_ms, faults=faults)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(2048)
-    host, port = sock.getsockname()[:2]
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((args.host, args.port))
+    listener.listen(2048)
+    host, port = listener.getsockname()[:2]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"http://{shown_host}:{port}", flush=True)
-    config = uvicorn.Config(
-        LocalnetApp(chain),
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        timeout_keep_alive=30,
-        proxy_headers=False,
-        server_header=False,
-        date_header=False,
-        backlog=2048,
-    )
-    server = uvicorn.Server(config)
+    chain_end, front_end = socket.socketpair()
+    front = start_front(listener, front_end)
+    listener.close()
+    front_end.close()
     chain.start()
     try:
-        server.run(sockets=[sock])
+        serve_channel(chain, chain_end, front)
     finally:
+        if front.poll() is None:
+            front.terminate()
+            try:
+                front.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                front.kill()
         chain.close()
     return 0
+
+
+def start_front(listener: socket.socket, channel: socket.socket) -> subprocess.Popen[bytes]:
+    """Start the HTTP front process (:mod:`localnet.front`) on inherited sockets."""
+    environment = dict(os.environ)
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "localnet.front",
+            "--listen-fd",
+            str(listener.fileno()),
+            "--channel-fd",
+            str(channel.fileno()),
+        ],
+        pass_fds=(listener.fileno(), channel.fileno()),
+        stdout=subprocess.DEVNULL,
+        env=environment,
+    )
+
+
+def serve_channel(chain: Chain, channel: socket.socket, front: subprocess.Popen[bytes]) -> None:
+    """Answer the front process until SIGINT / SIGTERM or until the front goes away."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    service = ChainService(chain)
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, loop.stop)
+    try:
+        loop.run_until_complete(loop.create_connection(lambda: ChainChannelProtocol(service, loop.stop), sock=channel))
+        loop.run_forever()
+    finally:
+        loop.close()
 
 
 if __name__ == "__main__":

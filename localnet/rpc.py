@@ -205,6 +205,38 @@ def decode_transaction(text: Any, encoding: str) -> tuple[bytes, VersionedTransa
     return raw, transaction
 
 
+def parse_send_params(params: list[Any]) -> tuple[bytes, VersionedTransaction, bool]:
+    """Validate ``sendTransaction`` params (needs no chain, so the HTTP front process can do it).
+
+    :returns: ``(raw, transaction, skip_preflight)``.
+    :raises RpcError: -32602 on bad params / encoding / bytes.
+    """
+    config = _config(params, 1)
+    encoding = config.get("encoding") or "base58"
+    raw, transaction = decode_transaction(_param(params, 0, "transaction"), encoding)
+    _commitment({"commitment": config.get("preflightCommitment")})
+    return raw, transaction, _bool(config, "skipPreflight")
+
+
+def check_envelope(request: Any) -> tuple[Any, str, list[Any]]:
+    """Validate a JSON-RPC request object's envelope (method existence is not checked).
+
+    :returns: ``(id, method, params list)``.
+    :raises RpcError: -32600 on a malformed envelope, -32602 when ``params`` is not an array.
+    """
+    if not isinstance(request, dict):
+        raise RpcError(INVALID_REQUEST, "Invalid request")
+    method = request.get("method")
+    if request.get("jsonrpc") != "2.0" or not isinstance(method, str):
+        raise RpcError(INVALID_REQUEST, "Invalid request")
+    params = request.get("params")
+    if params is None:
+        params = []
+    elif not isinstance(params, list):
+        raise invalid_params("invalid type: map, expected a sequence")
+    return request.get("id"), method, params
+
+
 class Rpc:
     """The JSON-RPC front of a :class:`~localnet.chain.Chain`.
 
@@ -258,10 +290,14 @@ class Rpc:
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return orjson.dumps(_error_response(None, RpcError(PARSE_ERROR, "Parse error")))
+            return orjson.dumps(error_response(None, RpcError(PARSE_ERROR, "Parse error")))
+        return self.handle_parsed(request)
+
+    def handle_parsed(self, request: Any) -> bytes:
+        """:meth:`handle` for an already decoded JSON value."""
         if isinstance(request, list):
             if not request:
-                return orjson.dumps(_error_response(None, RpcError(INVALID_REQUEST, "Invalid request")))
+                return orjson.dumps(error_response(None, RpcError(INVALID_REQUEST, "Invalid request")))
             return orjson.dumps([self.handle_object(item) for item in request])
         return orjson.dumps(self.handle_object(request))
 
@@ -272,19 +308,14 @@ class Rpc:
         :raises RpcError: -32600 on a malformed envelope, -32601 on an unknown method, -32602 when
             ``params`` is not an array.
         """
-        if not isinstance(request, dict):
-            raise RpcError(INVALID_REQUEST, "Invalid request")
-        method = request.get("method")
-        if request.get("jsonrpc") != "2.0" or not isinstance(method, str):
-            raise RpcError(INVALID_REQUEST, "Invalid request")
-        if method not in self.methods:
+        if (
+            isinstance(request, dict)
+            and request.get("jsonrpc") == "2.0"
+            and isinstance(request.get("method"), str)
+            and request["method"] not in self.methods
+        ):
             raise RpcError(METHOD_NOT_FOUND, "Method not found")
-        params = request.get("params")
-        if params is None:
-            params = []
-        elif not isinstance(params, list):
-            raise invalid_params("invalid type: map, expected a sequence")
-        return request.get("id"), method, params
+        return check_envelope(request)
 
     def handle_object(self, request: Any) -> dict[str, Any]:
         """Answer one request object (``{"jsonrpc": "2.0", "id", "method", "params"}``)."""
@@ -293,9 +324,9 @@ class Rpc:
             request_id, method, params = self.check_request(request)
             result = self.methods[method](params)
         except RpcError as error:
-            return _error_response(request_id, error)
+            return error_response(request_id, error)
         except Exception as error:  # noqa: BLE001 - a server must answer every request
-            return _error_response(request_id, RpcError(INTERNAL_ERROR, f"Internal error: {error}"))
+            return error_response(request_id, RpcError(INTERNAL_ERROR, f"Internal error: {error}"))
         return {"jsonrpc": "2.0", "result": result, "id": request_id}
 
     def context(self, slot: int) -> dict[str, Any]:
@@ -573,16 +604,8 @@ class Rpc:
         return str(self.chain.airdrop(pubkey, lamports))
 
     def parse_send(self, params: list[Any]) -> tuple[bytes, VersionedTransaction, bool]:
-        """Validate ``sendTransaction`` params.
-
-        :returns: ``(raw, transaction, skip_preflight)``.
-        :raises RpcError: -32602 on bad params / encoding / bytes.
-        """
-        config = _config(params, 1)
-        encoding = config.get("encoding") or "base58"
-        raw, transaction = decode_transaction(_param(params, 0, "transaction"), encoding)
-        _commitment({"commitment": config.get("preflightCommitment")})
-        return raw, transaction, _bool(config, "skipPreflight")
+        """:func:`parse_send_params` (kept as a method for callers holding an :class:`Rpc`)."""
+        return parse_send_params(params)
 
     def send_transaction(self, params: list[Any]) -> str:
         """``sendTransaction(tx base58|base64, [{encoding, skipPreflight, preflightCommitment,
@@ -764,7 +787,8 @@ class Rpc:
         return self.chain.faults.to_json()
 
 
-def _error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
+def error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
+    """A JSON-RPC 2.0 error response object."""
     return {"jsonrpc": "2.0", "error": error.to_json(), "id": request_id}
 
 

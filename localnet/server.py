@@ -1,66 +1,61 @@
-"""The HTTP front: a plain ASGI application served by uvicorn (httptools + uvloop when present).
+"""Request processing and the two processes that serve HTTP.
 
-``POST /`` takes JSON-RPC 2.0 (single or batch); ``GET /health`` answers ``ok`` like a validator.
-HTTP faults (429 / 503) are drawn per request before the body is parsed; requests calling the
-``localnet_*`` control methods are exempt so tests can always switch faults off.
+``python -m localnet`` runs two processes so that HTTP work and chain work use two CPUs:
 
-``sendTransaction`` requests arriving together are applied by one :meth:`Chain.send_many` call —
-one lock acquisition and one SQLite commit for the group — and each is answered only after that
-commit, so an answered transaction is always durable.
+* the **chain process** (the one started, whose pid you kill) owns the :class:`~localnet.chain.Chain`
+  (LiteSVM, ledger, slot clock) and answers request *frames* on a Unix socket pair with
+  :class:`ChainService`;
+* the **front process** (:mod:`localnet.front`, a child) runs uvicorn (httptools + uvloop) on the
+  listening socket and forwards every HTTP request body to the chain process as a frame.  It exits
+  as soon as the chain process goes away (the socket pair reaches end of file), so a ``kill -9`` of
+  the chain process takes the whole localnet down.
+
+Frames (little-endian): request ``id u32 | kind u8 | length u32 | body``, kind 0 = JSON-RPC body,
+1 = health check, 2 = a ``sendTransaction`` the front already decoded and validated (body:
+``skip_preflight u8 | id length u16 | id as JSON | wire transaction``, which spares the chain
+process the JSON and base64 work); response ``id u32 | status u16 | content u8 | length u32 |
+body``, content 0 = JSON, 1 = plain text.
+
+:class:`ChainService` applies the HTTP faults (429 / 503, except for ``localnet_*`` calls), then
+answers JSON-RPC.  All single ``sendTransaction`` requests that arrive together are applied by one
+:meth:`Chain.send_many` call — one lock acquisition and one SQLite commit for the group — and every
+answer is written only after that commit, so an answered transaction is always durable.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import struct
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+from solders.transaction import VersionedTransaction
 
 from localnet.chain import Chain, RpcError
-from localnet.rpc import INTERNAL_ERROR, Rpc, _error_response
+from localnet.rpc import INTERNAL_ERROR, Rpc, error_response
+
+REQUEST_HEADER = struct.Struct("<IBI")
+RESPONSE_HEADER = struct.Struct("<IHBI")
+KIND_RPC = 0
+KIND_HEALTH = 1
+KIND_SEND = 2
+SEND_PREFIX = struct.Struct("<BH")
+CONTENT_JSON = 0
+CONTENT_TEXT = 1
 
 #: Largest request body accepted (bytes), like a validator's ``MAX_REQUEST_BODY_SIZE`` (50 KiB).
 MAX_REQUEST_BODY_SIZE = 50 * 1024
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Answer = tuple[int, int, bytes]
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
-_TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
-
-
-class SendBatcher:
-    """Collects ``sendTransaction`` calls made in one event-loop turn and applies them together."""
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-
-    def submit(self, item: tuple[Any, ...]) -> asyncio.Future[Any]:
-        """Queue ``(raw, transaction, skip_preflight)``; the future yields a signature or an
-        :class:`RpcError`."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
-        self._queue.append((item, future))
-        return future
-
-    def _flush(self) -> None:
-        queue, self._queue = self._queue, []
-        try:
-            results: list[Any] = self.chain.send_many([item for item, _future in queue])
-        except Exception as error:  # noqa: BLE001 - every waiting request must get an answer
-            results = [RpcError(INTERNAL_ERROR, f"Internal error: {error}")] * len(queue)
-        for (_item, future), result in zip(queue, results, strict=True):
-            if not future.cancelled():
-                future.set_result(result)
+_TOO_MANY_REQUESTS: Answer = (429, CONTENT_TEXT, b"Too Many Requests")
+_UNAVAILABLE: Answer = (503, CONTENT_TEXT, b"Service Unavailable")
+_HEALTHY: Answer = (200, CONTENT_TEXT, b"ok")
 
 
-class LocalnetApp:
-    """ASGI application serving one :class:`Chain`.
+class ChainService:
+    """Answers request frames for one :class:`Chain` (transport independent).
 
     :param chain: the chain to serve.
     """
@@ -68,79 +63,109 @@ class LocalnetApp:
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
         self.rpc = Rpc(chain)
-        self.batcher = SendBatcher(chain)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        method = scope["method"]
-        if method == "GET" and scope["path"] == "/health":
-            await _respond(send, 200, b"ok", _TEXT_HEADERS)
-            return
-        if method != "POST":
-            await _respond(send, 405, b"Method Not Allowed", _TEXT_HEADERS)
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_REQUEST_BODY_SIZE:
-                await _respond(send, 413, b"Payload Too Large", _TEXT_HEADERS)
-                return
-            if not message.get("more_body", False):
-                break
+    def answer_many(self, requests: Sequence[tuple[int, bytes]]) -> list[Answer]:
+        """Answer ``(kind, body)`` requests that arrived together.
+
+        :returns: per request ``(HTTP status, content kind, body)``.
+        """
+        answers: list[Answer | None] = [None] * len(requests)
+        sends: list[tuple[int, Any, tuple[Any, ...]]] = []
         faults = self.chain.faults
-        if faults.http_enabled and b"localnet_" not in body:
-            status = faults.http_status()
-            if status == 429:
-                await _respond(send, 429, b"Too Many Requests", _TEXT_HEADERS)
-                return
-            if status == 503:
-                await _respond(send, 503, b"Service Unavailable", _TEXT_HEADERS)
-                return
-        await _respond(send, 200, await self.answer(body), _JSON_HEADERS)
+        rpc = self.rpc
+        for position, (kind, body) in enumerate(requests):
+            if kind == KIND_HEALTH:
+                answers[position] = _HEALTHY
+                continue
+            if faults.http_enabled and (kind == KIND_SEND or b"localnet_" not in body):
+                status = faults.http_status()
+                if status is not None:
+                    answers[position] = _TOO_MANY_REQUESTS if status == 429 else _UNAVAILABLE
+                    continue
+            if kind == KIND_SEND:
+                skip_preflight, id_length = SEND_PREFIX.unpack_from(body, 0)
+                start = SEND_PREFIX.size + id_length
+                raw = body[start:]
+                sends.append(
+                    (
+                        position,
+                        body[SEND_PREFIX.size : start],
+                        (raw, VersionedTransaction.from_bytes(raw), bool(skip_preflight)),
+                    )
+                )
+                continue
+            try:
+                request = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                answers[position] = (200, CONTENT_JSON, rpc.handle(body))
+                continue
+            if isinstance(request, dict) and request.get("method") == "sendTransaction":
+                request_id = request.get("id")
+                try:
+                    request_id, _method, params = rpc.check_request(request)
+                    sends.append((position, orjson.dumps(request_id), rpc.parse_send(params)))
+                except RpcError as error:
+                    answers[position] = (200, CONTENT_JSON, orjson.dumps(error_response(request_id, error)))
+                continue
+            answers[position] = (200, CONTENT_JSON, rpc.handle_parsed(request))
+        if sends:
+            try:
+                outcomes: list[Any] = self.chain.send_many([item for _position, _id, item in sends])
+            except Exception as error:  # noqa: BLE001 - every waiting request must get an answer
+                outcomes = [RpcError(INTERNAL_ERROR, f"Internal error: {error}")] * len(sends)
+            for (position, request_id, _item), outcome in zip(sends, outcomes, strict=True):
+                if isinstance(outcome, RpcError):
+                    payload = orjson.dumps(error_response(orjson.loads(request_id), outcome))
+                else:
+                    payload = b'{"jsonrpc":"2.0","result":"' + str(outcome).encode() + b'","id":' + request_id + b"}"
+                answers[position] = (200, CONTENT_JSON, payload)
+        return answers  # type: ignore[return-value]
 
-    async def answer(self, body: bytes) -> bytes:
-        """The JSON-RPC response body for ``body``; single ``sendTransaction`` calls go through
-        the group-commit batcher, everything else is answered directly."""
-        try:
-            request = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return self.rpc.handle(body)
-        if not (isinstance(request, dict) and request.get("method") == "sendTransaction"):
-            return self.rpc.handle(body)
-        request_id = request.get("id")
-        try:
-            request_id, _method, params = self.rpc.check_request(request)
-            item = self.rpc.parse_send(params)
-        except RpcError as error:
-            return orjson.dumps(_error_response(request_id, error))
-        result = await self.batcher.submit(item)
-        if isinstance(result, RpcError):
-            return orjson.dumps(_error_response(request_id, result))
-        return orjson.dumps({"jsonrpc": "2.0", "result": str(result), "id": request_id})
 
+class ChainChannelProtocol(asyncio.Protocol):
+    """Chain-process end of the socket pair: decodes request frames, answers them in groups.
 
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    :param service: the request processor.
+    :param on_lost: called when the front process closes its end.
+    """
 
+    def __init__(self, service: ChainService, on_lost: Callable[[], None]) -> None:
+        self.service = service
+        self.on_lost = on_lost
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        """Answer every complete frame received so far, in one write."""
+        buffer = self.buffer + data if self.buffer else data
+        offset = 0
+        ids: list[int] = []
+        requests: list[tuple[int, bytes]] = []
+        size = REQUEST_HEADER.size
+        while len(buffer) - offset >= size:
+            request_id, kind, length = REQUEST_HEADER.unpack_from(buffer, offset)
+            end = offset + size + length
+            if len(buffer) < end:
+                break
+            ids.append(request_id)
+            requests.append((kind, buffer[offset + size : end]))
+            offset = end
+        self.buffer = buffer[offset:]
+        if requests:
+            answers = self.service.answer_many(requests)
+            pack = RESPONSE_HEADER.pack
+            assert self.transport is not None  # noqa: S101 - set in connection_made
+            self.transport.write(
+                b"".join(
+                    pack(request_id, status, content, len(body)) + body
+                    for request_id, (status, content, body) in zip(ids, answers, strict=True)
+                )
+            )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The front process is gone: stop."""
+        self.on_lost()
