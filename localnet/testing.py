@@ -18,7 +18,8 @@ API:
   ``ledger_dir`` a temporary directory is used and removed by :meth:`Localnet.stop`.
 * ``.start()`` -> self: spawns the process, reads the URL it prints, waits for ``GET /health``.
 * ``.url`` (``http://127.0.0.1:PORT``), ``.port``, ``.ledger_dir``, ``.pid``, ``.is_running``.
-* ``.kill()``: SIGKILL and reap (no clean shutdown: tests crash recovery).
+* ``.kill()``: SIGKILL the chain process and its HTTP front process (no clean shutdown: tests
+  crash recovery), then wait until both are gone.
 * ``.stop(timeout=10.0)``: SIGTERM, wait, SIGKILL if it hangs.
 * ``.restart()`` -> self: stop if running, start again on the same ledger (a new port unless a
   fixed ``port`` was given).
@@ -56,6 +57,27 @@ _FAULT_ENV = (
     "LOCALNET_HTTP_503_RATE",
     "LOCALNET_FAULT_SEED",
 )
+
+
+def _group_alive(group: int) -> bool:
+    """True while a non-zombie process of process group ``group`` exists."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            return True
+    return False
 
 
 class LocalnetError(RuntimeError):
@@ -150,7 +172,7 @@ class Localnet:
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [project_root, environment.get("PYTHONPATH")]))
         self._stderr = []
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment
+            self.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, start_new_session=True
         )
         threading.Thread(target=self._drain_stderr, args=(self._process,), daemon=True).start()
         deadline = time.monotonic() + self.startup_timeout
@@ -194,10 +216,21 @@ class Localnet:
         return self._process is not None and self._process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the process (a crash: no clean shutdown) and reap it."""
+        """SIGKILL the localnet (a crash: no clean shutdown): the chain process and its HTTP front
+        process (they share a process group), then wait until the port is released."""
         if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(timeout=10)
+            self._wait_for_group_exit()
+
+    def _wait_for_group_exit(self, timeout: float = 5.0) -> None:
+        """Wait until no live (non-zombie) process of the localnet's process group remains."""
+        if self._process is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _group_alive(self._process.pid):
+            time.sleep(0.01)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cleanly (SIGTERM, then SIGKILL after ``timeout`` seconds); removes a temporary
@@ -208,6 +241,7 @@ class Localnet:
                 self._process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+            self._wait_for_group_exit()
         if self._temporary:
             shutil.rmtree(self.ledger_dir, ignore_errors=True)
 
@@ -216,6 +250,7 @@ class Localnet:
         if self.is_running:
             self._process.terminate()  # type: ignore[union-attr]
             self._process.wait(timeout=10)  # type: ignore[union-attr]
+            self._wait_for_group_exit()
         return self.start()
 
     def __enter__(self) -> Localnet:
