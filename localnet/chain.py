@@ -48,6 +48,7 @@ from localnet.codec import (
     ui_amount,
 )
 from localnet.faults import Faults
+from localnet.instructions import MEMO_PROGRAM_IDS
 from localnet.ledger import Ledger, pack_writes, unpack_writes
 
 PROCESSED = "processed"
@@ -66,6 +67,7 @@ COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget1111111111111111111
 ADDRESS_LOOKUP_TABLE_PROGRAM_ID = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 FAUCET_LAMPORTS = 2**62
 _TOKEN_PROGRAMS = frozenset(TOKEN_PROGRAM_IDS)
+_MEMO_PROGRAM_KEYS = frozenset(bytes(program) for program in MEMO_PROGRAM_IDS)
 _EMPTY_ACCOUNT = Account(0, b"", SYSTEM_PROGRAM_ID)
 
 
@@ -205,6 +207,18 @@ class TransactionRejected(Exception):
     """A transaction the runtime refuses before execution; ``args[0]`` is the RPC error JSON."""
 
 
+def transaction_memo(message: Message | MessageV0, key_bytes: Sequence[bytes]) -> str | None:
+    """The ``memo`` field of ``getSignaturesForAddress``: each SPL Memo instruction as
+    ``"[<length>] <text>"``, joined with ``"; "`` (agave's ``extract_and_fmt_memos``)."""
+    memos = []
+    for instruction in message.instructions:
+        index = instruction.program_id_index
+        if index < len(key_bytes) and key_bytes[index] in _MEMO_PROGRAM_KEYS:
+            text = bytes(instruction.data).decode("utf-8", errors="replace")
+            memos.append(f"[{len(text)}] {text}")
+    return "; ".join(memos) if memos else None
+
+
 def compute_budget(message: Message | MessageV0, keys: Sequence[Pubkey]) -> tuple[int, int]:
     """``(compute unit limit, micro-lamports per compute unit)`` requested by a message.
 
@@ -265,6 +279,7 @@ class Chain:
         self._tx_signatures: list[bytes] = []
         self._tx_slots: list[int] = []
         self._tx_errors: list[bytes | None] = []
+        self._tx_memos: dict[int, str] = {}
         self._address_txs: dict[bytes, list[int]] = {}
         # Undo log for reads below the processed slot: per address, (slot of a change, the state
         # before it), for changes in the last FINALIZATION_DEPTH + 1 slots.
@@ -294,7 +309,9 @@ class Chain:
             if kind == "writes":
                 latest.update(unpack_writes(row[1]))
                 continue
-            index, signature, slot, err, keys, writes = row
+            index, signature, slot, err, keys, writes, memo = row
+            if memo is not None:
+                self._tx_memos[index] = memo
             keys = bytes(keys)
             self._record_transaction(index, bytes(signature), slot, err, [keys[i : i + 32] for i in range(0, len(keys), 32)])
             latest.update(unpack_writes(writes))
@@ -698,6 +715,11 @@ class Chain:
         keys_bytes = b"".join(key_bytes)
         err_bytes = orjson.dumps(err) if err is not None else None
         self._record_transaction(index, signature_bytes, slot, err_bytes, key_bytes)
+        memo = None
+        if _MEMO_PROGRAM_KEYS.intersection(key_bytes):
+            memo = transaction_memo(message, key_bytes)
+            if memo is not None:
+                self._tx_memos[index] = memo
         self.ledger.append_transaction(
             index=index,
             signature=signature_bytes,
@@ -708,6 +730,7 @@ class Chain:
             meta=orjson.dumps(stored_meta),
             keys=keys_bytes,
             writes=pack_writes(writes),
+            memo=memo,
         )
 
     def _token_balances(self, accounts: Sequence[Account | None]) -> list[dict[str, Any]]:
@@ -885,7 +908,7 @@ class Chain:
                         "signature": str(Signature.from_bytes(self._tx_signatures[index])),
                         "slot": slot,
                         "err": orjson.loads(err_bytes) if err_bytes is not None else None,
-                        "memo": None,
+                        "memo": self._tx_memos.get(index),
                         "blockTime": self.block_time(slot),
                         "confirmationStatus": self._level(slot)[0],
                     }

@@ -170,6 +170,62 @@ def ui_amount(amount: int, decimals: int) -> dict[str, Any]:
     }
 
 
+def _optional_pubkey(raw: bytes) -> str | None:
+    """An ``OptionalNonZeroPubkey``: all-zero bytes mean ``None``."""
+    return None if raw == bytes(32) else str(Pubkey.from_bytes(raw))
+
+
+_ACCOUNT_STATE_NAMES = {0: "uninitialized", 1: "initialized", 2: "frozen"}
+
+
+def _extension(extension_type: int, value: bytes) -> dict[str, Any]:
+    """One Token-2022 extension in the ``jsonParsed`` shape of spl-account-decoder (the common
+    ones; others are reported as ``unparseableExtension``, as validators do for types they lack)."""
+    if extension_type == 3 and len(value) >= 32:
+        return {"extension": "mintCloseAuthority", "state": {"closeAuthority": _optional_pubkey(value[:32])}}
+    if extension_type == 6 and len(value) >= 1:
+        return {
+            "extension": "defaultAccountState",
+            "state": {"accountState": _ACCOUNT_STATE_NAMES.get(value[0], "uninitialized")},
+        }
+    if extension_type == 7:
+        return {"extension": "immutableOwner"}
+    if extension_type == 8 and len(value) >= 1:
+        return {"extension": "memoTransfer", "state": {"requireIncomingTransferMemos": bool(value[0])}}
+    if extension_type == 9:
+        return {"extension": "nonTransferable"}
+    if extension_type == 11 and len(value) >= 1:
+        return {"extension": "cpiGuard", "state": {"lockCpi": bool(value[0])}}
+    if extension_type == 12 and len(value) >= 32:
+        return {"extension": "permanentDelegate", "state": {"delegate": _optional_pubkey(value[:32])}}
+    if extension_type == 13:
+        return {"extension": "nonTransferableAccount"}
+    if extension_type == 15 and len(value) >= 1:
+        return {"extension": "transferHookAccount", "state": {"transferring": bool(value[0])}}
+    if extension_type == 18 and len(value) >= 64:
+        return {
+            "extension": "metadataPointer",
+            "state": {"authority": _optional_pubkey(value[:32]), "metadataAddress": _optional_pubkey(value[32:64])},
+        }
+    return {"extension": "unparseableExtension"}
+
+
+def token_2022_extensions(data: bytes) -> list[dict[str, Any]] | None:
+    """The TLV extensions after a Token-2022 state (``AccountType`` byte at 165, entries of
+    ``type u16 | length u16 | value`` from 166), or ``None`` when the data has none."""
+    if len(data) <= TOKEN_2022_ACCOUNT_TYPE_OFFSET + 1:
+        return None
+    extensions = []
+    offset = TOKEN_2022_ACCOUNT_TYPE_OFFSET + 1
+    while offset + 4 <= len(data):
+        extension_type, length = struct.unpack_from("<HH", data, offset)
+        if extension_type == 0:
+            break
+        extensions.append(_extension(extension_type, data[offset + 4 : offset + 4 + length]))
+        offset += 4 + length
+    return extensions
+
+
 def parse_mint(data: bytes) -> dict[str, Any] | None:
     """Decode an SPL mint (Token or Token-2022 base layout, 82 bytes).
 
@@ -312,10 +368,14 @@ def parsed_account_data(owner: Pubkey, raw: bytes, mint_decimals: int | None) ->
         if mint is None:
             return None
         info: dict[str, Any] = dict(mint, supply=str(mint["supply"]))
-        parsed: dict[str, Any] = {"info": info, "type": "mint"}
     else:
         token_account = parse_token_account(raw)
         if token_account is None or mint_decimals is None:
             return None
-        parsed = {"info": parsed_token_account_info(token_account, mint_decimals), "type": "account"}
+        info = parsed_token_account_info(token_account, mint_decimals)
+    if owner == TOKEN_2022_PROGRAM_ID:
+        extensions = token_2022_extensions(raw)
+        if extensions is not None:
+            info["extensions"] = extensions
+    parsed: dict[str, Any] = {"info": info, "type": "mint" if "supply" in info else "account"}
     return {"parsed": parsed, "program": program, "space": len(raw)}

@@ -15,7 +15,7 @@ Tables:
 
 * ``meta(key, value)`` — genesis hash, faucet key, last slot.
 * ``runs(start_slot, start_ms, slot_ms)`` — one row per process start; gives block times.
-* ``transactions(idx, signature, slot, block_time, err, raw, meta, keys, writes)`` — ``idx`` is the
+* ``transactions(idx, signature, slot, block_time, err, raw, meta, keys, writes, memo)`` — ``idx`` is the
   0-based landing order; ``keys`` the concatenated 32-byte account keys; ``writes`` the accounts the
   transaction changed (see :func:`pack_writes`).
 * ``account_writes(id, after_tx, slot, writes)`` — account states written outside transactions
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     start_slot INTEGER PRIMARY KEY, start_ms INTEGER NOT NULL, slot_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS transactions (
     idx INTEGER PRIMARY KEY, signature BLOB NOT NULL, slot INTEGER NOT NULL, block_time INTEGER,
-    err BLOB, raw BLOB NOT NULL, meta BLOB NOT NULL, keys BLOB NOT NULL, writes BLOB NOT NULL);
+    err BLOB, raw BLOB NOT NULL, meta BLOB NOT NULL, keys BLOB NOT NULL, writes BLOB NOT NULL, memo TEXT);
 CREATE TABLE IF NOT EXISTS account_writes (
     id INTEGER PRIMARY KEY, after_tx INTEGER NOT NULL, slot INTEGER NOT NULL, writes BLOB NOT NULL);
 """
@@ -97,8 +97,8 @@ class Ledger:
         if self._pending_transactions:
             rows, self._pending_transactions = self._pending_transactions, []
             self.connection.executemany(
-                "INSERT INTO transactions(idx, signature, slot, block_time, err, raw, meta, keys, writes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO transactions(idx, signature, slot, block_time, err, raw, meta, keys, writes, memo) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         if self._in_transaction:
@@ -157,6 +157,7 @@ class Ledger:
         meta: bytes,
         keys: bytes,
         writes: bytes,
+        memo: str | None = None,
     ) -> None:
         """Append a landed transaction; it is written by the next :meth:`commit` (inside
         :meth:`begin` / :meth:`commit`).
@@ -166,8 +167,9 @@ class Ledger:
         :param meta: JSON bytes of the stored status meta.
         :param keys: concatenated 32-byte account keys (static then loaded).
         :param writes: :func:`pack_writes` of the accounts it changed.
+        :param memo: the ``memo`` shown by ``getSignaturesForAddress``, if any.
         """
-        self._pending_transactions.append((index, signature, slot, block_time, err, raw, meta, keys, writes))
+        self._pending_transactions.append((index, signature, slot, block_time, err, raw, meta, keys, writes, memo))
 
     def append_account_writes(self, *, after_tx: int, slot: int, writes: bytes) -> None:
         """Record account states written outside a transaction (faucet top-ups)."""
@@ -179,12 +181,14 @@ class Ledger:
     def replay(self) -> Iterator[tuple[str, tuple]]:
         """Everything in landing order, for rebuilding memory at startup.
 
-        Yields ``("tx", (idx, signature, slot, err, keys, writes))`` and
+        Yields ``("tx", (idx, signature, slot, err, keys, writes, memo))`` and
         ``("writes", (slot, writes))``, the latter placed before transaction ``after_tx``.
         """
         extra = self.connection.execute("SELECT after_tx, slot, writes FROM account_writes ORDER BY id").fetchall()
         position = 0
-        for row in self.connection.execute("SELECT idx, signature, slot, err, keys, writes FROM transactions ORDER BY idx"):
+        for row in self.connection.execute(
+            "SELECT idx, signature, slot, err, keys, writes, memo FROM transactions ORDER BY idx"
+        ):
             while position < len(extra) and extra[position][0] <= row[0]:
                 yield "writes", (extra[position][1], extra[position][2])
                 position += 1

@@ -321,3 +321,27 @@ def test_unknown_signature_has_no_status(client: Client) -> None:
     statuses = client.get_signature_statuses([Signature.default()], search_transaction_history=True).value
     # then
     assert statuses == [None]
+
+
+def test_memo_shows_in_signatures_for_address(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given a transfer carrying an SPL memo
+    from spl.memo.constants import MEMO_PROGRAM_ID
+    from spl.memo.instructions import MemoParams, create_memo
+
+    payer = funded(LAMPORTS_PER_SOL)
+    instructions = [
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=5)),
+        create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=payer.pubkey(), message=b"invoice 42")),
+    ]
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    transaction = Transaction([payer], Message(instructions, payer.pubkey()), blockhash)
+    # when
+    signature = client.send_transaction(transaction).value
+    wait_for_status(client, signature, "confirmed")
+    newest = client.get_signatures_for_address(payer.pubkey(), limit=1, commitment=Confirmed).value[0]
+    parsed = client.get_transaction(signature, "jsonParsed", Confirmed).value.transaction.transaction.message.instructions
+    # then
+    assert newest.signature == signature
+    assert newest.memo == "[10] invoice 42"
+    assert parsed[1].parsed == "invoice 42"
+    assert parsed[1].program == "spl-memo"

@@ -68,17 +68,17 @@ def test_token_accounts_by_owner_json_parsed(
     # then
     assert [entry.pubkey for entry in by_mint] == [destination]
     data = by_mint[0].account.data
-    assert data.program == program_name
-    assert data.parsed == {
-        "info": {
-            "isNative": False,
-            "mint": str(token.pubkey),
-            "owner": str(receiver.pubkey()),
-            "state": "initialized",
-            "tokenAmount": {"amount": "250000", "decimals": 6, "uiAmount": 0.25, "uiAmountString": "0.25"},
-        },
-        "type": "account",
+    expected_info = {
+        "isNative": False,
+        "mint": str(token.pubkey),
+        "owner": str(receiver.pubkey()),
+        "state": "initialized",
+        "tokenAmount": {"amount": "250000", "decimals": 6, "uiAmount": 0.25, "uiAmountString": "0.25"},
     }
+    if program_id == TOKEN_2022_PROGRAM_ID:
+        expected_info["extensions"] = [{"extension": "immutableOwner"}]
+    assert data.program == program_name
+    assert data.parsed == {"info": expected_info, "type": "account"}
     assert [entry.pubkey for entry in by_program] == [destination]
 
 
