@@ -305,23 +305,34 @@ class Chain:
         self.faucet = Keypair.from_bytes(faucet)
         latest: dict[bytes, bytes] = {}
         max_tx_slot = -1
+        stored_slot = ledger.get_meta("slot")
+        # Changes of the last FINALIZATION_DEPTH slots go back into the undo log, so reads at
+        # confirmed / finalized answer after a restart exactly as before it.
+        horizon = (int(stored_slot) if stored_slot else 0) + 1 - FINALIZATION_DEPTH
         for kind, row in ledger.replay():
             if kind == "writes":
-                latest.update(unpack_writes(row[1]))
-                continue
-            index, signature, slot, err, keys, writes, memo = row
-            if memo is not None:
-                self._tx_memos[index] = memo
-            keys = bytes(keys)
-            self._record_transaction(index, bytes(signature), slot, err, [keys[i : i + 32] for i in range(0, len(keys), 32)])
-            latest.update(unpack_writes(writes))
-            max_tx_slot = slot
+                slot, writes = row
+            else:
+                index, signature, slot, err, keys, writes, memo = row
+                if memo is not None:
+                    self._tx_memos[index] = memo
+                keys = bytes(keys)
+                self._record_transaction(
+                    index, bytes(signature), slot, err, [keys[i : i + 32] for i in range(0, len(keys), 32)]
+                )
+                max_tx_slot = slot
+            for address, raw_account in unpack_writes(writes):
+                if slot >= horizon:
+                    previous = latest.get(address)
+                    self._remember_change(
+                        Pubkey.from_bytes(address), Account.from_bytes(previous) if previous is not None else None, slot
+                    )
+                latest[address] = raw_account
         for address, raw_account in latest.items():
             pubkey = Pubkey.from_bytes(address)
             account = Account.from_bytes(raw_account)
             self.svm.set_account(pubkey, account)
             self._index_owner(pubkey, account.owner if account.lamports else None)
-        stored_slot = ledger.get_meta("slot")
         self.slot = max(int(stored_slot) if stored_slot else -1, max_tx_slot) + 1
         if self._live_account(self.faucet.pubkey()) is None:
             self._top_up_faucet()
@@ -362,12 +373,13 @@ class Chain:
             writes=pack_writes([(bytes(self.faucet.pubkey()), bytes(account))]),
         )
 
-    def _remember_change(self, pubkey: Pubkey, previous: Account | None) -> None:
+    def _remember_change(self, pubkey: Pubkey, previous: Account | None, slot: int | None = None) -> None:
+        slot = self.slot if slot is None else slot
         changes = self._changes.get(pubkey)
         if changes is None:
             changes = self._changes[pubkey] = deque()
-        changes.append((self.slot, previous))
-        self._change_order.append((self.slot, pubkey))
+        changes.append((slot, previous))
+        self._change_order.append((slot, pubkey))
 
     def _index_owner(self, pubkey: Pubkey, owner: Pubkey | None) -> None:
         previous = self._owners.get(pubkey)
@@ -486,6 +498,16 @@ class Chain:
         with self.lock:
             slot = self.slot_at(commitment)
             return slot, self.blockhash_for_slot(slot), slot + MAX_PROCESSING_AGE
+
+    def fee_for_message(self, message: Message | MessageV0) -> int:
+        """Fee in lamports of ``message`` (see :func:`transaction_fee`); address-table lookups
+        that cannot be resolved are left out of the account list."""
+        with self.lock:
+            try:
+                keys = message_account_keys(message, self.svm)[0]
+            except TransactionRejected:
+                keys = list(message.account_keys)
+        return transaction_fee(message, keys)[0]
 
     # --- accounts ---------------------------------------------------------------------------------
     def _live_account(self, pubkey: Pubkey) -> Account | None:

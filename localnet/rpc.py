@@ -661,11 +661,6 @@ class Rpc:
                 "programId": str(return_data.program_id),
                 "data": [base64.b64encode(bytes(return_data.data)).decode(), "base64"],
             }
-        keys = (
-            message_account_keys(transaction.message, self.chain.svm)[0]
-            if err != "AddressLookupTableNotFound"
-            else list(transaction.message.account_keys)
-        )
         return {
             "context": self.context(slot),
             "value": simulation_data(
@@ -676,7 +671,7 @@ class Rpc:
                 accounts,
                 replacement,
                 ui_return,
-                transaction_fee(transaction.message, keys)[0],
+                self.chain.fee_for_message(transaction.message),
             ),
         }
 

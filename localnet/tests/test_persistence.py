@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from solana.rpc.api import Client
-from solana.rpc.commitment import Confirmed, Processed
+from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.types import TxOpts
 from solders.keypair import Keypair
 from spl.token.client import Token
@@ -77,3 +77,27 @@ def test_transactions_work_after_restart_and_replays_are_refused(fresh_localnet:
     # then
     assert replay["error"]["message"] == "Transaction simulation failed: This transaction has already been processed"
     assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 1_000 - 2_000 - 2 * FEE
+
+
+def test_commitment_reads_survive_a_restart(fresh_localnet: Callable[..., Localnet]) -> None:
+    # given a transfer that is confirmed but not finalized when the chain crashes
+    node = fresh_localnet(slot_ms=100)
+    client = Client(node.url, commitment=Confirmed)
+    payer = Keypair()
+    wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
+    recipient = Keypair().pubkey()
+    signature = client.send_transaction(
+        transfer_transaction(payer, recipient, 70_000, client.get_latest_blockhash(Processed).value.blockhash)
+    ).value
+    wait_for_status(client, signature, "confirmed")
+    node.kill()
+    # when
+    node.restart()
+    client = Client(node.url, commitment=Confirmed)
+    finalized_after_restart = client.get_balance(recipient, Finalized).value
+    processed_after_restart = client.get_balance(recipient, Processed).value
+    wait_for_status(client, signature, "finalized", timeout=30)
+    # then
+    assert finalized_after_restart == 0
+    assert processed_after_restart == 70_000
+    assert client.get_balance(recipient, Finalized).value == 70_000
