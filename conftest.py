@@ -17,6 +17,8 @@ import pytest
 from django.test import override_settings
 from solders.keypair import Keypair
 
+from tests.helpers import wait_until
+
 _emails = itertools.count(1)
 
 
@@ -73,3 +75,31 @@ def make_user(db: None):  # noqa: ANN201
         return user
 
     return make
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None) -> Iterator[object]:
+    """A real Celery worker (threads pool, queues ``default`` and ``chain``) on the configured broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from numpay.celery import app
+
+    with app.connection_for_write() as connection:
+        for queue in ("default", "chain"):
+            try:
+                connection.default_channel.queue_purge(queue)
+            except Exception:  # noqa: BLE001, S110 - the queue may not exist yet
+                pass
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, queues=["default", "chain"],
+                      loglevel="WARNING", shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(celery_worker_session: object, transactional_db: None, tokens: dict[str, object]) -> Iterator[object]:
+    """Use the session worker in a test whose commits are visible to it; waits for open payments at the end."""
+    yield celery_worker_session
+    from wallets.models import Payment
+
+    wait_until(lambda: not Payment.objects.filter(status__in=Payment.OPEN_STATUSES).exists(), timeout=60)
+

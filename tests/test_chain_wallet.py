@@ -38,7 +38,8 @@ def test_faucet_mints_usdc_and_balance_matches_chain(client, make_user, tokens) 
     from solders.pubkey import Pubkey
 
     chain = get_chain_client()
-    assert chain.get_token_balance(Pubkey.from_string(user.wallet.address), Pubkey.from_string(tokens["USDC"].mint)) == 100_000_000
+    owner, mint = Pubkey.from_string(user.wallet.address), Pubkey.from_string(tokens["USDC"].mint)
+    assert chain.get_token_balance(owner, mint) == 100_000_000
     usdc = next(b for b in client.get("/api/v1/wallet").json()["balances"] if b["token"] == "USDC")
     assert usdc == {"token": "USDC", "mint": tokens["USDC"].mint, "amount": "100000000", "decimals": 6, "ui_amount": "100"}
 

@@ -136,7 +136,7 @@ def token_registry_ensure(*, usdc_mint: str) -> None:
 def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClient | None = None) -> str:
     """Give ``wallet`` test funds on localnet: USDC is minted by the faucet, SOL comes by airdrop.
 
-    :param amount: base units (> 0, at most ``FAUCET_MAX_BASE_UNITS``).
+    :param amount: base units (> 0, at most ``FAUCET_MAX_TOKENS`` whole tokens).
     :returns: the transaction signature (base58), confirmed.
     :raises NotFoundError: ``not_found`` when the cluster is not localnet (the faucet does not exist).
     :raises ApplicationError: ``faucet_limit_exceeded``, ``amount_not_positive``.
@@ -145,9 +145,9 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
         raise NotFoundError("not_found", "There is no faucet on this network.")
     if amount <= 0:
         raise ApplicationError("amount_not_positive", "The amount must be greater than zero.", extra={"field": "amount"})
-    if amount > settings.FAUCET_MAX_BASE_UNITS:
-        raise ApplicationError("faucet_limit_exceeded", "The faucet gives at most "
-                               f"{settings.FAUCET_MAX_BASE_UNITS} base units at a time.", extra={"field": "amount"})
+    if amount > settings.FAUCET_MAX_TOKENS * 10**token.decimals:
+        raise ApplicationError("faucet_limit_exceeded", f"The faucet gives at most {settings.FAUCET_MAX_TOKENS} "
+                               f"{token.symbol} at a time.", extra={"field": "amount"})
     client = client or get_chain_client()
     owner = Pubkey.from_string(wallet.address)
     if token.is_native:

@@ -214,6 +214,69 @@ def _transition(payment: Payment, to_status: str, *, note: str = "") -> None:
 
 
 # --- create -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PaymentPlan:
+    """A validated payment request, before authorization under the wallet lock.
+
+    :ivar amount: base units. :ivar available: chain balance minus open reservations, base units.
+    """
+
+    wallet: Wallet
+    token: Token
+    recipient: Recipient
+    amount: int
+    memo: str
+    creates_recipient_token_account: bool
+    available: int
+
+    @property
+    def ui_amount(self) -> str:
+        return format_amount(self.amount, decimals=self.token.decimals)
+
+
+def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | None = None) -> PaymentPlan:
+    """Validate a payment request without creating anything (the review step, and the first half of
+    :func:`payment_create`). The balance check here is advisory; the binding one runs under the lock.
+
+    :raises ApplicationError: as :func:`payment_create`.
+    """
+    client = client or get_chain_client()
+    wallet = wallet_for_user(user=user)
+    if wallet.status != Wallet.Status.ACTIVE:
+        raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    token = token_get(symbol=request.token)
+    recipient = resolve_recipient(to=request.to, sender_wallet=wallet)
+    amount = parse_amount(request.amount, decimals=token.decimals)
+    if amount > MAX_PAYMENT_BASE_UNITS:
+        raise ApplicationError("amount_too_large", "The amount is too large.", extra={"field": "amount"})
+    memo = validate_memo(request.memo)
+    creates_account, recipient_exists = _recipient_account_state(client=client, token=token, recipient=recipient)
+    if token.is_native and not recipient_exists:
+        minimum = client.minimum_balance_for_rent_exemption(0)
+        if amount < minimum:
+            raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
+                                   f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
+    available = chain_balance_uncached(client=client, wallet=wallet, token=token) - open_reservations(
+        wallet=wallet, token=token)
+    _check_available(token=token, amount=amount, available=available, client=client)
+    return PaymentPlan(wallet=wallet, token=token, recipient=recipient, amount=amount, memo=memo,
+                       creates_recipient_token_account=creates_account, available=available)
+
+
+def _check_available(*, token: Token, amount: int, available: int, client: ChainClient) -> None:
+    if amount > available:
+        can_send = format_amount(max(available, 0), decimals=token.decimals)
+        raise ApplicationError("insufficient_funds", f"You can send at most {can_send} {token.symbol} right now.",
+                               extra={"field": "amount", "available": str(max(available, 0))})
+    if token.is_native:
+        remaining = available - amount
+        minimum = client.minimum_balance_for_rent_exemption(0)
+        if 0 < remaining < minimum:
+            raise ApplicationError("would_leave_dust", "Solana needs a wallet to keep at least "
+                                   f"{format_amount(minimum, decimals=9)} SOL or nothing; send all or less.",
+                                   extra={"field": "amount"})
+
+
 def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str | None = None,
                    client: ChainClient | None = None) -> tuple[Payment, bool]:
     """Authorize, reserve, sign and store a payment; enqueue its submission after commit.
@@ -237,21 +300,8 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
         if replay is not None:
             return replay, False
     client = client or get_chain_client()
-    wallet = wallet_for_user(user=user)
-    if wallet.status != Wallet.Status.ACTIVE:
-        raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
-    token = token_get(symbol=request.token)
-    recipient = resolve_recipient(to=request.to, sender_wallet=wallet)
-    amount = parse_amount(request.amount, decimals=token.decimals)
-    if amount > MAX_PAYMENT_BASE_UNITS:
-        raise ApplicationError("amount_too_large", "The amount is too large.", extra={"field": "amount"})
-    memo = validate_memo(request.memo)
-    creates_account, recipient_exists = _recipient_account_state(client=client, token=token, recipient=recipient)
-    if token.is_native and not recipient_exists:
-        minimum = client.minimum_balance_for_rent_exemption(0)
-        if amount < minimum:
-            raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
-                                   f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
+    plan = payment_plan(user=user, request=request, client=client)
+    wallet, token, recipient, amount, memo = plan.wallet, plan.token, plan.recipient, plan.amount, plan.memo
     blockhash = client.latest_blockhash()
     try:
         with transaction.atomic():
@@ -262,23 +312,12 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
                     return replay, False
             reserved = open_reservations(wallet=locked_wallet, token=token)
             balance = chain_balance_uncached(client=client, wallet=locked_wallet, token=token)
-            available = balance - reserved
-            if amount > available:
-                can_send = format_amount(max(available, 0), decimals=token.decimals)
-                raise ApplicationError("insufficient_funds", f"You can send at most {can_send} {token.symbol} right now.",
-                                       extra={"field": "amount", "available": str(max(available, 0))})
-            if token.is_native:
-                remaining = available - amount
-                minimum = client.minimum_balance_for_rent_exemption(0)
-                if 0 < remaining < minimum:
-                    raise ApplicationError("would_leave_dust", "Solana needs a wallet to keep at least "
-                                           f"{format_amount(minimum, decimals=9)} SOL or nothing; send all or less.",
-                                           extra={"field": "amount"})
+            _check_available(token=token, amount=amount, available=balance - reserved, client=client)
             payment = Payment.objects.create(
                 sender=user, wallet=locked_wallet, recipient_input=request.to.strip()[:254],
                 recipient_address=recipient.address, recipient_wallet=recipient.wallet, token=token, amount=amount,
                 memo=memo, idempotency_key=key, request_fingerprint=fingerprint,
-                creates_recipient_token_account=creates_account)
+                creates_recipient_token_account=plan.creates_recipient_token_account)
             PaymentEvent.objects.create(payment=payment, from_status="", to_status=Payment.Status.CREATED)
             attempt = _sign_attempt(payment=payment, blockhash=blockhash.blockhash,
                                     last_valid_block_height=blockhash.last_valid_block_height, number=1, reserve=True)

@@ -189,7 +189,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery (DESIGN.md: always through Celery; embedded broker is SQLite via SQLAlchemy) ---
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -213,7 +214,7 @@ SOLANA_BALANCE_CACHE_SECONDS = env.int("SOLANA_BALANCE_CACHE_SECONDS", default=2
 LOCALNET_LEDGER_DIR = env.str("LOCALNET_LEDGER_DIR", default=str(VAR_DIR / "localnet"))
 # The dev faucet's mint-authority keypair (localnet only; a JSON array of 64 bytes like solana-keygen).
 FAUCET_KEYPAIR_PATH = env.str("FAUCET_KEYPAIR_PATH", default=str(VAR_DIR / "faucet-keypair.json"))
-FAUCET_MAX_BASE_UNITS = env.int("FAUCET_MAX_BASE_UNITS", default=1_000_000_000)  # 1,000 USDC
+FAUCET_MAX_TOKENS = env.int("FAUCET_MAX_TOKENS", default=1000)  # whole tokens per request (1,000 USDC or SOL)
 
 # --- Custody: key-encryption keys (DESIGN.md "Key custody") ---
 # NUMPAY_KEKS = "id1:base64key,id2:base64key" (32-byte AES keys); NUMPAY_KEK_CURRENT_ID selects the one
@@ -250,3 +251,13 @@ CELERY_BEAT_SCHEDULE.update({
     "payments-sweep": {"task": "wallets.tasks.payment_sweep", "schedule": 5.0},
     "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
 })
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker: messages are files in one folder shared by web, worker and beat (kombu's
+    # filesystem transport). It polls; keep hops short for a responsive single-machine setup.
+    (CELERY_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }

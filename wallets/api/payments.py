@@ -1,0 +1,118 @@
+"""REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from numpay.core.api import CursorPagination, problem
+from numpay.core.errors import ApplicationError
+from numpay.core.money import format_amount
+from wallets.models import Payment
+from wallets.payments import PaymentRequest, payment_create
+from wallets.selectors import payment_get_visible, payments_visible_to
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True, type=str,
+    description="A unique key per intended payment (e.g. a UUID). A replay returns the first payment; the same "
+                "key with a different body is refused with 422 idempotency_key_reused.")
+
+
+class PaymentErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class PaymentSerializer(serializers.Serializer):
+    """A payment as clients see it. ``amount`` is in token units (decimal string), ``amount_base_units``
+    in base units (lamports / token base units)."""
+
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Payment.Status.choices)
+    direction = serializers.ChoiceField(choices=["sent", "received"])
+    to = serializers.CharField(help_text="The recipient as entered: an email or a Solana address.")
+    to_address = serializers.CharField()
+    token = serializers.CharField()
+    amount = serializers.CharField()
+    amount_base_units = serializers.CharField()
+    decimals = serializers.IntegerField()
+    memo = serializers.CharField(allow_blank=True)
+    network_fee = serializers.CharField(help_text="Always \"sponsored\": Numpay's relayer pays the fee.")
+    signature = serializers.CharField(allow_blank=True, help_text="The transaction signature (base58).")
+    error = PaymentErrorSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+
+
+def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
+    """The API representation of ``payment`` for ``user`` (sender or recipient)."""
+    return {
+        "id": payment.id, "status": payment.status,
+        "direction": "sent" if payment.sender_id == getattr(user, "pk", None) else "received",
+        "to": payment.recipient_input, "to_address": payment.recipient_address, "token": payment.token.symbol,
+        "amount": format_amount(payment.amount, decimals=payment.token.decimals),
+        "amount_base_units": str(payment.amount), "decimals": payment.token.decimals, "memo": payment.memo,
+        "network_fee": "sponsored", "signature": payment.signature,
+        "error": {"code": payment.error_code, "message": payment.error_message} if payment.error_code else None,
+        "created_at": payment.created_at, "submitted_at": payment.submitted_at, "confirmed_at": payment.confirmed_at,
+    }
+
+
+class PaymentListCreateView(APIView):
+    """List your payments (sent and received), or send one."""
+
+    class PaymentCreateInputSerializer(serializers.Serializer):
+        to = serializers.CharField(max_length=254, help_text="A Numpay user's email or any Solana address.")
+        token = serializers.CharField(max_length=16, help_text="\"SOL\" or \"USDC\".")
+        amount = serializers.CharField(max_length=40, help_text="Decimal string in token units, e.g. \"12.50\".")
+        memo = serializers.CharField(max_length=400, required=False, allow_blank=True, default="")
+
+    @extend_schema(operation_id="payments_list", responses={200: PaymentSerializer(many=True),
+                                                            401: problem("not_authenticated")})
+    def get(self, request: Request) -> Response:
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(payments_visible_to(user=request.user), request, view=self)
+        return paginator.get_paginated_response(
+            PaymentSerializer([payment_data(p, user=request.user) for p in page], many=True).data)
+
+    @extend_schema(
+        operation_id="payments_create", parameters=[IDEMPOTENCY_HEADER], request=PaymentCreateInputSerializer,
+        examples=[OpenApiExample("USDC to a user", value={"to": "bob@example.com", "token": "USDC", "amount": "12.50",
+                                                          "memo": "lunch"}, request_only=True)],
+        responses={
+            201: PaymentSerializer,
+            400: problem("invalid_request, idempotency_key_required, invalid_idempotency_key, recipient_required, "
+                         "recipient_not_found, invalid_address, recipient_is_sender, unknown_token, invalid_amount, "
+                         "amount_not_positive, too_many_decimals, amount_too_large, memo_too_long, invalid_memo, "
+                         "insufficient_funds, amount_below_rent_minimum, would_leave_dust, transaction_not_allowed, "
+                         "fee_payer_cap_exceeded"),
+            401: problem("not_authenticated"), 403: problem("wallet_frozen"),
+            422: problem("idempotency_key_reused"), 429: problem("sponsorship_budget_exceeded, throttled"),
+            503: problem("chain_unavailable (nothing was created; retry with the same Idempotency-Key)"),
+        })
+    def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            raise ApplicationError("idempotency_key_required", "Send an Idempotency-Key header with every payment.")
+        data = self.PaymentCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment, created = payment_create(user=request.user, request=PaymentRequest(**data.validated_data),
+                                          idempotency_key=key)
+        response = Response(PaymentSerializer(payment_data(payment, user=request.user)).data, status=201)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class PaymentDetailView(APIView):
+    """One of your payments (sent or received); anyone else's is 404."""
+
+    @extend_schema(operation_id="payments_retrieve", responses={200: PaymentSerializer,
+                                                                404: problem("payment_not_found")})
+    def get(self, request: Request, payment_id: str) -> Response:
+        payment = payment_get_visible(user=request.user, payment_id=payment_id)
+        return Response(PaymentSerializer(payment_data(payment, user=request.user)).data)
