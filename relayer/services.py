@@ -126,6 +126,8 @@ def _sponsorship_reserve(*, user: AbstractBaseUser, reference: uuid.UUID, lampor
     charge = sponsorship_charge_qs_select_for_update().filter(reference=reference).first()
     if charge is None and not is_new_allowed:  # pragma: no cover - charges are never deleted
         raise ConflictError("sponsorship_not_reserved", "No sponsorship was reserved for this payment.")
+    if charge is not None and charge.user_id != user.pk:  # pragma: no cover - created by a racing request
+        raise ConflictError("sponsorship_reference_conflict", "This payment reference belongs to another user.")
     if charge is not None and charge.status != SponsorshipCharge.Status.RESERVED:
         raise ConflictError("sponsorship_closed", "This payment's sponsorship is already closed.")
 
