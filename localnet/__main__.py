@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-429-rate", type=float, default=None, help="fraction of requests answered HTTP 429")
     parser.add_argument("--http-503-rate", type=float, default=None, help="fraction of requests answered HTTP 503")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault generator")
+    parser.add_argument(
+        "--http-workers",
+        type=int,
+        default=int(os.environ.get("LOCALNET_HTTP_WORKERS", "0")),
+        help="HTTP front processes; with 2 or more they also check transaction signatures for the chain "
+        "process (default: 1 on machines with up to 3 CPUs, else 2)",
+    )
     return parser
 
 
@@ -76,16 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     host, port = listener.getsockname()[:2]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"http://{shown_host}:{port}", flush=True)
-    chain_end, front_end = socket.socketpair()
-    front = start_front(listener, front_end)
+    channels = []
+    fronts = []
+    workers = args.http_workers or (1 if (os.cpu_count() or 1) <= 3 else 2)
+    for _ in range(workers):
+        chain_end, front_end = socket.socketpair()
+        fronts.append(start_front(listener, front_end, verify_signatures=workers >= 2))
+        front_end.close()
+        channels.append(chain_end)
     listener.close()
-    front_end.close()
     chain.start()
     try:
-        serve_channel(chain, chain_end, front)
+        serve_channels(chain, channels)
     finally:
-        if front.poll() is None:
-            front.terminate()
+        for front in fronts:
+            if front.poll() is None:
+                front.terminate()
+        for front in fronts:
             try:
                 front.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -94,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def start_front(listener: socket.socket, channel: socket.socket) -> subprocess.Popen[bytes]:
-    """Start the HTTP front process (:mod:`localnet.front`) on inherited sockets."""
+def start_front(listener: socket.socket, channel: socket.socket, *, verify_signatures: bool) -> subprocess.Popen[bytes]:
+    """Start one HTTP front process (:mod:`localnet.front`) on inherited sockets.
+
+    :param verify_signatures: let the front check ``sendTransaction`` signatures (ed25519) so the
+        chain process skips that step: pipeline parallelism, like a validator's sigverify stage.
+    """
     environment = dict(os.environ)
     package_parent = str(Path(__file__).resolve().parent.parent)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, environment.get("PYTHONPATH")]))
@@ -108,6 +126,7 @@ def start_front(listener: socket.socket, channel: socket.socket) -> subprocess.P
             str(listener.fileno()),
             "--channel-fd",
             str(channel.fileno()),
+            *(["--verify-signatures"] if verify_signatures else []),
         ],
         pass_fds=(listener.fileno(), channel.fileno()),
         stdout=subprocess.DEVNULL,
@@ -115,8 +134,8 @@ def start_front(listener: socket.socket, channel: socket.socket) -> subprocess.P
     )
 
 
-def serve_channel(chain: Chain, channel: socket.socket, front: subprocess.Popen[bytes]) -> None:
-    """Answer the front process until SIGINT / SIGTERM or until the front goes away."""
+def serve_channels(chain: Chain, channels: list[socket.socket]) -> None:
+    """Answer the front processes until SIGINT / SIGTERM or until one of them goes away."""
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
 
@@ -128,7 +147,8 @@ def serve_channel(chain: Chain, channel: socket.socket, front: subprocess.Popen[
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, loop.stop)
     try:
-        loop.run_until_complete(loop.create_connection(lambda: ChainChannelProtocol(service, loop.stop), sock=channel))
+        for channel in channels:
+            loop.run_until_complete(loop.create_connection(lambda: ChainChannelProtocol(service, loop.stop), sock=channel))
         loop.run_forever()
     finally:
         loop.close()

@@ -137,6 +137,7 @@ class Delayed:
     due_slot: int
     raw: bytes
     transaction: VersionedTransaction
+    signatures_verified: bool = False
 
 
 def message_account_keys(
@@ -269,6 +270,7 @@ class Chain:
         self._stop = threading.Event()
         self._clock_thread: threading.Thread | None = None
         self._delayed: deque[Delayed] = deque()
+        self._sigverify = True
         self._pending_signatures: set[bytes] = set()
         self._blockhash_slots: dict[Hash, int] = {}
         self._priority_fees: dict[int, int] = {}
@@ -470,6 +472,7 @@ class Chain:
                 while self._delayed and self._delayed[0].due_slot <= slot:
                     item = self._delayed.popleft()
                     self._pending_signatures.discard(bytes(item.transaction.signatures[0]))
+                    self._verify_signatures(not item.signatures_verified)
                     with contextlib.suppress(TransactionRejected):
                         self._land(item.transaction, item.raw, rollback_on_error=False, check_blockhash=True)
                 self.ledger.set_meta("slot", str(slot).encode())
@@ -561,7 +564,9 @@ class Chain:
         return None if parsed is None else parsed["decimals"]
 
     # --- sending ----------------------------------------------------------------------------------
-    def send(self, raw: bytes, transaction: VersionedTransaction, *, skip_preflight: bool) -> Signature:
+    def send(
+        self, raw: bytes, transaction: VersionedTransaction, *, skip_preflight: bool, signatures_verified: bool = False
+    ) -> Signature:
         """Submit a transaction like a validator's ``sendTransaction``.
 
         With preflight: a bad signature raises -32003; an expired/unknown blockhash, a replay or an
@@ -570,6 +575,10 @@ class Chain:
         with their fee charged.  Faults (drop, delay) apply after preflight.
 
         :param raw: the wire bytes (stored in the history).
+        :param signatures_verified: the caller has already checked every signature (the HTTP front
+            process does, on another CPU, like a validator's sigverify stage ahead of banking), so
+            the runtime skips that step.  Never set it for unchecked input.  Precompile
+            instructions (ed25519, secp256k1, secp256r1) are verified by the runtime either way.
         :returns: the transaction's first signature.
         :raises RpcError: -32002 / -32003 as above.
         """
@@ -577,24 +586,29 @@ class Chain:
         with self.lock:
             self.ledger.begin()
             try:
-                return self._send_locked(raw, transaction, signature, skip_preflight)
+                return self._send_locked(raw, transaction, signature, skip_preflight, signatures_verified)
             finally:
                 self.ledger.commit()
 
-    def send_many(self, items: Sequence[tuple[bytes, VersionedTransaction, bool]]) -> list[Signature | RpcError]:
+    def send_many(self, items: Sequence[tuple[Any, ...]]) -> list[Signature | RpcError]:
         """:meth:`send` for several transactions under one lock and one ledger commit (group
         commit); every result is durable when this returns.
 
-        :param items: ``(raw, transaction, skip_preflight)`` each.
+        :param items: ``(raw, transaction, skip_preflight)`` or ``(raw, transaction,
+            skip_preflight, signatures_verified)`` each.
         :returns: per item, the signature or the :class:`RpcError` :meth:`send` would raise.
         """
         results: list[Signature | RpcError] = []
         with self.lock:
             self.ledger.begin()
             try:
-                for raw, transaction, skip_preflight in items:
+                for raw, transaction, skip_preflight, *verified in items:
                     try:
-                        results.append(self._send_locked(raw, transaction, transaction.signatures[0], skip_preflight))
+                        results.append(
+                            self._send_locked(
+                                raw, transaction, transaction.signatures[0], skip_preflight, bool(verified and verified[0])
+                            )
+                        )
                     except RpcError as error:
                         results.append(error)
             finally:
@@ -606,9 +620,21 @@ class Chain:
         key = bytes(signature)
         return key in self._tx_by_signature or key in self._pending_signatures
 
+    def _verify_signatures(self, enabled: bool) -> None:
+        """Switch the runtime's signature verification (lock held)."""
+        if self._sigverify != enabled:
+            self.svm.with_sigverify(enabled)
+            self._sigverify = enabled
+
     def _send_locked(
-        self, raw: bytes, transaction: VersionedTransaction, signature: Signature, skip_preflight: bool
+        self,
+        raw: bytes,
+        transaction: VersionedTransaction,
+        signature: Signature,
+        skip_preflight: bool,
+        signatures_verified: bool = False,
     ) -> Signature:
+        self._verify_signatures(not signatures_verified)
         faults = self.faults
         dropped = faults.should_drop()
         delayed = faults.delay_slots > 0
@@ -616,7 +642,7 @@ class Chain:
             if dropped:
                 return signature
             if delayed:
-                self._delay(raw, transaction)
+                self._delay(raw, transaction, signatures_verified)
                 return signature
             with contextlib.suppress(TransactionRejected):
                 self._land(transaction, raw, rollback_on_error=False, check_blockhash=True)
@@ -629,7 +655,7 @@ class Chain:
         if dropped or delayed:
             self._preflight_simulate(transaction)
             if delayed and not dropped:
-                self._delay(raw, transaction)
+                self._delay(raw, transaction, signatures_verified)
             return signature
         try:
             self._land(transaction, raw, rollback_on_error=True, check_blockhash=False, message=message, signature=signature)
@@ -644,8 +670,8 @@ class Chain:
             raise preflight_failure(err, logs, units) from None
         return signature
 
-    def _delay(self, raw: bytes, transaction: VersionedTransaction) -> None:
-        self._delayed.append(Delayed(self.slot + self.faults.delay_slots, raw, transaction))
+    def _delay(self, raw: bytes, transaction: VersionedTransaction, signatures_verified: bool) -> None:
+        self._delayed.append(Delayed(self.slot + self.faults.delay_slots, raw, transaction, signatures_verified))
         self._pending_signatures.add(bytes(transaction.signatures[0]))
 
     def _preflight_simulate(self, transaction: VersionedTransaction) -> None:
@@ -798,6 +824,7 @@ class Chain:
                 message = Message.new_with_blockhash([instruction], self.faucet.pubkey(), blockhash)
                 legacy = Transaction([self.faucet], message, blockhash)
                 transaction = VersionedTransaction.from_legacy(legacy)
+                self._verify_signatures(True)
                 try:
                     self._land(transaction, bytes(legacy), rollback_on_error=True, check_blockhash=False)
                 except TransactionRejected as rejected:
@@ -836,11 +863,8 @@ class Chain:
                 }
             elif self.blockhash_valid_until(transaction.message.recent_blockhash) is None:
                 return slot, "BlockhashNotFound", None, None, None
-            self.svm.with_sigverify(sig_verify)
-            try:
-                result = self.svm.simulate_transaction(transaction)
-            finally:
-                self.svm.with_sigverify(True)
+            self._verify_signatures(sig_verify)
+            result = self.svm.simulate_transaction(transaction)
             if isinstance(result, FailedTransactionMetadata):
                 return slot, transaction_error_json(result.err()), result, None, replacement
             post = dict(result.post_accounts())

@@ -11,10 +11,11 @@
   the chain process takes the whole localnet down.
 
 Frames (little-endian): request ``id u32 | kind u8 | length u32 | body``, kind 0 = JSON-RPC body,
-1 = health check, 2 = a ``sendTransaction`` the front already decoded and validated (body:
-``skip_preflight u8 | id length u16 | id as JSON | wire transaction``, which spares the chain
-process the JSON and base64 work); response ``id u32 | status u16 | content u8 | length u32 |
-body``, content 0 = JSON, 1 = plain text.
+1 = health check, 2 = a ``sendTransaction`` the front already decoded, validated and checked the
+signatures of (body: ``flags u8 | id length u16 | id as JSON | wire transaction``; flags bit 0 = skipPreflight,
+bit 1 = every signature verified), which moves JSON, base64 and ed25519 work off the chain
+process, as a validator's sigverify stage runs ahead of its banking stage; response
+``id u32 | status u16 | content u8 | length u32 | body``, content 0 = JSON, 1 = plain text.
 
 :class:`ChainService` applies the HTTP faults (429 / 503, except for ``localnet_*`` calls), then
 answers JSON-RPC.  All single ``sendTransaction`` requests that arrive together are applied by one
@@ -41,6 +42,8 @@ KIND_RPC = 0
 KIND_HEALTH = 1
 KIND_SEND = 2
 SEND_PREFIX = struct.Struct("<BH")
+FLAG_SKIP_PREFLIGHT = 1
+FLAG_SIGNATURES_VERIFIED = 2
 CONTENT_JSON = 0
 CONTENT_TEXT = 1
 
@@ -83,16 +86,16 @@ class ChainService:
                     answers[position] = _TOO_MANY_REQUESTS if status == 429 else _UNAVAILABLE
                     continue
             if kind == KIND_SEND:
-                skip_preflight, id_length = SEND_PREFIX.unpack_from(body, 0)
+                flags, id_length = SEND_PREFIX.unpack_from(body, 0)
                 start = SEND_PREFIX.size + id_length
                 raw = body[start:]
-                sends.append(
-                    (
-                        position,
-                        body[SEND_PREFIX.size : start],
-                        (raw, VersionedTransaction.from_bytes(raw), bool(skip_preflight)),
-                    )
+                item = (
+                    raw,
+                    VersionedTransaction.from_bytes(raw),
+                    bool(flags & FLAG_SKIP_PREFLIGHT),
+                    bool(flags & FLAG_SIGNATURES_VERIFIED),
                 )
+                sends.append((position, body[SEND_PREFIX.size : start], item))
                 continue
             try:
                 request = orjson.loads(body)
