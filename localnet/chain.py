@@ -271,6 +271,7 @@ class Chain:
         self._clock_thread: threading.Thread | None = None
         self._delayed: deque[Delayed] = deque()
         self._sigverify = True
+        self._programs: dict[Pubkey, Account] = {}
         self._pending_signatures: set[bytes] = set()
         self._blockhash_slots: dict[Hash, int] = {}
         self._priority_fees: dict[int, int] = {}
@@ -713,9 +714,24 @@ class Chain:
         keys, writable, loaded_writable, loaded_readonly = message_account_keys(message, svm)
         runtime = svm._inner  # the solders object itself: skips a Python wrapper call per access
         get_account = runtime.get_account
-        pre = [get_account(key) for key in keys]
+        # Read-only accounts cannot change, so they are read once; programs (executable) are
+        # cached across transactions, since copying e.g. Token-2022's 1.4 MB would dominate.
+        programs = self._programs
+        pre = []
+        for key, is_writable in zip(keys, writable, strict=True):
+            if is_writable:
+                pre.append(get_account(key))
+                continue
+            account = programs.get(key)
+            if account is None:
+                account = get_account(key)
+                if account is not None and account.executable:
+                    programs[key] = account
+            pre.append(account)
         result = runtime.send_transaction(transaction)
-        post = [get_account(key) for key in keys]
+        post = [
+            get_account(key) if is_writable else before for key, is_writable, before in zip(keys, writable, pre, strict=True)
+        ]
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             err: Any = transaction_error_json(result.err())
@@ -738,6 +754,7 @@ class Chain:
             if is_writable and before != after:
                 written = after if after is not None else _EMPTY_ACCOUNT
                 writes.append((bytes(key), bytes(written)))
+                programs.pop(key, None)
                 self._remember_change(key, before)
                 self._index_owner(key, written.owner if written.lamports else None)
         return_data = meta.return_data()
