@@ -19,6 +19,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from localnet.chain import Chain
@@ -44,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-429-rate", type=float, default=None, help="fraction of requests answered HTTP 429")
     parser.add_argument("--http-503-rate", type=float, default=None, help="fraction of requests answered HTTP 503")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault generator")
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started localnet dies (used by localnet.testing)",
+    )
     parser.add_argument(
         "--http-workers",
         type=int,
@@ -93,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         channels.append(chain_end)
     listener.close()
     chain.start()
+    if args.exit_with_parent:
+        watch_parent()
     try:
         serve_channels(chain, channels)
     finally:
@@ -132,6 +141,19 @@ def start_front(listener: socket.socket, channel: socket.socket, *, verify_signa
         stdout=subprocess.DEVNULL,
         env=environment,
     )
+
+
+def watch_parent(interval: float = 0.5) -> None:
+    """SIGTERM this process once its parent is gone (a test run killed before its teardown must
+    not leave a localnet behind)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="localnet-parent-watch", daemon=True).start()
 
 
 def serve_channels(chain: Chain, channels: list[socket.socket]) -> None:

@@ -29,7 +29,9 @@ API:
   ``delaySlots``, ``http429Rate``, ``http503Rate``, ``seed``).
 
 The subprocess inherits ``os.environ`` minus ``LOCALNET_*`` fault variables (so a developer's
-shell cannot inject faults into tests), plus ``env``.
+shell cannot inject faults into tests), plus ``env``.  It runs in its own process group (so
+:meth:`Localnet.kill` takes its HTTP front process down too) and with ``--exit-with-parent``, so a
+test run that is killed before its teardown leaves no localnet behind.
 """
 
 from __future__ import annotations
@@ -153,6 +155,7 @@ class Localnet:
             str(self.ledger_dir),
             "--slot-ms",
             str(self.slot_ms),
+            "--exit-with-parent",
         ]
         for flag, value in self.faults.items():
             if value is not None:
