@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/localnet_tps.py [--transfers 10000] [--clients 64] [--payers 64] [--rounds 3]
+    .venv/bin/python bench/localnet_tps.py [--transfers 10000] [--clients 256] [--payers 64] [--rounds 5]
 
 Both sides execute the same kind of pre-signed SOL transfers (signing is the client's job and is
 done before timing starts).  The RPC side sends ``sendTransaction`` (base64, with preflight, like
@@ -189,9 +189,9 @@ def main() -> None:
     """Run the rounds and print the rates and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--transfers", type=int, default=10_000, help="transfers per round and side")
-    parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP connections")
+    parser.add_argument("--clients", type=int, default=256, help="concurrent HTTP connections (keep-alive)")
     parser.add_argument("--payers", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     payers = [Keypair() for _ in range(args.payers)]
     destinations = [Keypair().pubkey() for _ in range(256)]
