@@ -14,7 +14,7 @@ from spl.token.client import Token
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from localnet.testing import Localnet
-from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for_status
+from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for, wait_for_status
 
 PROGRAMS = pytest.mark.parametrize(
     ("program_id", "program_name"),
@@ -158,3 +158,23 @@ def test_multiple_accounts_mixes_found_and_missing(client: Client, funded: Calla
     # then
     assert accounts[0].lamports == 3 * LAMPORTS_PER_SOL
     assert accounts[1] is None
+
+
+def test_ata_creation_records_inner_instructions(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given an associated token account created through the ATA program (which invokes System and Token)
+    payer = funded(10 * LAMPORTS_PER_SOL)
+    token = Token.create_mint(client, payer, payer.pubkey(), 0, TOKEN_PROGRAM_ID)
+    account = token.create_associated_token_account(payer.pubkey())
+    creation = wait_for(lambda: client.get_signatures_for_address(account, commitment=Confirmed).value)
+    # when
+    fetched = client.get_transaction(creation[-1].signature, "json", Confirmed, max_supported_transaction_version=0).value
+    # then
+    transaction = fetched.transaction
+    keys = transaction.transaction.message.account_keys
+    inner = transaction.meta.inner_instructions
+    invoked = [str(keys[instruction.program_id_index]) for instruction in inner[0].instructions]
+    assert len(creation) == 1
+    assert inner[0].index == 0
+    assert "11111111111111111111111111111111" in invoked
+    assert str(TOKEN_PROGRAM_ID) in invoked
+    assert all(instruction.stack_height == 2 for instruction in inner[0].instructions)
