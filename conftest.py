@@ -78,8 +78,10 @@ def make_user(db: None):  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None) -> Iterator[object]:
-    """A real Celery worker (threads pool, queues ``default`` and ``chain``) on the configured broker."""
+def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None,
+                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Celery worker (threads pool, queues ``default`` and ``chain``) and Celery beat (the periodic
+    sweeps) on the configured broker."""
     from celery.contrib.testing.worker import start_worker
 
     from numpay.celery import app
@@ -90,9 +92,14 @@ def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None) ->
                 connection.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001, S110 - the queue may not exist yet
                 pass
+    from celery.beat import EmbeddedService
+
+    beat = EmbeddedService(app, thread=True, schedule_filename=str(tmp_path_factory.mktemp("beat") / "schedule"))
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, queues=["default", "chain"],
                       loglevel="WARNING", shutdown_timeout=30) as worker:
+        beat.start()
         yield worker
+        beat.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ import os
 
 from celery import Celery
 
+from numpay.core import broker
+
+broker.register()
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "numpay.settings.dev")
 
 app = Celery("numpay")

@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Sum, Value, When
 from django.utils import timezone
 from solders.hash import Hash
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
@@ -43,7 +43,7 @@ from spl.token.instructions import (
 )
 from spl.token.models import TransferCheckedParams
 
-from numpay.core.chain import ChainClient, SignatureStatus, get_chain_client
+from numpay.core.chain import PREFLIGHT_FAILURE_CODE, ChainClient, SignatureStatus, get_chain_client
 from numpay.core.errors import ApplicationError, ChainRequestError, UnprocessableError
 from numpay.core.money import format_amount, parse_amount
 from numpay.core.transactions import assemble, compile_message
@@ -150,6 +150,28 @@ def open_reservations(*, wallet: Wallet, token: Token) -> int:
     return int(total or 0)
 
 
+def available_balance(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
+    """Chain balance minus open reservations, in base units (DESIGN.md invariant 6).
+
+    An open payment whose transaction the chain already shows at the balance's commitment (confirmed,
+    not yet recorded here) is already in the chain balance, so it is not subtracted twice; one that
+    failed on chain debits nothing. Statuses are read before the balance: a transaction confirming in
+    between is then counted twice (refusing too early), never missed.
+    """
+    open_payments = list(Payment.objects.filter(wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES)
+                         .exclude(signature="").values_list("amount", "signature"))
+    landed: set[str] = set()
+    for start in range(0, len(open_payments), 256):
+        chunk = [signature for _, signature in open_payments[start:start + 256]]
+        for signature, status in zip(chunk, client.signature_statuses([Signature.from_string(s) for s in chunk]),
+                                     strict=True):
+            if status is not None and (status.err is not None or client.reflects(status)):
+                landed.add(signature)
+    reserved = sum(amount for amount, signature in open_payments if signature not in landed)
+    reserved += open_reservations(wallet=wallet, token=token) - sum(amount for amount, _ in open_payments)
+    return chain_balance_uncached(client=client, wallet=wallet, token=token) - reserved
+
+
 def chain_balance_uncached(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
     """The wallet's chain balance of ``token`` in base units, read now (no cache), for authorization."""
     owner = Pubkey.from_string(wallet.address)
@@ -159,24 +181,44 @@ def chain_balance_uncached(*, client: ChainClient, wallet: Wallet, token: Token)
 
 
 # --- building and signing ---------------------------------------------------------------------------
+def payment_reference(payment_id: uuid.UUID) -> Pubkey:
+    """The payment's reference key: 32 bytes derived from its id (need not be on the curve).
+
+    Added read-only, non-signer to the transfer instruction as Solana Pay does with ``reference``
+    (https://docs.solanapay.com/spec#reference), it makes two equal payments in one blockhash window
+    different transactions (else they would share one signature and the second would be dropped as
+    already processed), and makes each payment findable with ``getSignaturesForAddress``.
+    """
+    return Pubkey(hashlib.sha256(b"numpay:payment:" + payment_id.bytes).digest())
+
+
+def _with_reference(instruction: Instruction, reference: Pubkey) -> Instruction:
+    accounts = [*instruction.accounts, AccountMeta(reference, is_signer=False, is_writable=False)]
+    return Instruction(instruction.program_id, instruction.data, accounts)
+
+
 def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool) -> list[Instruction]:
     """SOL: a system transfer. SPL: optional idempotent ATA create (funded by the fee payer) and
-    ``transfer_checked``. An optional memo (signed by the sender) follows.
+    ``transfer_checked``. The transfer carries the payment's :func:`payment_reference`. An optional
+    memo (signed by the sender) follows.
     """
     sender = Pubkey.from_string(payment.wallet.address)
     recipient = Pubkey.from_string(payment.recipient_address)
     token = payment.token
     instructions: list[Instruction] = []
     if token.is_native:
-        instructions.append(transfer(TransferParams(from_pubkey=sender, to_pubkey=recipient, lamports=payment.amount)))
+        instructions.append(_with_reference(
+            transfer(TransferParams(from_pubkey=sender, to_pubkey=recipient, lamports=payment.amount)),
+            payment_reference(payment.id)))
     else:
         mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
         destination = get_associated_token_address(recipient, mint, program)
         if create_recipient_account:
             instructions.append(create_idempotent_associated_token_account(fee_payer, recipient, mint, program))
-        instructions.append(transfer_checked(TransferCheckedParams(
+        instructions.append(_with_reference(transfer_checked(TransferCheckedParams(
             program_id=program, source=get_associated_token_address(sender, mint, program), mint=mint,
-            dest=destination, owner=sender, amount=payment.amount, decimals=token.decimals)))
+            dest=destination, owner=sender, amount=payment.amount, decimals=token.decimals)),
+            payment_reference(payment.id)))
     if payment.memo:
         instructions.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=sender,
                                                    message=payment.memo.encode())))
@@ -256,8 +298,7 @@ def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | No
         if amount < minimum:
             raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
                                    f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
-    available = chain_balance_uncached(client=client, wallet=wallet, token=token) - open_reservations(
-        wallet=wallet, token=token)
+    available = available_balance(client=client, wallet=wallet, token=token)
     _check_available(token=token, amount=amount, available=available, client=client)
     return PaymentPlan(wallet=wallet, token=token, recipient=recipient, amount=amount, memo=memo,
                        creates_recipient_token_account=creates_account, available=available)
@@ -310,9 +351,8 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
                 replay = _replay(user=user, key=key, fingerprint=fingerprint)
                 if replay is not None:
                     return replay, False
-            reserved = open_reservations(wallet=locked_wallet, token=token)
-            balance = chain_balance_uncached(client=client, wallet=locked_wallet, token=token)
-            _check_available(token=token, amount=amount, available=balance - reserved, client=client)
+            available = available_balance(client=client, wallet=locked_wallet, token=token)
+            _check_available(token=token, amount=amount, available=available, client=client)
             payment = Payment.objects.create(
                 sender=user, wallet=locked_wallet, recipient_input=request.to.strip()[:254],
                 recipient_address=recipient.address, recipient_wallet=recipient.wallet, token=token, amount=amount,
@@ -413,7 +453,7 @@ def _is_blockhash_not_found(exc: ChainRequestError) -> bool:
 
 def _preflight_error(exc: ChainRequestError) -> Any | None:
     """The transaction error of a -32002 preflight (simulation) failure, as JSON, if there is one."""
-    if exc.rpc_code != -32002 or not isinstance(exc.data, dict):
+    if exc.rpc_code != PREFLIGHT_FAILURE_CODE or not isinstance(exc.data, dict):
         return None
     return exc.data.get("err")
 
@@ -440,10 +480,12 @@ def payment_check(*, payment_id: uuid.UUID | str, client: ChainClient | None = N
         if status is None:
             continue
         if status.err is not None:
-            _fail(payment_id=payment.id, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot)
+            _fail(payment_id=payment.id, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot,
+                  fee_payer_cost=_fee_payer_cost(client, attempt.signature))
             return Payment.objects.get(pk=payment.pk)
         if status.confirmation_status in ("confirmed", "finalized"):
-            _confirm(payment_id=payment.id, attempt_id=attempt.id, status=status)
+            _confirm(payment_id=payment.id, attempt_id=attempt.id, status=status,
+                     fee_payer_cost=_fee_payer_cost(client, attempt.signature))
             return Payment.objects.get(pk=payment.pk)
         return payment  # processed: wait for confirmation
     live = attempts[-1]
@@ -473,7 +515,15 @@ def _new_attempt(*, client: ChainClient, payment_id: uuid.UUID, expired_attempt_
     _send(client=client, payment=Payment.objects.get(pk=payment_id), attempt=attempt)
 
 
-def _confirm(*, payment_id: uuid.UUID, attempt_id: int, status: SignatureStatus) -> None:
+def _fee_payer_cost(client: ChainClient, signature: str) -> int | None:
+    """Lamports the fee payer (account 0) actually lost in a landed transaction (fee + any rent)."""
+    tx = client.get_transaction_json(Signature.from_string(signature))
+    if tx is None or not tx.get("meta"):
+        return None
+    return tx["meta"]["preBalances"][0] - tx["meta"]["postBalances"][0]
+
+
+def _confirm(*, payment_id: uuid.UUID, attempt_id: int, status: SignatureStatus, fee_payer_cost: int | None) -> None:
     with transaction.atomic():
         payment = payment_qs_select_for_update().select_related("token", "wallet", "recipient_wallet").get(pk=payment_id)
         if payment.is_terminal:
@@ -485,11 +535,12 @@ def _confirm(*, payment_id: uuid.UUID, attempt_id: int, status: SignatureStatus)
         _transition(payment, Payment.Status.CONFIRMED, note=f"{status.confirmation_status} at slot {status.slot}")
         payment.signature, payment.slot = attempt.signature, status.slot
         payment.save()
-        relayer.sponsorship_settle(reference=payment.id)
+        relayer.sponsorship_settle(reference=payment.id, actual_lamports=fee_payer_cost)
         transaction.on_commit(lambda: _forget_balances(payment))
 
 
-def _fail(*, payment_id: uuid.UUID, attempt_id: int, err: Any, landed: bool, slot: int | None = None) -> None:
+def _fail(*, payment_id: uuid.UUID, attempt_id: int, err: Any, landed: bool, slot: int | None = None,
+          fee_payer_cost: int | None = None) -> None:
     with transaction.atomic():
         payment = payment_qs_select_for_update().select_related("token", "wallet").get(pk=payment_id)
         if payment.is_terminal:
@@ -502,7 +553,8 @@ def _fail(*, payment_id: uuid.UUID, attempt_id: int, err: Any, landed: bool, slo
         payment.signature, payment.slot = attempt.signature, slot
         payment.save()
         if landed:
-            relayer.sponsorship_settle(reference=payment.id)  # the fee was paid even though it failed
+            # the fee was paid even though the transaction failed
+            relayer.sponsorship_settle(reference=payment.id, actual_lamports=fee_payer_cost)
         else:
             relayer.sponsorship_release(reference=payment.id)
         transaction.on_commit(lambda: _forget_balances(payment))

@@ -61,7 +61,7 @@ def payment_check(payment_id: str, poll: int = 0) -> str | None:
     return payment.status
 
 
-@shared_task(time_limit=60, acks_late=False)
+@shared_task(time_limit=60, soft_time_limit=50, acks_late=False)
 def payment_sweep(stale_seconds: int = 10, limit: int = 500) -> int:
     """Beat job: find open payments nobody is polling (e.g. after a worker or broker restart) and
     enqueue a check. Single-flight: overlapping runs are skipped.

@@ -34,6 +34,9 @@ from .errors import ChainRequestError, ChainUnavailableError
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: JSON-RPC server error "Transaction simulation failed" (solana-rpc-client-api custom_error.rs).
+PREFLIGHT_FAILURE_CODE = -32002
+
 #: SPL Token account layout: mint (32) | owner (32) | amount (u64 LE) ... (https://spl.solana.com/token)
 TOKEN_ACCOUNT_AMOUNT_OFFSET = 64
 
@@ -96,11 +99,21 @@ class ChainClient:
                 error = exc.args[0] if exc.args else exc
                 message = getattr(error, "message", str(error))
                 data = getattr(error, "data", None)
-                raise ChainRequestError(str(message), rpc_code=getattr(error, "code", None),
+                code = getattr(error, "code", None)
+                if code is None and type(error).__name__ == "SendTransactionPreflightFailureMessage":
+                    code = PREFLIGHT_FAILURE_CODE
+                raise ChainRequestError(str(message), rpc_code=code,
                                         data=_error_json(data) if data is not None else None) from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         raise ChainUnavailableError()  # pragma: no cover - the loop always returns or raises
+
+    def reflects(self, status: SignatureStatus) -> bool:
+        """Whether reads at this client's commitment already include a transaction with ``status``."""
+        levels = ("processed", "confirmed", "finalized")
+        if status.confirmation_status not in levels:
+            return False
+        return levels.index(status.confirmation_status) >= levels.index(str(self.commitment))
 
     # --- reads -------------------------------------------------------------------------------------
     def get_balance(self, address: Pubkey) -> int:

@@ -189,8 +189,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery (DESIGN.md: always through Celery; embedded broker is SQLite via SQLAlchemy) ---
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_DIR = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"numpay-sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -251,13 +250,5 @@ CELERY_BEAT_SCHEDULE.update({
     "payments-sweep": {"task": "wallets.tasks.payment_sweep", "schedule": 5.0},
     "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
 })
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    # The embedded broker: messages are files in one folder shared by web, worker and beat (kombu's
-    # filesystem transport). It polls; keep hops short for a responsive single-machine setup.
-    (CELERY_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
-        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
+# ATA rent the relayer prices into its cap/budget: 0 = ask the chain once per process; > 0 pins it.
+RELAYER_ATA_RENT_LAMPORTS = env.int("RELAYER_ATA_RENT_LAMPORTS", default=0)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 
 from .base import *  # noqa: F403
+from .base import env
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-0123456789-0123456789-0123456789"  # noqa: S105
@@ -20,9 +21,4 @@ if not NUMPAY_KEKS:  # noqa: F405
     _test_kek = base64.b64encode(hashlib.sha256(b"numpay-test-kek").digest()).decode()
     NUMPAY_KEKS = f"test-1:{_test_kek}"
     NUMPAY_KEK_CURRENT_ID = "test-1"
-if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
-    # Tests get their own broker folder so a running `make run` never shares messages with them.
-    _test_queue = VAR_DIR / "broker-test" / "queue"  # noqa: F405
-    _test_queue.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
-                                       "data_folder_in": str(_test_queue), "data_folder_out": str(_test_queue)}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"numpay-sqla+sqlite:///{VAR_DIR / 'broker-test.sqlite3'}")  # noqa: F405
