@@ -25,6 +25,7 @@ from pathlib import Path
 
 from localnet.chain import Chain
 from localnet.faults import Faults
+from localnet.ledger import LedgerInUseError
 from localnet.server import ChainChannelProtocol, ChainService
 
 
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"invalid fault setting: {error}", file=sys.stderr)
         return 2
-    chain = Chain(args.ledger, slot_ms=args.slot_ms, faults=faults)
+    try:
+        chain = Chain(args.ledger, slot_ms=args.slot_ms, faults=faults)
+    except LedgerInUseError as error:
+        print(str(error), file=sys.stderr)
+        return 3
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

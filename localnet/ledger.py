@@ -25,11 +25,13 @@ Tables:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import sqlite3
 import struct
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -62,11 +64,32 @@ def unpack_writes(blob: bytes) -> Iterator[tuple[bytes, bytes]]:
         offset = start + length
 
 
+class LedgerInUseError(RuntimeError):
+    """Another localnet process has this ledger open."""
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """Hold an exclusive ``flock`` on ``path`` for the life of the returned file (the kernel drops
+    it when the process dies, ``kill -9`` included).
+
+    :raises LedgerInUseError: when another process holds it.
+    """
+    handle = path.open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise LedgerInUseError(f"ledger {path.with_suffix('')} is in use by another localnet") from None
+    return handle
+
+
 class Ledger:
     """The on-disk ledger of one localnet.
 
     :param path: the SQLite file (created with its parent directory when missing); a directory
         (or a path without suffix) gets ``ledger.sqlite3`` inside.
+    :raises LedgerInUseError: when another process has the ledger open (a ``.lock`` file next
+        to it is held with ``flock`` while the ledger is open).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -77,6 +100,7 @@ class Ledger:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
         self.path = target
+        self._lock_file = _lock(target.with_name(target.name + ".lock"))
         self.connection = sqlite3.connect(target, isolation_level=None, check_same_thread=False, cached_statements=64)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
@@ -106,11 +130,13 @@ class Ledger:
             self.connection.execute("COMMIT")
 
     def close(self) -> None:
-        """Commit, checkpoint the WAL into the database file and close the connection."""
+        """Commit, checkpoint the WAL into the database file, close the connection and release
+        the ledger lock."""
         self.commit()
         with contextlib.suppress(sqlite3.Error):
             self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.connection.close()
+        self._lock_file.close()
 
     def checkpoint_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Copy committed WAL frames into the database file every ``interval`` seconds until

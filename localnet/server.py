@@ -26,6 +26,7 @@ answer is written only after that commit, so an answered transaction is always d
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -159,7 +160,11 @@ class ChainChannelProtocol(asyncio.Protocol):
             offset = end
         self.buffer = buffer[offset:]
         if requests:
-            answers = self.service.answer_many(requests)
+            try:
+                answers = self.service.answer_many(requests)
+            except Exception:  # noqa: BLE001 - a bug must not cut the channel; log and answer 500
+                logging.getLogger(__name__).exception("failed to answer %d requests", len(requests))
+                answers = [(500, CONTENT_TEXT, b"Internal Server Error")] * len(requests)
             pack = RESPONSE_HEADER.pack
             assert self.transport is not None  # noqa: S101 - set in connection_made
             self.transport.write(
