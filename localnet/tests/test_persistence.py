@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 
 from solana.rpc.api import Client
@@ -101,3 +103,20 @@ def test_commitment_reads_survive_a_restart(fresh_localnet: Callable[..., Localn
     assert finalized_after_restart == 0
     assert processed_after_restart == 70_000
     assert client.get_balance(recipient, Finalized).value == 70_000
+
+
+def test_second_process_on_the_same_ledger_is_refused(fresh_localnet: Callable[..., Localnet]) -> None:
+    # given a running localnet
+    node = fresh_localnet()
+    # when a second one is started on its ledger
+    second = subprocess.run(
+        [sys.executable, "-m", "localnet", "--port", "0", "--ledger", str(node.ledger_dir)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    # then
+    assert second.returncode == 3
+    assert b"is in use by another localnet" in second.stderr
+    assert second.stdout == b""
+    assert rpc_call(node.url, "getHealth")["result"] == "ok"
