@@ -13,7 +13,7 @@ from numpay.core.errors import ApplicationError
 from numpay.core.money import parse_amount
 
 from .faucet import faucet_fund
-from .selectors import tokens_active, wallet_balances
+from .selectors import tokens_active, wallet_activity, wallet_balances
 from .services import token_get, wallet_for_user, wallet_provision
 
 
@@ -44,6 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = _balances_context(request)
     context["qr"] = _qr_svg(context["wallet"].address)  # type: ignore[attr-defined]
     context["tokens"] = [t for t in tokens_active() if not t.is_native]
+    context["activity"] = wallet_activity(wallet=context["wallet"], limit=10)  # type: ignore[arg-type]
     return render(request, "wallets/dashboard.html", context)
 
 
