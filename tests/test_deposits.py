@@ -1,0 +1,55 @@
+"""Deposits from outside addresses are found by the scan (getSignaturesForAddress) and shown as incoming."""
+
+from __future__ import annotations
+
+import pytest
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+
+from numpay.core.chain import get_chain_client
+from numpay.core.transactions import assemble, compile_message
+from wallets.deposits import deposit_scan
+from wallets.faucet import faucet_fund
+from wallets.models import DepositCursor, IncomingTransfer
+from wallets.selectors import wallet_activity
+
+pytestmark = [pytest.mark.django_db, pytest.mark.chain]
+
+
+def _outside_sol_transfer(to: str, lamports: int) -> tuple[str, str]:
+    client = get_chain_client()
+    outsider = Keypair()
+    client.wait_for_confirmation(client.request_airdrop(outsider.pubkey(), 2_000_000_000))
+    message = compile_message(instructions=[transfer(TransferParams(
+        from_pubkey=outsider.pubkey(), to_pubkey=Pubkey.from_string(to), lamports=lamports))],
+        fee_payer=outsider.pubkey(), blockhash=client.latest_blockhash().blockhash)
+    tx = assemble(message=message, signatures={outsider.pubkey(): outsider.sign_message(bytes(message))})
+    signature = client.send_raw_transaction(bytes(tx))
+    client.wait_for_confirmation(signature)
+    return str(signature), str(outsider.pubkey())
+
+
+def test_outside_deposits_are_recorded_once_and_shown_as_incoming(make_user, tokens) -> None:
+    user = make_user()
+    # given an outside address sends 0.25 SOL and the test mint issues 7 USDC to the user
+    sol_signature, outsider = _outside_sol_transfer(user.wallet.address, 250_000_000)
+    faucet_fund(wallet=user.wallet, token=tokens["USDC"], amount=7_000_000)
+    # when the scan runs (twice: it must be resumable and never double count)
+    first = deposit_scan(wallet_limit=10)
+    second = deposit_scan(wallet_limit=10)
+    # then both deposits are recorded exactly once
+    assert first >= 2
+    assert second == 0
+    sol = IncomingTransfer.objects.get(wallet=user.wallet, token=tokens["SOL"], signature=sol_signature)
+    assert (sol.amount, sol.from_address) == (250_000_000, outsider)
+    usdc = IncomingTransfer.objects.get(wallet=user.wallet, token=tokens["USDC"])
+    assert usdc.amount == 7_000_000
+    # the USDC mint transaction also moved no SOL to the user, so exactly two deposits exist
+    assert IncomingTransfer.objects.filter(wallet=user.wallet).count() == 2
+    # and the cursors remember where the scan stopped
+    assert DepositCursor.objects.filter(wallet=user.wallet).exclude(last_signature="").count() == 2
+    # and the activity shows them as received
+    activity = wallet_activity(wallet=user.wallet)
+    assert sorted((a.direction, a.token, a.amount) for a in activity) == [
+        ("received", "SOL", 250_000_000), ("received", "USDC", 7_000_000)]
