@@ -8,7 +8,7 @@ import httpx
 import pytest
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Processed
-from solana.rpc.types import TxOpts
+from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 
 from localnet.testing import Localnet, LocalnetRpcError

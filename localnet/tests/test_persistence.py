@@ -6,9 +6,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import pytest
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Finalized, Processed
-from solana.rpc.types import TxOpts
+from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 from spl.token.client import Token
 from spl.token.constants import TOKEN_PROGRAM_ID
@@ -16,6 +17,11 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 from localnet.testing import Localnet
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for_status
 from localnet.tests.test_sol import FEE, transfer_transaction
+
+# spl.token.client.Token (the client the platform must keep working with) is deprecated upstream.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.* is deprecated:DeprecationWarning", "ignore:.* is deprecated:FutureWarning"
+)
 
 
 def test_restart_after_kill_keeps_everything(fresh_localnet: Callable[..., Localnet]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Processed
-from solana.rpc.types import MemcmpOpts, TokenAccountOpts, TxOpts
+from solana.rpc.models import MemcmpOpts, TokenAccountOpts, TxOpts
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.client import Token
@@ -22,6 +22,11 @@ PROGRAMS = pytest.mark.parametrize(
     ids=["token", "token-2022"],
 )
 CONFIRM = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
+
+# spl.token.client.Token (the client the platform must keep working with) is deprecated upstream.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.* is deprecated:DeprecationWarning", "ignore:.* is deprecated:FutureWarning"
+)
 
 
 def make_token(client: Client, payer: Keypair, program_id: Pubkey) -> tuple[Token, Pubkey, Keypair, Pubkey]:
