@@ -17,6 +17,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -65,6 +66,21 @@ def _fee_payer(inline: str, path: str) -> Keypair:
     return load_keypair_file(path)
 
 
+@functools.lru_cache(maxsize=4)
+def _external_signer(path: str) -> FeePayerSigner:
+    return import_string(path)()
+
+
 def get_fee_payer() -> FeePayerSigner:
-    """The configured fee payer signer (a solders ``Keypair`` satisfies :class:`FeePayerSigner`)."""
+    """The configured fee payer signer.
+
+    ``RELAYER_SIGNER_CLASS`` (a dotted path to a zero-argument class implementing :class:`FeePayerSigner`,
+    e.g. a wrapper over a ``solana-keychain`` KMS/Vault signer) wins; otherwise the in-memory keypair from
+    ``RELAYER_FEE_PAYER_KEYPAIR`` or ``RELAYER_FEE_PAYER_KEYPAIR_PATH`` (a solders ``Keypair`` satisfies
+    the protocol).
+
+    :raises ImproperlyConfigured: no usable key.
+    """
+    if settings.RELAYER_SIGNER_CLASS:
+        return _external_signer(settings.RELAYER_SIGNER_CLASS)
     return _fee_payer(settings.RELAYER_FEE_PAYER_KEYPAIR, settings.RELAYER_FEE_PAYER_KEYPAIR_PATH)

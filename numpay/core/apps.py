@@ -8,3 +8,6 @@ class CoreConfig(AppConfig):
 
     name = "numpay.core"
     label = "numpay_core"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks

@@ -31,7 +31,7 @@ _require("DATABASE_URL")
 if NUMPAY_KEK_PROVIDER == "wallets.custody.LocalKeyEncryptionKeyProvider":  # noqa: F405
     NUMPAY_KEKS = _require("NUMPAY_KEKS")
     NUMPAY_KEK_CURRENT_ID = _require("NUMPAY_KEK_CURRENT_ID")
-if not os.environ.get("RELAYER_FEE_PAYER_KEYPAIR"):
+if not os.environ.get("RELAYER_FEE_PAYER_KEYPAIR") and not os.environ.get("RELAYER_SIGNER_CLASS"):
     _path = _require("RELAYER_FEE_PAYER_KEYPAIR_PATH")
     if not os.path.exists(_path):
         raise ImproperlyConfigured("RELAYER_FEE_PAYER_KEYPAIR_PATH does not point at a file")
