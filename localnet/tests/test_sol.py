@@ -19,7 +19,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
 from localnet.testing import Localnet
-from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for, wait_for_status
+from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, rpc_raw, wait_for, wait_for_status
 
 FEE = 5_000
 
@@ -112,7 +112,7 @@ def test_reads_at_finalized_lag_until_finalization(client: Client, funded: Calla
     assert after_finality.context.slot >= landed.slot
 
 
-def test_get_transaction_is_null_until_confirmed_and_has_meta(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_get_transaction_meta_of_a_transfer(client: Client, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
@@ -345,3 +345,36 @@ def test_memo_shows_in_signatures_for_address(client: Client, funded: Callable[[
     assert newest.memo == "[10] invoice 42"
     assert parsed[1].parsed == "invoice 42"
     assert parsed[1].program == "spl-memo"
+
+
+def test_get_transaction_at_confirmed_is_null_while_only_processed(fresh_localnet: Callable[..., Localnet]) -> None:
+    # given a slow chain (1 s slots), so a transaction stays "processed" long enough to look at it
+    node = fresh_localnet(slot_ms=1000)
+    slow = Client(node.url, commitment=Confirmed)
+    payer = Keypair()
+    wait_for_status(slow, slow.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
+    # when a transfer is sent and, in one batch, its status and its confirmed transaction are read
+    for amount in (1, 2, 3):  # retried only if a slot boundary falls between sending and reading
+        transaction = transfer_transaction(
+            payer, Keypair().pubkey(), amount, slow.get_latest_blockhash(Processed).value.blockhash
+        )
+        signature = slow.send_transaction(transaction, TxOpts(skip_confirmation=True)).value
+        status, fetched = rpc_raw(
+            node.url,
+            [
+                {"jsonrpc": "2.0", "id": 1, "method": "getSignatureStatuses", "params": [[str(signature)]]},
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "getTransaction",
+                    "params": [str(signature), {"commitment": "confirmed"}],
+                },
+            ],
+        ).json()
+        if status["result"]["value"][0]["confirmationStatus"] == "processed":
+            break
+    later = wait_for_status(slow, signature, "confirmed")
+    # then
+    assert status["result"]["value"][0]["confirmationStatus"] == "processed"
+    assert fetched["result"] is None
+    assert slow.get_transaction(signature, commitment=Confirmed).value.slot == later.slot
