@@ -156,3 +156,21 @@ def test_faults_from_flags_and_environment(fresh_localnet: Callable[..., Localne
         "http503Rate": 0.0,
         "seed": 8,
     }
+
+
+def test_same_seed_injects_the_same_faults(faulty: Localnet) -> None:
+    # given
+    def pattern() -> list[int]:
+        return [httpx.post(faulty.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).status_code for _ in range(40)]
+
+    # when the same seed is set twice
+    faulty.set_faults(http429Rate=0.3, http503Rate=0.2, seed=77)
+    first = pattern()
+    faulty.set_faults(seed=77)
+    second = pattern()
+    faulty.set_faults(seed=78)
+    third = pattern()
+    # then
+    assert first == second
+    assert first != third
+    assert {200, 429, 503} == set(first)
