@@ -26,7 +26,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
@@ -143,13 +143,6 @@ def validate_memo(memo: str) -> str:
     return memo
 
 
-def open_reservations(*, wallet: Wallet, token: Token) -> int:
-    """Base units of ``token`` held by the wallet's payments that are not yet confirmed or ended."""
-    total = (Payment.objects.filter(wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES)
-             .aggregate(total=Sum("amount"))["total"])
-    return int(total or 0)
-
-
 def available_balance(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
     """Chain balance minus open reservations, in base units (DESIGN.md invariant 6).
 
@@ -158,17 +151,18 @@ def available_balance(*, client: ChainClient, wallet: Wallet, token: Token) -> i
     failed on chain debits nothing. Statuses are read before the balance: a transaction confirming in
     between is then counted twice (refusing too early), never missed.
     """
+    # One query (a second one could see a different set under READ COMMITTED).
     open_payments = list(Payment.objects.filter(wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES)
-                         .exclude(signature="").values_list("amount", "signature"))
+                         .values_list("amount", "signature"))
+    signed = [signature for _, signature in open_payments if signature]
     landed: set[str] = set()
-    for start in range(0, len(open_payments), 256):
-        chunk = [signature for _, signature in open_payments[start:start + 256]]
+    for start in range(0, len(signed), 256):
+        chunk = signed[start:start + 256]
         for signature, status in zip(chunk, client.signature_statuses([Signature.from_string(s) for s in chunk]),
                                      strict=True):
             if status is not None and (status.err is not None or client.reflects(status)):
                 landed.add(signature)
-    reserved = sum(amount for amount, signature in open_payments if signature not in landed)
-    reserved += open_reservations(wallet=wallet, token=token) - sum(amount for amount, _ in open_payments)
+    reserved = sum(amount for amount, signature in open_payments if not signature or signature not in landed)
     return chain_balance_uncached(client=client, wallet=wallet, token=token) - reserved
 
 
