@@ -728,6 +728,18 @@ class Chain:
                 if account is not None and account.executable:
                     programs[key] = account
             pre.append(account)
+        fee, price = transaction_fee(message, keys)
+        # LiteSVM charges only the 5,000 lamports per signature; a cluster also charges the
+        # priority fee up front, so it is taken from the fee payer here before execution.
+        charged = pre[0]
+        priority_fee = fee - LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures
+        if priority_fee and charged is not None:
+            if charged.lamports < fee:
+                raise TransactionRejected("InsufficientFundsForFee")
+            charged = Account(
+                charged.lamports - priority_fee, charged.data, charged.owner, charged.executable, charged.rent_epoch
+            )
+            runtime.set_account(keys[0], charged)
         result = runtime.send_transaction(transaction)
         post = [
             get_account(key) if is_writable else before for key, is_writable, before in zip(keys, writable, pre, strict=True)
@@ -735,7 +747,7 @@ class Chain:
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             err: Any = transaction_error_json(result.err())
-            if rollback_on_error or post[0] == pre[0]:
+            if rollback_on_error or post[0] == charged:
                 for key, before, after in zip(keys, pre, post, strict=True):
                     if before != after:
                         svm.set_account(key, before if before is not None else _EMPTY_ACCOUNT)
@@ -744,7 +756,6 @@ class Chain:
             meta = result
             err = None
         slot = self.slot
-        fee, price = transaction_fee(message, keys)
         if price and price < self._priority_fees.get(slot, 2**64):
             self._priority_fees[slot] = price
         else:

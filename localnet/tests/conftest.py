@@ -93,11 +93,16 @@ def wait_for_status(client: Client, signature: Signature, level: str, timeout: f
     return wait_for(reached, timeout)
 
 
+#: One keep-alive HTTP client for raw calls (``httpx.post`` builds a client, SSL context included,
+#: per call, which costs tens of milliseconds).
+HTTP = httpx.Client(timeout=30)
+
+
 def rpc_raw(url: str, body: bytes | str | dict[str, Any] | list[Any]) -> httpx.Response:
     """POST a raw JSON-RPC body (bytes sent as is, objects JSON-encoded)."""
     if isinstance(body, (dict, list)):
-        return httpx.post(url, json=body, timeout=30)
-    return httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+        return HTTP.post(url, json=body)
+    return HTTP.post(url, content=body, headers={"Content-Type": "application/json"})
 
 
 def rpc_call(url: str, method: str, params: list[Any] | None = None) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import pytest
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Processed
@@ -12,7 +11,7 @@ from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 
 from localnet.testing import Localnet, LocalnetRpcError
-from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for, wait_for_status
+from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, rpc_raw, wait_for, wait_for_status
 from localnet.tests.test_sol import transfer_transaction
 
 NO_WAIT = TxOpts(skip_confirmation=True)
@@ -121,10 +120,10 @@ def test_http_429_and_503_faults_and_control_methods_exempt(faulty: Localnet) ->
     # given
     faulty.set_faults(http429Rate=1.0)
     # when
-    throttled = httpx.post(faulty.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    throttled = rpc_raw(faulty.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
     control = faulty.rpc("localnet_getFaults")
     faulty.set_faults(http429Rate=0.0, http503Rate=1.0)
-    unavailable = httpx.post(faulty.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    unavailable = rpc_raw(faulty.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
     faulty.set_faults(http503Rate=0.0)
     healthy = rpc_call(faulty.url, "getSlot")
     # then
@@ -138,7 +137,7 @@ def test_http_fault_rates_are_fractions(faulty: Localnet) -> None:
     # given
     faulty.set_faults(http429Rate=0.25, http503Rate=0.25, seed=3)
     # when
-    codes = [httpx.post(faulty.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).status_code for _ in range(200)]
+    codes = [rpc_raw(faulty.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).status_code for _ in range(200)]
     # then
     assert 25 <= codes.count(429) <= 75
     assert 25 <= codes.count(503) <= 75
@@ -161,7 +160,7 @@ def test_faults_from_flags_and_environment(fresh_localnet: Callable[..., Localne
 def test_same_seed_injects_the_same_faults(faulty: Localnet) -> None:
     # given
     def pattern() -> list[int]:
-        return [httpx.post(faulty.url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).status_code for _ in range(40)]
+        return [rpc_raw(faulty.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).status_code for _ in range(40)]
 
     # when the same seed is set twice
     faulty.set_faults(http429Rate=0.3, http503Rate=0.2, seed=77)

@@ -378,3 +378,24 @@ def test_get_transaction_at_confirmed_is_null_while_only_processed(fresh_localne
     assert status["result"]["value"][0]["confirmationStatus"] == "processed"
     assert fetched["result"] is None
     assert slow.get_transaction(signature, commitment=Confirmed).value.slot == later.slot
+
+
+def test_priority_fee_is_charged_and_reported(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given a transfer paying 1,000 micro-lamports per compute unit (default limit: 200,000 units)
+    from solders.compute_budget import set_compute_unit_price
+
+    payer = funded(LAMPORTS_PER_SOL)
+    instructions = [
+        set_compute_unit_price(1_000),
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10_000)),
+    ]
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    # when
+    signature = client.send_transaction(Transaction([payer], Message(instructions, payer.pubkey()), blockhash)).value
+    status = wait_for_status(client, signature, "confirmed")
+    meta = client.get_transaction(signature, commitment=Confirmed).value.transaction.meta
+    fees = {entry.slot: entry.prioritization_fee for entry in client.get_recent_prioritization_fees().value}
+    # then: 5,000 per signature + 200,000 units x 1,000 micro-lamports = 5,200 lamports
+    assert meta.fee == 5_200
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 10_000 - 5_200
+    assert fees[status.slot] == 1_000
