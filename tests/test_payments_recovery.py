@@ -1,0 +1,93 @@
+"""Nothing lost, plain-words failures: the sweep finds a payment whose job was lost; a payment that would
+fail on chain ends `failed` with a clear reason and its sponsorship released."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from solders.pubkey import Pubkey
+from spl.token.instructions import get_associated_token_address, transfer_checked
+from spl.token.models import TransferCheckedParams
+
+from numpay.core.chain import get_chain_client
+from numpay.core.transactions import assemble, compile_message
+from relayer.models import SponsorshipCharge
+from wallets import payments
+from wallets.faucet import faucet_fund
+from wallets.models import Payment
+from wallets.services import wallet_sign
+from wallets.tasks import payment_sweep
+
+from .payments_support import token_balance, wait_terminal
+
+pytestmark = [pytest.mark.chain]
+
+
+def test_sweep_finds_a_payment_whose_submit_job_was_lost(celery_worker, make_user, tokens, monkeypatch) -> None:
+    alice, bob = make_user(), make_user()
+    faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=4_000_000)
+    # given a payment stored and signed, whose submit job never reached the broker
+    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
+    payment, _ = payments.payment_create(user=alice, request=payments.PaymentRequest(to=bob.email, token="USDC",
+                                                                                      amount="1.5"),
+                                         idempotency_key=str(uuid.uuid4()))
+    assert Payment.objects.get(pk=payment.pk).status == "approved"
+    # when the periodic sweep runs
+    assert payment_sweep.apply(kwargs={"stale_seconds": 0}).get() == 1
+    # then the payment is sent and confirmed exactly once
+    assert wait_terminal([str(payment.pk)]) == {str(payment.pk): "confirmed"}
+    assert token_balance(bob.wallet.address, tokens["USDC"].mint) == 1_500_000
+
+
+def test_payment_that_would_fail_on_chain_ends_failed_in_plain_words(celery_worker, make_user, tokens, monkeypatch,
+                                                                      chain_setup) -> None:
+    usdc = tokens["USDC"]
+    alice, bob, carol = make_user(), make_user(), make_user()
+    faucet_fund(wallet=alice.wallet, token=usdc, amount=2_000_000)
+    faucet_fund(wallet=carol.wallet, token=usdc, amount=1)
+    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
+    payment, _ = payments.payment_create(user=alice, request=payments.PaymentRequest(to=bob.email, token="USDC",
+                                                                                      amount="2"),
+                                         idempotency_key=str(uuid.uuid4()))
+    # given the funds leave the wallet outside Numpay before the payment is sent
+    client = get_chain_client()
+    owner, mint = Pubkey.from_string(alice.wallet.address), Pubkey.from_string(usdc.mint)
+    program = Pubkey.from_string(usdc.token_program)
+    from relayer.signer import get_fee_payer
+
+    fee_payer = get_fee_payer()
+    message = compile_message(instructions=[transfer_checked(TransferCheckedParams(
+        program_id=program, source=get_associated_token_address(owner, mint, program), mint=mint,
+        dest=get_associated_token_address(Pubkey.from_string(carol.wallet.address), mint, program), owner=owner,
+        amount=2_000_000, decimals=6))], fee_payer=fee_payer.pubkey(), blockhash=client.latest_blockhash().blockhash)
+    tx = assemble(message=message, signatures={fee_payer.pubkey(): fee_payer.sign_message(bytes(message)),
+                                               owner: wallet_sign(wallet=alice.wallet, message=bytes(message))})
+    client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))
+    # when the payment is submitted
+    payments.payment_submit(payment_id=payment.pk)
+    # then it ends failed with the reason in plain words, and nothing is charged to the sponsorship budget
+    failed = Payment.objects.get(pk=payment.pk)
+    assert failed.status == "failed"
+    assert failed.error_code == "insufficient_funds"
+    assert failed.error_message == "The sender's balance was too low when the payment reached the network."
+    assert failed.failed_at is not None
+    assert SponsorshipCharge.objects.get(reference=payment.pk).status == "released"
+    assert token_balance(bob.wallet.address, usdc.mint) == 0
+
+
+@pytest.mark.parametrize(("err", "is_native", "code"), [
+    ({"InstructionError": [0, {"Custom": 1}]}, False, "insufficient_funds"),
+    ({"InstructionError": [0, {"Custom": 1}]}, True, "insufficient_funds"),
+    ({"InstructionError": [0, {"Custom": 17}]}, False, "account_frozen"),
+    ({"InstructionError": [1, {"Custom": 99}]}, False, "program_error"),
+    ({"InsufficientFundsForRent": {"account_index": 1}}, True, "insufficient_funds_for_rent"),
+    ("InsufficientFundsForFee", True, "fee_payer_unfunded"),
+    ("BlockhashNotFound", True, "expired"),
+    ("AccountInUse", True, "transaction_error"),
+])
+def test_transaction_errors_are_explained(err, is_native, code) -> None:
+    token = type("T", (), {"is_native": is_native})()
+    found, message = payments.explain_transaction_error(err, token=token)
+    assert found == code
+    assert message.endswith(".") or message.endswith(")")
