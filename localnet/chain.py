@@ -66,6 +66,8 @@ SLOTS_PER_EPOCH = 432_000
 COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 ADDRESS_LOOKUP_TABLE_PROGRAM_ID = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 FAUCET_LAMPORTS = 2**62
+#: Entries of the SlotHashes sysvar (``solana_slot_hashes::MAX_ENTRIES``).
+MAX_SLOT_HASHES = 512
 _TOKEN_PROGRAMS = frozenset(TOKEN_PROGRAM_IDS)
 _MEMO_PROGRAM_KEYS = frozenset(bytes(program) for program in MEMO_PROGRAM_IDS)
 _EMPTY_ACCOUNT = Account(0, b"", SYSTEM_PROGRAM_ID)
@@ -272,6 +274,7 @@ class Chain:
         self._delayed: deque[Delayed] = deque()
         self._sigverify = True
         self._programs: dict[Pubkey, Account] = {}
+        self._slot_hashes: deque[tuple[int, Hash]] = deque(maxlen=MAX_SLOT_HASHES)
         self._pending_signatures: set[bytes] = set()
         self._blockhash_slots: dict[Hash, int] = {}
         self._priority_fees: dict[int, int] = {}
@@ -345,6 +348,8 @@ class Chain:
         self._runs = ledger.runs()
         for slot in range(max(0, self.slot - 2 * MAX_PROCESSING_AGE), self.slot + 1):
             self._blockhash_slots[self.blockhash_for_slot(slot)] = slot
+        for slot in range(max(0, self.slot - MAX_SLOT_HASHES), self.slot):
+            self._slot_hashes.appendleft((slot, self.blockhash_for_slot(slot)))
         self._set_clock()
 
     @property
@@ -414,6 +419,9 @@ class Chain:
         return (start_ms + (slot - start_slot) * slot_ms) // 1000
 
     def _set_clock(self) -> None:
+        """Write the Clock and SlotHashes sysvars for the current slot (SlotHashes lists the
+        previous slots, newest first; address lookup tables need it)."""
+        self.svm.set_slot_hashes(list(self._slot_hashes))
         clock = self.svm.get_clock()
         clock.slot = self.slot
         clock.unix_timestamp = self.block_time(self.slot)
@@ -452,6 +460,7 @@ class Chain:
         :returns: the new slot.
         """
         with self.lock:
+            self._slot_hashes.appendleft((self.slot, self.blockhash_for_slot(self.slot)))
             self.slot += 1
             slot = self.slot
             self._blockhash_slots[self.blockhash_for_slot(slot)] = slot

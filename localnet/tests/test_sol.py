@@ -399,3 +399,48 @@ def test_priority_fee_is_charged_and_reported(localnet: Localnet, client: Client
     assert meta.fee == 5_200
     assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 10_000 - 5_200
     assert fees[status.slot] == 1_000
+
+
+def test_v0_transaction_with_an_address_lookup_table(client: Client, funded: Callable[[int], Keypair]) -> None:
+    # given a lookup table holding the recipient, created and extended on chain
+    from solders.address_lookup_table_account import AddressLookupTable, AddressLookupTableAccount
+    from solders.system_program import create_lookup_table, extend_lookup_table
+
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    recent_slot = client.get_slot(Processed).value - 1
+    create, table = create_lookup_table(
+        {"authority_address": payer.pubkey(), "payer_address": payer.pubkey(), "recent_slot": recent_slot}
+    )
+    extend = extend_lookup_table(
+        {
+            "payer_address": payer.pubkey(),
+            "lookup_table_address": table,
+            "authority_address": payer.pubkey(),
+            "new_addresses": [recipient],
+        }
+    )
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    setup = client.send_transaction(Transaction([payer], Message([create, extend], payer.pubkey()), blockhash)).value
+    setup_slot = wait_for_status(client, setup, "confirmed").slot
+    wait_for(lambda: client.get_slot(Processed).value > setup_slot + 1)
+    addresses = AddressLookupTable.deserialize(client.get_account_info(table, Processed).value.data).addresses
+    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=4_321))
+    message = MessageV0.try_compile(
+        payer.pubkey(),
+        [instruction],
+        [AddressLookupTableAccount(table, list(addresses))],
+        client.get_latest_blockhash(Processed).value.blockhash,
+    )
+    transaction = VersionedTransaction(message, [payer])
+    # when
+    signature = client.send_transaction(transaction).value
+    wait_for_status(client, signature, "confirmed")
+    fetched = client.get_transaction(signature, "json", Confirmed, max_supported_transaction_version=0).value
+    # then
+    assert list(addresses) == [recipient]
+    assert len(message.address_table_lookups) == 1
+    assert client.get_balance(recipient, Confirmed).value == 4_321
+    assert fetched.transaction.meta.loaded_addresses.writable == [recipient]
+    assert fetched.transaction.meta.post_balances[-1] == 4_321
+    assert fetched.transaction.version == 0
