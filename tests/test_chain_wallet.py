@@ -75,7 +75,7 @@ def test_faucet_is_404_off_localnet(client, make_user, tokens, settings) -> None
 def test_api_requires_authentication(client, tokens) -> None:
     for path in ("/api/v1/wallet", "/api/v1/faucet"):
         response = client.get(path)
-        assert response.status_code in (401, 403)
+        assert response.status_code == 401
         assert response.json()["code"] == "not_authenticated"
 
 

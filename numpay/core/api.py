@@ -87,3 +87,4 @@ class CursorPagination(pagination.CursorPagination):
     page_size = 25
     max_page_size = 100
     page_size_query_param = "page_size"
+

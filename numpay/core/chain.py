@@ -37,6 +37,17 @@ T = TypeVar("T")
 #: JSON-RPC server error "Transaction simulation failed" (solana-rpc-client-api custom_error.rs).
 PREFLIGHT_FAILURE_CODE = -32002
 
+#: JSON-RPC codes of solders' typed errors that carry no ``code`` attribute (JSON-RPC 2.0 spec, and
+#: solana-rpc-client-api custom_error.rs for the server errors).
+_RPC_ERROR_CODES = {
+    "InvalidParamsMessage": -32602,
+    "MethodNotFoundMessage": -32601,
+    "InvalidRequestMessage": -32600,
+    "ParseErrorMessage": -32700,
+    "InternalErrorMessage": -32603,
+    "SendTransactionPreflightFailureMessage": PREFLIGHT_FAILURE_CODE,
+}
+
 #: SPL Token account layout: mint (32) | owner (32) | amount (u64 LE) ... (https://spl.solana.com/token)
 TOKEN_ACCOUNT_AMOUNT_OFFSET = 64
 
@@ -100,8 +111,8 @@ class ChainClient:
                 message = getattr(error, "message", str(error))
                 data = getattr(error, "data", None)
                 code = getattr(error, "code", None)
-                if code is None and type(error).__name__ == "SendTransactionPreflightFailureMessage":
-                    code = PREFLIGHT_FAILURE_CODE
+                if code is None:
+                    code = _RPC_ERROR_CODES.get(type(error).__name__)
                 raise ChainRequestError(str(message), rpc_code=code,
                                         data=_error_json(data) if data is not None else None) from exc
             time.sleep(delay)
