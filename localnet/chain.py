@@ -280,6 +280,8 @@ class Chain:
         self._priority_fees: dict[int, int] = {}
         self.owner_index: dict[Pubkey, set[Pubkey]] = {}
         self._owners: dict[Pubkey, Pubkey] = {}
+        self._token_accounts_by_holder: dict[bytes, set[Pubkey]] = {}
+        self._token_holder_of: dict[Pubkey, bytes] = {}
         # History indexes, rebuilt from the ledger at startup (the ledger is an append-only log).
         self._tx_by_signature: dict[bytes, int] = {}
         self._tx_signatures: list[bytes] = []
@@ -339,6 +341,7 @@ class Chain:
             account = Account.from_bytes(raw_account)
             self.svm.set_account(pubkey, account)
             self._index_owner(pubkey, account.owner if account.lamports else None)
+            self._index_token_holder(pubkey, account)
         self.slot = max(int(stored_slot) if stored_slot else -1, max_tx_slot) + 1
         if self._live_account(self.faucet.pubkey()) is None:
             self._top_up_faucet()
@@ -399,6 +402,22 @@ class Chain:
         if owner is not None:
             self._owners[pubkey] = owner
             self.owner_index.setdefault(owner, set()).add(pubkey)
+
+    def _index_token_holder(self, pubkey: Pubkey, account: Account) -> None:
+        """Keep ``token holder (wallet) -> token accounts`` current for ``getTokenAccountsByOwner``."""
+        holder = None
+        if account.lamports and account.owner in _TOKEN_PROGRAMS:
+            decoded = token_account_mint_and_owner(bytes(account.data))
+            holder = decoded[1] if decoded is not None else None
+        previous = self._token_holder_of.get(pubkey)
+        if previous == holder:
+            return
+        if previous is not None:
+            self._token_accounts_by_holder[previous].discard(pubkey)
+            del self._token_holder_of[pubkey]
+        if holder is not None:
+            self._token_holder_of[pubkey] = holder
+            self._token_accounts_by_holder.setdefault(holder, set()).add(pubkey)
 
     # --- clock ------------------------------------------------------------------------------------
     def blockhash_for_slot(self, slot: int) -> Hash:
@@ -561,6 +580,31 @@ class Chain:
             for pubkey in candidates:
                 account = self.account(pubkey, slot)
                 if account is not None and account.owner == program:
+                    found.append((pubkey, account))
+            found.sort(key=lambda item: bytes(item[0]))
+            return slot, found
+
+    def token_accounts_of(self, holder: Pubkey, commitment: str | None) -> tuple[int, list[tuple[Pubkey, Account]]]:
+        """``(context slot, [(address, account)])`` of the SPL Token / Token-2022 accounts whose
+        owner (wallet) is ``holder`` as of ``commitment``, from an index (no scan)."""
+        holder_bytes = bytes(holder)
+        with self.lock:
+            slot = self.slot_at(commitment)
+            candidates = set(self._token_accounts_by_holder.get(holder_bytes, ()))
+            if slot < self.slot:
+                for pubkey, changes in self._changes.items():
+                    for _changed_at, previous in changes:
+                        if previous is not None and previous.owner in _TOKEN_PROGRAMS:
+                            decoded = token_account_mint_and_owner(bytes(previous.data))
+                            if decoded is not None and decoded[1] == holder_bytes:
+                                candidates.add(pubkey)
+            found = []
+            for pubkey in candidates:
+                account = self.account(pubkey, slot)
+                if account is None or account.owner not in _TOKEN_PROGRAMS:
+                    continue
+                decoded = token_account_mint_and_owner(bytes(account.data))
+                if decoded is not None and decoded[1] == holder_bytes:
                     found.append((pubkey, account))
             found.sort(key=lambda item: bytes(item[0]))
             return slot, found
@@ -777,6 +821,8 @@ class Chain:
                 programs.pop(key, None)
                 self._remember_change(key, before)
                 self._index_owner(key, written.owner if written.lamports else None)
+                if written.owner in _TOKEN_PROGRAMS or key in self._token_holder_of:
+                    self._index_token_holder(key, written)
         return_data = meta.return_data()
         return_data_bytes = bytes(return_data.data)
         stored_meta = {

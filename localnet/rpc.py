@@ -582,18 +582,13 @@ class Rpc:
             if program not in TOKEN_PROGRAM_IDS:
                 raise invalid_param("unrecognized Token program id")
             programs = [program]
-        owner_bytes = bytes(owner)
         mint_bytes = bytes(mint) if mint is not None else None
-        value = []
-        slot = 0
-        for program in programs:
-            slot, found = self.chain.program_accounts(program, _commitment(config))
-            for pubkey, account in found:
-                data = bytes(account.data)
-                parsed = parse_token_account(data)
-                if parsed is None or data[32:64] != owner_bytes or (mint_bytes is not None and data[0:32] != mint_bytes):
-                    continue
-                value.append({"account": self._encode(account, encoding, config, slot), "pubkey": str(pubkey)})
+        slot, found = self.chain.token_accounts_of(owner, _commitment(config))
+        value = [
+            {"account": self._encode(account, encoding, config, slot), "pubkey": str(pubkey)}
+            for pubkey, account in found
+            if account.owner in programs and (mint_bytes is None or bytes(account.data)[0:32] == mint_bytes)
+        ]
         return {"context": self.context(slot), "value": value}
 
     # --- transactions -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Finalized, Processed
-from solana.rpc.models import TxOpts
+from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.keypair import Keypair
 from spl.token.client import Token
 from spl.token.constants import TOKEN_PROGRAM_ID
@@ -55,6 +55,8 @@ def test_restart_after_kill_keeps_everything(fresh_localnet: Callable[..., Local
     assert client.get_balance(recipient, Processed).value == 1_234_567
     assert client.get_token_account_balance(account, Processed).value.amount == "42000000"
     assert client.get_token_supply(token.pubkey, Processed).value.amount == "42000000"
+    holdings = client.get_token_accounts_by_owner(payer.pubkey(), TokenAccountOpts(mint=token.pubkey), Processed).value
+    assert [entry.pubkey for entry in holdings] == [account]
     assert [
         entry.signature for entry in client.get_signatures_for_address(payer.pubkey(), commitment=Confirmed).value
     ] == history
