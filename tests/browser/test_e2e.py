@@ -42,7 +42,9 @@ def _sign_up(page, base_url: str, email: str) -> None:  # noqa: ANN001
 
 def test_sign_up_faucet_and_send_usdc_until_confirmed(browser, live_server, celery_worker, tokens) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    alice_context, bob_context = browser.new_context(), browser.new_context()
+    # Alice on a desktop, Bob on a phone-sized screen (mobile-first pages must work there)
+    alice_context = browser.new_context()
+    bob_context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     alice, bob = alice_context.new_page(), bob_context.new_page()
     alice.set_default_timeout(30_000)
     bob.set_default_timeout(30_000)
@@ -78,5 +80,7 @@ def test_sign_up_faucet_and_send_usdc_until_confirmed(browser, live_server, cele
     bob.goto(f"{live_server.url}/wallet/")
     assert bob.inner_text("[data-testid=balance-USDC] .amount") == "12.5"
     assert "+12.5 USDC" in bob.inner_text("#activity-list")
+    bob.screenshot(path=str(SCREENSHOTS / "mobile-dashboard.png"), full_page=True)
+    assert bob.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
     alice_context.close()
     bob_context.close()
