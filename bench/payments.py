@@ -34,6 +34,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -276,16 +277,23 @@ def ms(seconds: float) -> float:
 
 def run_load(*, name: str, port: int, tokens: list[str], duration: float, max_requests: int,
              make_request: Callable[[], tuple[str, str, dict[str, Any] | None, dict[str, str]]],
-             expected_status: int, collect_id: bool = False) -> Phase:
+             expected_status: int, collect_id: bool = False, rate: float = 0.0) -> Phase:
     """``len(tokens)`` threads, one connection each, send requests back to back for ``duration`` seconds
-    or until ``max_requests`` were sent in total (whichever comes first)."""
+    or until ``max_requests`` were sent in total (whichever comes first).
+
+    With ``rate`` > 0 (requests/s in total) the clients are paced instead: client ``k`` sends its ``i``-th
+    request at ``start + (k / clients + i) * clients / rate`` and its latency counts from that planned time
+    (so a server that falls behind is not flattered by clients that wait for it: no coordinated omission).
+    """
     phase = Phase(name=name, clients=len(tokens))
     lock = threading.Lock()
     budget = iter(range(max_requests))
     start_barrier = threading.Barrier(len(tokens) + 1)
     deadline_holder: list[float] = []
 
-    def client(token: str) -> None:
+    interval = len(tokens) / rate if rate > 0 else 0.0
+
+    def client(index: int, token: str) -> None:
         api = Api(port, token)
         latencies: list[float] = []
         errors: dict[str, int] = {}
@@ -294,12 +302,18 @@ def run_load(*, name: str, port: int, tokens: list[str], duration: float, max_re
         try:
             start_barrier.wait(timeout=30)
             deadline = deadline_holder[0]
+            planned = deadline - duration + interval * index / len(tokens)
             while time.perf_counter() < deadline:
+                if interval:
+                    if planned >= deadline:
+                        break
+                    time.sleep(max(0.0, planned - time.perf_counter()))
                 with lock:
                     if next(budget, None) is None:
                         break
                 method, path, body, headers = make_request()
-                started = time.perf_counter()
+                started = planned if interval else time.perf_counter()
+                planned += interval
                 try:
                     status, answer = api.request(method, path, body, headers)
                 except (OSError, http.client.HTTPException) as exc:
@@ -324,7 +338,7 @@ def run_load(*, name: str, port: int, tokens: list[str], duration: float, max_re
                 for kind, count in errors.items():
                     phase.errors[kind] = phase.errors.get(kind, 0) + count
 
-    threads = [threading.Thread(target=client, args=(token,), daemon=True) for token in tokens]
+    threads = [threading.Thread(target=client, args=(index, token), daemon=True) for index, token in enumerate(tokens)]
     for thread in threads:
         thread.start()
     started = time.perf_counter()
@@ -349,9 +363,29 @@ def baseline_request() -> tuple[str, str, dict[str, Any] | None, dict[str, str]]
 
 
 # --- confirmation ---------------------------------------------------------------------------------------
-def confirmation_times(database: str, payment_ids: list[str], timeout: float) -> tuple[list[float], dict[str, int]]:
-    """Wait (at most ``timeout`` s) until the payments are terminal; :returns: the ``confirmed_at -
-    created_at`` seconds of the confirmed ones, and a count per final status."""
+@dataclass
+class Confirmations:
+    """Seconds per confirmed payment: ``total`` = confirmed_at - created_at, split at submitted_at (queue
+    wait + send) and the rest (landing + commitment + status polling)."""
+
+    total: list[float] = field(default_factory=list)
+    to_submitted: list[float] = field(default_factory=list)
+    submitted_to_confirmed: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"count": len(self.total), "statuses": self.statuses,
+                "p50_s": round(percentile(self.total, 50), 3), "p99_s": round(percentile(self.total, 99), 3),
+                "max_s": round(max(self.total, default=0.0), 3),
+                "created_to_submitted_p50_s": round(percentile(self.to_submitted, 50), 3),
+                "created_to_submitted_p99_s": round(percentile(self.to_submitted, 99), 3),
+                "submitted_to_confirmed_p50_s": round(percentile(self.submitted_to_confirmed, 50), 3),
+                "submitted_to_confirmed_p99_s": round(percentile(self.submitted_to_confirmed, 99), 3)}
+
+
+def confirmation_times(database: str, payment_ids: list[str], timeout: float) -> Confirmations:
+    """Wait (at most ``timeout`` s) until the payments are terminal, then read their timestamps (the
+    ``created_at`` / ``confirmed_at`` the API shows)."""
     import psycopg
 
     deadline = time.monotonic() + timeout
@@ -359,18 +393,21 @@ def confirmation_times(database: str, payment_ids: list[str], timeout: float) ->
                          autocommit=True) as connection:
         while True:
             rows = connection.execute(
-                "SELECT status, created_at, confirmed_at FROM wallets_payment WHERE id = ANY(%s::uuid[])",
+                "SELECT status, created_at, submitted_at, confirmed_at FROM wallets_payment WHERE id = ANY(%s::uuid[])",
                 (payment_ids,)).fetchall()
-            open_count = sum(1 for status, _, _ in rows if status in ("created", "approved", "submitted"))
+            open_count = sum(1 for row in rows if row[0] in ("created", "approved", "submitted"))
             if open_count == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-    statuses: dict[str, int] = {}
-    for status, _, _ in rows:
-        statuses[status] = statuses.get(status, 0) + 1
-    times = [(confirmed - created).total_seconds() for status, created, confirmed in rows
-             if status == "confirmed" and confirmed is not None]
-    return times, statuses
+    result = Confirmations()
+    for status, created, submitted, confirmed in rows:
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if status == "confirmed" and confirmed is not None:
+            result.total.append((confirmed - created).total_seconds())
+            if submitted is not None:
+                result.to_submitted.append((submitted - created).total_seconds())
+                result.submitted_to_confirmed.append((confirmed - submitted).total_seconds())
+    return result
 
 
 def api_spot_check(port: int, token: str, payment_id: str) -> dict[str, Any]:
@@ -385,9 +422,114 @@ def api_spot_check(port: int, token: str, payment_id: str) -> dict[str, Any]:
     return body
 
 
+# --- CPU accounting -------------------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: str) -> tuple[str, int, int, int, int] | None:
+    """``(comm, ppid, pgid, utime + stime, cutime + cstime)`` in clock ticks, or ``None`` if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1:text.rindex(")")]
+    fields = text[text.rindex(")") + 2:].split()
+    return comm, int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far per component: our children by process group (``groups``: name -> pgid),
+    PostgreSQL and Redis by process name (PostgreSQL's exited backends through the postmaster's children
+    time), this process (the load generator), and ``other`` = everything else on the machine."""
+    by_group = {pgid: name for name, pgid in groups.items()}
+    totals = dict.fromkeys([*groups, "postgresql", "redis", "load generator", "other"], 0.0)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return totals
+    own = os.getpid()
+    stats = {entry.name: _proc_stat(entry.name) for entry in proc.iterdir() if entry.name.isdigit()}
+    ours = 0.0
+    for pid, stat in stats.items():
+        if stat is None:
+            continue
+        comm, ppid, pgid, used, children_used = stat
+        if pgid in by_group:
+            name = by_group[pgid]
+        elif comm in ("postgres", "postmaster"):
+            name = "postgresql"
+            parent = stats.get(str(ppid))
+            if parent is None or parent[0] not in ("postgres", "postmaster"):
+                used += children_used  # the postmaster: backends that already exited
+        elif comm.startswith("redis"):
+            name = "redis"
+        elif int(pid) == own:
+            name = "load generator"
+        else:
+            continue
+        totals[name] += used / CLOCK_TICKS
+        ours += used / CLOCK_TICKS
+    busy = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    total_busy = (sum(int(value) for value in busy) - int(busy[3]) - int(busy[4])) / CLOCK_TICKS  # minus idle, iowait
+    totals["other"] = total_busy - ours
+    return totals
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: max(0.0, after[name] - before.get(name, 0.0)) for name in after}
+
+
+# --- profiling ------------------------------------------------------------------------------------------
+def start_profilers(args: argparse.Namespace, children: Children, chain: Localnet,
+                    seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on gunicorn (all workers, only samples holding the GIL: CPU), the Celery worker (GIL) and
+    localnet (all samples), for at most ``seconds`` (``--profile`` only)."""
+    if not args.profile:
+        return []
+    executable = shutil.which(args.py_spy)
+    if executable is None:
+        log(f"--profile: {args.py_spy} not found (pip install py-spy); not profiling")
+        return []
+    out = Path(args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    duration = str(max(1, int(seconds) - 1))
+    targets = {"gunicorn": (children.processes["gunicorn"].pid, ["--subprocesses", "--gil"]),
+               "worker": (children.processes["worker"].pid, ["--gil"]), "localnet": (chain.pid, ["--subprocesses"])}
+    profilers = []
+    for name, (pid, extra) in targets.items():
+        argv = [executable, "record", "--pid", str(pid), "--duration", duration, "--rate", "50", "--nonblocking",
+                "--format", "raw", "--output", str(out / f"{name}.txt"), *extra]
+        with (out / f"{name}.log").open("wb") as errors:
+            profilers.append(subprocess.Popen(argv, stdout=errors, stderr=subprocess.STDOUT))
+    return profilers
+
+
+def profile_summary(raw: Path, *, top: int) -> list[tuple[float, str]]:
+    """Inclusive share of samples per frame (``function (file)``) of a py-spy raw (collapsed) file,
+    keeping the frames of the project, Django, DRF, allauth, psycopg, redis, solana-py and httpx."""
+    interesting = ("wallets/", "relayer/", "numpay/", "accounts/", "localnet/", "django/db", "django/contrib",
+                   "rest_framework/", "allauth/", "psycopg/", "redis/", "solana/", "httpx", "celery/app", "kombu/")
+    total = 0
+    counts: dict[str, int] = {}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not number.isdigit():
+            continue
+        total += int(number)
+        frames = set()
+        for frame in stack.split(";"):
+            name, _, location = frame.partition(" (")
+            path = location.rsplit(":", 1)[0].split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+            if path.startswith(interesting) or any(part in path for part in ("/django/db/", "/rest_framework/")):
+                frames.add(f"{name} ({path})")
+        for frame in frames:
+            counts[frame] = counts.get(frame, 0) + int(number)
+    ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
+    return [(100 * count / total, frame) for frame, count in ranked] if total else []
+
+
 # --- orchestration --------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def platform(args: argparse.Namespace, work: Path) -> Iterator[tuple[int, Children]]:
+def platform(args: argparse.Namespace, work: Path) -> Iterator[tuple[int, Children, Localnet]]:
     """Start localnet, the database, gunicorn, the worker and beat; yield gunicorn's port."""
     check_tcp(5432, "PostgreSQL", "Start it (user postgres, trust auth) or fix pg_hba.conf.")
     check_tcp(6379, "Redis", "Start redis-server.")
@@ -447,7 +589,7 @@ def platform(args: argparse.Namespace, work: Path) -> Iterator[tuple[int, Childr
             return result.returncode == 0 and b"pong" in result.stdout
 
         wait_until(worker_ready, timeout=90, what="celery worker", children=children, interval=1.0)
-        yield port, children
+        yield port, children, chain
     finally:
         log("stopping children ...")
         children.stop_all()
@@ -464,6 +606,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds of each kind first")
     parser.add_argument("--same-wallet-duration", type=float, default=5.0,
                         help="seconds of all clients paying from one wallet (0 = skip)")
+    parser.add_argument("--paced-rate", type=float, default=None,
+                        help="payments/s in total for an open-loop phase after the closed-loop one (default: half "
+                             "the measured closed-loop payments/s; 0 = skip)")
+    parser.add_argument("--paced-duration", type=float, default=10.0, help="seconds of the paced phase (default 10)")
     parser.add_argument("--slot-ms", type=int, default=400, help="localnet slot duration (default 400)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
@@ -471,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conn-max-age", type=int, default=0,
                         help="DATABASE_CONN_MAX_AGE seconds (default 0, the shipped default: a connection per request)")
     parser.add_argument("--database", default="numpay_bench", help="PostgreSQL database, dropped and re-created")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="record py-spy (from PATH or --py-spy) on gunicorn, the worker and localnet during the "
+                             "first payments round; raw files in DIR, a summary printed at the end")
+    parser.add_argument("--py-spy", default="py-spy", help="py-spy executable for --profile")
+    parser.add_argument("--profile-top", type=int, default=25, help="frames per process in the profile summary")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) after the run")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 256 or not 0 < args.duration <= 600 or args.payments < 1 or not 1 <= args.rounds <= 20:
@@ -478,24 +629,29 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="numpay-bench-"))
     try:
-        with platform(args, work) as (port, children):
-            result = measure(args, port, children)
+        with platform(args, work) as (port, children, chain):
+            result = measure(args, port, children, chain)
     except BenchError as exc:
         log(f"ERROR: {exc}")
         log(f"logs: {work / 'logs'}")
         return 2
     finally:
         if not args.keep:
-            import shutil
-
             shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"kept {work}")
     report(result)
+    if args.profile:
+        for name in ("gunicorn", "worker", "localnet"):
+            raw = Path(args.profile) / f"{name}.txt"
+            if raw.exists():
+                print(f"\npy-spy, {name} (inclusive share of samples; frames from the project and its main libraries):")
+                for share, frame in profile_summary(raw, top=args.profile_top):
+                    print(f"  {share:5.1f}%  {frame}")
     return 0
 
 
-def measure(args: argparse.Namespace, port: int, children: Children) -> dict[str, Any]:
+def measure(args: argparse.Namespace, port: int, children: Children, chain: Localnet) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:6]
     log(f"signing up {args.clients} senders and 1 recipient, faucet {FAUCET_AMOUNT} USDC each ...")
     emails = [f"bench-{run_id}-{index}@example.com" for index in range(args.clients + 1)]
@@ -506,10 +662,19 @@ def measure(args: argparse.Namespace, port: int, children: Children) -> dict[str
     children.check_alive()
     pay = payment_request(recipient.email)
 
+    groups = {name: process.pid for name, process in children.processes.items()}
+    if chain.pid is not None:
+        groups["localnet"] = chain.pid
+    cpu: dict[str, dict[str, float]] = {"baseline": {}, "payments": {}}
+
     def load(name: str, duration: float, request: Callable[..., Any], *, phase_tokens: list[str],
              max_requests: int, collect_id: bool = False) -> Phase:
+        before = cpu_snapshot(groups)
         measured = run_load(name=name, port=port, tokens=phase_tokens, duration=duration, max_requests=max_requests,
                             make_request=request, expected_status=201, collect_id=collect_id)
+        if name in cpu:
+            for component, seconds in cpu_delta(before, cpu_snapshot(groups)).items():
+                cpu[name][component] = cpu[name].get(component, 0.0) + seconds
         children.check_alive()
         return measured
 
@@ -527,8 +692,11 @@ def measure(args: argparse.Namespace, port: int, children: Children) -> dict[str
         baseline.add(load("baseline", round_seconds, baseline_request, phase_tokens=tokens, max_requests=10**6))
         left = args.payments - len(payments.latencies)
         if left > 0:
+            profilers = start_profilers(args, children, chain, round_seconds) if number == 1 else []
             payments.add(load("payments", round_seconds, pay, phase_tokens=tokens, max_requests=left,
                               collect_id=True))
+            for profiler in profilers:
+                profiler.wait(timeout=round_seconds + 60)
     load_after = os.getloadavg()
     log(f"baseline: {baseline.summary()}")
     log(f"payments: {payments.summary()}")
@@ -537,33 +705,54 @@ def measure(args: argparse.Namespace, port: int, children: Children) -> dict[str
     if not payments.payment_ids:
         raise BenchError(f"payments: no payment created ({payments.errors})")
     log(f"waiting for {len(payments.payment_ids)} payments to be confirmed ...")
-    confirmed, statuses = confirmation_times(args.database, payments.payment_ids, timeout=120)
+    confirmed = confirmation_times(args.database, payments.payment_ids, timeout=120)
+    statuses = confirmed.statuses
     last = payments.payment_ids[-1]
     spot = api_spot_check(port, payments.payment_owner[last], last)
     log(f"final statuses {statuses}; API spot check of {last}: status={spot['status']} "
         f"created_at={spot['created_at']} confirmed_at={spot['confirmed_at']}")
+
+    paced: dict[str, Any] | None = None
+    paced_rate = args.paced_rate if args.paced_rate is not None else round(payments.rate / 2, 1)
+    if paced_rate > 0 and args.paced_duration > 0:
+        log(f"paced: {args.clients} clients, {paced_rate} payments/s in total, {args.paced_duration:.0f}s ...")
+        run = run_load(name="paced", port=port, tokens=tokens, duration=args.paced_duration, max_requests=args.payments,
+                       make_request=pay, expected_status=201, collect_id=True, rate=paced_rate)
+        children.check_alive()
+        paced_confirmed = (confirmation_times(args.database, run.payment_ids, timeout=120)
+                           if run.payment_ids else Confirmations())
+        paced = {"offered_per_second": paced_rate, **run.summary(),
+                 "confirmed_p50_s": round(percentile(paced_confirmed.total, 50), 3),
+                 "confirmed_p99_s": round(percentile(paced_confirmed.total, 99), 3),
+                 "statuses": paced_confirmed.statuses}
+        log(f"paced: {paced}")
 
     same_wallet: dict[str, Any] | None = None
     if args.same_wallet_duration > 0:
         log(f"same wallet: {args.clients} clients paying from one wallet, {args.same_wallet_duration:.0f}s ...")
         one = load("same wallet", args.same_wallet_duration, pay, phase_tokens=[tokens[0]] * args.clients,
                    max_requests=args.payments, collect_id=True)
-        same_confirmed, same_statuses = (confirmation_times(args.database, one.payment_ids, timeout=120)
-                                         if one.payment_ids else ([], {}))
-        same_wallet = {**one.summary(), "confirmed_p50_s": round(percentile(same_confirmed, 50), 3),
-                       "confirmed_p99_s": round(percentile(same_confirmed, 99), 3), "statuses": same_statuses}
+        same_confirmed = (confirmation_times(args.database, one.payment_ids, timeout=120)
+                          if one.payment_ids else Confirmations())
+        same_wallet = {**one.summary(), "confirmed_p50_s": round(percentile(same_confirmed.total, 50), 3),
+                       "confirmed_p99_s": round(percentile(same_confirmed.total, 99), 3),
+                       "statuses": same_confirmed.statuses}
         log(f"same wallet: {same_wallet}")
 
     ratio = payments.rate / baseline.rate
+    cpu_ms_per_request = {
+        kind: {component: round(1000 * seconds / max(1, len(phase.latencies)), 1)
+               for component, seconds in cpu[kind].items()}
+        for kind, phase in (("baseline", baseline), ("payments", payments))}
     return {
+        "cpu_ms_per_request": cpu_ms_per_request,
         "bench": "payments", "clients": args.clients, "duration_s": args.duration, "rounds": args.rounds,
         "slot_ms": args.slot_ms, "gunicorn": f"{args.workers}x{args.threads} gthread",
         "worker_concurrency": args.worker_concurrency, "conn_max_age": args.conn_max_age, "cpus": os.cpu_count(),
         "loadavg_1m": [round(load_before[0], 2), round(load_after[0], 2)],
         "baseline": baseline.summary(), "payments": payments.summary(), "ratio": round(ratio, 3),
-        "confirmed": {"count": len(confirmed), "statuses": statuses,
-                      "p50_s": round(percentile(confirmed, 50), 3), "p99_s": round(percentile(confirmed, 99), 3),
-                      "max_s": round(max(confirmed, default=0.0), 3)},
+        "confirmed": confirmed.summary(),
+        "paced": paced,
         "same_wallet": same_wallet,
     }
 
@@ -589,11 +778,28 @@ def report(result: dict[str, Any]) -> None:
           f"p99 {pay['p99_ms']} ms  ({pay['requests']} ok, {pay['errors']} errors {pay['error_kinds'] or ''})")
     print(f"  created -> confirmed          : {conf['count']} confirmed of {pay['requests']}  "
           f"p50 {conf['p50_s']} s  p99 {conf['p99_s']} s  max {conf['max_s']} s  {conf['statuses']}")
+    print(f"    of which created -> submitted (queue + send) p50 {conf['created_to_submitted_p50_s']} s  "
+          f"p99 {conf['created_to_submitted_p99_s']} s; submitted -> confirmed p50 "
+          f"{conf['submitted_to_confirmed_p50_s']} s  p99 {conf['submitted_to_confirmed_p99_s']} s")
+    if result["paced"]:
+        paced = result["paced"]
+        print(f"  paced at {paced['offered_per_second']}/s (open loop)  : {paced['per_second']:>8} req/s  "
+              f"p50 {paced['p50_ms']} ms  p99 {paced['p99_ms']} ms  ({paced['requests']} ok, {paced['errors']} errors); "
+              f"confirmed p50 {paced['confirmed_p50_s']} s  p99 {paced['confirmed_p99_s']} s")
     if result["same_wallet"]:
         one = result["same_wallet"]
         print(f"  same wallet, {result['clients']} clients     : {one['per_second']:>8} req/s  p50 {one['p50_ms']} ms  "
               f"p99 {one['p99_ms']} ms  ({one['requests']} ok, {one['errors']} errors {one['error_kinds'] or ''}); "
               f"confirmed p99 {one['confirmed_p99_s']} s")
+    print()
+    print("  CPU ms per successful request, by component, during the measured rounds (machine-wide; 'other' is")
+    print("  everything not started by the bench, e.g. other jobs on the machine):")
+    components = list(result["cpu_ms_per_request"]["payments"])
+    print("  " + f"{'':<10}" + "".join(f"{name[:14]:>15}" for name in [*components, "total"]))
+    for kind in ("baseline", "payments"):
+        values = result["cpu_ms_per_request"][kind]
+        row = "".join(f"{values.get(name, 0.0):>15.1f}" for name in components)
+        print(f"  {kind:<10}{row}{sum(values.values()):>15.1f}")
     print()
     print(f"  {'target':<32} {'goal':<10} {'measured':<40} result")
     for name, goal, measured, met in rows:
