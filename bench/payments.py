@@ -627,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.clients <= 256 or not 0 < args.duration <= 600 or args.payments < 1 or not 1 <= args.rounds <= 20:
         parser.error("--clients 1..256, --duration (0, 600], --payments >= 1, --rounds 1..20")
 
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the children are always stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     work = Path(tempfile.mkdtemp(prefix="numpay-bench-"))
     try:
         with platform(args, work) as (port, children, chain):
