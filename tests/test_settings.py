@@ -65,4 +65,7 @@ def test_openapi_schema_documents_payments_and_error_codes(client) -> None:
     assert {"201", "400", "422", "429", "503"} <= set(post["responses"])
     assert "insufficient_funds" in post["responses"]["400"]["description"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in post["parameters"])
+    assert schema["components"]["securitySchemes"]["sessionToken"] == {
+        "type": "apiKey", "in": "header", "name": "X-Session-Token",
+        "description": "From POST /_allauth/app/v1/auth/login or /signup (meta.session_token)."}
     assert client.get("/api/docs/").status_code == 200

@@ -167,11 +167,15 @@ def available_balance(*, client: ChainClient, wallet: Wallet, token: Token) -> i
 
 
 def chain_balance_uncached(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
-    """The wallet's chain balance of ``token`` in base units, read now (no cache), for authorization."""
+    """The wallet's spendable chain balance of ``token`` in base units, read now (no cache), for
+    authorization: lamports for SOL; for an SPL token, its associated token account, the one
+    ``transfer_checked`` debits (tokens in other accounts of the owner are not spendable by a payment).
+    """
     owner = Pubkey.from_string(wallet.address)
     if token.is_native:
         return client.get_balance(owner)
-    return client.get_token_balance(owner, Pubkey.from_string(token.mint))
+    mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
+    return client.get_token_account_amount(get_associated_token_address(owner, mint, program))
 
 
 # --- building and signing ---------------------------------------------------------------------------
@@ -270,10 +274,12 @@ class PaymentPlan:
         return format_amount(self.amount, decimals=self.token.decimals)
 
 
-def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | None = None) -> PaymentPlan:
+def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | None = None,
+                 check_balance: bool = True) -> PaymentPlan:
     """Validate a payment request without creating anything (the review step, and the first half of
-    :func:`payment_create`). The balance check here is advisory; the binding one runs under the lock.
+    :func:`payment_create`, which skips the balance check here: its binding one runs under the lock).
 
+    :param check_balance: also check the available balance (advisory); ``available`` is ``-1`` when not.
     :raises ApplicationError: as :func:`payment_create`.
     """
     client = client or get_chain_client()
@@ -292,8 +298,10 @@ def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | No
         if amount < minimum:
             raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
                                    f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
-    available = available_balance(client=client, wallet=wallet, token=token)
-    _check_available(token=token, amount=amount, available=available, client=client)
+    available = -1
+    if check_balance:
+        available = available_balance(client=client, wallet=wallet, token=token)
+        _check_available(token=token, amount=amount, available=available, client=client)
     return PaymentPlan(wallet=wallet, token=token, recipient=recipient, amount=amount, memo=memo,
                        creates_recipient_token_account=creates_account, available=available)
 
@@ -335,7 +343,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
         if replay is not None:
             return replay, False
     client = client or get_chain_client()
-    plan = payment_plan(user=user, request=request, client=client)
+    plan = payment_plan(user=user, request=request, client=client, check_balance=False)
     wallet, token, recipient, amount, memo = plan.wallet, plan.token, plan.recipient, plan.amount, plan.memo
     blockhash = client.latest_blockhash()
     try:

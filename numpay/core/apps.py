@@ -10,4 +10,4 @@ class CoreConfig(AppConfig):
     label = "numpay_core"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 - registers the system checks
+        from . import checks, schema  # noqa: F401 - registers the system checks and OpenAPI extensions

@@ -142,6 +142,13 @@ class ChainClient:
             total += int.from_bytes(data[TOKEN_ACCOUNT_AMOUNT_OFFSET : TOKEN_ACCOUNT_AMOUNT_OFFSET + 8], "little")
         return total
 
+    def get_token_account_amount(self, token_account: Pubkey) -> int:
+        """Base units held by one SPL token account; 0 when it does not exist (``getAccountInfo``)."""
+        data = self.get_account_data(token_account)
+        if data is None or len(data) < TOKEN_ACCOUNT_AMOUNT_OFFSET + 8:
+            return 0
+        return int.from_bytes(data[TOKEN_ACCOUNT_AMOUNT_OFFSET : TOKEN_ACCOUNT_AMOUNT_OFFSET + 8], "little")
+
     def account_exists(self, address: Pubkey) -> bool:
         """Whether an account exists at ``address`` (``getAccountInfo`` is not null)."""
         return self._call(self._client.get_account_info, address).value is not None

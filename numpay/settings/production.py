@@ -36,6 +36,10 @@ if not os.environ.get("RELAYER_FEE_PAYER_KEYPAIR") and not os.environ.get("RELAY
     if not os.path.exists(_path):
         raise ImproperlyConfigured("RELAYER_FEE_PAYER_KEYPAIR_PATH does not point at a file")
 
+# Persistent, health-checked database connections (a new connection per request costs ~10% of a request).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)  # noqa: F405
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
