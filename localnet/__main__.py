@@ -55,9 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--http-workers",
         type=int,
-        default=int(os.environ.get("LOCALNET_HTTP_WORKERS", "0")),
-        help="HTTP front processes; with 2 or more they also check transaction signatures for the chain "
-        "process (default: 1 on machines with up to 3 CPUs, else 2)",
+        default=int(os.environ.get("LOCALNET_HTTP_WORKERS", "2")),
+        help="HTTP front processes (default 2); with 2 or more they also check transaction signatures for the chain process",
     )
     return parser
 
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"http://{shown_host}:{port}", flush=True)
     channels = []
     fronts = []
-    workers = args.http_workers or (1 if (os.cpu_count() or 1) <= 3 else 2)
+    workers = max(1, args.http_workers)
     for _ in range(workers):
         chain_end, front_end = socket.socketpair()
         fronts.append(start_front(listener, front_end, verify_signatures=workers >= 2))

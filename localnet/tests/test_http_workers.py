@@ -1,4 +1,5 @@
-"""Two HTTP front processes: they share the port and check signatures for the chain process."""
+"""One or two HTTP front processes: with two they share the port and check signatures for the
+chain process; with one the chain process checks them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for_status
 from localnet.tests.test_sol import FEE, transfer_transaction
 
 
-def test_two_fronts_land_good_and_refuse_bad_transactions(fresh_localnet: Callable[..., Localnet]) -> None:
-    # given a localnet with two HTTP front processes
-    node = fresh_localnet(env={"LOCALNET_HTTP_WORKERS": "2"})
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_fronts_land_good_and_refuse_bad_transactions(fresh_localnet: Callable[..., Localnet], workers: str) -> None:
+    # given a localnet with one or two HTTP front processes
+    node = fresh_localnet(env={"LOCALNET_HTTP_WORKERS": workers})
     client = Client(node.url, commitment=Confirmed)
     payer = Keypair()
     wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
