@@ -7,7 +7,8 @@ Usage::
 
 The first stdout line is the URL (``http://HOST:PORT``, the real port when ``--port 0``), flushed
 as soon as the socket listens.  Fault flags override the ``LOCALNET_*`` environment variables.
-This process owns the chain; it starts one child process serving HTTP (see :mod:`localnet.server`).
+This process owns the chain; it starts ``--http-workers`` child processes serving HTTP (see
+:mod:`localnet.server`).
 """
 
 from __future__ import annotations

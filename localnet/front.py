@@ -1,4 +1,4 @@
-"""The HTTP front process of localnet (started by ``python -m localnet``, not by hand).
+"""An HTTP front process of localnet (started by ``python -m localnet``, not by hand).
 
 Usage: ``python -m localnet.front --listen-fd N --channel-fd M [--verify-signatures]``.
 

@@ -1,19 +1,19 @@
-"""Request processing and the two processes that serve HTTP.
+"""Request processing, and how the processes of a localnet talk to each other.
 
-``python -m localnet`` runs two processes so that HTTP work and chain work use two CPUs:
+``python -m localnet`` runs several processes so that HTTP work and chain work use several CPUs:
 
 * the **chain process** (the one started, whose pid you kill) owns the :class:`~localnet.chain.Chain`
-  (LiteSVM, ledger, slot clock) and answers request *frames* on a Unix socket pair with
-  :class:`ChainService`;
-* the **front process** (:mod:`localnet.front`, a child) runs uvicorn (httptools + uvloop) on the
-  listening socket and forwards every HTTP request body to the chain process as a frame.  It exits
-  as soon as the chain process goes away (the socket pair reaches end of file), so a ``kill -9`` of
-  the chain process takes the whole localnet down.
+  (LiteSVM, ledger, slot clock) and answers request *frames* arriving on one Unix socket pair per
+  front process with :class:`ChainService`;
+* the **front processes** (:mod:`localnet.front`, children; ``--http-workers``, default 2) run
+  uvicorn (httptools + uvloop) on the shared listening socket and forward every HTTP request to the
+  chain process as a frame.  A front exits as soon as the chain process goes away (its socket pair
+  reaches end of file), so a ``kill -9`` of the chain process takes the whole localnet down.
 
 Frames (little-endian): request ``id u32 | kind u8 | length u32 | body``, kind 0 = JSON-RPC body,
-1 = health check, 2 = a ``sendTransaction`` the front already decoded, validated and checked the
-signatures of (body: ``flags u8 | id length u16 | id as JSON | wire transaction``; flags bit 0 = skipPreflight,
-bit 1 = every signature verified), which moves JSON, base64 and ed25519 work off the chain
+1 = health check, 2 = a ``sendTransaction`` the front already decoded and validated (body:
+``flags u8 | id length u16 | id as JSON | wire transaction``; flags bit 0 = skipPreflight, bit 1 =
+every signature verified by the front), which moves JSON, base64 and ed25519 work off the chain
 process, as a validator's sigverify stage runs ahead of its banking stage; response
 ``id u32 | status u16 | content u8 | length u32 | body``, content 0 = JSON, 1 = plain text.
 
@@ -130,7 +130,7 @@ class ChainChannelProtocol(asyncio.Protocol):
     """Chain-process end of the socket pair: decodes request frames, answers them in groups.
 
     :param service: the request processor.
-    :param on_lost: called when the front process closes its end.
+    :param on_lost: called when the front process on the other end goes away.
     """
 
     def __init__(self, service: ChainService, on_lost: Callable[[], None]) -> None:

@@ -18,7 +18,7 @@ API:
   ``ledger_dir`` a temporary directory is used and removed by :meth:`Localnet.stop`.
 * ``.start()`` -> self: spawns the process, reads the URL it prints, waits for ``GET /health``.
 * ``.url`` (``http://127.0.0.1:PORT``), ``.port``, ``.ledger_dir``, ``.pid``, ``.is_running``.
-* ``.kill()``: SIGKILL the chain process and its HTTP front process (no clean shutdown: tests
+* ``.kill()``: SIGKILL the chain process and its HTTP front processes (no clean shutdown: tests
   crash recovery), then wait until both are gone.
 * ``.stop(timeout=10.0)``: SIGTERM, wait, SIGKILL if it hangs.
 * ``.restart()`` -> self: stop if running, start again on the same ledger (a new port unless a
@@ -30,7 +30,7 @@ API:
 
 The subprocess inherits ``os.environ`` minus ``LOCALNET_*`` fault variables (so a developer's
 shell cannot inject faults into tests), plus ``env``.  It runs in its own process group (so
-:meth:`Localnet.kill` takes its HTTP front process down too) and with ``--exit-with-parent``, so a
+:meth:`Localnet.kill` takes its HTTP front processes down too) and with ``--exit-with-parent``, so a
 test run that is killed before its teardown leaves no localnet behind.
 """
 
@@ -220,7 +220,7 @@ class Localnet:
 
     def kill(self) -> None:
         """SIGKILL the localnet (a crash: no clean shutdown): the chain process and its HTTP front
-        process (they share a process group), then wait until the port is released."""
+        processes (they share a process group), then wait until the port is released."""
         if self._process is not None and self._process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
