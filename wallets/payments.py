@@ -419,6 +419,14 @@ def payment_submit(*, payment_id: uuid.UUID | str, client: ChainClient | None = 
 
 
 def _send(*, client: ChainClient, payment: Payment, attempt: PaymentAttempt) -> None:
+    """Send (or re-send) an attempt's stored bytes with preflight.
+
+    A preflight failure on an attempt's very first send proves it was never broadcast: the payment fails
+    at once (no fee). On a re-send an earlier copy may still be in flight, so the error is only recorded;
+    once the blockhash expires unseen, the next attempt's first send decides.
+    """
+    first_try = attempt.last_sent_at is None
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(last_sent_at=timezone.now())
     try:
         client.send_raw_transaction(bytes(attempt.signed_transaction), skip_preflight=False)
     except ChainRequestError as exc:
@@ -429,11 +437,13 @@ def _send(*, client: ChainClient, payment: Payment, attempt: PaymentAttempt) -> 
             return
         else:
             err = _preflight_error(exc)
-            if err is not None:
-                # Preflight simulation says the transaction would fail on chain: it never landed, no fee.
+            if err is None:
+                raise
+            if first_try:
                 _fail(payment_id=payment.id, attempt_id=attempt.id, err=err, landed=False)
-                return
-            raise
+            else:
+                PaymentAttempt.objects.filter(pk=attempt.pk).update(error_detail=err)
+            return
     with transaction.atomic():
         locked = payment_qs_select_for_update().get(pk=payment.pk)
         PaymentAttempt.objects.filter(pk=attempt.pk).update(
