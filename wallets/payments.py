@@ -146,36 +146,37 @@ def validate_memo(memo: str) -> str:
 def available_balance(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
     """Chain balance minus open reservations, in base units (DESIGN.md invariant 6).
 
-    An open payment whose transaction the chain already shows at the balance's commitment (confirmed,
-    not yet recorded here) is already in the chain balance, so it is not subtracted twice; one that
-    failed on chain debits nothing. Statuses are read before the balance: a transaction confirming in
-    between is then counted twice (refusing too early), never missed.
+    Exact, with no double counting: the balance comes with its context slot ``C`` and includes every
+    transaction landed in a slot <= ``C``. Open payments are read from the DB first (a payment the DB
+    calls confirmed had landed before, so it is in the balance), then the balance, then their statuses:
+    an open payment landed at a slot <= ``C`` (and at the client's commitment: no minority fork) is
+    already in the balance; one that failed on chain debits nothing; every other one is reserved.
     """
-    # One query (a second one could see a different set under READ COMMITTED).
     open_payments = list(Payment.objects.filter(wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES)
                          .values_list("amount", "signature"))
+    balance, context_slot = chain_balance_at(client=client, wallet=wallet, token=token)
     signed = [signature for _, signature in open_payments if signature]
-    landed: set[str] = set()
+    settled: set[str] = set()
     for start in range(0, len(signed), 256):
         chunk = signed[start:start + 256]
         for signature, status in zip(chunk, client.signature_statuses([Signature.from_string(s) for s in chunk]),
                                      strict=True):
-            if status is not None and (status.err is not None or client.reflects(status)):
-                landed.add(signature)
-    reserved = sum(amount for amount, signature in open_payments if not signature or signature not in landed)
-    return chain_balance_uncached(client=client, wallet=wallet, token=token) - reserved
+            if status is not None and (status.err is not None or (
+                    status.slot <= context_slot and client.is_at_commitment(status))):
+                settled.add(signature)
+    return balance - sum(amount for amount, signature in open_payments if not signature or signature not in settled)
 
 
-def chain_balance_uncached(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
-    """The wallet's spendable chain balance of ``token`` in base units, read now (no cache), for
-    authorization: lamports for SOL; for an SPL token, its associated token account, the one
-    ``transfer_checked`` debits (tokens in other accounts of the owner are not spendable by a payment).
+def chain_balance_at(*, client: ChainClient, wallet: Wallet, token: Token) -> tuple[int, int]:
+    """``(spendable balance in base units, context slot)`` read now (no cache), for authorization:
+    lamports for SOL; for an SPL token, its associated token account, the one ``transfer_checked``
+    debits (tokens in other accounts of the owner are not spendable by a payment).
     """
     owner = Pubkey.from_string(wallet.address)
     if token.is_native:
-        return client.get_balance(owner)
+        return client.get_balance_at(owner)
     mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
-    return client.get_token_account_amount(get_associated_token_address(owner, mint, program))
+    return client.get_token_account_amount_at(get_associated_token_address(owner, mint, program))
 
 
 # --- building and signing ---------------------------------------------------------------------------

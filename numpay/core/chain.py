@@ -119,8 +119,8 @@ class ChainClient:
             delay = min(delay * 2, 1.0)
         raise ChainUnavailableError()  # pragma: no cover - the loop always returns or raises
 
-    def reflects(self, status: SignatureStatus) -> bool:
-        """Whether reads at this client's commitment already include a transaction with ``status``."""
+    def is_at_commitment(self, status: SignatureStatus) -> bool:
+        """Whether a landed transaction has reached this client's commitment level."""
         levels = ("processed", "confirmed", "finalized")
         if status.confirmation_status not in levels:
             return False
@@ -142,12 +142,21 @@ class ChainClient:
             total += int.from_bytes(data[TOKEN_ACCOUNT_AMOUNT_OFFSET : TOKEN_ACCOUNT_AMOUNT_OFFSET + 8], "little")
         return total
 
-    def get_token_account_amount(self, token_account: Pubkey) -> int:
-        """Base units held by one SPL token account; 0 when it does not exist (``getAccountInfo``)."""
-        data = self.get_account_data(token_account)
+    def get_balance_at(self, address: Pubkey) -> tuple[int, int]:
+        """``(lamports, context slot)``: the balance includes every transaction of a slot <= the context
+        slot (``getBalance`` ``context.slot``)."""
+        response = self._call(self._client.get_balance, address)
+        return response.value, response.context.slot
+
+    def get_token_account_amount_at(self, token_account: Pubkey) -> tuple[int, int]:
+        """``(base units, context slot)`` held by one SPL token account; 0 when it does not exist
+        (``getAccountInfo``)."""
+        response = self._call(self._client.get_account_info, token_account)
+        data = None if response.value is None else bytes(response.value.data)
         if data is None or len(data) < TOKEN_ACCOUNT_AMOUNT_OFFSET + 8:
-            return 0
-        return int.from_bytes(data[TOKEN_ACCOUNT_AMOUNT_OFFSET : TOKEN_ACCOUNT_AMOUNT_OFFSET + 8], "little")
+            return 0, response.context.slot
+        amount = int.from_bytes(data[TOKEN_ACCOUNT_AMOUNT_OFFSET : TOKEN_ACCOUNT_AMOUNT_OFFSET + 8], "little")
+        return amount, response.context.slot
 
     def account_exists(self, address: Pubkey) -> bool:
         """Whether an account exists at ``address`` (``getAccountInfo`` is not null)."""
