@@ -92,3 +92,33 @@ def test_admin_shows_wallet_without_key_material(admin_client, make_user, tokens
     assert "wrapped" not in html.lower()
     for path in ("/admin/wallets/payment/", "/admin/wallets/token/", "/admin/accounts/user/", "/admin/relayer/feepayer/"):
         assert admin_client.get(path).status_code == 200
+
+
+@pytest.mark.chain
+def test_admin_payment_page_is_read_only_and_recheck_is_audited(admin_client, make_user, tokens, monkeypatch) -> None:
+    import uuid
+
+    from django.contrib.admin.models import LogEntry
+
+    from wallets import payments
+    from wallets.faucet import faucet_fund
+
+    alice, bob = make_user(), make_user()
+    faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=2_000_000)
+    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
+    payment, _ = payments.payment_create(user=alice, request=payments.PaymentRequest(to=bob.email, token="USDC",
+                                                                                      amount="1"),
+                                         idempotency_key=str(uuid.uuid4()))
+    page = admin_client.get(f"/admin/wallets/payment/{payment.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "1 USDC" in html
+    assert 'name="amount"' not in html  # money fields are not editable
+    assert payment.signature in html
+    sent = []
+    monkeypatch.setattr("wallets.tasks.payment_check.delay", lambda payment_id: sent.append(payment_id))
+    response = admin_client.post("/admin/wallets/payment/", {"action": "recheck_status",
+                                                             "_selected_action": [str(payment.pk)]})
+    assert response.status_code == 302
+    assert sent == [str(payment.pk)]
+    assert LogEntry.objects.filter(object_id=str(payment.pk), change_message="Re-check status requested").count() == 1
