@@ -472,41 +472,78 @@ def _preflight_error(exc: ChainRequestError) -> Any | None:
 
 
 def payment_check(*, payment_id: uuid.UUID | str, client: ChainClient | None = None) -> Payment | None:
-    """Advance a submitted payment: confirmed / failed from ``getSignatureStatuses``, re-send while the
-    blockhash is valid, or a new attempt once it provably never landed.
+    """Advance one payment (see :func:`payments_advance`).
 
     :returns: the payment (re-read), or ``None`` if it does not exist.
     :raises ChainUnavailableError: transient; the task retries.
     """
-    client = client or get_chain_client()
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None or payment.is_terminal:
         return payment
-    attempts = list(payment.attempts.order_by("number"))
-    if not attempts:
-        return payment
-    # Read the height first: if it is already past the live attempt's window and the signature is still
+    payments_advance(payments=[payment], client=client)
+    return Payment.objects.get(pk=payment.pk)
+
+
+#: Seconds before an unseen, still valid attempt is sent again.
+RESEND_AFTER_SECONDS = 1.0
+
+
+def payments_advance(*, payments: list[Payment], client: ChainClient | None = None) -> int:
+    """Advance open payments with one ``getBlockHeight`` and one ``getSignatureStatuses`` per 256
+    signatures: confirmed / failed from the statuses, re-send an unseen attempt while its blockhash is
+    valid (at most every :data:`RESEND_AFTER_SECONDS`), or make a new attempt once it provably never
+    landed.
+
+    :param payments: open payments (at most a few hundred; attempts are loaded here).
+    :returns: how many payments are still open afterwards.
+    :raises ChainUnavailableError: transient; the caller retries.
+    """
+    client = client or get_chain_client()
+    attempts_by_payment: dict[uuid.UUID, list[PaymentAttempt]] = {p.pk: [] for p in payments}
+    for attempt in PaymentAttempt.objects.filter(payment__in=payments).order_by("payment_id", "number"):
+        attempts_by_payment[attempt.payment_id].append(attempt)
+    signatures = [a.signature for attempts in attempts_by_payment.values() for a in attempts]
+    if not signatures:
+        return len(payments)
+    # Read the height first: if it is already past a live attempt's window and its signature is still
     # unknown afterwards, that transaction can never land.
     height = client.block_height()
-    statuses = client.signature_statuses([Signature.from_string(a.signature) for a in attempts])
-    for attempt, status in zip(attempts, statuses, strict=True):
+    statuses: dict[str, SignatureStatus | None] = {}
+    for start in range(0, len(signatures), 256):
+        chunk = signatures[start:start + 256]
+        statuses.update(zip(chunk, client.signature_statuses([Signature.from_string(s) for s in chunk]), strict=True))
+    still_open = 0
+    for payment in payments:
+        if not _advance_one(client=client, payment=payment, attempts=attempts_by_payment[payment.pk],
+                            height=height, statuses=statuses):
+            still_open += 1
+    return still_open
+
+
+def _advance_one(*, client: ChainClient, payment: Payment, attempts: list[PaymentAttempt], height: int,
+                 statuses: dict[str, SignatureStatus | None]) -> bool:
+    """One payment's next step. :returns: whether it is now final."""
+    if not attempts:
+        return False
+    for attempt in attempts:
+        status = statuses.get(attempt.signature)
         if status is None:
             continue
         if status.err is not None:
-            _fail(payment_id=payment.id, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot,
+            _fail(payment_id=payment.pk, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot,
                   fee_payer_cost=_fee_payer_cost(client, attempt.signature))
-            return Payment.objects.get(pk=payment.pk)
+            return True
         if status.confirmation_status in ("confirmed", "finalized"):
-            _confirm(payment_id=payment.id, attempt_id=attempt.id, status=status,
+            _confirm(payment_id=payment.pk, attempt_id=attempt.id, status=status,
                      fee_payer_cost=_fee_payer_cost(client, attempt.signature))
-            return Payment.objects.get(pk=payment.pk)
-        return payment  # processed: wait for confirmation
+            return True
+        return False  # processed: wait for confirmation
     live = attempts[-1]
     if height > live.last_valid_block_height:
-        _new_attempt(client=client, payment_id=payment.id, expired_attempt_id=live.id)
-    else:
+        _new_attempt(client=client, payment_id=payment.pk, expired_attempt_id=live.id)
+    elif live.last_sent_at is None or (timezone.now() - live.last_sent_at).total_seconds() >= RESEND_AFTER_SECONDS:
         _send(client=client, payment=payment, attempt=live)
-    return Payment.objects.get(pk=payment.pk)
+    return False
 
 
 def _new_attempt(*, client: ChainClient, payment_id: uuid.UUID, expired_attempt_id: int) -> None:

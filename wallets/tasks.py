@@ -20,72 +20,84 @@ from .models import Payment
 
 logger = logging.getLogger(__name__)
 
-MAX_POLLS = 200
-POLL_KEY = "payment-poll:{}"
+POLL_INTERVAL_SECONDS = 0.2
+POLLER_SCHEDULED_KEY = "payment-poller-scheduled"
+POLLER_LOCK_KEY = "payment-poller-lock"
+POLL_BATCH = 256
 
 
-def _poll_delay(poll: int) -> float:
-    """Seconds before the next status poll: every 0.2 s for the first 15 polls (a slot is ~0.4 s,
-    confirmation is one slot later), then growing by 1.3x up to 3 s."""
-    if poll < 15:
-        return 0.2
-    return min(0.2 * (1.3 ** (poll - 14)), 3.0)
-
-
-def _schedule_check(payment_id: str, poll: int) -> None:
-    delay = _poll_delay(poll)
-    cache.set(POLL_KEY.format(payment_id), 1, timeout=int(delay) + 10)
-    payment_check.apply_async((payment_id,), {"poll": poll}, countdown=delay)
+def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
+    """Make sure one :func:`payment_poll` run is queued (at most one scheduled at a time)."""
+    if cache.add(POLLER_SCHEDULED_KEY, 1, timeout=5):
+        payment_poll.apply_async(countdown=countdown)
 
 
 @shared_task(autoretry_for=(ChainUnavailableError,), retry_backoff=1, retry_backoff_max=10, max_retries=12,
              time_limit=60, soft_time_limit=45, acks_late=True)
 def payment_submit(payment_id: str) -> str | None:
-    """Send the payment's stored signed transaction, then start polling its status."""
+    """Send the payment's stored signed transaction, then make sure the status poller runs."""
     payment = payments.payment_submit(payment_id=payment_id)
     if payment is None:
         return None
     if not payment.is_terminal:
-        _schedule_check(payment_id, 0)
+        schedule_poller()
     return payment.status
+
+
+@shared_task(time_limit=60, soft_time_limit=45, acks_late=False)
+def payment_poll() -> int:
+    """Advance every submitted payment in batches (one ``getSignatureStatuses`` per 256), every 0.2 s
+    while any is open. Single-flight: one poller at a time; the beat sweep restarts it if it stops.
+
+    :returns: how many payments were still open.
+    """
+    cache.delete(POLLER_SCHEDULED_KEY)
+    if not cache.add(POLLER_LOCK_KEY, 1, timeout=55):
+        return -1
+    still_open = 0
+    try:
+        batch = list(Payment.objects.filter(status__in=(Payment.Status.APPROVED, Payment.Status.SUBMITTED))
+                     .order_by("updated_at")[:POLL_BATCH])
+        if batch:
+            still_open = payments.payments_advance(payments=batch)
+            # Rotate: the next run starts with payments not looked at for longest. The sweep reads a
+            # payment not touched for a while as "the poller stopped".
+            Payment.objects.filter(pk__in=[p.pk for p in batch], status__in=Payment.OPEN_STATUSES).update(
+                updated_at=timezone.now())
+    except ChainUnavailableError:
+        logger.warning("payment poller: chain unavailable; retrying shortly")
+        still_open = 1
+    finally:
+        cache.delete(POLLER_LOCK_KEY)
+    if still_open:
+        schedule_poller()
+    return still_open
 
 
 @shared_task(autoretry_for=(ChainUnavailableError,), retry_backoff=1, retry_backoff_max=10, max_retries=12,
              time_limit=60, soft_time_limit=45, acks_late=True)
-def payment_check(payment_id: str, poll: int = 0) -> str | None:
-    """Poll ``getSignatureStatuses``; re-send or re-attempt as needed; re-schedule until terminal."""
+def payment_check(payment_id: str) -> str | None:
+    """Advance one payment now (the admin's "re-check status")."""
     payment = payments.payment_check(payment_id=payment_id)
-    if payment is None:
-        return None
-    if payment.is_terminal:
-        cache.delete(POLL_KEY.format(payment_id))
-    elif poll < MAX_POLLS:
-        _schedule_check(payment_id, poll + 1)
-    return payment.status
+    if payment is not None and not payment.is_terminal:
+        schedule_poller()
+    return None if payment is None else payment.status
 
 
 @shared_task(time_limit=60, soft_time_limit=50, acks_late=False)
-def payment_sweep(stale_seconds: int = 10, limit: int = 500) -> int:
-    """Beat job: find open payments nobody is polling (e.g. after a worker or broker restart) and
-    enqueue a check. Single-flight: overlapping runs are skipped.
+def payment_sweep(stale_seconds: int = 10) -> int:
+    """Beat job: if open payments went stale (e.g. the poller's message was lost in a worker or broker
+    restart), start the poller. The poller itself is single-flight.
 
-    :returns: how many payments were enqueued.
+    :returns: how many stale open payments were found.
     """
-    if not cache.add("payment-sweep-lock", 1, timeout=30):
-        return 0
-    try:
-        cutoff = timezone.now() - timedelta(seconds=stale_seconds)
-        ids = list(Payment.objects.filter(status__in=(Payment.Status.APPROVED, Payment.Status.SUBMITTED),
-                                          updated_at__lt=cutoff).order_by("updated_at")
-                   .values_list("id", flat=True)[:limit])
-        count = 0
-        for payment_id in ids:
-            if cache.get(POLL_KEY.format(payment_id)) is None:
-                _schedule_check(str(payment_id), 0)
-                count += 1
-        return count
-    finally:
-        cache.delete("payment-sweep-lock")
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
+    stale = Payment.objects.filter(status__in=(Payment.Status.APPROVED, Payment.Status.SUBMITTED),
+                                   updated_at__lt=cutoff).count()
+    if stale:
+        cache.delete(POLLER_SCHEDULED_KEY)  # a lost poller message must not block the next one
+        schedule_poller(countdown=0)
+    return stale
 
 
 @shared_task(autoretry_for=(ChainUnavailableError,), retry_backoff=2, max_retries=3, time_limit=120,
