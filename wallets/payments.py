@@ -472,15 +472,17 @@ def _preflight_error(exc: ChainRequestError) -> Any | None:
 
 
 def payment_check(*, payment_id: uuid.UUID | str, client: ChainClient | None = None) -> Payment | None:
-    """Advance one payment (see :func:`payments_advance`).
+    """Advance one payment now (see :func:`payments_next_steps`).
 
     :returns: the payment (re-read), or ``None`` if it does not exist.
     :raises ChainUnavailableError: transient; the task retries.
     """
+    client = client or get_chain_client()
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None or payment.is_terminal:
         return payment
-    payments_advance(payments=[payment], client=client)
+    for step in payments_next_steps(payments=[payment], client=client):
+        payment_step_take(step=step, client=client)
     return Payment.objects.get(pk=payment.pk)
 
 
@@ -488,14 +490,22 @@ def payment_check(*, payment_id: uuid.UUID | str, client: ChainClient | None = N
 RESEND_AFTER_SECONDS = 1.0
 
 
-def payments_advance(*, payments: list[Payment], client: ChainClient | None = None) -> int:
-    """Advance open payments with one ``getBlockHeight`` and one ``getSignatureStatuses`` per 256
-    signatures: confirmed / failed from the statuses, re-send an unseen attempt while its blockhash is
-    valid (at most every :data:`RESEND_AFTER_SECONDS`), or make a new attempt once it provably never
-    landed.
+@dataclass(frozen=True)
+class NextStep:
+    """What a payment needs now: ``kind`` is ``confirm | fail | renew | resend | wait``."""
 
-    :param payments: open payments (at most a few hundred; attempts are loaded here).
-    :returns: how many payments are still open afterwards.
+    payment: Payment
+    kind: str
+    attempt: PaymentAttempt | None = None
+    status: SignatureStatus | None = None
+
+
+def payments_next_steps(*, payments: list[Payment], client: ChainClient | None = None) -> list[NextStep]:
+    """Decide each open payment's next step with one ``getBlockHeight`` and one ``getSignatureStatuses``
+    per 256 signatures: confirm / fail from the statuses, ``resend`` an unseen attempt while its blockhash
+    is valid (at most every :data:`RESEND_AFTER_SECONDS`), ``renew`` (new attempt) once it provably never
+    landed, else ``wait``.
+
     :raises ChainUnavailableError: transient; the caller retries.
     """
     client = client or get_chain_client()
@@ -504,7 +514,7 @@ def payments_advance(*, payments: list[Payment], client: ChainClient | None = No
         attempts_by_payment[attempt.payment_id].append(attempt)
     signatures = [a.signature for attempts in attempts_by_payment.values() for a in attempts]
     if not signatures:
-        return len(payments)
+        return [NextStep(payment=p, kind="wait") for p in payments]
     # Read the height first: if it is already past a live attempt's window and its signature is still
     # unknown afterwards, that transaction can never land.
     height = client.block_height()
@@ -512,38 +522,45 @@ def payments_advance(*, payments: list[Payment], client: ChainClient | None = No
     for start in range(0, len(signatures), 256):
         chunk = signatures[start:start + 256]
         statuses.update(zip(chunk, client.signature_statuses([Signature.from_string(s) for s in chunk]), strict=True))
-    still_open = 0
-    for payment in payments:
-        if not _advance_one(client=client, payment=payment, attempts=attempts_by_payment[payment.pk],
-                            height=height, statuses=statuses):
-            still_open += 1
-    return still_open
+    return [_next_step(payment=p, attempts=attempts_by_payment[p.pk], height=height, statuses=statuses)
+            for p in payments]
 
 
-def _advance_one(*, client: ChainClient, payment: Payment, attempts: list[PaymentAttempt], height: int,
-                 statuses: dict[str, SignatureStatus | None]) -> bool:
-    """One payment's next step. :returns: whether it is now final."""
+def _next_step(*, payment: Payment, attempts: list[PaymentAttempt], height: int,
+               statuses: dict[str, SignatureStatus | None]) -> NextStep:
     if not attempts:
-        return False
+        return NextStep(payment=payment, kind="wait")
     for attempt in attempts:
         status = statuses.get(attempt.signature)
         if status is None:
             continue
         if status.err is not None:
-            _fail(payment_id=payment.pk, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot,
-                  fee_payer_cost=_fee_payer_cost(client, attempt.signature))
-            return True
+            return NextStep(payment=payment, kind="fail", attempt=attempt, status=status)
         if status.confirmation_status in ("confirmed", "finalized"):
-            _confirm(payment_id=payment.pk, attempt_id=attempt.id, status=status,
-                     fee_payer_cost=_fee_payer_cost(client, attempt.signature))
-            return True
-        return False  # processed: wait for confirmation
+            return NextStep(payment=payment, kind="confirm", attempt=attempt, status=status)
+        return NextStep(payment=payment, kind="wait")  # processed: wait for confirmation
     live = attempts[-1]
     if height > live.last_valid_block_height:
-        _new_attempt(client=client, payment_id=payment.pk, expired_attempt_id=live.id)
-    elif live.last_sent_at is None or (timezone.now() - live.last_sent_at).total_seconds() >= RESEND_AFTER_SECONDS:
-        _send(client=client, payment=payment, attempt=live)
-    return False
+        return NextStep(payment=payment, kind="renew", attempt=live)
+    if live.last_sent_at is None or (timezone.now() - live.last_sent_at).total_seconds() >= RESEND_AFTER_SECONDS:
+        return NextStep(payment=payment, kind="resend", attempt=live)
+    return NextStep(payment=payment, kind="wait")
+
+
+def payment_step_take(*, step: NextStep, client: ChainClient | None = None) -> None:
+    """Carry out one :class:`NextStep` (each action re-checks under the payment's row lock)."""
+    client = client or get_chain_client()
+    payment, attempt, status = step.payment, step.attempt, step.status
+    if step.kind == "fail" and attempt is not None and status is not None:
+        _fail(payment_id=payment.pk, attempt_id=attempt.id, err=status.err, landed=True, slot=status.slot,
+              fee_payer_cost=_fee_payer_cost(client, attempt.signature))
+    elif step.kind == "confirm" and attempt is not None and status is not None:
+        _confirm(payment_id=payment.pk, attempt_id=attempt.id, status=status,
+                 fee_payer_cost=_fee_payer_cost(client, attempt.signature))
+    elif step.kind == "renew" and attempt is not None:
+        _new_attempt(client=client, payment_id=payment.pk, expired_attempt_id=attempt.id)
+    elif step.kind == "resend" and attempt is not None:
+        _send(client=client, payment=payment, attempt=attempt)
 
 
 def _new_attempt(*, client: ChainClient, payment_id: uuid.UUID, expired_attempt_id: int) -> None:

@@ -24,6 +24,7 @@ POLL_INTERVAL_SECONDS = 0.2
 POLLER_SCHEDULED_KEY = "payment-poller-scheduled"
 POLLER_LOCK_KEY = "payment-poller-lock"
 POLL_BATCH = 256
+CHECK_QUEUED_KEY = "payment-check-queued:{}"
 
 
 def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
@@ -46,8 +47,9 @@ def payment_submit(payment_id: str) -> str | None:
 
 @shared_task(time_limit=60, soft_time_limit=45, acks_late=False)
 def payment_poll() -> int:
-    """Advance every submitted payment in batches (one ``getSignatureStatuses`` per 256), every 0.2 s
-    while any is open. Single-flight: one poller at a time; the beat sweep restarts it if it stops.
+    """Look at every open payment in batches (one ``getSignatureStatuses`` per 256) every 0.2 s while any
+    is open, and hand those with a step to take (confirm, fail, re-send, new attempt) to
+    :func:`payment_check`. Single-flight: one poller at a time; the beat sweep restarts it if it stops.
 
     :returns: how many payments were still open.
     """
@@ -59,7 +61,13 @@ def payment_poll() -> int:
         batch = list(Payment.objects.filter(status__in=(Payment.Status.APPROVED, Payment.Status.SUBMITTED))
                      .order_by("updated_at")[:POLL_BATCH])
         if batch:
-            still_open = payments.payments_advance(payments=batch)
+            steps = payments.payments_next_steps(payments=batch)
+            for step in steps:
+                # In parallel on the worker's threads (one queued check per payment at a time);
+                # payment_check decides again from fresh reads.
+                if step.kind != "wait" and cache.add(CHECK_QUEUED_KEY.format(step.payment.pk), 1, timeout=10):
+                    payment_check.delay(str(step.payment.pk))
+            still_open = len(batch)
             # Rotate: the next run starts with payments not looked at for longest. The sweep reads a
             # payment not touched for a while as "the poller stopped".
             Payment.objects.filter(pk__in=[p.pk for p in batch], status__in=Payment.OPEN_STATUSES).update(
@@ -77,7 +85,8 @@ def payment_poll() -> int:
 @shared_task(autoretry_for=(ChainUnavailableError,), retry_backoff=1, retry_backoff_max=10, max_retries=12,
              time_limit=60, soft_time_limit=45, acks_late=True)
 def payment_check(payment_id: str) -> str | None:
-    """Advance one payment now (the admin's "re-check status")."""
+    """Advance one payment now (from the poller, and the admin's "re-check status")."""
+    cache.delete(CHECK_QUEUED_KEY.format(payment_id))
     payment = payments.payment_check(payment_id=payment_id)
     if payment is not None and not payment.is_terminal:
         schedule_poller()
