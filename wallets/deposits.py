@@ -17,7 +17,6 @@ from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from spl.token.instructions import get_associated_token_address
 
 from numpay.core.chain import ChainClient, get_chain_client
 
@@ -32,13 +31,10 @@ MAX_PAGES_PER_ADDRESS = 10
 
 def watched_addresses(wallet: Wallet, tokens: list[Token]) -> list[tuple[str, Token | None]]:
     """``[(address, token or None for the wallet itself)]`` to scan for a wallet."""
-    owner = Pubkey.from_string(wallet.address)
     result: list[tuple[str, Token | None]] = [(wallet.address, None)]
     for token in tokens:
         if not token.is_native:
-            ata = get_associated_token_address(owner, Pubkey.from_string(token.mint),
-                                               Pubkey.from_string(token.token_program))
-            result.append((str(ata), token))
+            result.append((str(token.associated_token_account(wallet.address)), token))
     return result
 
 

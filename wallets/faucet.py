@@ -20,7 +20,6 @@ from solders.system_program import CreateAccountParams, create_account
 from spl.token.constants import MINT_LEN, TOKEN_PROGRAM_ID
 from spl.token.instructions import (
     create_idempotent_associated_token_account,
-    get_associated_token_address,
     initialize_mint2,
     mint_to_checked,
 )
@@ -156,7 +155,7 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
         faucet = load_keypair_file(settings.FAUCET_KEYPAIR_PATH)
         mint = Pubkey.from_string(token.mint)
         program = Pubkey.from_string(token.token_program)
-        destination = get_associated_token_address(owner, mint, program)
+        destination = token.associated_token_account(wallet.address)
         instructions = [
             create_idempotent_associated_token_account(faucet.pubkey(), owner, mint, program),
             mint_to_checked(MintToCheckedParams(program_id=program, mint=mint, dest=destination,

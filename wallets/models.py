@@ -11,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from solders.pubkey import Pubkey
+from spl.token.instructions import get_associated_token_address
 
 
 class Wallet(models.Model):
@@ -88,6 +90,14 @@ class Token(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} ({self.cluster})"
+
+    def associated_token_account(self, owner: str) -> Pubkey:
+        """The owner's associated token account for this SPL token (ATA program derivation:
+        https://spl.solana.com/associated-token-account). Not defined for native SOL."""
+        if self.is_native:
+            raise ValueError("native SOL has no token account")
+        return get_associated_token_address(Pubkey.from_string(owner), Pubkey.from_string(self.mint),
+                                            Pubkey.from_string(self.token_program))
 
 
 class Payment(models.Model):

@@ -38,7 +38,6 @@ from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
 from spl.token.instructions import (
     create_idempotent_associated_token_account,
-    get_associated_token_address,
     transfer_checked,
 )
 from spl.token.models import TransferCheckedParams
@@ -175,8 +174,7 @@ def chain_balance_at(*, client: ChainClient, wallet: Wallet, token: Token) -> tu
     owner = Pubkey.from_string(wallet.address)
     if token.is_native:
         return client.get_balance_at(owner)
-    mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
-    return client.get_token_account_amount_at(get_associated_token_address(owner, mint, program))
+    return client.get_token_account_amount_at(token.associated_token_account(wallet.address))
 
 
 # --- building and signing ---------------------------------------------------------------------------
@@ -211,11 +209,11 @@ def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_
             payment_reference(payment.id)))
     else:
         mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
-        destination = get_associated_token_address(recipient, mint, program)
+        destination = token.associated_token_account(payment.recipient_address)
         if create_recipient_account:
             instructions.append(create_idempotent_associated_token_account(fee_payer, recipient, mint, program))
         instructions.append(_with_reference(transfer_checked(TransferCheckedParams(
-            program_id=program, source=get_associated_token_address(sender, mint, program), mint=mint,
+            program_id=program, source=token.associated_token_account(payment.wallet.address), mint=mint,
             dest=destination, owner=sender, amount=payment.amount, decimals=token.decimals)),
             payment_reference(payment.id)))
     if payment.memo:
@@ -390,8 +388,7 @@ def _recipient_account_state(*, client: ChainClient, token: Token, recipient: Re
     owner = Pubkey.from_string(recipient.address)
     if token.is_native:
         return False, client.account_exists(owner)
-    ata = get_associated_token_address(owner, Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program))
-    exists = client.account_exists(ata)
+    exists = client.account_exists(token.associated_token_account(recipient.address))
     return not exists, exists
 
 
