@@ -31,6 +31,7 @@ from numpay.core.transactions import assemble, compile_message
 from relayer.signer import get_fee_payer, load_keypair_file, write_keypair_file
 
 from .models import Token, Wallet
+from .selectors import balance_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,3 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
     cache.delete_many([balance_cache_key(wallet.address, t) for t in ("SOL", token.symbol)])
     return str(signature)
 
-
-def balance_cache_key(address: str, symbol: str) -> str:
-    """Cache key of a chain balance (short-lived; DESIGN.md invariant 6)."""
-    return f"balance:{address}:{symbol}"

@@ -48,9 +48,9 @@ from numpay.core.money import format_amount, parse_amount
 from numpay.core.transactions import assemble, compile_message
 from relayer import services as relayer
 
-from .faucet import balance_cache_key
 from .lock_objects import payment_qs_select_for_update, wallet_qs_select_for_update
 from .models import Payment, PaymentAttempt, PaymentEvent, Token, Wallet
+from .selectors import balance_cache_key
 from .services import token_get, wallet_for_user, wallet_sign
 
 logger = logging.getLogger(__name__)

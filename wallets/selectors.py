@@ -14,8 +14,12 @@ from numpay.core.chain import ChainClient, get_chain_client
 from numpay.core.errors import NotFoundError
 from numpay.core.money import format_amount
 
-from .faucet import balance_cache_key
 from .models import IncomingTransfer, Payment, Token, Wallet
+
+
+def balance_cache_key(address: str, symbol: str) -> str:
+    """Cache key of a chain balance (short-lived; DESIGN.md invariant 6)."""
+    return f"balance:{address}:{symbol}"
 
 
 @dataclass(frozen=True)
