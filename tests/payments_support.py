@@ -68,3 +68,15 @@ def transaction_json(signature: str) -> dict[str, Any]:
     tx = wait_until(lambda: get_chain_client().get_transaction_json(Signature.from_string(signature)), timeout=10)
     assert tx is not None
     return tx
+
+
+def stored_payment(*, sender: Any, to: str, amount: str, monkeypatch: Any, token: str = "USDC") -> Payment:  # noqa: S107
+    """A payment created, signed and stored by ``payment_create`` whose submit job never reaches the
+    broker (as if the message were lost): the test decides what runs next."""
+    from wallets import payments
+
+    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
+    payment, created = payments.payment_create(user=sender, request=payments.PaymentRequest(
+        to=to, token=token, amount=amount), idempotency_key=str(uuid.uuid4()))
+    assert created
+    return payment

@@ -96,19 +96,15 @@ def test_admin_shows_wallet_without_key_material(admin_client, make_user, tokens
 
 @pytest.mark.chain
 def test_admin_payment_page_is_read_only_and_recheck_is_audited(admin_client, make_user, tokens, monkeypatch) -> None:
-    import uuid
-
     from django.contrib.admin.models import LogEntry
 
-    from wallets import payments
     from wallets.faucet import faucet_fund
+
+    from .payments_support import stored_payment
 
     alice, bob = make_user(), make_user()
     faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=2_000_000)
-    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
-    payment, _ = payments.payment_create(user=alice, request=payments.PaymentRequest(to=bob.email, token="USDC",
-                                                                                      amount="1"),
-                                         idempotency_key=str(uuid.uuid4()))
+    payment = stored_payment(sender=alice, to=bob.email, amount="1", monkeypatch=monkeypatch)
     page = admin_client.get(f"/admin/wallets/payment/{payment.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()

@@ -3,8 +3,6 @@ fail on chain ends `failed` with a clear reason and its sponsorship released."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address, transfer_checked
@@ -19,7 +17,7 @@ from wallets.models import Payment
 from wallets.services import wallet_sign
 from wallets.tasks import payment_sweep
 
-from .payments_support import token_balance, wait_terminal
+from .payments_support import stored_payment, token_balance, wait_terminal
 
 pytestmark = [pytest.mark.chain]
 
@@ -28,10 +26,7 @@ def test_sweep_finds_a_payment_whose_submit_job_was_lost(celery_worker, make_use
     alice, bob = make_user(), make_user()
     faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=4_000_000)
     # given a payment stored and signed, whose submit job never reached the broker
-    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
-    payment, _ = payments.payment_create(user=alice, request=payments.PaymentRequest(to=bob.email, token="USDC",
-                                                                                      amount="1.5"),
-                                         idempotency_key=str(uuid.uuid4()))
+    payment = stored_payment(sender=alice, to=bob.email, amount="1.5", monkeypatch=monkeypatch)
     assert Payment.objects.get(pk=payment.pk).status == "approved"
     # when the periodic sweep runs
     assert payment_sweep.apply(kwargs={"stale_seconds": 0}).get() == 1
@@ -46,10 +41,7 @@ def test_payment_that_would_fail_on_chain_ends_failed_in_plain_words(celery_work
     alice, bob, carol = make_user(), make_user(), make_user()
     faucet_fund(wallet=alice.wallet, token=usdc, amount=2_000_000)
     faucet_fund(wallet=carol.wallet, token=usdc, amount=1)
-    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
-    payment, _ = payments.payment_create(user=alice, request=payments.PaymentRequest(to=bob.email, token="USDC",
-                                                                                      amount="2"),
-                                         idempotency_key=str(uuid.uuid4()))
+    payment = stored_payment(sender=alice, to=bob.email, amount="2", monkeypatch=monkeypatch)
     # given the funds leave the wallet outside Numpay before the payment is sent
     client = get_chain_client()
     owner, mint = Pubkey.from_string(alice.wallet.address), Pubkey.from_string(usdc.mint)
