@@ -26,6 +26,7 @@ from spl.token.constants import ACCOUNT_LEN
 from numpay.core.chain import get_chain_client
 from numpay.core.errors import ApplicationError, ConflictError
 from numpay.core.money import format_amount
+from relayer.app_settings import app_settings
 
 from .lock_objects import sponsorship_charge_qs_select_for_update, sponsorship_day_qs_select_for_update
 from .models import FeePayer, SponsorshipCharge, SponsorshipDay
@@ -66,7 +67,7 @@ def _chain_ata_rent_lamports(rpc_url: str) -> int:
 def ata_rent_lamports() -> int:
     """Rent-exempt minimum of an SPL token account (165 bytes), in lamports.
 
-    ``settings.RELAYER_ATA_RENT_LAMPORTS`` when set above zero (tests, or pinning the value); otherwise
+    ``app_settings.ATA_RENT_LAMPORTS`` when set above zero (tests, or pinning the value); otherwise
     asked from the chain once per process and RPC URL (``getMinimumBalanceForRentExemption``).
 
     :raises ChainUnavailableError: the chain does not answer (first call only).
@@ -132,7 +133,7 @@ def _sponsorship_reserve(*, user: AbstractBaseUser, reference: uuid.UUID, lampor
         raise ConflictError("sponsorship_closed", "This payment's sponsorship is already closed.")
 
     additional = lamports if charge is None else max(0, lamports - charge.lamports)
-    budget = settings.RELAYER_DAILY_BUDGET_LAMPORTS
+    budget = app_settings.DAILY_BUDGET_LAMPORTS
     if additional and day_row.reserved_lamports + additional > budget:
         raise ApplicationError(
             "sponsorship_budget_exceeded",
@@ -230,7 +231,7 @@ def fee_payer_balance_check() -> FeePayer:
     """
     address = fee_payer_pubkey()
     balance = get_chain_client().get_balance(address)
-    threshold = settings.RELAYER_FEE_PAYER_ALERT_LAMPORTS
+    threshold = app_settings.FEE_PAYER_ALERT_LAMPORTS
     is_below = balance < threshold
     fee_payer, _ = FeePayer.objects.update_or_create(
         address=str(address),

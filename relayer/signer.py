@@ -15,12 +15,13 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+
+from relayer.app_settings import app_settings
 
 
 class FeePayerSigner(Protocol):
@@ -81,6 +82,6 @@ def get_fee_payer() -> FeePayerSigner:
 
     :raises ImproperlyConfigured: no usable key.
     """
-    if settings.RELAYER_SIGNER_CLASS:
-        return _external_signer(settings.RELAYER_SIGNER_CLASS)
-    return _fee_payer(settings.RELAYER_FEE_PAYER_KEYPAIR, settings.RELAYER_FEE_PAYER_KEYPAIR_PATH)
+    if app_settings.SIGNER_CLASS:
+        return _external_signer(app_settings.SIGNER_CLASS)
+    return _fee_payer(app_settings.FEE_PAYER_KEYPAIR, app_settings.FEE_PAYER_KEYPAIR_PATH)

@@ -27,11 +27,11 @@ Fee arithmetic follows the Solana docs:
 
 from __future__ import annotations
 
-from django.conf import settings
 from solders.message import Message
 from solders.pubkey import Pubkey
 
 from numpay.core.errors import ApplicationError
+from relayer.app_settings import app_settings
 
 #: Base fee per signature, in lamports (https://solana.com/docs/core/fees).
 LAMPORTS_PER_SIGNATURE = 5_000
@@ -102,11 +102,11 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
        Account, Memo (v2 and v1), Compute Budget.
     3. ``fee_payer`` appears in no instruction's accounts, except as account 0 (the funder) of an
        Associated Token Account ``Create`` / ``CreateIdempotent`` instruction, and only when
-       ``settings.RELAYER_SPONSOR_ATA_RENT`` is on.
+       ``app_settings.SPONSOR_ATA_RENT`` is on.
     4. System program instructions are only ``Transfer`` (never from the fee payer, by rule 3).
     5. Compute budget instructions are well formed and not repeated (the deprecated ``RequestUnits``
        is refused).
-    6. The maximum loss is at most ``settings.RELAYER_MAX_LAMPORTS_PER_TX``.
+    6. The maximum loss is at most ``app_settings.MAX_LAMPORTS_PER_TX``.
 
     :param message: the compiled legacy message to be signed.
     :param fee_payer: the relayer's fee payer address.
@@ -177,7 +177,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
                     f"Instruction {position + 1} uses the relayer's fee payer as an account; it may only fund "
                     "the creation of an associated token account.",
                 )
-            if not settings.RELAYER_SPONSOR_ATA_RENT:
+            if not app_settings.SPONSOR_ATA_RENT:
                 raise _refuse(
                     "ata_rent_not_sponsored",
                     f"Instruction {position + 1} asks the relayer to pay for a new token account, which is turned off.",
@@ -204,7 +204,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     priority_fee = -(-compute_unit_price * compute_unit_limit // MICRO_LAMPORTS_PER_LAMPORT)
     max_loss = LAMPORTS_PER_SIGNATURE * signer_count + priority_fee + ata_rent_total
 
-    cap = settings.RELAYER_MAX_LAMPORTS_PER_TX
+    cap = app_settings.MAX_LAMPORTS_PER_TX
     if max_loss > cap:
         raise ApplicationError(
             "fee_payer_cap_exceeded",

@@ -28,8 +28,10 @@ from spl.token.models import InitializeMint2Params, MintToCheckedParams
 from numpay.core.chain import ChainClient, get_chain_client
 from numpay.core.errors import ApplicationError, ChainUnavailableError, NotFoundError
 from numpay.core.transactions import assemble, compile_message
+from relayer.app_settings import app_settings as relayer_settings
 from relayer.signer import get_fee_payer, load_keypair_file, write_keypair_file
 
+from .app_settings import app_settings
 from .models import Token, Wallet
 from .selectors import balance_cache_key
 
@@ -97,11 +99,11 @@ def localnet_chain_setup(*, client: ChainClient | None = None) -> BootstrapResul
     :raises ChainUnavailableError: the chain does not answer.
     """
     client = client or get_chain_client()
-    if not settings.RELAYER_FEE_PAYER_KEYPAIR:
-        _keypair(settings.RELAYER_FEE_PAYER_KEYPAIR_PATH)
+    if not relayer_settings.FEE_PAYER_KEYPAIR:
+        _keypair(relayer_settings.FEE_PAYER_KEYPAIR_PATH)
     fee_payer_pubkey = get_fee_payer().pubkey()
-    faucet = _keypair(settings.FAUCET_KEYPAIR_PATH)
-    mint = _keypair(Path(settings.FAUCET_KEYPAIR_PATH).with_name("usdc-mint-keypair.json"))
+    faucet = _keypair(app_settings.FAUCET_KEYPAIR_PATH)
+    mint = _keypair(Path(app_settings.FAUCET_KEYPAIR_PATH).with_name("usdc-mint-keypair.json"))
     _top_up(client, fee_payer_pubkey, FEE_PAYER_TARGET_LAMPORTS)
     _top_up(client, faucet.pubkey(), FAUCET_TARGET_LAMPORTS)
     if not client.account_exists(mint.pubkey()):
@@ -145,15 +147,15 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
         raise NotFoundError("not_found", "There is no faucet on this network.")
     if amount <= 0:
         raise ApplicationError("amount_not_positive", "The amount must be greater than zero.", extra={"field": "amount"})
-    if amount > settings.FAUCET_MAX_TOKENS * 10**token.decimals:
-        raise ApplicationError("faucet_limit_exceeded", f"The faucet gives at most {settings.FAUCET_MAX_TOKENS} "
+    if amount > app_settings.FAUCET_MAX_TOKENS * 10**token.decimals:
+        raise ApplicationError("faucet_limit_exceeded", f"The faucet gives at most {app_settings.FAUCET_MAX_TOKENS} "
                                f"{token.symbol} at a time.", extra={"field": "amount"})
     client = client or get_chain_client()
     owner = Pubkey.from_string(wallet.address)
     if token.is_native:
         signature = client.request_airdrop(owner, amount)
     else:
-        faucet = load_keypair_file(settings.FAUCET_KEYPAIR_PATH)
+        faucet = load_keypair_file(app_settings.FAUCET_KEYPAIR_PATH)
         mint = Pubkey.from_string(token.mint)
         program = Pubkey.from_string(token.token_program)
         destination = token.associated_token_account(wallet.address)

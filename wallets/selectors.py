@@ -14,6 +14,7 @@ from numpay.core.chain import ChainClient, get_chain_client
 from numpay.core.errors import NotFoundError
 from numpay.core.money import format_amount
 
+from .app_settings import app_settings
 from .models import IncomingTransfer, Payment, Token, Wallet
 
 
@@ -60,8 +61,8 @@ def token_chain_balance(*, client: ChainClient, address: str, token: Token) -> i
         amount = client.get_balance(owner)
     else:
         amount = client.get_token_balance(owner, Pubkey.from_string(token.mint))
-    if settings.SOLANA_BALANCE_CACHE_SECONDS:
-        cache.set(key, amount, settings.SOLANA_BALANCE_CACHE_SECONDS)
+    if app_settings.BALANCE_CACHE_SECONDS:
+        cache.set(key, amount, app_settings.BALANCE_CACHE_SECONDS)
     return amount
 
 

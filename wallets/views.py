@@ -1,4 +1,8 @@
-"""Pages for wallets: landing, dashboard, receive, the localnet faucet (htmx)."""
+"""Pages for wallets: landing, dashboard, receive, the localnet faucet (htmx).
+
+A GET never writes: a signed-in account without a wallet (an operator made with ``createsuperuser``) gets
+the ``wallet_not_found`` page from :class:`numpay.core.middleware.ApplicationErrorMiddleware`.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from numpay.core.money import parse_amount
 
 from .faucet import faucet_fund
 from .selectors import tokens_active, wallet_activity, wallet_balances
-from .services import token_get, wallet_for_user, wallet_provision
+from .services import token_get, wallet_for_user
+from .throttling import faucet_throttle_check
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -29,7 +34,7 @@ def _qr_svg(address: str) -> str:
 
 
 def _balances_context(request: HttpRequest) -> dict[str, object]:
-    wallet = wallet_provision(user=request.user)
+    wallet = wallet_for_user(user=request.user)
     context: dict[str, object] = {"wallet": wallet, "balances": [], "chain_error": ""}
     try:
         context["balances"] = wallet_balances(wallet=wallet)
@@ -64,19 +69,27 @@ def receive(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def faucet(request: HttpRequest) -> HttpResponse:
-    """Localnet only: fund the user with test tokens, then re-render the balances card."""
+    """Localnet only: fund the user with test tokens, then re-render the balances card.
+
+    Rate-limited together with the API faucet (one allowance per user in the shared cache,
+    :mod:`wallets.throttling`); past it nothing is minted. An htmx request shows any refusal inline in the
+    card (htmx swaps only 2xx answers); a plain form post gets the error page with the registered status.
+    """
     if settings.SOLANA_CLUSTER != "localnet":
         raise Http404
     message, is_error = "", False
     try:
+        faucet_throttle_check(request)
         token = token_get(symbol=request.POST.get("token", "USDC"))
         amount = parse_amount(request.POST.get("amount", "100"), decimals=token.decimals)
         faucet_fund(wallet=wallet_for_user(user=request.user), token=token, amount=amount)
         message = f"Added {request.POST.get('amount', '100')} {token.symbol} from the test faucet."
     except ApplicationError as exc:
+        if not request.htmx:
+            raise
         message, is_error = exc.message, True
+    if not request.htmx:
+        return redirect("dashboard")
     context = _balances_context(request)
     context.update({"faucet_message": message, "faucet_error": is_error})
-    if request.htmx:
-        return render(request, "wallets/_balances.html", context)
-    return redirect("dashboard")
+    return render(request, "wallets/_balances.html", context)

@@ -1,57 +1,194 @@
-"""The one error family of Numpay (STYLE.md: "One ApplicationError family mapped to HTTP by one DRF
-exception handler"). Services raise these; the API renders them as problem-details JSON
-(RFC 9457) with a stable machine-readable ``code``; pages render ``message`` inline.
+"""The one error family of Numpay and the one registry of its codes.
+
+STYLE.md: "One ApplicationError family mapped to HTTP by one DRF exception handler" and "Errors have
+codes from one registry". Every code a client or a page can see is registered in :data:`REGISTRY` with
+its HTTP status, a default plain-words message and a short title. Services raise
+``ApplicationError(code)`` (the status and, unless given, the message come from the registry); the DRF
+exception handler (:mod:`numpay.core.api`) renders it as problem-details JSON (RFC 9457), the pages'
+middleware (:mod:`numpay.core.middleware`) as a friendly page, and the OpenAPI schema documents each
+endpoint's codes from here, so documented and raised codes cannot drift. Raising an unregistered code
+is a programming error (``LookupError``), caught before it ships by ``tests/test_errors.py``, which
+scans every raise site in the tree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One registered error code.
+
+    :ivar code: stable machine-readable code, snake_case, never reworded once published.
+    :ivar status: the HTTP status the API and pages answer with.
+    :ivar message: the default sentence for people (a raise site may give a more precise one).
+    :ivar title: a short summary of the problem type (problem details ``title``; used in the API docs).
+    """
+
+    code: str
+    status: int
+    message: str
+    title: str
+
+
+def _registry(*entries: ErrorCode) -> dict[str, ErrorCode]:
+    registry: dict[str, ErrorCode] = {}
+    for entry in entries:
+        if entry.code in registry:  # pragma: no cover - guarded at import time
+            raise ValueError(f"Error code {entry.code!r} is registered twice")
+        registry[entry.code] = entry
+    return registry
+
+
+E = ErrorCode
+
+#: Every error code of Numpay, by code.
+REGISTRY: dict[str, ErrorCode] = _registry(
+    # --- the request itself (DRF, parsers, middleware) ---
+    E("invalid_request", 400, "The request has invalid fields.", "Invalid fields"),
+    E("malformed_request", 400, "The request body is not valid JSON.", "Malformed request body"),
+    E("request_too_deep", 400, "The request body is nested too deeply.", "Request body nested too deeply"),
+    E("request_too_large", 400, "The request body is too large.", "Request body too large"),
+    E("unsupported_media_type", 415, "Send the request body as application/json.", "Unsupported media type"),
+    E("not_acceptable", 406, "The requested response format is not available.", "Not acceptable"),
+    E("method_not_allowed", 405, "This method is not allowed here.", "Method not allowed"),
+    E("not_authenticated", 401, "Sign in first: send a session cookie or an X-Session-Token header.",
+      "Not authenticated"),
+    E("authentication_failed", 401, "The session token is invalid or has expired; sign in again.",
+      "Authentication failed"),
+    E("permission_denied", 403, "You are not allowed to do this.", "Permission denied"),
+    E("not_found", 404, "There is nothing here.", "Not found"),
+    E("throttled", 429, "Too many requests; please slow down.", "Too many requests"),
+    E("rate_limited", 429, "You have done this too often; please wait a minute and try again.", "Rate limited"),
+    E("server_error", 500, "Something went wrong on our side.", "Server error"),
+    # --- amounts, tokens, memos (numpay.core.money, wallets) ---
+    E("invalid_amount", 400, "Enter the amount as a number, like 12.50.", "Invalid amount"),
+    E("amount_not_positive", 400, "The amount must be greater than zero.", "Amount not positive"),
+    E("too_many_decimals", 400, "The amount has more decimal places than the token.", "Too many decimals"),
+    E("amount_too_large", 400, "The amount is too large.", "Amount too large"),
+    E("unknown_token", 400, "Numpay does not support this token here.", "Unknown token"),
+    E("memo_too_long", 400, "The memo is too long.", "Memo too long"),
+    E("invalid_memo", 400, "The memo cannot contain control characters.", "Invalid memo"),
+    # --- wallets ---
+    E("wallet_not_found", 404, "This account has no wallet.", "No wallet"),
+    E("wallet_frozen", 403, "This wallet is frozen; contact support.", "Wallet frozen"),
+    E("faucet_limit_exceeded", 400, "The test faucet gives less than that per request.", "Faucet limit exceeded"),
+    # --- payments ---
+    E("idempotency_key_required", 400, "Send an Idempotency-Key header with every payment.",
+      "Idempotency-Key required"),
+    E("invalid_idempotency_key", 400, "The Idempotency-Key header is longer than 255 characters.",
+      "Invalid Idempotency-Key"),
+    E("idempotency_key_reused", 422, "This Idempotency-Key was already used for a different payment.",
+      "Idempotency-Key reused"),
+    E("recipient_required", 400, "Enter an email address or a Solana address.", "Recipient required"),
+    E("recipient_not_found", 400, "No Numpay user has that email address.", "Recipient not found"),
+    E("invalid_address", 400, "That is not a valid Solana address (base58, 32 bytes).", "Invalid address"),
+    E("invalid_recipient", 400, "Payments to this address cannot be spent by anyone.", "Invalid recipient"),
+    E("recipient_is_sender", 400, "You cannot send a payment to your own wallet.", "Recipient is sender"),
+    E("insufficient_funds", 400, "Your balance is too low for this payment.", "Insufficient funds"),
+    E("amount_below_rent_minimum", 400, "A new Solana address must receive at least the rent-exempt minimum.",
+      "Amount below rent minimum"),
+    E("would_leave_dust", 400, "Solana needs a wallet to keep at least its rent-exempt minimum or nothing.",
+      "Would leave dust"),
+    E("network_fee_not_covered", 400, "Your balance cannot cover the network fee for this new address.",
+      "Network fee not covered"),
+    E("payment_not_found", 404, "No such payment.", "Payment not found"),
+    E("payment_expired", 409, "This payment expired before it was sent; nothing left your wallet.",
+      "Payment expired"),
+    # --- relayer (fee sponsorship) ---
+    E("transaction_not_allowed", 400, "The relayer does not sponsor this transaction.", "Transaction not allowed"),
+    E("fee_payer_cap_exceeded", 400, "This transaction could cost the relayer more than its per-transaction limit.",
+      "Fee payer cap exceeded"),
+    E("sponsorship_budget_exceeded", 429, "You have used today's free network fees. Please try again tomorrow "
+      "(the allowance resets at 00:00 UTC).", "Sponsorship budget exceeded"),
+    E("sponsorship_reference_conflict", 409, "This payment reference belongs to another user.",
+      "Sponsorship reference conflict"),
+    E("sponsorship_not_reserved", 409, "No sponsorship was reserved for this payment.", "Sponsorship not reserved"),
+    E("sponsorship_closed", 409, "This payment's sponsorship is already closed.", "Sponsorship closed"),
+    # --- the chain ---
+    E("chain_unavailable", 503, "The Solana network is not reachable right now. Please try again shortly.",
+      "Chain unavailable"),
+    E("chain_request_failed", 502, "The Solana network refused the request.", "Chain request failed"),
+)
+del E
+
+
+def error_code(code: str) -> ErrorCode:
+    """The registry entry of ``code``.
+
+    :raises LookupError: ``code`` is not registered (a programming error: register it in :data:`REGISTRY`).
+    """
+    try:
+        return REGISTRY[code]
+    except KeyError:
+        raise LookupError(f"Error code {code!r} is not registered in numpay.core.errors.REGISTRY") from None
+
+
+def codes_with_status(*codes: str) -> dict[int, list[str]]:
+    """Group registered ``codes`` by HTTP status (for documenting an endpoint), each list in the given order.
+
+    :raises LookupError: a code is not registered.
+    """
+    grouped: dict[int, list[str]] = {}
+    for code in codes:
+        entry = error_code(code)
+        if code not in grouped.setdefault(entry.status, []):
+            grouped[entry.status].append(code)
+    return dict(sorted(grouped.items()))
 
 
 class ApplicationError(Exception):
     """A refusal or failure that a user or client can act on.
 
-    :param code: stable machine-readable code, e.g. ``"insufficient_funds"`` (snake_case, never reworded).
-    :param message: a plain-words sentence for people; never contains secrets.
-    :param status: the HTTP status the API answers with (4xx for refusals, 503 for an unavailable chain).
+    :param code: a code registered in :data:`REGISTRY`, e.g. ``"insufficient_funds"``.
+    :param message: a plain-words sentence for people (never secrets); defaults to the registry's.
+    :param status: the HTTP status; it is the registry's, so giving it is only an assertion.
     :param extra: extra JSON-serialisable fields added to the problem details (e.g. ``{"field": "amount"}``).
+    :raises LookupError: ``code`` is not registered.
+    :raises ValueError: ``status`` (or the subclass's ``expected_status``) disagrees with the registry.
     """
 
-    status: int = 400
+    #: a subclass for one status class (e.g. 404) refuses codes registered with another status.
+    expected_status: int | None = None
 
-    def __init__(self, code: str, message: str, *, status: int | None = None, extra: dict[str, Any] | None = None):
-        super().__init__(message)
+    def __init__(self, code: str, message: str | None = None, *, status: int | None = None,
+                 extra: dict[str, Any] | None = None):
+        entry = error_code(code)
+        for claimed in (status, self.expected_status):
+            if claimed is not None and claimed != entry.status:
+                raise ValueError(f"Error code {code!r} is registered with status {entry.status}, not {claimed}")
         self.code = code
-        self.message = message
-        if status is not None:
-            self.status = status
+        self.message = message or entry.message
+        self.status = entry.status
+        self.title = entry.title
         self.extra = extra or {}
+        super().__init__(self.message)
 
 
 class NotFoundError(ApplicationError):
     """The object does not exist or belongs to someone else (both are 404: no existence oracle)."""
 
-    status = 404
+    expected_status = 404
 
 
 class ConflictError(ApplicationError):
     """The request conflicts with current state (HTTP 409)."""
 
-    status = 409
+    expected_status = 409
 
 
 class UnprocessableError(ApplicationError):
     """Well-formed but cannot be processed, e.g. an Idempotency-Key reused with another body (HTTP 422)."""
 
-    status = 422
+    expected_status = 422
 
 
 class ChainUnavailableError(ApplicationError):
     """The Solana RPC endpoint could not be reached after retries (HTTP 503); safe to retry later."""
 
-    status = 503
-
-    def __init__(self, message: str = "The Solana network is not reachable right now. Please try again shortly."):
+    def __init__(self, message: str | None = None):
         super().__init__("chain_unavailable", message)
 
 
@@ -61,9 +198,15 @@ class ChainRequestError(ApplicationError):
     :param rpc_code: the JSON-RPC error code (e.g. -32002 preflight failure).
     """
 
-    status = 502
-
     def __init__(self, message: str, *, rpc_code: int | None = None, data: Any = None):
         super().__init__("chain_request_failed", message)
         self.rpc_code = rpc_code
         self.data = data
+
+
+def problem_body(error: ApplicationError) -> dict[str, Any]:
+    """Problem details (RFC 9457) of ``error``: ``{type, title, status, detail, code, ...extra}``."""
+    body: dict[str, Any] = {"type": f"https://numpay.dev/errors/{error.code}", "title": error.title,
+                            "status": error.status, "detail": error.message, "code": error.code}
+    body.update(error.extra)
+    return body

@@ -1,8 +1,10 @@
 """Settings shared by every environment, all read from environment variables (django-environ).
 
-The embedded defaults (SQLite, an SQLite Celery broker, LocMem cache, localnet on 127.0.0.1:8899) are
-the same components in their single-machine form; ``DATABASE_URL``, ``CELERY_BROKER_URL``,
-``REDIS_URL`` and ``SOLANA_RPC_URL`` switch to PostgreSQL, Redis/RabbitMQ and any Solana cluster.
+The embedded defaults (SQLite, an SQLite Celery broker, a file-based cache under ``var/cache``,
+localnet on 127.0.0.1:8899) are the same components in their single-machine form; ``DATABASE_URL``,
+``CELERY_BROKER_URL``, ``REDIS_URL`` and ``SOLANA_RPC_URL`` switch to PostgreSQL, Redis/RabbitMQ and
+any Solana cluster. Settings that belong to one app live in its ``app_settings.py`` (``relayer``:
+``RELAYER_*``; ``wallets``: balance cache and faucet), read from the same environment variables.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -48,13 +51,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "numpay.core.middleware.JsonBodyGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "numpay.core.middleware.ApplicationErrorMiddleware",
 ]
 
 ROOT_URLCONF = "numpay.urls"
@@ -105,7 +111,17 @@ if REDIS_URL:
     # Sessions (and so allauth headless session tokens) read through the cache, written to the DB.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # DESIGN.md "Processes": the embedded cache is shared by the web process, the worker and beat (balance
+    # cache invalidation, rate limits, single-flight locks), so never a per-process LocMem cache. Files, not
+    # the database: cache writes stay outside the callers' DB transactions and off SQLite's one write lock.
+    CACHES = {
+        "default": {
+            "BACKEND": "numpay.core.cache.FileBasedCache",
+            "LOCATION": env.str("CACHE_DIR", default=str(VAR_DIR / "cache")),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="numpay"),
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -149,6 +165,9 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
+# Clients' IP addresses (rate limits) come from X-Forwarded-For as set by this many trusted proxies (0: none,
+# REMOTE_ADDR is the client). allauth and DRF's throttles read the same number.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 HEADLESS_ONLY = False
 HEADLESS_CLIENTS = ("app", "browser")
 HEADLESS_FRONTEND_URLS = {
@@ -168,6 +187,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "numpay.core.api.CursorPagination",
     "PAGE_SIZE": 25,
     "EXCEPTION_HANDLER": "numpay.core.api.problem_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "numpay.core.parsers.GuardedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "NUM_PROXIES": ALLAUTH_TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
@@ -175,7 +200,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("API_THROTTLE_USER", default="600/min"),
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
-        "faucet": env.str("API_THROTTLE_FAUCET", default="30/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -188,6 +212,28 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs UI from our own static files (drf-spectacular-sidecar), not a CDN: see CONTENT_SECURITY_POLICY.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Content-Security-Policy (django-csp): our pages load only our own scripts (htmx, numpay.js, the API
+# docs from drf-spectacular-sidecar); no inline scripts. Inline styles stay allowed: htmx injects its
+# indicator style and the admin uses style attributes. QR codes are data: URI images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 # --- Celery (DESIGN.md: always through Celery; embedded broker is SQLite via SQLAlchemy) ---
@@ -211,11 +257,7 @@ SOLANA_CLUSTER = env.str("SOLANA_CLUSTER", default="localnet")
 SOLANA_COMMITMENT = env.str("SOLANA_COMMITMENT", default="confirmed")
 SOLANA_RPC_TIMEOUT_SECONDS = env.float("SOLANA_RPC_TIMEOUT_SECONDS", default=10.0)
 SOLANA_RPC_MAX_RETRIES = env.int("SOLANA_RPC_MAX_RETRIES", default=4)
-SOLANA_BALANCE_CACHE_SECONDS = env.int("SOLANA_BALANCE_CACHE_SECONDS", default=2)
 LOCALNET_LEDGER_DIR = env.str("LOCALNET_LEDGER_DIR", default=str(VAR_DIR / "localnet"))
-# The dev faucet's mint-authority keypair (localnet only; a JSON array of 64 bytes like solana-keygen).
-FAUCET_KEYPAIR_PATH = env.str("FAUCET_KEYPAIR_PATH", default=str(VAR_DIR / "faucet-keypair.json"))
-FAUCET_MAX_TOKENS = env.int("FAUCET_MAX_TOKENS", default=1000)  # whole tokens per request (1,000 USDC or SOL)
 
 # --- Custody: key-encryption keys (DESIGN.md "Key custody") ---
 # NUMPAY_KEKS = "id1:base64key,id2:base64key" (32-byte AES keys); NUMPAY_KEK_CURRENT_ID selects the one
@@ -223,12 +265,6 @@ FAUCET_MAX_TOKENS = env.int("FAUCET_MAX_TOKENS", default=1000)  # whole tokens p
 NUMPAY_KEK_PROVIDER = env.str("NUMPAY_KEK_PROVIDER", default="wallets.custody.LocalKeyEncryptionKeyProvider")
 NUMPAY_KEKS = env.str("NUMPAY_KEKS", default="")
 NUMPAY_KEK_CURRENT_ID = env.str("NUMPAY_KEK_CURRENT_ID", default="")
-
-# --- Relayer (fee payer) ---
-RELAYER_FEE_PAYER_KEYPAIR = env.str("RELAYER_FEE_PAYER_KEYPAIR", default="")  # JSON array of 64 bytes
-RELAYER_FEE_PAYER_KEYPAIR_PATH = env.str(
-    "RELAYER_FEE_PAYER_KEYPAIR_PATH", default=str(VAR_DIR / "relayer-fee-payer.json")
-)
 
 LOGGING = {
     "version": 1,
@@ -241,16 +277,9 @@ LOGGING = {
 
 SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
 
-# --- Relayer rules (DESIGN.md "Fee sponsorship"; deny by default) ---
-RELAYER_MAX_LAMPORTS_PER_TX = env.int("RELAYER_MAX_LAMPORTS_PER_TX", default=3_000_000)
-RELAYER_DAILY_BUDGET_LAMPORTS = env.int("RELAYER_DAILY_BUDGET_LAMPORTS", default=100_000_000)
-RELAYER_SPONSOR_ATA_RENT = env.bool("RELAYER_SPONSOR_ATA_RENT", default=True)
-RELAYER_FEE_PAYER_ALERT_LAMPORTS = env.int("RELAYER_FEE_PAYER_ALERT_LAMPORTS", default=1_000_000_000)
-RELAYER_SIGNER_CLASS = env.str("RELAYER_SIGNER_CLASS", default="")
+# (RELAYER_* settings: relayer/app_settings.py; balance cache and faucet: wallets/app_settings.py)
 CELERY_BEAT_SCHEDULE.update({
     "relayer-fee-payer-balance": {"task": "relayer.tasks.fee_payer_balance_check", "schedule": 60.0},
     "payments-sweep": {"task": "wallets.tasks.payment_sweep", "schedule": 5.0},
     "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
 })
-# ATA rent the relayer prices into its cap/budget: 0 = ask the chain once per process; > 0 pins it.
-RELAYER_ATA_RENT_LAMPORTS = env.int("RELAYER_ATA_RENT_LAMPORTS", default=0)

@@ -7,15 +7,15 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from numpay.core.api import problem
+from numpay.core.api import problems
 from numpay.core.errors import NotFoundError
 from numpay.core.money import parse_amount
 from wallets.faucet import faucet_fund
 from wallets.selectors import wallet_balances
 from wallets.services import token_get, wallet_for_user
+from wallets.throttling import FaucetRateThrottle
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -35,8 +35,7 @@ class WalletView(APIView):
         balances = BalanceSerializer(many=True)
 
     @extend_schema(operation_id="wallet_retrieve", responses={
-        200: WalletOutputSerializer, 401: problem("not_authenticated"), 404: problem("wallet_not_found"),
-        503: problem("chain_unavailable")})
+        200: WalletOutputSerializer, **problems("wallet_not_found", "chain_unavailable", "chain_request_failed")})
     def get(self, request: Request) -> Response:
         wallet = wallet_for_user(user=request.user)
         balances = [
@@ -51,8 +50,7 @@ class WalletView(APIView):
 class FaucetView(APIView):
     """Localnet only: mint test USDC (or airdrop SOL) to the signed-in user's wallet. 404 elsewhere."""
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "faucet"
+    throttle_classes = [FaucetRateThrottle]
 
     class FaucetInputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=16)
@@ -65,9 +63,9 @@ class FaucetView(APIView):
 
     @extend_schema(operation_id="faucet_create", request=FaucetInputSerializer, responses={
         201: FaucetOutputSerializer,
-        400: problem("invalid_request, unknown_token, invalid_amount, amount_not_positive, too_many_decimals, "
-                     "faucet_limit_exceeded"),
-        404: problem("not_found (not localnet)"), 503: problem("chain_unavailable")})
+        **problems("invalid_request", "unknown_token", "invalid_amount", "amount_not_positive", "too_many_decimals",
+                   "amount_too_large", "faucet_limit_exceeded", "wallet_not_found", "not_found", "chain_unavailable",
+                   "chain_request_failed", body=True)})
     def post(self, request: Request) -> Response:
         if settings.SOLANA_CLUSTER != "localnet":
             raise NotFoundError("not_found", "There is no faucet on this network.")

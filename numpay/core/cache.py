@@ -1,0 +1,48 @@
+"""The embedded cache: Django's file-based cache, made safe for single-flight locks across processes.
+
+The web process, the Celery worker and beat share ``var/cache`` (DESIGN.md "Processes": a cache one
+process writes and another reads). Django's ``FileBasedCache`` already writes atomically (a temporary
+file renamed over the entry), but its ``add`` is "check, then set": two processes can both win. Here
+``add`` holds an exclusive ``flock`` on one lock file of the cache directory, so exactly one ``add`` of a
+live key succeeds, across threads and processes, as with Redis ``SET NX``. When the cache is full,
+expired entries are removed before Django's random cull, so live locks survive a cull whenever possible.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from typing import Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.filebased import FileBasedCache as DjangoFileBasedCache
+
+_thread_lock = threading.Lock()
+
+
+class FileBasedCache(DjangoFileBasedCache):
+    """``django.core.cache.backends.filebased.FileBasedCache`` with an atomic ``add`` (see the module doc)."""
+
+    def add(self, key: str, value: Any, timeout: float | None = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        """Set ``key`` only if it is absent or expired. :returns: whether this call set it."""
+        self._createdir()
+        with _thread_lock, open(os.path.join(self._dir, ".add.lock"), "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                return super().add(key, value, timeout, version)
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _cull(self) -> None:
+        """Over ``MAX_ENTRIES``: drop expired entries first, then Django's random cull if still full."""
+        filelist = self._list_cache_files()
+        if len(filelist) < self._max_entries:
+            return
+        for fname in filelist:
+            try:
+                with open(fname, "rb") as entry:
+                    self._is_expired(entry)  # removes the file when expired
+            except FileNotFoundError:
+                continue
+        super()._cull()
