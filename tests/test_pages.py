@@ -118,3 +118,99 @@ def test_admin_payment_page_is_read_only_and_recheck_is_audited(admin_client, ma
     assert response.status_code == 302
     assert sent == [str(payment.pk)]
     assert LogEntry.objects.filter(object_id=str(payment.pk), change_message="Re-check status requested").count() == 1
+
+
+# --- issue 7 item 5: pages handle ApplicationError in one place; a GET never writes ---
+
+def _row_counts() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")  # noqa: S608 - table names
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+@pytest.mark.parametrize("path", ["/wallet/", "/wallet/receive/", "/wallet/activity/", "/wallet/balances/"])
+def test_operator_without_a_wallet_gets_a_clear_page_and_no_wallet(client, path: str) -> None:
+    from accounts.models import User
+    from wallets.models import Wallet
+
+    operator = User.objects.create_superuser(email="operator@example.com", password="pw-Numpay-1")
+    client.force_login(operator)
+    before = _row_counts()
+    # when the operator opens a wallet page
+    response = client.get(path)
+    # then a 404 page says the account has no wallet (not a 500), and nothing was created
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "This account has no wallet." in html
+    assert 'data-code="wallet_not_found"' in html
+    assert "/admin/" in html  # operators are pointed at the admin
+    assert Wallet.objects.count() == 0
+    assert _row_counts() == before
+
+
+@pytest.mark.chain
+def test_get_of_every_page_and_api_read_creates_no_rows(client, make_user, tokens) -> None:
+    from wallets.faucet import faucet_fund
+
+    from .payments_support import stored_payment
+
+    alice, bob = make_user(), make_user()
+    faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=2_000_000)
+    payment = stored_payment(sender=alice, to=bob.email, amount="1", monkeypatch=pytest.MonkeyPatch())
+    client.force_login(alice)
+    paths = ["/", "/wallet/", "/wallet/balances/", "/wallet/receive/", "/wallet/send/", "/wallet/activity/",
+             f"/wallet/payments/{payment.pk}/", "/api/v1/wallet", "/api/v1/payments", f"/api/v1/payments/{payment.pk}",
+             "/api/schema/", "/api/docs/", "/no-such-page/"]
+    before = _row_counts()
+    # when every page and API read is fetched (twice: the second read comes from the balance cache)
+    statuses = [client.get(path).status_code for path in paths + paths]
+    # then they answer and no table gained or lost a row
+    assert statuses == [302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 404] * 2
+    assert _row_counts() == before
+
+
+@pytest.mark.chain
+def test_faucet_page_and_api_share_one_rate_limit(client, make_user, tokens, settings) -> None:
+    from django.core.cache import cache
+
+    from .payments_support import token_balance
+
+    settings.FAUCET_RATE_LIMIT = "1/min"
+    alice = make_user()
+    cache.delete(f"throttle_faucet_{alice.pk}")
+    client.force_login(alice)
+    # given Alice used her one faucet request of the minute through the API
+    first = client.post("/api/v1/faucet", {"token": "USDC", "amount": "5"}, content_type="application/json")
+    assert first.status_code == 201
+    # when she presses the faucet button on the page (plain form post, then htmx)
+    page = client.post("/wallet/faucet/", {"token": "USDC", "amount": "7"})
+    htmx = client.post("/wallet/faucet/", {"token": "USDC", "amount": "7"}, HTTP_HX_REQUEST="true")
+    # then she is refused and nothing more is minted
+    assert page.status_code == 429
+    assert 'data-code="rate_limited"' in page.content.decode()
+    assert htmx.status_code == 200
+    assert "You have used the test faucet too often." in htmx.content.decode()
+    assert token_balance(alice.wallet.address, tokens["USDC"].mint) == 5_000_000
+    # and the API is refused too (one allowance for both)
+    api = client.post("/api/v1/faucet", {"token": "USDC", "amount": "5"}, content_type="application/json")
+    assert api.status_code == 429
+    assert api.json()["code"] == "throttled"
+
+
+@pytest.mark.chain
+def test_faucet_page_spends_the_allowance_the_api_then_lacks(client, make_user, tokens, settings) -> None:
+    from django.core.cache import cache
+
+    settings.FAUCET_RATE_LIMIT = "1/min"
+    alice = make_user()
+    cache.delete(f"throttle_faucet_{alice.pk}")
+    client.force_login(alice)
+    assert client.post("/wallet/faucet/", {"token": "USDC", "amount": "3"}).status_code == 302
+    api = client.post("/api/v1/faucet", {"token": "USDC", "amount": "3"}, content_type="application/json")
+    assert api.status_code == 429
+    assert int(api["Retry-After"]) > 0

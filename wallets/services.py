@@ -98,5 +98,5 @@ def wallet_for_user(*, user: object) -> Wallet:
     """The user's wallet. :raises NotFoundError: ``wallet_not_found``."""
     wallet = Wallet.objects.filter(user=user).first()
     if wallet is None:
-        raise NotFoundError("wallet_not_found", "You do not have a wallet yet.")
+        raise NotFoundError("wallet_not_found")
     return wallet
