@@ -1,8 +1,12 @@
-"""Production settings: no defaults for secrets; refuse to start without them.
+"""Production settings: no defaults for secrets or embedded components; refuse to start without them.
 
 Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, NUMPAY_KEKS + NUMPAY_KEK_CURRENT_ID
-(or another NUMPAY_KEK_PROVIDER), and the relayer fee payer key (RELAYER_FEE_PAYER_KEYPAIR or
-RELAYER_FEE_PAYER_KEYPAIR_PATH pointing at an existing file).
+(or another NUMPAY_KEK_PROVIDER), the relayer fee payer key (RELAYER_FEE_PAYER_KEYPAIR or
+RELAYER_FEE_PAYER_KEYPAIR_PATH pointing at an existing file), REDIS_URL (cache, rate limits, locks),
+a real CELERY_BROKER_URL (Redis or RabbitMQ, not the embedded SQLite broker) and
+ALLAUTH_TRUSTED_PROXY_COUNT (how many proxies set X-Forwarded-For; 0 when none).
+Static files are served by whitenoise from STATIC_ROOT with hashed names: run
+``manage.py collectstatic`` at each deploy (the web server refuses to start without its manifest).
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[]) or []
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set in production")
 _require("DATABASE_URL")
+_require("REDIS_URL")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):  # noqa: F405
+    raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL in production")
+_broker = _require("CELERY_BROKER_URL")
+if not _broker.startswith(("redis://", "rediss://", "amqp://", "amqps://", "sentinel://", "sqs://")):
+    raise ImproperlyConfigured("CELERY_BROKER_URL must be a Redis, RabbitMQ (amqp) or SQS broker in production, "
+                               "not the embedded SQLite one")
+_proxy_count = _require("ALLAUTH_TRUSTED_PROXY_COUNT")
+if not _proxy_count.isdigit():
+    raise ImproperlyConfigured("ALLAUTH_TRUSTED_PROXY_COUNT must be a whole number (0 when no proxy is in front)")
 if NUMPAY_KEK_PROVIDER == "wallets.custody.LocalKeyEncryptionKeyProvider":  # noqa: F405
     NUMPAY_KEKS = _require("NUMPAY_KEKS")
     NUMPAY_KEK_CURRENT_ID = _require("NUMPAY_KEK_CURRENT_ID")
