@@ -207,7 +207,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Solana wallets without seed phrases. Authenticate with a browser session or an allauth "
         "headless app session token (`X-Session-Token`, from `/_allauth/app/v1/auth/login`). "
-        "Errors are problem-details JSON with a stable `code`."
+        "Errors are problem-details JSON (`application/problem+json`, RFC 9457) with a stable `code`; each "
+        "operation lists the codes it can answer with, by HTTP status."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -216,6 +217,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "numpay.core.schema.problem_content_types",
+    ],
 }
 
 # --- Content-Security-Policy (django-csp): our pages load only our own scripts (htmx, numpay.js, the API
