@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from numpay.core.api import CursorPagination, problem
+from numpay.core.api import CursorPagination, problems
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
 from wallets.models import Payment
@@ -16,7 +16,8 @@ from wallets.payments import PaymentRequest, payment_create
 from wallets.selectors import payment_get_visible, payments_visible_to
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True, type=str,
+    name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True,
+    type={"type": "string", "minLength": 1, "maxLength": 255},
     description="A unique key per intended payment (e.g. a UUID). A replay returns the first payment; the same "
                 "key with a different body is refused with 422 idempotency_key_reused.")
 
@@ -65,6 +66,8 @@ def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
 class PaymentListCreateView(APIView):
     """List your payments (sent and received), or send one."""
 
+    pagination_class = CursorPagination  # also tells the schema generator the list is a cursor page
+
     class PaymentCreateInputSerializer(serializers.Serializer):
         to = serializers.CharField(max_length=254, help_text="A Numpay user's email or any Solana address.")
         token = serializers.CharField(max_length=16, help_text="\"SOL\" or \"USDC\".")
@@ -72,9 +75,9 @@ class PaymentListCreateView(APIView):
         memo = serializers.CharField(max_length=400, required=False, allow_blank=True, default="")
 
     @extend_schema(operation_id="payments_list", responses={200: PaymentSerializer(many=True),
-                                                            401: problem("not_authenticated")})
+                                                            **problems("not_found")})
     def get(self, request: Request) -> Response:
-        paginator = CursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(payments_visible_to(user=request.user), request, view=self)
         return paginator.get_paginated_response(
             PaymentSerializer([payment_data(p, user=request.user) for p in page], many=True).data)
@@ -85,14 +88,13 @@ class PaymentListCreateView(APIView):
                                                           "memo": "lunch"}, request_only=True)],
         responses={
             201: PaymentSerializer,
-            400: problem("invalid_request, idempotency_key_required, invalid_idempotency_key, recipient_required, "
-                         "recipient_not_found, invalid_address, recipient_is_sender, unknown_token, invalid_amount, "
-                         "amount_not_positive, too_many_decimals, amount_too_large, memo_too_long, invalid_memo, "
-                         "insufficient_funds, amount_below_rent_minimum, would_leave_dust, transaction_not_allowed, "
-                         "fee_payer_cap_exceeded"),
-            401: problem("not_authenticated"), 403: problem("wallet_frozen"),
-            422: problem("idempotency_key_reused"), 429: problem("sponsorship_budget_exceeded, throttled"),
-            503: problem("chain_unavailable (nothing was created; retry with the same Idempotency-Key)"),
+            **problems("invalid_request", "idempotency_key_required", "invalid_idempotency_key", "recipient_required",
+                       "recipient_not_found", "invalid_address", "invalid_recipient", "recipient_is_sender",
+                       "unknown_token", "invalid_amount", "amount_not_positive", "too_many_decimals",
+                       "amount_too_large", "memo_too_long", "invalid_memo", "insufficient_funds",
+                       "amount_below_rent_minimum", "would_leave_dust", "transaction_not_allowed",
+                       "fee_payer_cap_exceeded", "wallet_not_found", "wallet_frozen", "idempotency_key_reused",
+                       "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True),
         })
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -112,7 +114,7 @@ class PaymentDetailView(APIView):
     """One of your payments (sent or received); anyone else's is 404."""
 
     @extend_schema(operation_id="payments_retrieve", responses={200: PaymentSerializer,
-                                                                404: problem("payment_not_found")})
+                                                                **problems("payment_not_found")})
     def get(self, request: Request, payment_id: str) -> Response:
         payment = payment_get_visible(user=request.user, payment_id=payment_id)
         return Response(PaymentSerializer(payment_data(payment, user=request.user)).data)
