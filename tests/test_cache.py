@@ -143,3 +143,23 @@ def test_recipient_sees_the_new_balance_in_another_process_right_after_confirmat
         assert {b["token"]: b["amount"] for b in bob.get("/api/v1/wallet").json()["balances"]}["USDC"] == "2500000"
     finally:
         web.close()
+
+
+def test_a_full_file_cache_drops_expired_entries_before_live_locks(tmp_path, monkeypatch) -> None:
+    import time
+
+    from numpay.core import cache as file_cache
+
+    monkeypatch.setattr(file_cache, "CULL_CHECK_EVERY", 1)
+    store = file_cache.FileBasedCache(str(tmp_path), {"OPTIONS": {"MAX_ENTRIES": 50}})
+    assert store.add("poller-lock", 1, 60) is True
+    for i in range(40):
+        store.set(f"stale-{i}", i, 0.01)
+    time.sleep(0.05)
+    # when the cache fills up with live entries
+    for i in range(45):
+        store.set(f"live-{i}", i, 60)
+    # then the expired entries went, and the lock and every live entry stayed
+    assert store.get("poller-lock") == 1
+    assert len(store._list_cache_files()) == 46
+    assert store.add("poller-lock", 2, 60) is False

@@ -4,8 +4,10 @@ The web process, the Celery worker and beat share ``var/cache`` (DESIGN.md "Proc
 process writes and another reads). Django's ``FileBasedCache`` already writes atomically (a temporary
 file renamed over the entry), but its ``add`` is "check, then set": two processes can both win. Here
 ``add`` holds an exclusive ``flock`` on one lock file of the cache directory, so exactly one ``add`` of a
-live key succeeds, across threads and processes, as with Redis ``SET NX``. When the cache is full,
-expired entries are removed before Django's random cull, so live locks survive a cull whenever possible.
+live key succeeds, across threads and processes, as with Redis ``SET NX``. Django lists the whole
+directory on every ``set`` to decide whether to cull; here that happens once every
+:data:`CULL_CHECK_EVERY` sets per process, and when the cache is full, expired entries are removed
+before Django's random cull, so live locks survive a cull whenever possible.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.filebased import FileBasedCache as DjangoFileBasedCache
 
 _thread_lock = threading.Lock()
+
+#: How many ``set`` calls of one process pass between two looks at the number of entries.
+CULL_CHECK_EVERY = 100
 
 
 class FileBasedCache(DjangoFileBasedCache):
@@ -34,8 +39,14 @@ class FileBasedCache(DjangoFileBasedCache):
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
+    _sets_since_cull_check = 0
+
     def _cull(self) -> None:
         """Over ``MAX_ENTRIES``: drop expired entries first, then Django's random cull if still full."""
+        type(self)._sets_since_cull_check += 1
+        if type(self)._sets_since_cull_check < CULL_CHECK_EVERY:
+            return
+        type(self)._sets_since_cull_check = 0
         filelist = self._list_cache_files()
         if len(filelist) < self._max_entries:
             return

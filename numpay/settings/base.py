@@ -119,7 +119,7 @@ else:
             "BACKEND": "numpay.core.cache.FileBasedCache",
             "LOCATION": env.str("CACHE_DIR", default=str(VAR_DIR / "cache")),
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="numpay"),
-            "OPTIONS": {"MAX_ENTRIES": 20_000},
+            "OPTIONS": {"MAX_ENTRIES": 5_000},
         }
     }
 
