@@ -154,14 +154,14 @@ def test_operator_without_a_wallet_gets_a_clear_page_and_no_wallet(client, path:
 
 
 @pytest.mark.chain
-def test_get_of_every_page_and_api_read_creates_no_rows(client, make_user, tokens) -> None:
+def test_get_of_every_page_and_api_read_creates_no_rows(client, make_user, tokens, monkeypatch) -> None:
     from wallets.faucet import faucet_fund
 
     from .payments_support import stored_payment
 
     alice, bob = make_user(), make_user()
     faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=2_000_000)
-    payment = stored_payment(sender=alice, to=bob.email, amount="1", monkeypatch=pytest.MonkeyPatch())
+    payment = stored_payment(sender=alice, to=bob.email, amount="1", monkeypatch=monkeypatch)
     client.force_login(alice)
     paths = ["/", "/wallet/", "/wallet/balances/", "/wallet/receive/", "/wallet/send/", "/wallet/activity/",
              f"/wallet/payments/{payment.pk}/", "/api/v1/wallet", "/api/v1/payments", f"/api/v1/payments/{payment.pk}",
