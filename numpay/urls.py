@@ -13,5 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("wallets.api.urls")),
+    path("api/v1/", include("payments.api.urls")),
     path("", include("wallets.urls")),
+    path("", include("payments.urls")),
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from payments.models import Payment, PaymentAttempt
 from relayer.models import SponsorshipCharge
-from wallets.models import Payment, PaymentAttempt
 
 from .payments_support import ApiUser, sol_balance, token_balance, transaction_json, wait_terminal
 

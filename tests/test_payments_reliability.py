@@ -11,7 +11,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from numpay.core.chain import get_chain_client
-from wallets.models import Payment, PaymentAttempt
+from payments.models import Payment, PaymentAttempt
 
 from .helpers import wait_until
 from .payments_support import ApiUser, token_balance, wait_terminal

@@ -11,9 +11,11 @@ from rest_framework.views import APIView
 from numpay.core.api import CursorPagination, problem
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
-from wallets.models import Payment
-from wallets.payments import PaymentRequest, payment_create
-from wallets.selectors import payment_get_visible, payments_visible_to
+
+from ..models import Payment
+from ..requests import PaymentRequest
+from ..selectors import payment_get_visible, payments_visible_to
+from ..services import payment_create
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True, type=str,
