@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
+from numpay.core.chain import AccountInfo, ChainClient
 from numpay.core.errors import ApplicationError
-from wallets.models import Wallet
+from wallets.models import Token, Wallet
+
+from .transactions import MAX_TRANSACTION_UNITS, payment_compute_unit_limit
 
 #: The Memo program accepts any UTF-8; we cap it so every payment fits one transaction (bytes).
 MEMO_MAX_BYTES = 200
@@ -86,6 +89,58 @@ def _not_sender(recipient: Recipient, sender_wallet: Wallet) -> Recipient:
     return recipient
 
 
+#: Owners of accounts nobody can receive a payment at: sysvars, loaders, and the native programs' state.
+_SYSTEM_PROGRAM = "11111111111111111111111111111111"
+_SYSVAR_OWNER = "Sysvar1111111111111111111111111111111111111"
+
+
+@dataclass(frozen=True)
+class RecipientAccounts:
+    """What the chain holds for a recipient: its own ``account`` and, for an SPL token, its associated
+    ``token_account`` (each ``None`` when it does not exist)."""
+
+    account: AccountInfo | None
+    token_account: AccountInfo | None
+
+
+def recipient_check_spendable(*, client: ChainClient, recipient: Recipient, token: Token,
+                              sender_wallet: Wallet) -> RecipientAccounts:
+    """Refuse an address nobody can spend from, and read the accounts the payment will touch.
+
+    A payment's recipient must be a wallet: an account that a key can sign for (on the Ed25519 curve) and
+    that the System program owns, or does not exist yet. Refused with ``invalid_recipient``: a mint, a
+    token account (the sender's own included: the tokens would be stuck, since a token account cannot own
+    tokens), a program or any program-owned account, a sysvar, and an address off the curve (a program
+    derived address: only its program could move funds out) -- unless it is a Numpay wallet.
+
+    :raises ApplicationError: ``invalid_recipient`` with a plain sentence.
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    address = Pubkey.from_string(recipient.address)
+    account = client.get_account_info(address)
+    token_account = None
+    if not token.is_native:
+        token_account = client.get_account_info(token.associated_token_account(recipient.address))
+    if recipient.wallet is not None:
+        return RecipientAccounts(account=account, token_account=token_account)
+    if account is not None and (account.executable or str(account.owner) != _SYSTEM_PROGRAM):
+        if str(account.owner) == _SYSVAR_OWNER:
+            what = "a Solana system variable"
+        elif account.executable:
+            what = "a program"
+        elif token.token_program and str(account.owner) == token.token_program:
+            what = "a token account or a token's mint, not a wallet"
+        else:
+            what = f"an account of the program {account.owner}, not a wallet"
+        raise ApplicationError("invalid_recipient", f"That address is {what}: funds sent there could not be spent. "
+                               "Enter the recipient's wallet address.", extra={"field": "to"})
+    if not address.is_on_curve():
+        raise ApplicationError("invalid_recipient", "That address has no private key (it is derived by a program), "
+                               "so nobody could spend funds sent there. Enter the recipient's wallet address.",
+                               extra={"field": "to"})
+    return RecipientAccounts(account=account, token_account=token_account)
+
+
 def validate_memo(memo: str) -> str:
     """Memo program text: UTF-8, at most :data:`MEMO_MAX_BYTES` bytes, no control characters.
 
@@ -96,4 +151,10 @@ def validate_memo(memo: str) -> str:
         raise ApplicationError("memo_too_long", f"The memo can be at most {MEMO_MAX_BYTES} bytes.", extra={"field": "memo"})
     if any(ord(ch) < 32 for ch in memo):
         raise ApplicationError("invalid_memo", "The memo cannot contain control characters.", extra={"field": "memo"})
+    try:  # a payment has at most two other instructions (token account creation and the transfer)
+        payment_compute_unit_limit(memo=memo, other_instructions=2)
+    except ValueError as exc:
+        raise ApplicationError("memo_too_long", "This memo needs more computation than one Solana transaction "
+                               f"allows ({MAX_TRANSACTION_UNITS} compute units); shorten it.",
+                               extra={"field": "memo"}) from exc
     return memo

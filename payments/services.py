@@ -25,7 +25,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from solders.pubkey import Pubkey
 
 from numpay.core.chain import Blockhash, ChainClient, get_chain_client
 from numpay.core.errors import ApplicationError, UnprocessableError
@@ -40,7 +39,14 @@ from . import app_settings, authorization, state_machine
 from .authorization import available_balance, check_available
 from .lock_objects import payment_qs_select_for_update, payment_qs_select_for_update_skip_locked
 from .models import Payment
-from .requests import MAX_PAYMENT_BASE_UNITS, PaymentRequest, Recipient, resolve_recipient, validate_memo
+from .requests import (
+    MAX_PAYMENT_BASE_UNITS,
+    PaymentRequest,
+    Recipient,
+    recipient_check_spendable,
+    resolve_recipient,
+    validate_memo,
+)
 from .submission import forget_balances_on_commit
 from .transactions import payment_sign_attempt
 
@@ -49,11 +55,25 @@ Status = Payment.Status
 
 
 @dataclass(frozen=True)
-class PaymentPlan:
-    """A validated payment request, before authorization under the wallet lock.
+class PaymentTerms:
+    """The parts of a payment request that do not depend on who receives it.
 
-    :ivar amount: base units. :ivar available: chain balance minus open reservations, base units
-        (``-1`` when not checked).
+    :ivar amount: base units of ``token``.
+    """
+
+    wallet: Wallet
+    token: Token
+    amount: int
+    memo: str
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """A validated payment request.
+
+    :ivar amount: base units the recipient receives. :ivar network_fee: base units of ``token`` the sender
+        pays on top for opening the recipient's token account (0 when none is opened or it is sponsored).
+    :ivar available: chain balance minus open reservations, base units (``-1`` when not checked).
     """
 
     wallet: Wallet
@@ -62,57 +82,88 @@ class PaymentPlan:
     amount: int
     memo: str
     creates_recipient_token_account: bool
+    network_fee: int
     available: int
 
     @property
     def ui_amount(self) -> str:
         return format_amount(self.amount, decimals=self.token.decimals)
 
+    @property
+    def ui_network_fee(self) -> str:
+        return format_amount(self.network_fee, decimals=self.token.decimals)
 
-def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | None = None,
-                 check_balance: bool = True) -> PaymentPlan:
-    """Validate a payment request without creating anything (the review step, and the first half of
-    :func:`payment_create`, which skips the balance check here: its binding one runs under the lock).
+    @property
+    def ui_total(self) -> str:
+        return format_amount(self.amount + self.network_fee, decimals=self.token.decimals)
 
-    :param check_balance: also check the available balance (advisory); ``available`` is ``-1`` when not.
-    :raises ApplicationError: as :func:`payment_create`.
+
+def payment_terms(*, user: Any, request: PaymentRequest) -> PaymentTerms:
+    """Check what does not depend on the recipient: the wallet may pay, the token, the amount, the memo.
+
+    :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
+        ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``, ``invalid_memo``.
     """
-    client = client or get_chain_client()
     wallet = wallet_for_user(user=user)
     if wallet.status != Wallet.Status.ACTIVE:
         raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
     token = token_get(symbol=request.token)
-    recipient = resolve_recipient(to=request.to, sender_wallet=wallet)
     amount = parse_amount(request.amount, decimals=token.decimals)
     if amount > MAX_PAYMENT_BASE_UNITS:
         raise ApplicationError("amount_too_large", "The amount is too large.", extra={"field": "amount"})
-    memo = validate_memo(request.memo)
-    creates_account, recipient_exists = _recipient_account_state(client=client, token=token, recipient=recipient)
-    if token.is_native and not recipient_exists:
+    return PaymentTerms(wallet=wallet, token=token, amount=amount, memo=validate_memo(request.memo))
+
+
+def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | None = None) -> PaymentPlan:
+    """Validate a payment request without creating anything (the review step): the same checks, in the
+    same order, as :func:`payment_create` makes under the wallet lock.
+
+    :raises ApplicationError: as :func:`payment_create`.
+    """
+    client = client or get_chain_client()
+    terms = payment_terms(user=user, request=request)
+    available = available_balance(client=client, wallet=terms.wallet, token=terms.token)
+    return _plan(terms=terms, request=request, available=available, client=client)
+
+
+def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, client: ChainClient) -> PaymentPlan:
+    """Check the amount against ``available`` *before* looking at the recipient, so a refusal never
+    tells whether an email has an account; then resolve the recipient, the accounts the payment opens
+    and their network fee, and check the whole debit."""
+    _check_available(client=client, token=terms.token, debit=terms.amount, available=available)
+    recipient = resolve_recipient(to=request.to, sender_wallet=terms.wallet)
+    target = recipient_check_spendable(client=client, recipient=recipient, token=terms.token,
+                                       sender_wallet=terms.wallet)
+    creates_account = not terms.token.is_native and target.token_account is None
+    if terms.token.is_native and target.account is None:
         minimum = client.minimum_balance_for_rent_exemption(0)
-        if amount < minimum:
+        if terms.amount < minimum:
             raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
                                    f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
-    available = -1
-    if check_balance:
-        available = available_balance(client=client, wallet=wallet, token=token)
-        _check_available(client=client, token=token, debit=amount, available=available)
-    return PaymentPlan(wallet=wallet, token=token, recipient=recipient, amount=amount, memo=memo,
-                       creates_recipient_token_account=creates_account, available=available)
+    network_fee = 0
+    if creates_account and recipient.wallet is None:
+        network_fee = _account_creation_fee(terms.token)
+        _check_available(client=client, token=terms.token, debit=terms.amount + network_fee, available=available)
+    return PaymentPlan(wallet=terms.wallet, token=terms.token, recipient=recipient, amount=terms.amount,
+                       memo=terms.memo, creates_recipient_token_account=creates_account, network_fee=network_fee,
+                       available=available)
+
+
+def _account_creation_fee(token: Token) -> int:
+    """The operator-set price of opening a token account outside Numpay, in base units of ``token``.
+
+    :raises ApplicationError: ``recipient_account_missing`` when the operator set none for this token.
+    """
+    if token.account_creation_fee is None:
+        raise ApplicationError("recipient_account_missing", f"That address has no {token.symbol} account yet, and "
+                               f"Numpay cannot open one for it. Ask the recipient to open one first.",
+                               extra={"field": "to"})
+    return token.account_creation_fee
 
 
 def _check_available(*, client: ChainClient, token: Token, debit: int, available: int) -> None:
     minimum = client.minimum_balance_for_rent_exemption(0) if token.is_native and debit <= available else 0
     check_available(token=token, debit=debit, available=available, rent_exempt_minimum=minimum)
-
-
-def _recipient_account_state(*, client: ChainClient, token: Token, recipient: Recipient) -> tuple[bool, bool]:
-    """``(needs associated token account creation, recipient account exists)``."""
-    owner = Pubkey.from_string(recipient.address)
-    if token.is_native:
-        return False, client.account_exists(owner)
-    exists = client.account_exists(token.associated_token_account(recipient.address))
-    return not exists, exists
 
 
 def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str | None = None,
@@ -121,13 +172,18 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     needed (:func:`payments.authorization.approval_required`; today: always), and enqueue its submission
     after commit; otherwise it waits ``awaiting_approval``.
 
+    Checks run in a fixed order so that refusals leak nothing about other people: first what depends
+    only on the sender (token, amount, memo, then the available balance), then the recipient.
+
     :param request: the body; ``amount`` is a decimal string in token units (``"12.50"``).
     :param idempotency_key: the ``Idempotency-Key`` header (max 255 characters), optional.
     :returns: ``(payment, created)``; ``created`` is ``False`` for an idempotent replay.
-    :raises ApplicationError: ``recipient_*``, ``invalid_address``, ``unknown_token``, ``invalid_amount``,
+    :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
         ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``,
-        ``insufficient_funds``, ``amount_below_rent_minimum``, ``would_leave_dust``, ``wallet_frozen``,
-        ``sponsorship_budget_exceeded`` (429), ``transaction_not_allowed``.
+        ``invalid_memo``, ``insufficient_funds``, ``would_leave_dust``, ``recipient_required``,
+        ``recipient_not_found``, ``invalid_address``, ``invalid_recipient``, ``recipient_is_sender``,
+        ``recipient_account_missing``, ``amount_below_rent_minimum``, ``transaction_not_allowed``,
+        ``fee_payer_cap_exceeded``, ``sponsorship_budget_exceeded`` (429).
     :raises UnprocessableError: ``idempotency_key_reused`` (422).
     :raises ChainUnavailableError: the chain could not be reached (nothing was stored).
     """
@@ -140,17 +196,19 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
         if replay is not None:
             return replay, False
     client = client or get_chain_client()
-    plan = payment_plan(user=user, request=request, client=client, check_balance=False)
+    terms = payment_terms(user=user, request=request)
     blockhash = client.latest_blockhash()  # fresh: the approval below follows at once
     try:
         with transaction.atomic():
-            locked_wallet = wallet_qs_select_for_update().get(pk=plan.wallet.pk)
+            locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
             if key is not None:
                 replay = _replay(user=user, key=key, fingerprint=fingerprint)
                 if replay is not None:
                     return replay, False
+            available = available_balance(client=client, wallet=locked_wallet, token=terms.token)
+            plan = _plan(terms=terms, request=request, available=available, client=client)
             payment = _authorize(user=user, wallet=locked_wallet, plan=plan, request=request, key=key,
-                                 fingerprint=fingerprint, client=client)
+                                 fingerprint=fingerprint)
             reason = authorization.approval_required(payment)
             if reason is None:
                 _approve(payment, blockhash=blockhash, note="policy: default (no approval required)")
@@ -168,16 +226,15 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
 
 
 def _authorize(*, user: Any, wallet: Wallet, plan: PaymentPlan, request: PaymentRequest, key: str | None,
-               fingerprint: str, client: ChainClient) -> Payment:
-    """The binding availability check and the insert of the ``created`` payment (its reservation).
-    Inside the transaction that holds ``wallet``'s row lock."""
-    available = available_balance(client=client, wallet=wallet, token=plan.token)
-    _check_available(client=client, token=plan.token, debit=plan.amount, available=available)
+               fingerprint: str) -> Payment:
+    """Insert the ``created`` payment: from now on its debit is reserved (it counts in every availability
+    check until it ends). Inside the transaction that holds ``wallet``'s row lock, after :func:`_plan`
+    checked the debit against the available balance read under that lock."""
     payment = Payment.objects.create(
         sender=user, wallet=wallet, recipient_input=request.to.strip()[:254],
         recipient_address=plan.recipient.address, recipient_wallet=plan.recipient.wallet, token=plan.token,
-        amount=plan.amount, memo=plan.memo, idempotency_key=key, request_fingerprint=fingerprint,
-        creates_recipient_token_account=plan.creates_recipient_token_account,
+        amount=plan.amount, network_fee=plan.network_fee, memo=plan.memo, idempotency_key=key,
+        request_fingerprint=fingerprint, creates_recipient_token_account=plan.creates_recipient_token_account,
         expires_at=timezone.now() + timedelta(seconds=app_settings.approval_ttl_seconds()))
     state_machine.record_created(payment)
     return payment

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
@@ -44,10 +45,41 @@ def _with_reference(instruction: Instruction, reference: Pubkey) -> Instruction:
     return Instruction(instruction.program_id, instruction.data, accounts)
 
 
+#: Compute units the Memo program (v2) spends per character, by the character's UTF-8 length, with margin.
+#: Measured on the agave runtime: about 350 / 540 / 11,100 / 17,300 per 1- / 2- / 3- / 4-byte character
+#: (it formats the memo with ``{:?}`` into its log, and escaping is costly above the ASCII range),
+#: plus about 15,000 fixed. Without an explicit limit, 20 emoji already exceed an instruction's default
+#: 200,000 units and the payment fails on chain with ``ProgramFailedToComplete``.
+MEMO_UNITS_PER_CHARACTER = {1: 400, 2: 1_000, 3: 12_500, 4: 19_000}
+MEMO_FIXED_UNITS = 20_000
+#: What every other instruction of a payment may use (the runtime's default per instruction).
+INSTRUCTION_UNITS = 200_000
+#: The most compute units one transaction may ask for (https://solana.com/docs/core/fees#compute-budget).
+MAX_TRANSACTION_UNITS = 1_400_000
+
+
+def memo_compute_units(memo: str) -> int:
+    """Compute units the Memo program needs for ``memo`` (an upper estimate; see
+    :data:`MEMO_UNITS_PER_CHARACTER`)."""
+    return MEMO_FIXED_UNITS + sum(MEMO_UNITS_PER_CHARACTER[len(ch.encode())] for ch in memo)
+
+
+def payment_compute_unit_limit(*, memo: str, other_instructions: int) -> int:
+    """The compute unit limit a payment with ``memo`` asks for: the memo's estimate plus the default for
+    each other instruction (pure). :raises ValueError: it cannot fit one transaction."""
+    units = memo_compute_units(memo) + INSTRUCTION_UNITS * other_instructions
+    if units > MAX_TRANSACTION_UNITS:
+        raise ValueError(f"a payment with this memo needs {units} compute units, above {MAX_TRANSACTION_UNITS}")
+    return units
+
+
 def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool) -> list[Instruction]:
-    """SOL: a system transfer. SPL: optional idempotent ATA create (funded by the fee payer) and
-    ``transfer_checked``. The transfer carries the payment's :func:`payment_reference`. An optional
-    memo (signed by the sender) follows.
+    """SOL: a system transfer. SPL: optional idempotent ATA create (funded by the fee payer),
+    ``transfer_checked``, and the network fee (``payment.network_fee`` base units, for opening a token
+    account outside Numpay) as a second ``transfer_checked`` to the fee payer's associated token account
+    for the mint. The transfer carries the payment's :func:`payment_reference`. An optional
+    memo (signed by the sender) follows, with an explicit compute unit limit that fits it
+    (:func:`payment_compute_unit_limit`; no compute unit price, so the fee does not change).
     """
     sender = Pubkey.from_string(payment.wallet.address)
     recipient = Pubkey.from_string(payment.recipient_address)
@@ -62,11 +94,17 @@ def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_
         destination = token.associated_token_account(payment.recipient_address)
         if create_recipient_account:
             instructions.append(create_idempotent_associated_token_account(fee_payer, recipient, mint, program))
+        source = token.associated_token_account(payment.wallet.address)
         instructions.append(_with_reference(transfer_checked(TransferCheckedParams(
-            program_id=program, source=token.associated_token_account(payment.wallet.address), mint=mint,
-            dest=destination, owner=sender, amount=payment.amount, decimals=token.decimals)),
-            payment_reference(payment.id)))
+            program_id=program, source=source, mint=mint, dest=destination, owner=sender, amount=payment.amount,
+            decimals=token.decimals)), payment_reference(payment.id)))
+        if payment.network_fee:
+            instructions.append(transfer_checked(TransferCheckedParams(
+                program_id=program, source=source, mint=mint, dest=token.associated_token_account(str(fee_payer)),
+                owner=sender, amount=payment.network_fee, decimals=token.decimals)))
     if payment.memo:
+        limit = payment_compute_unit_limit(memo=payment.memo, other_instructions=len(instructions))
+        instructions.insert(0, set_compute_unit_limit(limit))
         instructions.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=sender,
                                                    message=payment.memo.encode())))
     return instructions

@@ -57,6 +57,7 @@ def payment_detail(request: HttpRequest, payment_id: str) -> HttpResponse:
     except NotFoundError as exc:
         raise Http404 from exc
     context = {"payment": payment, "ui_amount": format_amount(payment.amount, decimals=payment.token.decimals),
+               "ui_network_fee": format_amount(payment.network_fee, decimals=payment.token.decimals),
                "is_sender": payment.sender_id == request.user.pk}
     template = "wallets/_payment_status.html" if request.htmx else "wallets/payment_detail.html"
     return render(request, template, context)

@@ -67,6 +67,9 @@ class Token(models.Model):
 
     :ivar mint: base58 mint address; empty for native SOL.
     :ivar token_program: the owning program id (SPL Token or Token-2022); empty for SOL.
+    :ivar account_creation_fee: the operator-set price, in base units of this token, of opening a token
+        account for a recipient outside Numpay (``None``: refused; ``0``: sponsored). It closes the rent
+        farm of paying dust to fresh keys and closing their new accounts.
     """
 
     cluster = models.CharField(max_length=32)
@@ -78,6 +81,10 @@ class Token(models.Model):
     token_program = models.CharField(max_length=44, blank=True, default="")
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
+    account_creation_fee = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Base units of this token charged to the sender when a payment must open a "
+        "token account for an address outside Numpay (the fee payer pays its rent in SOL). Empty: such payments "
+        "are refused; 0: Numpay sponsors the rent.")
 
     class Meta:
         ordering = ("position", "symbol")

@@ -42,7 +42,10 @@ class PaymentSerializer(serializers.Serializer):
     amount_base_units = serializers.CharField()
     decimals = serializers.IntegerField()
     memo = serializers.CharField(allow_blank=True)
-    network_fee = serializers.CharField(help_text="Always \"sponsored\": Numpay's relayer pays the fee.")
+    network_fee = serializers.CharField(
+        help_text="What the sender pays on top of `amount`, in token units (decimal string): \"0\" unless the payment "
+                  "opens a token account for an address outside Numpay (an operator-set fee). Solana's network fees "
+                  "in SOL are always paid by Numpay's relayer.")
     signature = serializers.CharField(allow_blank=True, help_text="The transaction signature (base58).")
     error = PaymentErrorSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -58,7 +61,7 @@ def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
         "to": payment.recipient_input, "to_address": payment.recipient_address, "token": payment.token.symbol,
         "amount": format_amount(payment.amount, decimals=payment.token.decimals),
         "amount_base_units": str(payment.amount), "decimals": payment.token.decimals, "memo": payment.memo,
-        "network_fee": "sponsored", "signature": payment.signature,
+        "network_fee": format_amount(payment.network_fee, decimals=payment.token.decimals), "signature": payment.signature,
         "error": {"code": payment.error_code, "message": payment.error_message} if payment.error_code else None,
         "created_at": payment.created_at, "submitted_at": payment.submitted_at, "confirmed_at": payment.confirmed_at,
     }
