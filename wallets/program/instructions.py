@@ -141,7 +141,9 @@ class _AccountList:
     metas: list[AccountMeta] = field(default_factory=list)
 
     def index(self, key: Pubkey, *, signer: bool = False, writable: bool = False) -> int:
-        for i, meta in enumerate(self.metas):
+        # Transfers name accounts from index 4 on: a key equal to a fixed account (the authority
+        # paying itself, say) gets its own entry there; the runtime passes it as a duplicate.
+        for i, meta in enumerate(self.metas[FIRST_EXTRA_ACCOUNT:], start=FIRST_EXTRA_ACCOUNT):
             if meta.pubkey == key:
                 self.metas[i] = AccountMeta(key, meta.is_signer or signer, meta.is_writable or writable)
                 return i
