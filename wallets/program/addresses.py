@@ -34,7 +34,5 @@ def vault_address(program_id: Pubkey, config: Pubkey) -> tuple[Pubkey, int]:
 
 def associated_token_address(owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID) -> Pubkey:
     """The associated token account of ``owner`` for ``mint`` under ``token_program`` (Token or Token-2022)."""
-    address, _ = Pubkey.find_program_address(
-        [bytes(owner), bytes(token_program), bytes(mint)], ASSOCIATED_TOKEN_PROGRAM_ID
-    )
+    address, _ = Pubkey.find_program_address([bytes(owner), bytes(token_program), bytes(mint)], ASSOCIATED_TOKEN_PROGRAM_ID)
     return address

@@ -90,7 +90,7 @@ def decode_config(data: bytes) -> WalletConfig:
         kind, permissions = data[at], data[at + 1]
         if kind == 0:
             continue
-        key = Pubkey(data[at + 8:at + 40])
+        key = Pubkey(data[at + 8 : at + 40])
         (expires_at,) = struct.unpack_from("<q", data, at + 48)
         keys[slot] = key
         authorities.append(AuthorityEntry(slot, kind, permissions, key, expires_at))
@@ -104,7 +104,7 @@ def decode_config(data: bytes) -> WalletConfig:
             LimitEntry(
                 index=index,
                 authority=keys[data[at + 1]],
-                mint=Pubkey(data[at + 8:at + 40]),
+                mint=Pubkey(data[at + 8 : at + 40]),
                 per_transaction_cap=per_transaction_cap,
                 period_cap=period_cap,
                 period_seconds=period_seconds,

@@ -73,8 +73,7 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
 
 class _Section:
     def __init__(self, raw: tuple[int, ...], name: str) -> None:
-        (self.name_offset, self.type, self.flags, _, self.offset, self.size,
-         self.link, self.info, self.align, _) = raw
+        (self.name_offset, self.type, self.flags, _, self.offset, self.size, self.link, self.info, self.align, _) = raw
         self.name = name
 
 
@@ -91,7 +90,7 @@ def _read_sections(obj: bytes) -> list[_Section]:
     sections = []
     for entry in raw:
         start = names_at + entry[0]
-        sections.append(_Section(entry, obj[start:obj.index(b"\0", start)].decode()))
+        sections.append(_Section(entry, obj[start : obj.index(b"\0", start)].decode()))
     return sections
 
 
@@ -120,7 +119,7 @@ def link(obj: bytes, entry_symbol: str = "entrypoint") -> bytes:
             raise LinkError(f"{section.name}: zero-initialised sections are not supported")
         buffer.extend(bytes(-len(buffer) % max(section.align, 1)))
         placed[index] = (buffer, len(buffer), vaddr)
-        buffer.extend(obj[section.offset:section.offset + section.size])
+        buffer.extend(obj[section.offset : section.offset + section.size])
     rodata.extend(bytes(-len(rodata) % 8))
 
     symtab = next(s for s in sections if s.type == SHT_SYMTAB)
@@ -129,7 +128,7 @@ def link(obj: bytes, entry_symbol: str = "entrypoint") -> bytes:
     for k in range(symtab.size // 24):
         st_name, st_info, _, st_shndx, st_value, _ = struct.unpack_from("<IBBHQQ", obj, symtab.offset + k * 24)
         start = strtab.offset + st_name
-        symbols.append((obj[start:obj.index(b"\0", start)].decode(), st_info, st_shndx, st_value))
+        symbols.append((obj[start : obj.index(b"\0", start)].decode(), st_info, st_shndx, st_value))
 
     def address_of(symbol: tuple[str, int, int, int]) -> int:
         _, _, shndx, value = symbol
@@ -194,9 +193,7 @@ def link(obj: bytes, entry_symbol: str = "entrypoint") -> bytes:
         offset += len(rodata)
     program_headers += _program_header(PF_X, offset, TEXT_VADDR, len(text))
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
-    elf_header = ident + struct.pack(
-        "<HHIQQQIHHHHHH", ET_DYN, EM_BPF, 1, e_entry, 64, 0, 3, 64, 56, headers, 64, 0, 0
-    )
+    elf_header = ident + struct.pack("<HHIQQQIHHHHHH", ET_DYN, EM_BPF, 1, e_entry, 64, 0, 3, 64, 56, headers, 64, 0, 0)
     return elf_header + program_headers + bytes(rodata) + bytes(text)
 
 

@@ -114,7 +114,9 @@ class Chain:
         mint, authority = Keypair(), Keypair()
         rent = self.svm.minimum_balance_for_rent_exemption(82)
         initialize_mint2 = Instruction(
-            token_program, struct.pack("<BB32sB", 20, decimals, bytes(authority.pubkey()), 0), [AccountMeta(mint.pubkey(), False, True)]
+            token_program,
+            struct.pack("<BB32sB", 20, decimals, bytes(authority.pubkey()), 0),
+            [AccountMeta(mint.pubkey(), False, True)],
         )
         params = CreateAccountParams(
             from_pubkey=self.fee_payer.pubkey(), to_pubkey=mint.pubkey(), lamports=rent, space=82, owner=token_program
@@ -123,7 +125,9 @@ class Chain:
         assert not sent.failed, sent.logs
         return mint.pubkey(), authority
 
-    def mint_to(self, mint: Pubkey, authority: Keypair, owner: Pubkey, amount: int, token_program: Pubkey = TOKEN_PROGRAM_ID) -> Pubkey:
+    def mint_to(
+        self, mint: Pubkey, authority: Keypair, owner: Pubkey, amount: int, token_program: Pubkey = TOKEN_PROGRAM_ID
+    ) -> Pubkey:
         account = associated_token_address(owner, mint, token_program)
         create_ata = Instruction(
             ASSOCIATED_TOKEN_PROGRAM_ID,
@@ -140,7 +144,11 @@ class Chain:
         mint_to = Instruction(
             token_program,
             struct.pack("<BQ", 7, amount),
-            [AccountMeta(mint, False, True), AccountMeta(account, False, True), AccountMeta(authority.pubkey(), True, False)],
+            [
+                AccountMeta(mint, False, True),
+                AccountMeta(account, False, True),
+                AccountMeta(authority.pubkey(), True, False),
+            ],
         )
         sent = self.send([create_ata, mint_to], [authority])
         assert not sent.failed, sent.logs

@@ -14,7 +14,6 @@ from solders.pubkey import Pubkey
 from programs.wallet.tests.conftest import DAY, SOL, SOLANA_FEE, START_TIME, Chain, Wallet, make_wallet
 from wallets.program import (
     SOL_MINT,
-    TOKEN_PROGRAM_ID,
     Authority,
     Limit,
     SolTransfer,
@@ -72,7 +71,9 @@ def test_a_strangers_signature_moves_nothing(chain: Chain, wallet: Wallet) -> No
 
 def test_an_authority_that_did_not_sign_moves_nothing(chain: Chain, wallet: Wallet) -> None:
     # given the owner's key named as authority but not signing (the fee payer signs alone)
-    instruction = _replace(_pay(chain, wallet, Keypair().pubkey(), SOL // 10), 2, AccountMeta(wallet.owner.pubkey(), False, False))
+    instruction = _replace(
+        _pay(chain, wallet, Keypair().pubkey(), SOL // 10), 2, AccountMeta(wallet.owner.pubkey(), False, False)
+    )
     before = Snapshot(chain, wallet)
     # when
     sent = chain.send([instruction], [])
@@ -97,12 +98,14 @@ def test_a_forged_config_owned_by_another_program_is_refused(chain: Chain, walle
     # given a copy of the victim's config data listing the attacker as owner, owned by the System program
     attacker = Keypair()
     forged = bytearray(chain.data(wallet.config))
-    forged[96 + 8:96 + 40] = bytes(attacker.pubkey())
+    forged[96 + 8 : 96 + 40] = bytes(attacker.pubkey())
     fake = Keypair().pubkey()
     chain.svm.set_account(fake, Account(10**8, bytes(forged), Pubkey(bytes(32)), False, 0))
     before = Snapshot(chain, wallet)
     # when the attacker presents it with the victim's vault
-    instruction = _replace(_pay(chain, wallet, attacker.pubkey(), SOL // 10, signer=attacker), 0, AccountMeta(fake, False, True))
+    instruction = _replace(
+        _pay(chain, wallet, attacker.pubkey(), SOL // 10, signer=attacker), 0, AccountMeta(fake, False, True)
+    )
     sent = chain.send([instruction], [attacker])
     # then
     assert sent.error_code == ProgramErrorCode.INVALID_CONFIG_ACCOUNT
@@ -114,12 +117,14 @@ def test_a_forged_config_at_a_non_pda_address_is_refused(chain: Chain, wallet: W
     # another address, listing the attacker as owner
     attacker = Keypair()
     forged = bytearray(chain.data(wallet.config))
-    forged[96 + 8:96 + 40] = bytes(attacker.pubkey())
+    forged[96 + 8 : 96 + 40] = bytes(attacker.pubkey())
     fake = Keypair().pubkey()
     chain.svm.set_account(fake, Account(10**8, bytes(forged), chain.program_id, False, 0))
     before = Snapshot(chain, wallet)
     # when
-    instruction = _replace(_pay(chain, wallet, attacker.pubkey(), SOL // 10, signer=attacker), 0, AccountMeta(fake, False, True))
+    instruction = _replace(
+        _pay(chain, wallet, attacker.pubkey(), SOL // 10, signer=attacker), 0, AccountMeta(fake, False, True)
+    )
     sent = chain.send([instruction], [attacker])
     # then the address does not derive from the stored creator and bump
     assert sent.error_code == ProgramErrorCode.INVALID_CONFIG_ADDRESS
@@ -136,7 +141,9 @@ def test_a_forged_vault_is_refused(chain: Chain, wallet: Wallet, vault_kind: str
     }[vault_kind]
     before = Snapshot(chain, wallet)
     # when
-    sent = chain.send([_replace(_pay(chain, wallet, Keypair().pubkey(), SOL // 10), 1, AccountMeta(fake, False, True))], [wallet.owner])
+    sent = chain.send(
+        [_replace(_pay(chain, wallet, Keypair().pubkey(), SOL // 10), 1, AccountMeta(fake, False, True))], [wallet.owner]
+    )
     # then
     assert sent.error_code == ProgramErrorCode.INVALID_VAULT_ACCOUNT
     assert before.unchanged(signatures=2)
@@ -184,7 +191,8 @@ def test_period_cap_exactly_at_passes_and_one_above_is_refused(chain: Chain, wal
     before = Snapshot(chain, wallet)
     above = chain.send([_pay(chain, wallet, recipient, 1)], [wallet.owner])
     # then
-    assert not first.failed and not second.failed
+    assert not first.failed
+    assert not second.failed
     assert above.error_code == ProgramErrorCode.PERIOD_LIMIT_EXCEEDED
     assert before.unchanged(signatures=2)
     assert chain.config_of(wallet.owner.pubkey()).limit(wallet.owner.pubkey(), SOL_MINT).spent == 2 * SOL
@@ -268,7 +276,9 @@ def test_execute_cannot_make_the_fee_payer_pay_anything_but_fees_and_sponsored_r
     source_index = source_is_payer.data[8 + 4]
     accounts[source_index] = AccountMeta(payer, True, True)
     wrong_source = chain.send([Instruction(chain.program_id, source_is_payer.data, accounts)], [wallet.owner])
-    sponsored = chain.send([execute(chain.program_id, owner, owner, [TokenTransfer(mint, recipient, 10, 6, payer)])], [wallet.owner])
+    sponsored = chain.send(
+        [execute(chain.program_id, owner, owner, [TokenTransfer(mint, recipient, 10, 6, payer)])], [wallet.owner]
+    )
 
     # then the forgeries are refused and the payer lost exactly the fees of the three transactions
     assert refused.error_code == ProgramErrorCode.INVALID_VAULT_ACCOUNT
@@ -285,7 +295,9 @@ def test_the_vault_cannot_be_named_as_payer_or_destination(chain: Chain) -> None
     wallet = make_wallet(chain, extra_limits=[Limit(mint, 10**9, 10**9, DAY)])
     chain.mint_to(mint, mint_authority, wallet.vault, 10**6)
     owner = wallet.owner.pubkey()
-    instruction = execute(chain.program_id, owner, owner, [TokenTransfer(mint, Keypair().pubkey(), 10, 6, chain.fee_payer.pubkey())])
+    instruction = execute(
+        chain.program_id, owner, owner, [TokenTransfer(mint, Keypair().pubkey(), 10, 6, chain.fee_payer.pubkey())]
+    )
     data = bytearray(instruction.data)
     data[8 + 7] = 1  # payer index -> the vault
     before = Snapshot(chain, wallet)
@@ -303,7 +315,9 @@ def test_wrong_program_accounts_are_refused(chain: Chain) -> None:
     wallet = make_wallet(chain, extra_limits=[Limit(mint, 10**9, 10**9, DAY)])
     chain.mint_to(mint, mint_authority, wallet.vault, 10**6)
     owner = wallet.owner.pubkey()
-    instruction = execute(chain.program_id, owner, owner, [TokenTransfer(mint, Keypair().pubkey(), 10, 6, chain.fee_payer.pubkey())])
+    instruction = execute(
+        chain.program_id, owner, owner, [TokenTransfer(mint, Keypair().pubkey(), 10, 6, chain.fee_payer.pubkey())]
+    )
     token_program_index = instruction.data[8 + 5]
     fake_program = _replace(instruction, token_program_index, AccountMeta(Pubkey(bytes(32)), False, False))
     system_as_mint_owner = Keypair().pubkey()
@@ -342,7 +356,10 @@ def test_a_mint_without_a_limit_cannot_be_spent(chain: Chain, wallet: Wallet) ->
     source = chain.mint_to(mint, mint_authority, wallet.vault, 10**6)
     owner = wallet.owner.pubkey()
     # when
-    sent = chain.send([execute(chain.program_id, owner, owner, [TokenTransfer(mint, owner, 10, 6, chain.fee_payer.pubkey())])], [wallet.owner])
+    sent = chain.send(
+        [execute(chain.program_id, owner, owner, [TokenTransfer(mint, owner, 10, 6, chain.fee_payer.pubkey())])],
+        [wallet.owner],
+    )
     # then
     assert sent.error_code == ProgramErrorCode.NO_LIMIT_FOR_MINT
     assert chain.token_balance(source) == 10**6
@@ -383,11 +400,22 @@ def test_every_truncation_of_valid_instruction_data_is_refused(chain: Chain, wal
         lambda d: d[:1] + bytes([0]) + d[2:],  # zero transfers
         lambda d: d[:3] + b"\1" + d[4:],  # reserved header byte
         lambda d: d[:8] + bytes([7]) + d[9:],  # unknown transfer kind
-        lambda d: d[:8 + 10] + b"\1" + d[8 + 11:],  # reserved transfer byte
-        lambda d: d[:8 + 1] + bytes([200]) + d[8 + 2:],  # account index out of range
-        lambda d: d[:8 + 16] + struct.pack("<Q", 0),  # zero amount
+        lambda d: d[: 8 + 10] + b"\1" + d[8 + 11 :],  # reserved transfer byte
+        lambda d: d[: 8 + 1] + bytes([200]) + d[8 + 2 :],  # account index out of range
+        lambda d: d[: 8 + 16] + struct.pack("<Q", 0),  # zero amount
     ],
-    ids=["tag-5", "tag-255", "trailing", "count-2", "count-0", "reserved-header", "kind-7", "reserved-entry", "index-200", "zero-amount"],
+    ids=[
+        "tag-5",
+        "tag-255",
+        "trailing",
+        "count-2",
+        "count-0",
+        "reserved-header",
+        "kind-7",
+        "reserved-entry",
+        "index-200",
+        "zero-amount",
+    ],
 )
 def test_garbage_instruction_data_is_refused(chain: Chain, wallet: Wallet, mutate) -> None:  # noqa: ANN001
     pay = _pay(chain, wallet, Keypair().pubkey(), 1)
@@ -409,8 +437,13 @@ def test_a_stranger_cannot_manage_someone_elses_wallet(chain: Chain, wallet: Wal
     stranger = Keypair()
     owner = wallet.owner.pubkey()
     before = Snapshot(chain, wallet)
-    added = chain.send([add_authority(chain.program_id, owner, stranger.pubkey(), Authority(stranger.pubkey(), PERMISSION_MANAGE))], [stranger])
-    limits = chain.send([set_limits(chain.program_id, owner, stranger.pubkey(), owner, Limit(SOL_MINT, U64_MAX, U64_MAX))], [stranger])
+    added = chain.send(
+        [add_authority(chain.program_id, owner, stranger.pubkey(), Authority(stranger.pubkey(), PERMISSION_MANAGE))],
+        [stranger],
+    )
+    limits = chain.send(
+        [set_limits(chain.program_id, owner, stranger.pubkey(), owner, Limit(SOL_MINT, U64_MAX, U64_MAX))], [stranger]
+    )
     assert [added.error_code, limits.error_code] == [ProgramErrorCode.UNKNOWN_AUTHORITY] * 2
     assert before.unchanged(signatures=4)
 
@@ -423,7 +456,9 @@ def test_a_rent_payer_that_did_not_sign_is_refused(chain: Chain) -> None:
     bystander = Keypair().pubkey()
     chain.airdrop(bystander, SOL)
     owner = wallet.owner.pubkey()
-    instruction = execute(chain.program_id, owner, owner, [TokenTransfer(mint, Keypair().pubkey(), 10, 6, chain.fee_payer.pubkey())])
+    instruction = execute(
+        chain.program_id, owner, owner, [TokenTransfer(mint, Keypair().pubkey(), 10, 6, chain.fee_payer.pubkey())]
+    )
     instruction = _replace(instruction, instruction.data[8 + 7], AccountMeta(bystander, False, True))
     before = Snapshot(chain, wallet)
     # when

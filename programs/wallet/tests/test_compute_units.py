@@ -92,7 +92,10 @@ def measure() -> dict[str, int]:
         ),
     )
     spender = Keypair().pubkey()
-    record("add_authority", chain.send([add_authority(chain.program_id, me, me, Authority(spender, PERMISSION_SPEND))], [wallet.owner]))
+    record(
+        "add_authority",
+        chain.send([add_authority(chain.program_id, me, me, Authority(spender, PERMISSION_SPEND))], [wallet.owner]),
+    )
     record("set_limits", chain.send([set_limits(chain.program_id, me, me, spender, Limit(SOL_MINT, 1, 1))], [wallet.owner]))
     record("remove_authority", chain.send([remove_authority(chain.program_id, me, me, spender)], [wallet.owner]))
     return measured

@@ -55,7 +55,12 @@ def test_create_writes_the_config_at_the_creator_pda_and_the_payer_funds_exactly
         (1, 1, 4, guardian.pubkey(), START_TIME + DAY),
     ]
     [limit] = decoded.limits
-    assert (limit.authority, limit.mint, limit.per_transaction_cap, limit.period_cap) == (owner.pubkey(), SOL_MINT, SOL, 3 * SOL)
+    assert (limit.authority, limit.mint, limit.per_transaction_cap, limit.period_cap) == (
+        owner.pubkey(),
+        SOL_MINT,
+        SOL,
+        3 * SOL,
+    )
     assert (limit.period_seconds, limit.period_start, limit.spent) == (DAY, START_TIME, 0)
     # and the vault does not exist yet (it only receives)
     assert chain.balance(vault) == 0
@@ -85,13 +90,17 @@ def test_create_succeeds_when_someone_prefunded_the_config_address(chain: Chain)
 def test_create_twice_is_refused(chain: Chain) -> None:
     # given a created wallet
     owner = Keypair()
-    instruction = create(chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_MANAGE)])
+    instruction = create(
+        chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_MANAGE)]
+    )
     assert not chain.send([instruction], [owner]).failed
     before = chain.data(config_address(chain.program_id, owner.pubkey())[0])
 
     # when it is created again with other authorities
     other = Keypair()
-    again = create(chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(other.pubkey(), PERMISSION_MANAGE)])
+    again = create(
+        chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(other.pubkey(), PERMISSION_MANAGE)]
+    )
     sent = chain.send([again], [owner])
 
     # then it is refused and nothing changed
@@ -103,14 +112,18 @@ def test_nobody_else_can_create_the_config_at_a_handed_out_address(chain: Chain)
     # given the address Numpay handed out for a user whose creator key the attacker does not hold
     user, attacker = Keypair(), Keypair()
     config, _ = config_address(chain.program_id, user.pubkey())
-    mine = create(chain.program_id, attacker.pubkey(), chain.fee_payer.pubkey(), [Authority(attacker.pubkey(), PERMISSION_MANAGE)])
+    mine = create(
+        chain.program_id, attacker.pubkey(), chain.fee_payer.pubkey(), [Authority(attacker.pubkey(), PERMISSION_MANAGE)]
+    )
 
     # when the attacker signs as creator but points the config at the user's address
     squat = Instruction(chain.program_id, mine.data, [AccountMeta(config, False, True), *mine.accounts[1:]])
     by_own_key = chain.send([squat], [attacker])
     # or names the user's key as creator without its signature
     unsigned = Instruction(
-        chain.program_id, mine.data, [AccountMeta(config, False, True), AccountMeta(user.pubkey(), False, False), *mine.accounts[2:]]
+        chain.program_id,
+        mine.data,
+        [AccountMeta(config, False, True), AccountMeta(user.pubkey(), False, False), *mine.accounts[2:]],
     )
     without_signature = chain.send([unsigned], [])
 
@@ -123,7 +136,9 @@ def test_nobody_else_can_create_the_config_at_a_handed_out_address(chain: Chain)
 def test_create_refuses_a_wallet_without_an_owner(chain: Chain) -> None:
     # given only a spend authority
     owner = Keypair()
-    instruction = create(chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_SPEND)])
+    instruction = create(
+        chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_SPEND)]
+    )
 
     # when creating
     sent = chain.send([instruction], [owner])
@@ -147,7 +162,8 @@ def test_create_refuses_a_config_account_that_already_holds_data(chain: Chain) -
     config, _ = config_address(chain.program_id, owner.pubkey())
     chain.svm.set_account(config, Account(10**7, bytes(8), Pubkey(bytes(32)), False, 0))
     sent = chain.send(
-        [create(chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_MANAGE)])], [owner]
+        [create(chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_MANAGE)])],
+        [owner],
     )
     assert sent.error_code == ProgramErrorCode.INVALID_CONFIG_ACCOUNT
     assert chain.data(config) == bytes(8)

@@ -29,7 +29,10 @@ def test_sol_transfer_moves_lamports_from_the_vault_and_counts_them(chain: Chain
     payer_before = chain.balance(chain.fee_payer.pubkey())
 
     # when the owner sends 0.4 SOL
-    sent = chain.send([execute(chain.program_id, wallet.owner.pubkey(), wallet.owner.pubkey(), [SolTransfer(recipient, 400_000_000)])], [wallet.owner])
+    sent = chain.send(
+        [execute(chain.program_id, wallet.owner.pubkey(), wallet.owner.pubkey(), [SolTransfer(recipient, 400_000_000)])],
+        [wallet.owner],
+    )
 
     # then the lamports moved from the vault, the fee payer paid only the fees, the counter moved
     assert not sent.failed, sent.logs
@@ -140,7 +143,10 @@ def test_sol_amount_is_limited_by_the_vault_balance(chain: Chain) -> None:
     recipient = Keypair().pubkey()
 
     # when the owner sends more than the vault holds
-    sent = chain.send([execute(chain.program_id, wallet.owner.pubkey(), wallet.owner.pubkey(), [SolTransfer(recipient, SOL)])], [wallet.owner])
+    sent = chain.send(
+        [execute(chain.program_id, wallet.owner.pubkey(), wallet.owner.pubkey(), [SolTransfer(recipient, SOL)])],
+        [wallet.owner],
+    )
 
     # then the System program refuses it and nothing moved
     assert sent.failed

@@ -29,8 +29,13 @@ def test_an_added_spender_spends_within_its_own_limits(chain: Chain, wallet: Wal
     recipient = Keypair().pubkey()
 
     # when the spender pays 0.1 SOL, then tries 0.1 SOL + 1
-    paid = chain.send([execute(chain.program_id, wallet.owner.pubkey(), spender.pubkey(), [SolTransfer(recipient, SOL // 10)])], [spender])
-    over = chain.send([execute(chain.program_id, wallet.owner.pubkey(), spender.pubkey(), [SolTransfer(recipient, SOL // 10 + 1)])], [spender])
+    paid = chain.send(
+        [execute(chain.program_id, wallet.owner.pubkey(), spender.pubkey(), [SolTransfer(recipient, SOL // 10)])], [spender]
+    )
+    over = chain.send(
+        [execute(chain.program_id, wallet.owner.pubkey(), spender.pubkey(), [SolTransfer(recipient, SOL // 10 + 1)])],
+        [spender],
+    )
 
     # then the first passes under its own limit, the second is refused
     assert not paid.failed, paid.logs
@@ -51,8 +56,12 @@ def test_a_spender_cannot_manage(chain: Chain, wallet: Wallet) -> None:
     owner = wallet.owner.pubkey()
 
     # when it tries to add a key, raise its limit, remove the owner
-    added = chain.send([add_authority(chain.program_id, owner, spender.pubkey(), Authority(friend.pubkey(), PERMISSION_SPEND))], [spender])
-    raised = chain.send([set_limits(chain.program_id, owner, spender.pubkey(), spender.pubkey(), Limit(SOL_MINT, SOL, SOL))], [spender])
+    added = chain.send(
+        [add_authority(chain.program_id, owner, spender.pubkey(), Authority(friend.pubkey(), PERMISSION_SPEND))], [spender]
+    )
+    raised = chain.send(
+        [set_limits(chain.program_id, owner, spender.pubkey(), spender.pubkey(), Limit(SOL_MINT, SOL, SOL))], [spender]
+    )
     removed = chain.send([remove_authority(chain.program_id, owner, spender.pubkey(), owner)], [spender])
 
     # then all are refused and the config is unchanged
@@ -89,7 +98,9 @@ def test_the_last_owner_cannot_be_removed_but_one_of_two_can(chain: Chain, walle
 
     # given a second owner
     second = Keypair()
-    assert not chain.send([add_authority(chain.program_id, owner, owner, Authority(second.pubkey(), PERMISSION_MANAGE))], [wallet.owner]).failed
+    assert not chain.send(
+        [add_authority(chain.program_id, owner, owner, Authority(second.pubkey(), PERMISSION_MANAGE))], [wallet.owner]
+    ).failed
     # when the second removes the first
     sent = chain.send([remove_authority(chain.program_id, owner, second.pubkey(), owner)], [second])
     # then it is gone, and the second is now the last owner
@@ -137,15 +148,24 @@ def test_set_limits_changes_caps_keeping_the_spent_counter_and_deletes(chain: Ch
     # given 0.5 SOL spent of a 2 SOL daily cap
     owner = wallet.owner.pubkey()
     recipient = Keypair().pubkey()
-    assert not chain.send([execute(chain.program_id, owner, owner, [SolTransfer(recipient, SOL // 2)])], [wallet.owner]).failed
+    assert not chain.send(
+        [execute(chain.program_id, owner, owner, [SolTransfer(recipient, SOL // 2)])], [wallet.owner]
+    ).failed
 
     # when the owner lowers the caps
-    lowered = chain.send([set_limits(chain.program_id, owner, owner, owner, Limit(SOL_MINT, SOL // 4, SOL, DAY))], [wallet.owner])
+    lowered = chain.send(
+        [set_limits(chain.program_id, owner, owner, owner, Limit(SOL_MINT, SOL // 4, SOL, DAY))], [wallet.owner]
+    )
 
     # then the counter and period start stayed
     assert not lowered.failed, lowered.logs
     limit = chain.config_of(owner).limit(owner, SOL_MINT)
-    assert (limit.per_transaction_cap, limit.period_cap, limit.spent, limit.period_start) == (SOL // 4, SOL, SOL // 2, START_TIME)
+    assert (limit.per_transaction_cap, limit.period_cap, limit.spent, limit.period_start) == (
+        SOL // 4,
+        SOL,
+        SOL // 2,
+        START_TIME,
+    )
 
     # when the owner deletes the limit (both caps 0)
     deleted = chain.send([set_limits(chain.program_id, owner, owner, owner, Limit(SOL_MINT, 0, 0, DAY))], [wallet.owner])
@@ -162,10 +182,14 @@ def test_tables_are_bounded(chain: Chain, wallet: Wallet) -> None:
     owner = wallet.owner.pubkey()
     # given 7 more authorities (8 in all)
     for _ in range(7):
-        sent = chain.send([add_authority(chain.program_id, owner, owner, Authority(Keypair().pubkey(), PERMISSION_SPEND))], [wallet.owner])
+        sent = chain.send(
+            [add_authority(chain.program_id, owner, owner, Authority(Keypair().pubkey(), PERMISSION_SPEND))], [wallet.owner]
+        )
         assert not sent.failed, sent.logs
     # when a ninth is added
-    ninth = chain.send([add_authority(chain.program_id, owner, owner, Authority(Keypair().pubkey(), PERMISSION_SPEND))], [wallet.owner])
+    ninth = chain.send(
+        [add_authority(chain.program_id, owner, owner, Authority(Keypair().pubkey(), PERMISSION_SPEND))], [wallet.owner]
+    )
     # then the table is full
     assert ninth.error_code == ProgramErrorCode.AUTHORITY_TABLE_FULL
     # and an existing key cannot be added twice
@@ -175,9 +199,13 @@ def test_tables_are_bounded(chain: Chain, wallet: Wallet) -> None:
     # given 15 more limits for the owner (16 in all)
     for i in range(15):
         mint = Keypair().pubkey()
-        sent = chain.send([set_limits(chain.program_id, owner, owner, owner, Limit(mint, i + 1, i + 1, DAY))], [wallet.owner])
+        sent = chain.send(
+            [set_limits(chain.program_id, owner, owner, owner, Limit(mint, i + 1, i + 1, DAY))], [wallet.owner]
+        )
         assert not sent.failed, sent.logs
-    extra = chain.send([set_limits(chain.program_id, owner, owner, owner, Limit(Keypair().pubkey(), 1, 1, DAY))], [wallet.owner])
+    extra = chain.send(
+        [set_limits(chain.program_id, owner, owner, owner, Limit(Keypair().pubkey(), 1, 1, DAY))], [wallet.owner]
+    )
     assert extra.error_code == ProgramErrorCode.LIMIT_TABLE_FULL
     assert len(chain.config_of(owner).limits) == 16
 
