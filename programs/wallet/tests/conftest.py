@@ -42,11 +42,18 @@ START_TIME = 1_800_000_000  # unix seconds the tests' clock starts at
 DAY = 86_400
 SOL = 1_000_000_000
 
-if tuple(int(part) for part in solders.__version__.split(".")[:2]) < (0, 29):
-    pytest.skip(
-        f"the wallet program is SBPF v3: its tests need solders >= 0.29 (installed: {solders.__version__})",
-        allow_module_level=True,
-    )
+SOLDERS_RUNS_SBPF_V3 = tuple(int(part) for part in solders.__version__.split(".")[:2]) >= (0, 29)
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skips this directory's tests, saying why, when solders cannot run an SBPF v3 program."""
+    if SOLDERS_RUNS_SBPF_V3:
+        return
+    reason = f"the wallet program is SBPF v3: its tests need solders >= 0.29 (installed: {solders.__version__})"
+    for item in items:
+        if TESTS_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @dataclass
