@@ -467,3 +467,12 @@ def test_a_rent_payer_that_did_not_sign_is_refused(chain: Chain) -> None:
     assert sent.error_code == ProgramErrorCode.MISSING_SIGNATURE
     assert chain.balance(bystander) == SOL
     assert before.unchanged(signatures=2)
+
+
+def test_more_accounts_than_the_program_reads_are_refused(chain: Chain, wallet: Wallet) -> None:
+    pay = _pay(chain, wallet, Keypair().pubkey(), 1)
+    padding = [AccountMeta(Keypair().pubkey(), False, False) for _ in range(25 - len(pay.accounts))]
+    before = Snapshot(chain, wallet)
+    sent = chain.send([Instruction(chain.program_id, pay.data, [*pay.accounts, *padding])], [wallet.owner])
+    assert sent.error_code == ProgramErrorCode.TOO_MANY_ACCOUNTS
+    assert before.unchanged(signatures=2)
