@@ -20,7 +20,10 @@ from wallets.program import (
     TokenTransfer,
     add_authority,
     associated_token_address,
+    config_address,
+    create,
     execute,
+    remove_authority,
     set_limits,
 )
 from wallets.program.errors import ProgramErrorCode
@@ -374,20 +377,37 @@ def test_a_read_only_config_is_refused(chain: Chain, wallet: Wallet) -> None:
 
 
 def test_every_truncation_of_valid_instruction_data_is_refused(chain: Chain, wallet: Wallet) -> None:
-    # given a valid execute and a valid add_authority
+    # given a valid instruction of every kind (create for a fresh creator)
     owner = wallet.owner.pubkey()
-    pay = _pay(chain, wallet, Keypair().pubkey(), 1)
-    add = add_authority(chain.program_id, owner, owner, Authority(Keypair().pubkey(), PERMISSION_SPEND | PERMISSION_MANAGE))
+    newcomer = Keypair()
+    valid = [
+        (_pay(chain, wallet, Keypair().pubkey(), 1), [wallet.owner]),
+        (add_authority(chain.program_id, owner, owner, Authority(Keypair().pubkey(), PERMISSION_SPEND)), [wallet.owner]),
+        (remove_authority(chain.program_id, owner, owner, owner), [wallet.owner]),
+        (set_limits(chain.program_id, owner, owner, owner, Limit(SOL_MINT, 1, 1, DAY)), [wallet.owner]),
+        (
+            create(
+                chain.program_id,
+                newcomer.pubkey(),
+                chain.fee_payer.pubkey(),
+                [Authority(newcomer.pubkey(), PERMISSION_MANAGE)],
+                [(newcomer.pubkey(), Limit(SOL_MINT, 1, 1, DAY))],
+            ),
+            [newcomer],
+        ),
+    ]
     before = Snapshot(chain, wallet)
     # when every strict prefix of their data is sent
-    codes = set()
-    for valid in (pay, add):
-        for length in range(len(valid.data)):
-            sent = chain.send([Instruction(chain.program_id, valid.data[:length], valid.accounts)], [wallet.owner])
-            codes.add(sent.error_code)
-    # then all are refused as invalid data, and nothing changed
+    codes, signatures = set(), 0
+    for instruction, signers in valid:
+        for length in range(len(instruction.data)):
+            truncated = Instruction(chain.program_id, instruction.data[:length], instruction.accounts)
+            codes.add(chain.send([truncated], signers).error_code)
+            signatures += 2
+    # then all are refused as invalid data, and nothing changed or was created
     assert codes == {ProgramErrorCode.INVALID_INSTRUCTION_DATA}
-    assert before.unchanged(signatures=2 * (len(pay.data) + len(add.data)))
+    assert before.unchanged(signatures=signatures)
+    assert chain.svm.get_account(config_address(chain.program_id, newcomer.pubkey())[0]) is None
 
 
 @pytest.mark.parametrize(
