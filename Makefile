@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench superuser
+.PHONY: install run test lint bench superuser program program-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,20 @@ lint: install
 
 superuser: install
 	$(BIN)/python manage.py createsuperuser
+
+# The smart wallet program (programs/wallet/): needs Debian's rustc-web, rust-web-src and llvm-22
+# (the build checks and says how to install them; it installs nothing). The built .so is committed.
+PROGRAM_SO := programs/wallet/numpay_wallet.so
+
+program:
+	sh programs/wallet/build/build.sh $(PROGRAM_SO)
+
+# Rebuild into a temporary directory and fail if the bytes differ from the committed program.
+program-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	sh programs/wallet/build/build.sh "$$tmp/numpay_wallet.so" "$$tmp/work" && \
+	if cmp -s "$$tmp/numpay_wallet.so" $(PROGRAM_SO); then \
+	  echo "program-check: $(PROGRAM_SO) matches a fresh build"; \
+	else \
+	  echo "program-check: $(PROGRAM_SO) differs from a fresh build: run 'make program' and commit it" >&2; exit 1; \
+	fi

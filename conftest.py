@@ -106,7 +106,7 @@ def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None,
 def celery_worker(celery_worker_session: object, transactional_db: None, tokens: dict[str, object]) -> Iterator[object]:
     """Use the session worker in a test whose commits are visible to it; waits for open payments at the end."""
     yield celery_worker_session
-    from wallets.models import Payment
+    from payments.models import Payment
 
     wait_until(lambda: not Payment.objects.filter(status__in=Payment.OPEN_STATUSES).exists(), timeout=60)
 

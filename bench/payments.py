@@ -506,7 +506,7 @@ def start_profilers(args: argparse.Namespace, children: Children, chain: Localne
 def profile_summary(raw: Path, *, top: int) -> list[tuple[float, str]]:
     """Inclusive share of samples per frame (``function (file)``) of a py-spy raw (collapsed) file,
     keeping the frames of the project, Django, DRF, allauth, psycopg, redis, solana-py and httpx."""
-    interesting = ("wallets/", "relayer/", "numpay/", "accounts/", "localnet/", "django/db", "django/contrib",
+    interesting = ("wallets/", "payments/", "relayer/", "numpay/", "accounts/", "localnet/", "django/db", "django/contrib",
                    "rest_framework/", "allauth/", "psycopg/", "redis/", "solana/", "httpx", "celery/app", "kombu/")
     total = 0
     counts: dict[str, int] = {}

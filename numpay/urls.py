@@ -15,5 +15,7 @@ urlpatterns = [
     # Content-Security-Policy allows no inline or third-party scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("wallets.api.urls")),
+    path("api/v1/", include("payments.api.urls")),
     path("", include("wallets.urls")),
+    path("", include("payments.urls")),
 ]

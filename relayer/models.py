@@ -102,3 +102,44 @@ class FeePayer(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class OutboxAttempt(models.Model):
+    """The outbox (DESIGN.md "Payments: the invariants" 3 and 4): one fully signed transaction, stored
+    before anything is sent. Abstract: each kind of submission (a payment today; wallet creation, recovery
+    execution and client-signed relays next) has a concrete attempt table with a foreign key to its owner
+    and registers an :class:`relayer.outbox.OutboxKind`; :mod:`relayer.outbox` sends, re-sends, renews,
+    confirms and fails them all the same way.
+
+    Re-sending ``signed_transaction`` is always safe (same signature). A new attempt is created only when
+    the chain's block height is past this attempt's ``last_valid_block_height`` and ``signature`` is still
+    unknown to the cluster, so an owner never has two live attempts.
+
+    :ivar number: 1 for the first attempt, +1 for each renewal.
+    :ivar signed_transaction: the wire bytes of the fully signed transaction.
+    :ivar signature: the transaction's first signature (base58), the fee payer's.
+    :ivar last_valid_block_height: the last block height at which ``blockhash`` is accepted.
+    :ivar error_detail: the transaction error (JSON) of a failed send or a failed landing.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (stored, not sent)"
+        SENT = "sent", "Sent"
+        LANDED = "landed", "Landed"
+        EXPIRED = "expired", "Expired (blockhash too old, never landed)"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    number = models.PositiveSmallIntegerField()
+    signed_transaction = models.BinaryField()
+    signature = models.CharField(max_length=88, unique=True)
+    blockhash = models.CharField(max_length=44)
+    last_valid_block_height = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    send_count = models.PositiveIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    error_detail = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True

@@ -1,12 +1,24 @@
-"""Celery tasks of the relayer (thin: each calls one service)."""
+"""Celery tasks of the relayer (thin: each calls one service): the fee payer balance watch, and the outbox
+(submit after commit, the single-flight status poller, per-submission checks, the stale sweep).
+
+Retries only for :class:`~numpay.core.errors.ChainUnavailableError` (network, 429, 5xx, timeouts), bounded,
+with backoff; every RPC call has a timeout in the chain client.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
 
 from numpay.core.errors import ChainUnavailableError
 
-from . import services
+from . import outbox, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -30,3 +42,102 @@ def fee_payer_balance_check() -> int:
     :returns: the balance in lamports.
     """
     return services.fee_payer_balance_check().last_balance_lamports or 0
+
+
+# --- the outbox (relayer.outbox): queue ``chain`` ---------------------------------------------------------
+POLL_INTERVAL_SECONDS = 0.2
+POLLER_SCHEDULED_KEY = "outbox-poller-scheduled"
+POLLER_LOCK_KEY = "outbox-poller-lock"
+POLL_BATCH = 256
+CHECK_QUEUED_KEY = "outbox-check-queued:{}:{}"
+
+
+def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
+    """Make sure one :func:`outbox_poll` run is queued (at most one scheduled at a time, across processes:
+    the flag lives in the shared cache)."""
+    if cache.add(POLLER_SCHEDULED_KEY, 1, timeout=5):
+        outbox_poll.apply_async(countdown=countdown)
+
+
+@shared_task(name="relayer.tasks.outbox_submit", autoretry_for=(ChainUnavailableError,), retry_backoff=1,
+             retry_backoff_max=10, max_retries=12, time_limit=60, soft_time_limit=45, acks_late=True)
+def outbox_submit(kind: str, owner_id: str) -> bool:
+    """Send the owner's stored signed transaction, then make sure the status poller runs.
+
+    :returns: whether the owner still waits for an outcome.
+    """
+    outbox_kind = outbox.get_kind(kind)
+    owner = outbox.submit(kind=outbox_kind, owner_id=owner_id)
+    is_open = owner is not None and outbox_kind.is_open(owner)
+    if is_open:
+        schedule_poller()
+    return is_open
+
+
+@shared_task(name="relayer.tasks.outbox_poll", time_limit=60, soft_time_limit=45, acks_late=False)
+def outbox_poll() -> int:
+    """Look at every in-flight submission of every kind in batches (one ``getSignatureStatuses`` per 256)
+    every 0.2 s while any is open, and hand those with a step to take (confirm, fail, re-send, renew) to
+    :func:`outbox_check`. Single-flight: one poller at a time; the beat sweep restarts it if it stops.
+
+    :returns: how many submissions were still in flight (-1: another poller is running).
+    """
+    cache.delete(POLLER_SCHEDULED_KEY)
+    if not cache.add(POLLER_LOCK_KEY, 1, timeout=55):
+        return -1
+    still_open = 0
+    try:
+        for kind in outbox.kinds():
+            batch = list(kind.in_flight()[:POLL_BATCH])
+            if not batch:
+                continue
+            for step in outbox.next_steps(kind=kind, owners=batch):
+                # In parallel on the worker's threads (one queued check per owner at a time);
+                # outbox_check decides again from fresh reads.
+                if step.kind != "wait" and cache.add(CHECK_QUEUED_KEY.format(kind.name, step.owner.pk), 1, timeout=10):
+                    outbox_check.delay(kind.name, str(step.owner.pk))
+            still_open += len(batch)
+            # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
+            # owner not touched for a while as "the poller stopped".
+            kind.touch([owner.pk for owner in batch])
+    except ChainUnavailableError:
+        logger.warning("outbox poller: chain unavailable; retrying shortly")
+        still_open = max(still_open, 1)
+    finally:
+        cache.delete(POLLER_LOCK_KEY)
+    if still_open:
+        schedule_poller()
+    return still_open
+
+
+@shared_task(name="relayer.tasks.outbox_check", autoretry_for=(ChainUnavailableError,), retry_backoff=1,
+             retry_backoff_max=10, max_retries=12, time_limit=60, soft_time_limit=45, acks_late=True)
+def outbox_check(kind: str, owner_id: str) -> bool | None:
+    """Advance one submission now (from the poller, and the admin's "re-check status").
+
+    :returns: whether it is still in flight (``None``: no such owner).
+    """
+    cache.delete(CHECK_QUEUED_KEY.format(kind, owner_id))
+    outbox_kind = outbox.get_kind(kind)
+    owner = outbox.check(kind=outbox_kind, owner_id=owner_id)
+    if owner is None:
+        return None
+    is_open = outbox_kind.is_open(owner)
+    if is_open:
+        schedule_poller()
+    return is_open
+
+
+@shared_task(name="relayer.tasks.outbox_sweep", time_limit=60, soft_time_limit=50, acks_late=False)
+def outbox_sweep(stale_seconds: int = 10) -> int:
+    """Beat job: if in-flight submissions went stale (e.g. the poller's message was lost in a worker or
+    broker restart, or a submit job never ran), start the poller, which re-sends or renews them.
+
+    :returns: how many stale in-flight submissions were found.
+    """
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
+    stale = sum(kind.stale_count(older_than=cutoff) for kind in outbox.kinds())
+    if stale:
+        cache.delete(POLLER_SCHEDULED_KEY)  # a lost poller message must not block the next one
+        schedule_poller(countdown=0)
+    return stale

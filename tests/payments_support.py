@@ -10,7 +10,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from numpay.core.chain import get_chain_client
-from wallets.models import Payment
+from payments.models import Payment
 
 from .helpers import wait_until
 
@@ -73,10 +73,11 @@ def transaction_json(signature: str) -> dict[str, Any]:
 def stored_payment(*, sender: Any, to: str, amount: str, monkeypatch: Any, token: str = "USDC") -> Payment:  # noqa: S107
     """A payment created, signed and stored by ``payment_create`` whose submit job never reaches the
     broker (as if the message were lost): the test decides what runs next."""
-    from wallets import payments
+    from payments.requests import PaymentRequest
+    from payments.services import payment_create
 
-    monkeypatch.setattr(payments, "_enqueue_submit", lambda payment_id: None)
-    payment, created = payments.payment_create(user=sender, request=payments.PaymentRequest(
+    monkeypatch.setattr("relayer.outbox.enqueue_send", lambda kind, owner_id: None)
+    payment, created = payment_create(user=sender, request=PaymentRequest(
         to=to, token=token, amount=amount), idempotency_key=str(uuid.uuid4()))
     assert created
     return payment

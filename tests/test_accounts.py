@@ -11,6 +11,8 @@ from accounts.models import User
 from wallets.models import Wallet, WalletKey
 from wallets.services import wallet_provision
 
+from .races import postgresql_only
+
 
 @pytest.mark.django_db
 def test_signup_page_creates_user_and_one_wallet(client) -> None:
@@ -61,6 +63,7 @@ def test_wallet_provision_is_idempotent(make_user) -> None:
     assert Wallet.objects.filter(user=user).count() == 1
 
 
+@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_provisioning_creates_one_wallet() -> None:
     # given a user without a wallet

@@ -9,10 +9,10 @@ from solders.system_program import TransferParams, transfer
 
 from numpay.core.chain import get_chain_client
 from numpay.core.transactions import assemble, compile_message
+from payments.selectors import wallet_activity
 from wallets.deposits import deposit_scan
 from wallets.faucet import faucet_fund
 from wallets.models import DepositCursor, IncomingTransfer
-from wallets.selectors import wallet_activity
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 

@@ -130,7 +130,7 @@ def _assert_problem(response: object, code: str) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/v1/payments", "/api/v1/faucet"])
 def test_deeply_nested_json_to_the_api_is_a_400_problem(client, make_user, path: str) -> None:
-    from wallets.models import Payment
+    from payments.models import Payment
 
     client.force_login(make_user())
     response = client.post(path, _deep_json(), content_type="application/json",
@@ -161,7 +161,7 @@ def test_deeply_nested_json_to_allauth_headless_login_is_a_400_problem(client) -
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/v1/payments", "/api/v1/faucet", "/_allauth/app/v1/auth/login"])
 def test_body_over_the_size_limit_is_a_400_problem(client, make_user, settings, path: str) -> None:
-    from wallets.models import Payment
+    from payments.models import Payment
 
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
     if not path.startswith("/_allauth/"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wallets.models import Payment
+from payments.models import Payment
 
 pytestmark = [pytest.mark.django_db]
 
@@ -90,7 +90,7 @@ def test_admin_shows_wallet_without_key_material(admin_client, make_user, tokens
     assert bytes(key.ciphertext).hex() not in html
     assert "ciphertext" not in html.lower()
     assert "wrapped" not in html.lower()
-    for path in ("/admin/wallets/payment/", "/admin/wallets/token/", "/admin/accounts/user/", "/admin/relayer/feepayer/"):
+    for path in ("/admin/payments/payment/", "/admin/wallets/token/", "/admin/accounts/user/", "/admin/relayer/feepayer/"):
         assert admin_client.get(path).status_code == 200
 
 
@@ -105,18 +105,18 @@ def test_admin_payment_page_is_read_only_and_recheck_is_audited(admin_client, ma
     alice, bob = make_user(), make_user()
     faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=2_000_000)
     payment = stored_payment(sender=alice, to=bob.email, amount="1", monkeypatch=monkeypatch)
-    page = admin_client.get(f"/admin/wallets/payment/{payment.pk}/change/")
+    page = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "1 USDC" in html
     assert 'name="amount"' not in html  # money fields are not editable
     assert payment.signature in html
     sent = []
-    monkeypatch.setattr("wallets.tasks.payment_check.delay", lambda payment_id: sent.append(payment_id))
-    response = admin_client.post("/admin/wallets/payment/", {"action": "recheck_status",
+    monkeypatch.setattr("relayer.tasks.outbox_check.delay", lambda kind, owner_id: sent.append((kind, owner_id)))
+    response = admin_client.post("/admin/payments/payment/", {"action": "recheck_status",
                                                              "_selected_action": [str(payment.pk)]})
     assert response.status_code == 302
-    assert sent == [str(payment.pk)]
+    assert sent == [("payment", str(payment.pk))]
     assert LogEntry.objects.filter(object_id=str(payment.pk), change_message="Re-check status requested").count() == 1
 
 

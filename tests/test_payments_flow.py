@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from payments.models import Payment, PaymentAttempt
 from relayer.models import SponsorshipCharge
-from wallets.models import Payment, PaymentAttempt
 
 from .payments_support import ApiUser, sol_balance, token_balance, transaction_json, wait_terminal
 
@@ -27,7 +27,7 @@ def test_two_users_pay_each_other_usdc_and_sol_with_fees_sponsored(celery_worker
     third = alice.pay("BOB@example.com", "SOL", "0.5")
     for response in (first, second, third):
         assert response.status_code == 201, response.content
-        assert response.json()["network_fee"] == "sponsored"
+        assert response.json()["network_fee"] == "0"
     ids = [first.json()["id"], second.json()["id"], third.json()["id"]]
     # then the worker confirms all three
     assert wait_terminal(ids) == dict.fromkeys(ids, "confirmed")
@@ -61,19 +61,27 @@ def test_two_users_pay_each_other_usdc_and_sol_with_fees_sponsored(celery_worker
     assert PaymentAttempt.objects.filter(payment_id__in=ids).count() == 3
 
 
-def test_usdc_to_an_outside_address_creates_its_token_account_paid_by_fee_payer(celery_worker, tokens, chain_setup) -> None:
+def test_usdc_to_an_outside_address_opens_its_token_account_for_the_operator_set_fee(celery_worker, tokens,
+                                                                                      chain_setup) -> None:
     from solders.keypair import Keypair
 
     usdc = tokens["USDC"].mint
     alice = ApiUser("alice2@example.com")
     alice.faucet("USDC", "5")
+    fee_account_before = token_balance(chain_setup["fee_payer"], usdc)
     outside = str(Keypair().pubkey())
+    # when Alice pays 1.5 USDC to an address outside Numpay that has no USDC account yet
     response = alice.pay(outside, "USDC", "1.5")
+    # then she is told the network fee for opening it (0.25 USDC on localnet) and pays it on top
     assert response.status_code == 201, response.content
+    assert response.json()["network_fee"] == "0.25"
     payment_id = response.json()["id"]
     assert wait_terminal([payment_id]) == {payment_id: "confirmed"}
     assert token_balance(outside, usdc) == 1_500_000
+    assert token_balance(alice.address, usdc) == 5_000_000 - 1_500_000 - 250_000
+    assert token_balance(chain_setup["fee_payer"], usdc) == fee_account_before + 250_000
     assert sol_balance(alice.address) == 0  # the user never needed SOL
+    # and the fee payer paid the rent in SOL
     payment = Payment.objects.get(pk=payment_id)
     assert payment.creates_recipient_token_account is True
     tx = transaction_json(payment.signature)

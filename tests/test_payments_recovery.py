@@ -10,12 +10,13 @@ from spl.token.models import TransferCheckedParams
 
 from numpay.core.chain import get_chain_client
 from numpay.core.transactions import assemble, compile_message
+from payments.models import Payment
+from payments.submission import explain_transaction_error
+from relayer import outbox
 from relayer.models import SponsorshipCharge
-from wallets import payments
+from relayer.tasks import outbox_sweep
 from wallets.faucet import faucet_fund
-from wallets.models import Payment
 from wallets.services import wallet_sign
-from wallets.tasks import payment_sweep
 
 from .payments_support import stored_payment, token_balance, wait_terminal
 
@@ -29,7 +30,7 @@ def test_sweep_finds_a_payment_whose_submit_job_was_lost(celery_worker, make_use
     payment = stored_payment(sender=alice, to=bob.email, amount="1.5", monkeypatch=monkeypatch)
     assert Payment.objects.get(pk=payment.pk).status == "approved"
     # when the periodic sweep runs
-    assert payment_sweep.apply(kwargs={"stale_seconds": 0}).get() == 1
+    assert outbox_sweep.apply(kwargs={"stale_seconds": 0}).get() == 1
     # then the payment is sent and confirmed exactly once
     assert wait_terminal([str(payment.pk)]) == {str(payment.pk): "confirmed"}
     assert token_balance(bob.wallet.address, tokens["USDC"].mint) == 1_500_000
@@ -57,7 +58,7 @@ def test_payment_that_would_fail_on_chain_ends_failed_in_plain_words(celery_work
                                                owner: wallet_sign(wallet=alice.wallet, message=bytes(message))})
     client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))
     # when the payment is submitted
-    payments.payment_submit(payment_id=payment.pk)
+    outbox.submit(kind=outbox.get_kind("payment"), owner_id=payment.pk)
     # then it ends failed with the reason in plain words, and nothing is charged to the sponsorship budget
     failed = Payment.objects.get(pk=payment.pk)
     assert failed.status == "failed"
@@ -79,7 +80,6 @@ def test_payment_that_would_fail_on_chain_ends_failed_in_plain_words(celery_work
     ("AccountInUse", True, "transaction_error"),
 ])
 def test_transaction_errors_are_explained(err, is_native, code) -> None:
-    token = type("T", (), {"is_native": is_native})()
-    found, message = payments.explain_transaction_error(err, token=token)
+    found, message = explain_transaction_error(err, is_native=is_native)
     assert found == code
     assert message.endswith(".") or message.endswith(")")

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from solders.keypair import Keypair
 
+from payments.models import Payment, PaymentAttempt, PaymentEvent
 from relayer.models import SponsorshipCharge, SponsorshipDay
-from wallets.models import Payment, PaymentAttempt, PaymentEvent
 
 from .payments_support import ApiUser
 

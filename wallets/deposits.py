@@ -19,8 +19,9 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from numpay.core.chain import ChainClient, get_chain_client
+from relayer.outbox import known_signatures
 
-from .models import DepositCursor, IncomingTransfer, PaymentAttempt, Token, Wallet
+from .models import DepositCursor, IncomingTransfer, Token, Wallet
 from .selectors import tokens_active
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _scan_address(*, client: ChainClient, wallet: Wallet, address: str, tokens: 
         DepositCursor.objects.filter(pk=cursor.pk).update(updated_at=timezone.now())
         return 0
     signatures = [item["signature"] for item in newest_first]
-    ours = set(PaymentAttempt.objects.filter(signature__in=signatures).values_list("signature", flat=True))
+    ours = known_signatures(signatures)
     found = 0
     for item in reversed(newest_first):
         if item["err"] is not None or item["signature"] in ours:

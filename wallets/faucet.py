@@ -20,6 +20,7 @@ from solders.system_program import CreateAccountParams, create_account
 from spl.token.constants import MINT_LEN, TOKEN_PROGRAM_ID
 from spl.token.instructions import (
     create_idempotent_associated_token_account,
+    get_associated_token_address,
     initialize_mint2,
     mint_to_checked,
 )
@@ -41,6 +42,9 @@ LAMPORTS_PER_SOL = 1_000_000_000
 USDC_DECIMALS = 6
 FEE_PAYER_TARGET_LAMPORTS = 500 * LAMPORTS_PER_SOL
 FAUCET_TARGET_LAMPORTS = 50 * LAMPORTS_PER_SOL
+#: What a payment that opens a USDC account outside Numpay costs its sender on localnet (0.25 USDC; the
+#: rent, about 0.00204 SOL, is paid by the fee payer). Operators set it per token in the admin.
+USDC_ACCOUNT_CREATION_FEE = 250_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,13 @@ def localnet_chain_setup(*, client: ChainClient | None = None) -> BootstrapResul
                                                    mint.pubkey(): mint.sign_message(payload)})
         client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))
         logger.info("Created test USDC mint %s", mint.pubkey())
+    fee_account = get_associated_token_address(fee_payer_pubkey, mint.pubkey(), TOKEN_PROGRAM_ID)
+    if not client.account_exists(fee_account):  # where network fees in USDC are collected
+        message = compile_message(instructions=[create_idempotent_associated_token_account(
+            faucet.pubkey(), fee_payer_pubkey, mint.pubkey(), TOKEN_PROGRAM_ID)], fee_payer=faucet.pubkey(),
+            blockhash=client.latest_blockhash().blockhash)
+        tx = assemble(message=message, signatures={faucet.pubkey(): faucet.sign_message(bytes(message))})
+        client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))
     return BootstrapResult(fee_payer=str(fee_payer_pubkey), faucet=str(faucet.pubkey()), usdc_mint=str(mint.pubkey()))
 
 
@@ -132,7 +143,10 @@ def token_registry_ensure(*, usdc_mint: str) -> None:
         "name": "Solana", "mint": "", "decimals": 9, "is_native": True, "token_program": "", "position": 0})
     Token.objects.update_or_create(cluster=cluster, symbol="USDC", defaults={
         "name": "USD Coin (test)", "mint": usdc_mint, "decimals": USDC_DECIMALS, "is_native": False,
-        "token_program": str(TOKEN_PROGRAM_ID), "position": 1})
+        "token_program": str(TOKEN_PROGRAM_ID), "position": 1},
+        create_defaults={"name": "USD Coin (test)", "mint": usdc_mint, "decimals": USDC_DECIMALS, "is_native": False,
+                         "token_program": str(TOKEN_PROGRAM_ID), "position": 1,
+                         "account_creation_fee": USDC_ACCOUNT_CREATION_FEE})
 
 
 def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClient | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Payment, Wallet, WalletKey
+from .models import Wallet, WalletKey
 
 
 def wallet_qs_select_for_update() -> QuerySet[Wallet]:
@@ -16,7 +16,3 @@ def wallet_key_qs_select_for_update() -> QuerySet[WalletKey]:
     """Key envelopes locked ``FOR UPDATE`` with ``SKIP LOCKED`` for resumable, concurrent rotation."""
     return WalletKey.objects.select_for_update(skip_locked=True)
 
-
-def payment_qs_select_for_update() -> QuerySet[Payment]:
-    """Payments locked ``FOR UPDATE`` (one writer decides a payment's next step)."""
-    return Payment.objects.select_for_update(of=("self",))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import payment_views, views
+from . import views
 
 urlpatterns = [
     path("", views.landing, name="landing"),
@@ -10,7 +10,4 @@ urlpatterns = [
     path("wallet/balances/", views.balances_partial, name="balances"),
     path("wallet/receive/", views.receive, name="receive"),
     path("wallet/faucet/", views.faucet, name="faucet"),
-    path("wallet/send/", payment_views.send, name="send"),
-    path("wallet/activity/", payment_views.activity, name="activity"),
-    path("wallet/payments/<str:payment_id>/", payment_views.payment_detail, name="payment-detail"),
 ]

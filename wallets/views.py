@@ -15,9 +15,10 @@ from django.views.decorators.http import require_POST
 
 from numpay.core.errors import ApplicationError
 from numpay.core.money import parse_amount
+from payments.selectors import wallet_activity
 
 from .faucet import faucet_fund
-from .selectors import tokens_active, wallet_activity, wallet_balances
+from .selectors import tokens_active, wallet_balances
 from .services import token_get, wallet_for_user
 from .throttling import faucet_throttle_check
 

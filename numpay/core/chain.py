@@ -61,6 +61,17 @@ class Blockhash:
 
 
 @dataclass(frozen=True)
+class AccountInfo:
+    """One account as ``getAccountInfo`` returns it: ``lamports``, ``owner`` (the owning program),
+    ``executable`` (a program), ``data`` (raw bytes)."""
+
+    lamports: int
+    owner: Pubkey
+    executable: bool
+    data: bytes
+
+
+@dataclass(frozen=True)
 class SignatureStatus:
     """One ``getSignatureStatuses`` entry.
 
@@ -157,6 +168,14 @@ class ChainClient:
             return 0, response.context.slot
         amount = int.from_bytes(data[TOKEN_ACCOUNT_AMOUNT_OFFSET : TOKEN_ACCOUNT_AMOUNT_OFFSET + 8], "little")
         return amount, response.context.slot
+
+    def get_account_info(self, address: Pubkey) -> AccountInfo | None:
+        """The account at ``address`` (``getAccountInfo``, base64), or ``None`` if it does not exist."""
+        value = self._call(self._client.get_account_info, address).value
+        if value is None:
+            return None
+        return AccountInfo(lamports=value.lamports, owner=value.owner, executable=value.executable,
+                           data=bytes(value.data))
 
     def account_exists(self, address: Pubkey) -> bool:
         """Whether an account exists at ``address`` (``getAccountInfo`` is not null)."""

@@ -92,10 +92,11 @@ REGISTRY: dict[str, ErrorCode] = _registry(
       "Amount below rent minimum"),
     E("would_leave_dust", 400, "Solana needs a wallet to keep at least its rent-exempt minimum or nothing.",
       "Would leave dust"),
-    E("network_fee_not_covered", 400, "Your balance cannot cover the network fee for this new address.",
-      "Network fee not covered"),
+    E("recipient_account_missing", 400, "That address has no account for this token yet, and Numpay cannot open "
+      "one for it. Ask the recipient to open one first.", "Recipient account missing"),
     E("payment_not_found", 404, "No such payment.", "Payment not found"),
-    E("payment_expired", 409, "This payment expired before it was sent; nothing left your wallet.",
+    E("payment_not_approvable", 409, "This payment is not waiting for an approval.", "Payment not approvable"),
+    E("payment_expired", 409, "This payment expired before it was approved; nothing left your wallet.",
       "Payment expired"),
     # --- relayer (fee sponsorship) ---
     E("transaction_not_allowed", 400, "The relayer does not sponsor this transaction.", "Transaction not allowed"),

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "numpay.core",
     "accounts",
     "wallets",
+    "payments",
     "relayer",
     "recovery",
 ]
@@ -249,7 +250,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"wallets.tasks.payment_*": {"queue": "chain"}, "relayer.tasks.*": {"queue": "chain"}}
+CELERY_TASK_ROUTES = {"relayer.tasks.*": {"queue": "chain"}}
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -285,6 +286,7 @@ SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
 # (RELAYER_* settings: relayer/app_settings.py; balance cache and faucet: wallets/app_settings.py)
 CELERY_BEAT_SCHEDULE.update({
     "relayer-fee-payer-balance": {"task": "relayer.tasks.fee_payer_balance_check", "schedule": 60.0},
-    "payments-sweep": {"task": "wallets.tasks.payment_sweep", "schedule": 5.0},
+    "outbox-sweep": {"task": "relayer.tasks.outbox_sweep", "schedule": 5.0},
+    "payments-expire": {"task": "payments.tasks.payment_expire_sweep", "schedule": 30.0},
     "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
 })

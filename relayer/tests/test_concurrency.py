@@ -1,15 +1,14 @@
 """Concurrent reservations cannot together exceed the daily budget (DESIGN.md "Payments: the invariants" 1).
 
-Run against PostgreSQL in CI (``DATABASE_URL=postgres://...``), where the ``SELECT ... FOR UPDATE`` on the
+Run against PostgreSQL (CI does; ``DATABASE_URL=postgres://...``), where the ``SELECT ... FOR UPDATE`` on the
 user's day row is what serialises the decisions: without it, the second transaction would read the
-budget before the first commits and both would pass. On SQLite the writers are serialised by the
-database (``BEGIN IMMEDIATE``), so the same assertions hold.
+budget before the first commits and both would pass. Skipped on SQLite, where the database serialises
+every writer and the tests would pass without the lock (``tests/races.py``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
@@ -24,8 +23,9 @@ from numpay.core.errors import ApplicationError
 from relayer import services
 from relayer.models import SponsorshipCharge, SponsorshipDay
 from relayer.selectors import sponsorship_spent_today, sponsorship_today
+from tests.races import postgresql_only, wait_for_lock_waiters
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), postgresql_only]
 
 RECIPIENT = Pubkey(bytes([3] * 32))
 SOL_TRANSFER_COST = 10_000
@@ -37,8 +37,10 @@ def _message(fee_payer: Keypair, sender: Keypair) -> Message:
 
 
 def _run_interleaved(user, fee_payer: Keypair, sender: Keypair) -> dict[str, str]:
-    """The first transaction reserves and keeps its transaction open while the second one tries."""
+    """The first transaction reserves and keeps its transaction open until the second one is seen
+    blocked on a lock (or has finished without blocking: then the lock is missing and the outcomes say so)."""
     first_reserved = threading.Event()
+    second_done = threading.Event()
     outcomes: dict[str, str] = {}
 
     def first() -> None:
@@ -46,7 +48,8 @@ def _run_interleaved(user, fee_payer: Keypair, sender: Keypair) -> dict[str, str
             with transaction.atomic():
                 services.relayer_cosign(user=user, message=_message(fee_payer, sender), reference=uuid.uuid4())
                 first_reserved.set()
-                time.sleep(0.5)  # the second transaction runs now, while this one holds its reservation
+                # the second transaction runs now, while this one holds its reservation
+                outcomes["second_blocked"] = str(wait_for_lock_waiters(1, give_up_when=second_done.is_set))
             outcomes["first"] = "reserved"
         except ApplicationError as exc:
             outcomes["first"] = exc.code
@@ -63,6 +66,7 @@ def _run_interleaved(user, fee_payer: Keypair, sender: Keypair) -> dict[str, str
         except ApplicationError as exc:
             outcomes["second"] = exc.code
         finally:
+            second_done.set()
             connection.close()
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
@@ -82,7 +86,7 @@ def test_interleaved_reservations_on_an_existing_day_cannot_exceed_the_budget(se
     outcomes = _run_interleaved(user, fee_payer, sender)
 
     # then exactly one is sponsored
-    assert outcomes == {"first": "reserved", "second": "sponsorship_budget_exceeded"}
+    assert outcomes == {"first": "reserved", "second_blocked": "True", "second": "sponsorship_budget_exceeded"}
     assert sponsorship_spent_today(user=user) == SOL_TRANSFER_COST
     assert SponsorshipCharge.objects.count() == 1
 
@@ -93,7 +97,7 @@ def test_interleaved_reservations_creating_the_day_cannot_exceed_the_budget(sett
 
     outcomes = _run_interleaved(user, fee_payer, sender)
 
-    assert outcomes == {"first": "reserved", "second": "sponsorship_budget_exceeded"}
+    assert outcomes == {"first": "reserved", "second_blocked": "True", "second": "sponsorship_budget_exceeded"}
     assert SponsorshipDay.objects.filter(user=user).count() == 1
     assert sponsorship_spent_today(user=user) == SOL_TRANSFER_COST
     assert SponsorshipCharge.objects.count() == 1

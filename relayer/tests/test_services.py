@@ -16,7 +16,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from spl.token.instructions import create_idempotent_associated_token_account
 
-from numpay.core.errors import ApplicationError, ChainUnavailableError, ConflictError
+from numpay.core.errors import ApplicationError, ChainRequestError, ChainUnavailableError, ConflictError
 from numpay.core.transactions import assemble
 from relayer import services, tasks
 from relayer.models import FeePayer, SponsorshipCharge, SponsorshipDay
@@ -442,10 +442,48 @@ def test_balance_check_with_the_chain_down_changes_nothing(monkeypatch, fee_paye
     assert not FeePayer.objects.exists()
 
 
-def test_balance_task_calls_the_service_and_retries_only_an_unreachable_chain(monkeypatch, fee_payer):
-    monkeypatch.setattr(services, "get_chain_client", lambda: FakeChain(balance=7))
+class FlakyChain(FakeChain):
+    """Unreachable for the first ``failures`` reads, or answering with a terminal JSON-RPC error."""
 
-    assert tasks.fee_payer_balance_check() == 7
-    assert tasks.fee_payer_balance_check.autoretry_for == (ChainUnavailableError,)
-    assert tasks.fee_payer_balance_check.max_retries == 3
-    assert tasks.fee_payer_balance_check.time_limit == 45
+    def __init__(self, *, balance: int, failures: int = 0, terminal: bool = False):
+        super().__init__(balance=balance)
+        self.failures, self.terminal, self.calls = failures, terminal, 0
+
+    def get_balance(self, address: Pubkey) -> int:
+        self.calls += 1
+        if self.terminal:
+            raise ChainRequestError("Invalid param", rpc_code=-32602)
+        if self.calls <= self.failures:
+            raise ChainUnavailableError()
+        return self.balance
+
+
+def test_balance_task_retries_an_unreachable_chain_then_succeeds(monkeypatch, fee_payer):
+    chain = FlakyChain(balance=7, failures=2)
+    monkeypatch.setattr(services, "get_chain_client", lambda: chain)
+
+    result = tasks.fee_payer_balance_check.apply()
+
+    assert result.get() == 7
+    assert chain.calls == 3
+    assert FeePayer.objects.get().last_balance_lamports == 7
+
+
+def test_balance_task_gives_up_after_three_retries(monkeypatch, fee_payer):
+    chain = FlakyChain(balance=7, failures=100)
+    monkeypatch.setattr(services, "get_chain_client", lambda: chain)
+
+    with pytest.raises(ChainUnavailableError):
+        tasks.fee_payer_balance_check.apply().get()
+    assert chain.calls == 4  # the first try and 3 retries
+    assert not FeePayer.objects.exists()
+
+
+def test_balance_task_does_not_retry_a_terminal_error(monkeypatch, fee_payer):
+    chain = FlakyChain(balance=7, terminal=True)
+    monkeypatch.setattr(services, "get_chain_client", lambda: chain)
+
+    with pytest.raises(ChainRequestError):
+        tasks.fee_payer_balance_check.apply().get()
+    assert chain.calls == 1
+    assert not FeePayer.objects.exists()

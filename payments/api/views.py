@@ -11,9 +11,11 @@ from rest_framework.views import APIView
 from numpay.core.api import CursorPagination, problems
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
-from wallets.models import Payment
-from wallets.payments import PaymentRequest, payment_create
-from wallets.selectors import payment_get_visible, payments_visible_to
+
+from ..models import Payment
+from ..requests import PaymentRequest
+from ..selectors import payment_get_visible, payments_visible_to
+from ..services import payment_create
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True,
@@ -41,7 +43,10 @@ class PaymentSerializer(serializers.Serializer):
     amount_base_units = serializers.CharField()
     decimals = serializers.IntegerField()
     memo = serializers.CharField(allow_blank=True)
-    network_fee = serializers.CharField(help_text="Always \"sponsored\": Numpay's relayer pays the fee.")
+    network_fee = serializers.CharField(
+        help_text="What the sender pays on top of `amount`, in token units (decimal string): \"0\" unless the payment "
+                  "opens a token account for an address outside Numpay (an operator-set fee). Solana's network fees "
+                  "in SOL are always paid by Numpay's relayer.")
     signature = serializers.CharField(allow_blank=True, help_text="The transaction signature (base58).")
     error = PaymentErrorSerializer(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -57,7 +62,7 @@ def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
         "to": payment.recipient_input, "to_address": payment.recipient_address, "token": payment.token.symbol,
         "amount": format_amount(payment.amount, decimals=payment.token.decimals),
         "amount_base_units": str(payment.amount), "decimals": payment.token.decimals, "memo": payment.memo,
-        "network_fee": "sponsored", "signature": payment.signature,
+        "network_fee": format_amount(payment.network_fee, decimals=payment.token.decimals), "signature": payment.signature,
         "error": {"code": payment.error_code, "message": payment.error_message} if payment.error_code else None,
         "created_at": payment.created_at, "submitted_at": payment.submitted_at, "confirmed_at": payment.confirmed_at,
     }
@@ -89,7 +94,8 @@ class PaymentListCreateView(APIView):
         responses={
             201: PaymentSerializer,
             **problems("invalid_request", "idempotency_key_required", "invalid_idempotency_key", "recipient_required",
-                       "recipient_not_found", "invalid_address", "invalid_recipient", "recipient_is_sender",
+                       "recipient_not_found", "invalid_address", "invalid_recipient", "recipient_account_missing",
+                       "recipient_is_sender",
                        "unknown_token", "invalid_amount", "amount_not_positive", "too_many_decimals",
                        "amount_too_large", "memo_too_long", "invalid_memo", "insufficient_funds",
                        "amount_below_rent_minimum", "would_leave_dust", "transaction_not_allowed",

@@ -11,10 +11,12 @@ from django.views.decorators.http import require_http_methods
 
 from numpay.core.errors import ApplicationError, NotFoundError
 from numpay.core.money import format_amount
+from wallets.selectors import tokens_active
+from wallets.services import wallet_for_user
 
-from .payments import PaymentRequest, payment_create, payment_plan
-from .selectors import payment_get_visible, tokens_active, wallet_activity
-from .services import wallet_for_user
+from .requests import PaymentRequest
+from .selectors import payment_get_visible, wallet_activity
+from .services import payment_create, payment_plan
 
 
 def _form_request(request: HttpRequest) -> PaymentRequest:
@@ -55,6 +57,7 @@ def payment_detail(request: HttpRequest, payment_id: str) -> HttpResponse:
     except NotFoundError as exc:
         raise Http404 from exc
     context = {"payment": payment, "ui_amount": format_amount(payment.amount, decimals=payment.token.decimals),
+               "ui_network_fee": format_amount(payment.network_fee, decimals=payment.token.decimals),
                "is_sender": payment.sender_id == request.user.pk}
     template = "wallets/_payment_status.html" if request.htmx else "wallets/payment_detail.html"
     return render(request, template, context)

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from .views import PaymentDetailView, PaymentListCreateView
+
+urlpatterns = [
+    path("payments", PaymentListCreateView.as_view(), name="api-payments"),
+    path("payments/<str:payment_id>", PaymentDetailView.as_view(), name="api-payment"),
+]

@@ -1,0 +1,18 @@
+"""Settings of the payments app, with their defaults (override in Django settings / the environment)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def approval_ttl_seconds() -> int:
+    """Seconds a ``created`` / ``awaiting_approval`` payment may wait for its approval before the sweep
+    expires it (``PAYMENTS_APPROVAL_TTL_SECONDS``, default 15 minutes)."""
+    return int(getattr(settings, "PAYMENTS_APPROVAL_TTL_SECONDS", 900))
+
+
+def submission_ttl_seconds() -> int:
+    """Seconds after approval during which a payment that never landed gets new attempts; past it, the
+    next provably expired attempt ends the payment ``expired`` (``PAYMENTS_SUBMISSION_TTL_SECONDS``,
+    default 10 minutes)."""
+    return int(getattr(settings, "PAYMENTS_SUBMISSION_TTL_SECONDS", 600))

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class PaymentsConfig(AppConfig):
+    """Payments: the state machine, authorize -> approve -> sign, submission through the relayer's outbox."""
+
+    name = "payments"
+
+    def ready(self) -> None:
+        from relayer import outbox
+
+        from .submission import PaymentOutbox
+
+        outbox.register(PaymentOutbox())

@@ -1,0 +1,300 @@
+"""Payment services: plan (the review step), create = authorize -> approve -> sign, expire.
+
+DESIGN.md "Payments: the invariants":
+
+1. Authorize atomically: availability (chain balance minus open reservations, :mod:`payments.authorization`)
+   is evaluated and the payment inserted, ``created`` with an ``expires_at``, in one DB transaction under a
+   row lock on the sender's wallet.
+2. Approve, then sign: signing happens only on approval, with a fresh blockhash. Today no policy asks for
+   an approval, so :func:`payment_create` approves in the same transaction (the blockhash was fetched a
+   moment before, outside the lock); :func:`payment_approve` is the later path.
+3. Outbox: the signed transaction is stored as an attempt before anything is sent; sending and
+   confirmation are the relayer's outbox (:mod:`relayer.outbox`; the payment's reactions are in
+   :mod:`payments.submission`).
+6. Idempotency: (sender, Idempotency-Key) is unique; a replay returns the first payment, the same key
+   with another body is refused (422 ``idempotency_key_reused``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from numpay.core.chain import Blockhash, ChainClient, get_chain_client
+from numpay.core.errors import ApplicationError, UnprocessableError
+from numpay.core.money import format_amount, parse_amount
+from relayer import outbox
+from relayer import services as relayer
+from wallets.lock_objects import wallet_qs_select_for_update
+from wallets.models import Token, Wallet
+from wallets.services import token_get, wallet_for_user
+
+from . import app_settings, authorization, state_machine
+from .authorization import available_balance, check_available
+from .lock_objects import payment_qs_select_for_update, payment_qs_select_for_update_skip_locked
+from .models import Payment
+from .requests import (
+    MAX_PAYMENT_BASE_UNITS,
+    PaymentRequest,
+    Recipient,
+    recipient_check_spendable,
+    resolve_recipient,
+    validate_memo,
+)
+from .submission import forget_balances_on_commit
+from .transactions import payment_sign_attempt
+
+logger = logging.getLogger(__name__)
+Status = Payment.Status
+
+
+@dataclass(frozen=True)
+class PaymentTerms:
+    """The parts of a payment request that do not depend on who receives it.
+
+    :ivar amount: base units of ``token``.
+    """
+
+    wallet: Wallet
+    token: Token
+    amount: int
+    memo: str
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """A validated payment request.
+
+    :ivar amount: base units the recipient receives. :ivar network_fee: base units of ``token`` the sender
+        pays on top for opening the recipient's token account (0 when none is opened or it is sponsored).
+    :ivar available: chain balance minus open reservations, base units (``-1`` when not checked).
+    """
+
+    wallet: Wallet
+    token: Token
+    recipient: Recipient
+    amount: int
+    memo: str
+    creates_recipient_token_account: bool
+    network_fee: int
+    available: int
+
+    @property
+    def ui_amount(self) -> str:
+        return format_amount(self.amount, decimals=self.token.decimals)
+
+    @property
+    def ui_network_fee(self) -> str:
+        return format_amount(self.network_fee, decimals=self.token.decimals)
+
+    @property
+    def ui_total(self) -> str:
+        return format_amount(self.amount + self.network_fee, decimals=self.token.decimals)
+
+
+def payment_terms(*, user: Any, request: PaymentRequest) -> PaymentTerms:
+    """Check what does not depend on the recipient: the wallet may pay, the token, the amount, the memo.
+
+    :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
+        ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``, ``invalid_memo``.
+    """
+    wallet = wallet_for_user(user=user)
+    if wallet.status != Wallet.Status.ACTIVE:
+        raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    token = token_get(symbol=request.token)
+    amount = parse_amount(request.amount, decimals=token.decimals)
+    if amount > MAX_PAYMENT_BASE_UNITS:
+        raise ApplicationError("amount_too_large", "The amount is too large.", extra={"field": "amount"})
+    return PaymentTerms(wallet=wallet, token=token, amount=amount, memo=validate_memo(request.memo))
+
+
+def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | None = None) -> PaymentPlan:
+    """Validate a payment request without creating anything (the review step): the same checks, in the
+    same order, as :func:`payment_create` makes under the wallet lock.
+
+    :raises ApplicationError: as :func:`payment_create`.
+    """
+    client = client or get_chain_client()
+    terms = payment_terms(user=user, request=request)
+    available = available_balance(client=client, wallet=terms.wallet, token=terms.token)
+    return _plan(terms=terms, request=request, available=available, client=client)
+
+
+def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, client: ChainClient) -> PaymentPlan:
+    """Check the amount against ``available`` *before* looking at the recipient, so a refusal never
+    tells whether an email has an account; then resolve the recipient, the accounts the payment opens
+    and their network fee, and check the whole debit."""
+    _check_available(client=client, token=terms.token, debit=terms.amount, available=available)
+    recipient = resolve_recipient(to=request.to, sender_wallet=terms.wallet)
+    target = recipient_check_spendable(client=client, recipient=recipient, token=terms.token,
+                                       sender_wallet=terms.wallet)
+    creates_account = not terms.token.is_native and target.token_account is None
+    if terms.token.is_native and target.account is None:
+        minimum = client.minimum_balance_for_rent_exemption(0)
+        if terms.amount < minimum:
+            raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
+                                   f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
+    network_fee = 0
+    if creates_account and recipient.wallet is None:
+        network_fee = _account_creation_fee(terms.token)
+        _check_available(client=client, token=terms.token, debit=terms.amount + network_fee, available=available)
+    return PaymentPlan(wallet=terms.wallet, token=terms.token, recipient=recipient, amount=terms.amount,
+                       memo=terms.memo, creates_recipient_token_account=creates_account, network_fee=network_fee,
+                       available=available)
+
+
+def _account_creation_fee(token: Token) -> int:
+    """The operator-set price of opening a token account outside Numpay, in base units of ``token``.
+
+    :raises ApplicationError: ``recipient_account_missing`` when the operator set none for this token.
+    """
+    if token.account_creation_fee is None:
+        raise ApplicationError("recipient_account_missing", f"That address has no {token.symbol} account yet, and "
+                               f"Numpay cannot open one for it. Ask the recipient to open one first.",
+                               extra={"field": "to"})
+    return token.account_creation_fee
+
+
+def _check_available(*, client: ChainClient, token: Token, debit: int, available: int) -> None:
+    minimum = client.minimum_balance_for_rent_exemption(0) if token.is_native and debit <= available else 0
+    check_available(token=token, debit=debit, available=available, rent_exempt_minimum=minimum)
+
+
+def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str | None = None,
+                   client: ChainClient | None = None) -> tuple[Payment, bool]:
+    """Authorize and reserve a payment under the wallet lock; approve and sign it when no approval is
+    needed (:func:`payments.authorization.approval_required`; today: always), and enqueue its submission
+    after commit; otherwise it waits ``awaiting_approval``.
+
+    Checks run in a fixed order so that refusals leak nothing about other people: first what depends
+    only on the sender (token, amount, memo, then the available balance), then the recipient.
+
+    :param request: the body; ``amount`` is a decimal string in token units (``"12.50"``).
+    :param idempotency_key: the ``Idempotency-Key`` header (max 255 characters), optional.
+    :returns: ``(payment, created)``; ``created`` is ``False`` for an idempotent replay.
+    :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
+        ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``,
+        ``invalid_memo``, ``insufficient_funds``, ``would_leave_dust``, ``recipient_required``,
+        ``recipient_not_found``, ``invalid_address``, ``invalid_recipient``, ``recipient_is_sender``,
+        ``recipient_account_missing``, ``amount_below_rent_minimum``, ``transaction_not_allowed``,
+        ``fee_payer_cap_exceeded``, ``sponsorship_budget_exceeded`` (429).
+    :raises UnprocessableError: ``idempotency_key_reused`` (422).
+    :raises ChainUnavailableError: the chain could not be reached (nothing was stored).
+    """
+    key = (idempotency_key or "").strip() or None
+    if key is not None and len(key) > 255:
+        raise ApplicationError("invalid_idempotency_key", "The Idempotency-Key header is longer than 255 characters.")
+    fingerprint = request.fingerprint()
+    if key is not None:
+        replay = _replay(user=user, key=key, fingerprint=fingerprint)
+        if replay is not None:
+            return replay, False
+    client = client or get_chain_client()
+    terms = payment_terms(user=user, request=request)
+    blockhash = client.latest_blockhash()  # fresh: the approval below follows at once
+    try:
+        with transaction.atomic():
+            locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
+            if key is not None:
+                replay = _replay(user=user, key=key, fingerprint=fingerprint)
+                if replay is not None:
+                    return replay, False
+            available = available_balance(client=client, wallet=locked_wallet, token=terms.token)
+            plan = _plan(terms=terms, request=request, available=available, client=client)
+            payment = _authorize(user=user, wallet=locked_wallet, plan=plan, request=request, key=key,
+                                 fingerprint=fingerprint)
+            reason = authorization.approval_required(payment)
+            if reason is None:
+                _approve(payment, blockhash=blockhash, note="policy: default (no approval required)")
+            else:
+                state_machine.transition(payment, Status.AWAITING_APPROVAL, note=reason)
+                payment.save()
+    except IntegrityError:
+        if key is None:
+            raise
+        replay = _replay(user=user, key=key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return replay, False
+    return payment, True
+
+
+def _authorize(*, user: Any, wallet: Wallet, plan: PaymentPlan, request: PaymentRequest, key: str | None,
+               fingerprint: str) -> Payment:
+    """Insert the ``created`` payment: from now on its debit is reserved (it counts in every availability
+    check until it ends). Inside the transaction that holds ``wallet``'s row lock, after :func:`_plan`
+    checked the debit against the available balance read under that lock."""
+    payment = Payment.objects.create(
+        sender=user, wallet=wallet, recipient_input=request.to.strip()[:254],
+        recipient_address=plan.recipient.address, recipient_wallet=plan.recipient.wallet, token=plan.token,
+        amount=plan.amount, network_fee=plan.network_fee, memo=plan.memo, idempotency_key=key,
+        request_fingerprint=fingerprint, creates_recipient_token_account=plan.creates_recipient_token_account,
+        expires_at=timezone.now() + timedelta(seconds=app_settings.approval_ttl_seconds()))
+    state_machine.record_created(payment)
+    return payment
+
+
+def _approve(payment: Payment, *, blockhash: Blockhash, note: str) -> None:
+    """Sign attempt 1 with ``blockhash`` (the relayer reserves the sponsorship), move to ``approved`` with
+    the submission deadline, and send after commit. The caller holds the payment's (or its wallet's) lock."""
+    attempt = payment_sign_attempt(payment=payment, blockhash=blockhash, number=1, reserve=True)
+    state_machine.transition(payment, Status.APPROVED, note=note)
+    payment.signature = attempt.signature
+    payment.expires_at = timezone.now() + timedelta(seconds=app_settings.submission_ttl_seconds())
+    payment.save()
+    outbox.enqueue_send(outbox.get_kind("payment"), payment.id)
+
+
+def payment_approve(*, payment_id: uuid.UUID | str, note: str, client: ChainClient | None = None) -> Payment:
+    """Approve a ``created`` / ``awaiting_approval`` payment: sign it with a fresh blockhash and submit it.
+
+    :param note: what approved it (recorded in the payment's event), e.g. ``"passkey step-up"``.
+    :raises ApplicationError: ``payment_not_approvable`` (409) when it is no longer waiting for approval,
+        ``payment_expired`` (409) past its ``expires_at``; the relayer's refusals as :func:`payment_create`.
+    """
+    client = client or get_chain_client()
+    blockhash = client.latest_blockhash()
+    with transaction.atomic():
+        payment = payment_qs_select_for_update().select_related("wallet", "token", "sender").get(pk=payment_id)
+        if payment.status not in (Status.CREATED, Status.AWAITING_APPROVAL):
+            raise ApplicationError("payment_not_approvable", "This payment is not waiting for an approval.", status=409)
+        if payment.expires_at is not None and payment.expires_at <= timezone.now():
+            raise ApplicationError("payment_expired", "This payment expired before it was approved.", status=409)
+        _approve(payment, blockhash=blockhash, note=note)
+    return payment
+
+
+def payments_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Expire payments abandoned before approval (``created`` / ``awaiting_approval`` past ``expires_at``):
+    their reservation ends with the open state, and any sponsorship is released. Rows another worker holds
+    are skipped (``SKIP LOCKED``) and left for the next run.
+
+    :returns: how many payments were expired.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(payment_qs_select_for_update_skip_locked().select_related("wallet", "token").filter(
+            status__in=(Status.CREATED, Status.AWAITING_APPROVAL), expires_at__lte=now).order_by("expires_at")[:limit])
+        for payment in due:
+            message = "The payment was not approved in time."
+            state_machine.transition(payment, Status.EXPIRED, note=message)
+            payment.error_code, payment.error_message = "payment_expired", message
+            payment.save()
+            relayer.sponsorship_release(reference=payment.id)
+            forget_balances_on_commit(payment)
+    if due:
+        logger.info("expired %d payment(s) abandoned before approval", len(due))
+    return len(due)
+
+
+def _replay(*, user: Any, key: str, fingerprint: str) -> Payment | None:
+    existing = Payment.objects.filter(sender=user, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise UnprocessableError("idempotency_key_reused", "This Idempotency-Key was already used for a different payment.")
+    return existing

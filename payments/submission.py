@@ -1,0 +1,153 @@
+"""How a payment is confirmed: its signed transaction goes through the relayer's outbox
+(:mod:`relayer.outbox`: send after commit, re-send, renew when provably expired, read statuses), and the
+payment reacts here to each outcome:
+
+- sent -> ``submitted``;
+- landed at the configured commitment -> ``confirmed`` (the sponsorship is settled with what the fee
+  payer really lost; balances are forgotten in every process);
+- failed on chain -> ``failed`` with a plain sentence (the fee was paid: sponsorship settled); failed in
+  preflight on the first send -> ``failed`` (never broadcast: sponsorship released);
+- never landed and past ``expires_at`` -> ``expired`` (sponsorship released); before it, a new attempt
+  with a fresh blockhash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from numpay.core.chain import Blockhash, SignatureStatus
+from relayer import services as relayer
+from relayer.outbox import OutboxKind
+from wallets.selectors import balance_cache_key
+
+from . import state_machine
+from .lock_objects import payment_qs_select_for_update
+from .models import Payment, PaymentAttempt
+from .transactions import payment_sign_attempt
+
+Status = Payment.Status
+
+
+class PaymentOutbox(OutboxKind):
+    """Payments as an outbox kind (registered in :class:`payments.apps.PaymentsConfig`)."""
+
+    name = "payment"
+    attempt_model = PaymentAttempt
+    owner_field = "payment"
+    owner_model = Payment
+
+    def in_flight(self) -> QuerySet[Payment]:
+        return Payment.objects.filter(status__in=Payment.IN_FLIGHT_STATUSES).order_by("updated_at")
+
+    def lock(self, owner_id: Any) -> Payment | None:
+        return payment_qs_select_for_update().select_related("token", "wallet", "sender").filter(pk=owner_id).first()
+
+    def is_open(self, owner: Payment) -> bool:
+        return owner.status in Payment.IN_FLIGHT_STATUSES
+
+    def may_renew(self, owner: Payment) -> bool:
+        return owner.expires_at is None or owner.expires_at > timezone.now()
+
+    def sign_attempt(self, owner: Payment, *, blockhash: Blockhash, number: int) -> PaymentAttempt:
+        attempt = payment_sign_attempt(payment=owner, blockhash=blockhash, number=number, reserve=False)
+        owner.signature = attempt.signature
+        owner.save(update_fields=["signature", "updated_at"])
+        state_machine.record_note(owner, f"attempt {number - 1} expired unseen; attempt {number} signed")
+        return attempt
+
+    def on_sent(self, owner: Payment, attempt: PaymentAttempt) -> None:
+        if owner.status == Status.APPROVED:
+            state_machine.transition(owner, Status.SUBMITTED, note=f"attempt {attempt.number} sent")
+            owner.save()
+
+    def on_landed(self, owner: Payment, attempt: PaymentAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        if owner.status == Status.APPROVED:
+            state_machine.transition(owner, Status.SUBMITTED, note="landed before the send was recorded")
+        state_machine.transition(owner, Status.CONFIRMED, note=f"{status.confirmation_status} at slot {status.slot}")
+        owner.signature, owner.slot = attempt.signature, status.slot
+        owner.save()
+        relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
+        forget_balances_on_commit(owner)
+
+    def on_failed(self, owner: Payment, attempt: PaymentAttempt, *, err: Any, landed: bool, slot: int | None,
+                  fee_payer_cost: int | None) -> None:
+        code, message = explain_transaction_error(err, is_native=owner.token.is_native)
+        state_machine.transition(owner, Status.FAILED, note=message)
+        owner.error_code, owner.error_message, owner.error_detail = code, message, err
+        owner.signature, owner.slot = attempt.signature, slot
+        owner.save()
+        if landed:  # the fee was paid even though the transaction failed
+            relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
+        else:
+            relayer.sponsorship_release(reference=owner.id)
+        forget_balances_on_commit(owner)
+
+    def on_expired(self, owner: Payment, attempt: PaymentAttempt) -> None:
+        message = "The payment could not reach the network in time. Nothing was sent; please try again."
+        state_machine.transition(owner, Status.EXPIRED, note=message)
+        owner.error_code, owner.error_message = "payment_expired", message
+        owner.save()
+        relayer.sponsorship_release(reference=owner.id)
+        forget_balances_on_commit(owner)
+
+    def touch(self, owner_ids: Iterable[Any]) -> None:
+        Payment.objects.filter(pk__in=list(owner_ids), status__in=Payment.IN_FLIGHT_STATUSES).update(
+            updated_at=timezone.now())
+
+    def stale_count(self, *, older_than: datetime) -> int:
+        return Payment.objects.filter(status__in=Payment.IN_FLIGHT_STATUSES, updated_at__lt=older_than).count()
+
+
+def forget_balances_on_commit(payment: Payment) -> None:
+    """After commit, drop the cached balances the payment changed, in the shared cache (every process
+    reads the new balance next: DESIGN.md invariant 7)."""
+    keys = [balance_cache_key(payment.wallet.address, payment.token.symbol),
+            balance_cache_key(payment.wallet.address, "SOL"),
+            balance_cache_key(payment.recipient_address, payment.token.symbol)]
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+_TOKEN_ERRORS = {
+    1: ("insufficient_funds", "The sender's balance was too low when the payment reached the network."),
+    3: ("mint_mismatch", "The token account belongs to a different token."),
+    4: ("owner_mismatch", "The token account is not owned by the sender."),
+    17: ("account_frozen", "The token account is frozen by the token issuer."),
+}
+
+
+def explain_transaction_error(err: Any, *, is_native: bool) -> tuple[str, str]:
+    """A stable code and a plain-words sentence for a Solana transaction error (as JSON).
+
+    Codes come from the runtime's ``TransactionError`` / ``InstructionError`` and the SPL Token program's
+    error enum (https://github.com/solana-program/token, ``TokenError``).
+    """
+    text = json.dumps(err, default=str)
+    if "InsufficientFundsForRent" in text:
+        return ("insufficient_funds_for_rent",
+                "Solana requires the receiving account to hold a minimum balance; the amount was too small.")
+    if isinstance(err, dict) and "InstructionError" in err:
+        detail = err["InstructionError"][1] if len(err["InstructionError"]) > 1 else None
+        if isinstance(detail, dict) and "Custom" in detail:
+            custom = detail["Custom"]
+            if is_native and custom == 1:
+                return "insufficient_funds", "The sender's SOL balance was too low when the payment reached the network."
+            if custom in _TOKEN_ERRORS and not is_native:
+                return _TOKEN_ERRORS[custom]
+            return "program_error", f"The network rejected the payment (program error {custom})."
+        if detail == "ComputationalBudgetExceeded" or "ComputeBudget" in text:
+            return "compute_budget_exceeded", "The payment needed more computation than the network allows."
+        return "instruction_error", f"The network rejected the payment ({detail})."
+    if "InsufficientFundsForFee" in text:
+        return "fee_payer_unfunded", "Numpay's fee payer could not pay the network fee. Please try again later."
+    if "BlockhashNotFound" in text:
+        return "expired", "The payment took too long to reach the network."
+    return "transaction_error", f"The network rejected the payment ({text[:120]})."

@@ -1,0 +1,136 @@
+"""Building and signing a payment's transaction (one outbox attempt).
+
+The message: the transfer (SOL ``transfer`` or SPL ``transfer_checked``, carrying the payment's reference
+key), an idempotent creation of the recipient's associated token account when needed (rent from the fee
+payer), and an optional memo. The relayer validates and co-signs it as fee payer; custody signs for the
+wallet (Solana transaction format: https://solana.com/docs/core/transactions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from solders.compute_budget import set_compute_unit_limit
+from solders.instruction import AccountMeta, Instruction
+from solders.pubkey import Pubkey
+from solders.system_program import TransferParams, transfer
+from spl.memo.constants import MEMO_PROGRAM_ID
+from spl.memo.instructions import create_memo
+from spl.memo.models import MemoParams
+from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
+from spl.token.models import TransferCheckedParams
+
+from numpay.core.chain import Blockhash
+from numpay.core.transactions import assemble, compile_message
+from relayer import services as relayer
+from wallets.services import wallet_sign
+
+from .models import Payment, PaymentAttempt
+
+
+def payment_reference(payment_id: uuid.UUID) -> Pubkey:
+    """The payment's reference key: 32 bytes derived from its id (need not be on the curve).
+
+    Added read-only, non-signer to the transfer instruction as Solana Pay does with ``reference``
+    (https://docs.solanapay.com/spec#reference), it makes two equal payments in one blockhash window
+    different transactions (else they would share one signature and the second would be dropped as
+    already processed), and makes each payment findable with ``getSignaturesForAddress``.
+    """
+    return Pubkey(hashlib.sha256(b"numpay:payment:" + payment_id.bytes).digest())
+
+
+def _with_reference(instruction: Instruction, reference: Pubkey) -> Instruction:
+    accounts = [*instruction.accounts, AccountMeta(reference, is_signer=False, is_writable=False)]
+    return Instruction(instruction.program_id, instruction.data, accounts)
+
+
+#: Compute units the Memo program (v2) spends per character, by the character's UTF-8 length, with margin.
+#: Measured on the agave runtime: about 350 / 540 / 11,100 / 17,300 per 1- / 2- / 3- / 4-byte character
+#: (it formats the memo with ``{:?}`` into its log, and escaping is costly above the ASCII range),
+#: plus about 15,000 fixed. Without an explicit limit, 20 emoji already exceed an instruction's default
+#: 200,000 units and the payment fails on chain with ``ProgramFailedToComplete``.
+MEMO_UNITS_PER_CHARACTER = {1: 400, 2: 1_000, 3: 12_500, 4: 19_000}
+MEMO_FIXED_UNITS = 20_000
+#: What every other instruction of a payment may use (the runtime's default per instruction).
+INSTRUCTION_UNITS = 200_000
+#: The most compute units one transaction may ask for (https://solana.com/docs/core/fees#compute-budget).
+MAX_TRANSACTION_UNITS = 1_400_000
+
+
+def memo_compute_units(memo: str) -> int:
+    """Compute units the Memo program needs for ``memo`` (an upper estimate; see
+    :data:`MEMO_UNITS_PER_CHARACTER`)."""
+    return MEMO_FIXED_UNITS + sum(MEMO_UNITS_PER_CHARACTER[len(ch.encode())] for ch in memo)
+
+
+def payment_compute_unit_limit(*, memo: str, other_instructions: int) -> int:
+    """The compute unit limit a payment with ``memo`` asks for: the memo's estimate plus the default for
+    each other instruction (pure). :raises ValueError: it cannot fit one transaction."""
+    units = memo_compute_units(memo) + INSTRUCTION_UNITS * other_instructions
+    if units > MAX_TRANSACTION_UNITS:
+        raise ValueError(f"a payment with this memo needs {units} compute units, above {MAX_TRANSACTION_UNITS}")
+    return units
+
+
+def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool) -> list[Instruction]:
+    """SOL: a system transfer. SPL: optional idempotent ATA create (funded by the fee payer),
+    ``transfer_checked``, and the network fee (``payment.network_fee`` base units, for opening a token
+    account outside Numpay) as a second ``transfer_checked`` to the fee payer's associated token account
+    for the mint. The transfer carries the payment's :func:`payment_reference`. An optional
+    memo (signed by the sender) follows, with an explicit compute unit limit that fits it
+    (:func:`payment_compute_unit_limit`; no compute unit price, so the fee does not change).
+    """
+    sender = Pubkey.from_string(payment.wallet.address)
+    recipient = Pubkey.from_string(payment.recipient_address)
+    token = payment.token
+    instructions: list[Instruction] = []
+    if token.is_native:
+        instructions.append(_with_reference(
+            transfer(TransferParams(from_pubkey=sender, to_pubkey=recipient, lamports=payment.amount)),
+            payment_reference(payment.id)))
+    else:
+        mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
+        destination = token.associated_token_account(payment.recipient_address)
+        if create_recipient_account:
+            instructions.append(create_idempotent_associated_token_account(fee_payer, recipient, mint, program))
+        source = token.associated_token_account(payment.wallet.address)
+        instructions.append(_with_reference(transfer_checked(TransferCheckedParams(
+            program_id=program, source=source, mint=mint, dest=destination, owner=sender, amount=payment.amount,
+            decimals=token.decimals)), payment_reference(payment.id)))
+        if payment.network_fee:
+            instructions.append(transfer_checked(TransferCheckedParams(
+                program_id=program, source=source, mint=mint, dest=token.associated_token_account(str(fee_payer)),
+                owner=sender, amount=payment.network_fee, decimals=token.decimals)))
+    if payment.memo:
+        limit = payment_compute_unit_limit(memo=payment.memo, other_instructions=len(instructions))
+        instructions.insert(0, set_compute_unit_limit(limit))
+        instructions.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=sender,
+                                                   message=payment.memo.encode())))
+    return instructions
+
+
+def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int, reserve: bool) -> PaymentAttempt:
+    """Compile, validate and co-sign (relayer), sign (custody) and store one attempt of ``payment``.
+
+    Call inside an atomic block holding the payment's (or, at creation, its wallet's) row lock.
+
+    :param reserve: ``True`` on the first attempt: the relayer reserves the sponsorship against the
+        sender's daily budget and ``payment.sponsored_lamports`` is set (the caller saves the payment);
+        ``False`` for a renewal, which re-uses the reservation.
+    :raises ApplicationError: ``transaction_not_allowed``, ``fee_payer_cap_exceeded``,
+        ``sponsorship_budget_exceeded`` (from the relayer).
+    """
+    fee_payer = relayer.fee_payer_pubkey()
+    message = compile_message(instructions=build_instructions(
+        payment=payment, fee_payer=fee_payer, create_recipient_account=payment.creates_recipient_token_account),
+        fee_payer=fee_payer, blockhash=blockhash.blockhash)
+    cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve)
+    wallet_signature = wallet_sign(wallet=payment.wallet, message=bytes(message))
+    tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
+                                               Pubkey.from_string(payment.wallet.address): wallet_signature})
+    if reserve:
+        payment.sponsored_lamports = cosigned.cost_lamports
+    return PaymentAttempt.objects.create(
+        payment=payment, number=number, signed_transaction=bytes(tx), signature=str(tx.signatures[0]),
+        blockhash=str(blockhash.blockhash), last_valid_block_height=blockhash.last_valid_block_height)

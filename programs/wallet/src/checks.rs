@@ -1,0 +1,74 @@
+//! Account checks shared by the instructions: owner, PDA with the stored bump, signer, writable,
+//! distinct accounts, and the authority lookup (permission, expiry).
+
+use crate::error::Error;
+use crate::ids::SYSTEM_PROGRAM;
+use crate::rt::{self, Account};
+use crate::state::{Config, CONFIG_LEN, CONFIG_SEED, VAULT_SEED, VERSION};
+
+pub fn signer(account: &Account) -> Result<(), Error> {
+    if account.is_signer() { Ok(()) } else { Err(Error::MissingSignature) }
+}
+
+pub fn writable(account: &Account) -> Result<(), Error> {
+    if account.is_writable() { Ok(()) } else { Err(Error::AccountNotWritable) }
+}
+
+/// Refuses when two of `accounts` are the same account (same key).
+pub fn distinct(accounts: &[&Account]) -> Result<(), Error> {
+    for (i, a) in accounts.iter().enumerate() {
+        for b in &accounts[i + 1..] {
+            if a.key() == b.key() {
+                return Err(Error::DuplicateAccount);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn program(account: &Account, id: &[u8; 32]) -> Result<(), Error> {
+    if account.key() == id { Ok(()) } else { Err(Error::InvalidProgramAccount) }
+}
+
+/// The writable config account of this program: owner, size, discriminator, version, and its
+/// address re-derived from the stored creator and bump (`["config", creator, bump]`).
+pub fn config<'a>(account: &'a Account, program_id: &[u8; 32]) -> Result<Config<'a>, Error> {
+    if account.owner() != program_id || account.data_len() != CONFIG_LEN {
+        return Err(Error::InvalidConfigAccount);
+    }
+    let config = Config { data: account.data() };
+    if !config.is_initialized() || config.version() != VERSION {
+        return Err(Error::InvalidConfigAccount);
+    }
+    let creator = config.creator();
+    let bump = [config.config_bump()];
+    let expected = rt::create_program_address(&[CONFIG_SEED, &creator, &bump], program_id);
+    if expected.as_ref() != Some(account.key()) {
+        return Err(Error::InvalidConfigAddress);
+    }
+    writable(account)?;
+    Ok(config)
+}
+
+/// The vault: `["vault", config, stored bump]`, a system account without data.
+pub fn vault(account: &Account, config_account: &Account, config: &Config, program_id: &[u8; 32]) -> Result<(), Error> {
+    let bump = [config.vault_bump()];
+    let expected = rt::create_program_address(&[VAULT_SEED, config_account.key(), &bump], program_id);
+    if expected.as_ref() != Some(account.key()) || account.owner() != &SYSTEM_PROGRAM || account.data_len() != 0 {
+        return Err(Error::InvalidVaultAccount);
+    }
+    writable(account)
+}
+
+/// The slot of the signing authority, which must be live and hold every bit of `permission`.
+pub fn authority(account: &Account, config: &Config, permission: u8, now: i64) -> Result<usize, Error> {
+    signer(account)?;
+    let slot = config.find_authority(account.key()).ok_or(Error::UnknownAuthority)?;
+    if !config.authority_is_live(slot, now) {
+        return Err(Error::AuthorityExpired);
+    }
+    if config.authority_permissions(slot) & permission != permission {
+        return Err(Error::PermissionDenied);
+    }
+    Ok(slot)
+}

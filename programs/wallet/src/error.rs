@@ -1,0 +1,107 @@
+//! The program's one error enum. Codes are stable (clients map them to sentences): never renumber,
+//! only append. The table is in `docs/wallet-program.md`; `wallets/program/errors.py` mirrors it.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Error {
+    /// Unknown tag, wrong length, non-zero reserved bytes, or a field out of range.
+    InvalidInstructionData = 6000,
+    /// Fewer accounts than the instruction needs.
+    NotEnoughAccounts = 6001,
+    /// More accounts than the program reads (24).
+    TooManyAccounts = 6002,
+    /// The config account is not owned by this program, has the wrong size, discriminator or version.
+    InvalidConfigAccount = 6003,
+    /// The config account's address is not the PDA of its stored seeds and bump.
+    InvalidConfigAddress = 6004,
+    /// The vault account is not the config's vault PDA, or is not a system account without data.
+    InvalidVaultAccount = 6005,
+    /// An account that must sign did not.
+    MissingSignature = 6006,
+    /// An account that must be writable is not.
+    AccountNotWritable = 6007,
+    /// The same account appears where distinct accounts are required.
+    DuplicateAccount = 6008,
+    /// The signing key is not an authority of this wallet.
+    UnknownAuthority = 6009,
+    /// The authority lacks the permission the instruction needs.
+    PermissionDenied = 6010,
+    /// The authority's expiry has passed.
+    AuthorityExpired = 6011,
+    /// The authority has no limit for this mint (spending is denied by default).
+    NoLimitForMint = 6012,
+    /// The amount (summed per mint over the call) is above the per-transaction cap.
+    PerTransactionLimitExceeded = 6013,
+    /// The amount plus what was spent this period is above the period cap.
+    PeriodLimitExceeded = 6014,
+    /// An amount, counter or timestamp computation overflowed.
+    ArithmeticOverflow = 6015,
+    /// A program account (System, Token, Token-2022, Associated Token) is not the expected one.
+    InvalidProgramAccount = 6016,
+    /// The mint is not owned by the given token program.
+    InvalidMint = 6017,
+    /// The source token account is not the vault's account for this mint and token program.
+    InvalidTokenAccount = 6018,
+    /// The config already holds the maximum number of authorities (8).
+    AuthorityTableFull = 6019,
+    /// The key is already an authority of this wallet.
+    AuthorityExists = 6020,
+    /// The change would leave the wallet without an authority holding `manage`.
+    LastOwner = 6021,
+    /// The config already holds the maximum number of limits (16).
+    LimitTableFull = 6022,
+    /// The config account already exists.
+    ConfigAlreadyExists = 6023,
+    /// The authority kind is not supported by this program version (secp256r1 comes later).
+    UnsupportedAuthorityKind = 6024,
+    /// A limit is malformed (zero period, zero mint for a limit to delete that does not exist...).
+    InvalidLimit = 6025,
+    /// The Clock or Rent sysvar could not be read, or the rent threshold is not supported.
+    SysvarUnavailable = 6026,
+    /// A cross-program call returned an error.
+    CrossProgramCallFailed = 6027,
+    /// The target authority is not in the wallet.
+    AuthorityNotFound = 6028,
+}
+
+impl Error {
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The short reason written to the log before the program returns the error.
+    pub fn reason(self) -> &'static [u8] {
+        match self {
+            Error::InvalidInstructionData => b"numpay_wallet: invalid instruction data",
+            Error::NotEnoughAccounts => b"numpay_wallet: not enough accounts",
+            Error::TooManyAccounts => b"numpay_wallet: too many accounts",
+            Error::InvalidConfigAccount => b"numpay_wallet: invalid config account",
+            Error::InvalidConfigAddress => b"numpay_wallet: config address is not the config PDA",
+            Error::InvalidVaultAccount => b"numpay_wallet: invalid vault account",
+            Error::MissingSignature => b"numpay_wallet: missing signature",
+            Error::AccountNotWritable => b"numpay_wallet: account not writable",
+            Error::DuplicateAccount => b"numpay_wallet: duplicate account",
+            Error::UnknownAuthority => b"numpay_wallet: signer is not an authority",
+            Error::PermissionDenied => b"numpay_wallet: permission denied",
+            Error::AuthorityExpired => b"numpay_wallet: authority expired",
+            Error::NoLimitForMint => b"numpay_wallet: no limit for this mint",
+            Error::PerTransactionLimitExceeded => b"numpay_wallet: per-transaction limit exceeded",
+            Error::PeriodLimitExceeded => b"numpay_wallet: period limit exceeded",
+            Error::ArithmeticOverflow => b"numpay_wallet: arithmetic overflow",
+            Error::InvalidProgramAccount => b"numpay_wallet: unexpected program account",
+            Error::InvalidMint => b"numpay_wallet: invalid mint",
+            Error::InvalidTokenAccount => b"numpay_wallet: invalid source token account",
+            Error::AuthorityTableFull => b"numpay_wallet: authority table full",
+            Error::AuthorityExists => b"numpay_wallet: authority already exists",
+            Error::LastOwner => b"numpay_wallet: cannot remove the last owner",
+            Error::LimitTableFull => b"numpay_wallet: limit table full",
+            Error::ConfigAlreadyExists => b"numpay_wallet: config already exists",
+            Error::UnsupportedAuthorityKind => b"numpay_wallet: unsupported authority kind",
+            Error::InvalidLimit => b"numpay_wallet: invalid limit",
+            Error::SysvarUnavailable => b"numpay_wallet: sysvar unavailable",
+            Error::CrossProgramCallFailed => b"numpay_wallet: cross-program call failed",
+            Error::AuthorityNotFound => b"numpay_wallet: authority not found",
+        }
+    }
+}
+
+pub type ProgramResult = Result<(), Error>;

@@ -1,0 +1,118 @@
+"""Compute units per instruction stay within the budgets published in docs/wallet-program.md
+("Size and compute units"). The measured values are in ``MEASURED`` (update the doc with them)."""
+
+from __future__ import annotations
+
+from solders.keypair import Keypair
+
+from programs.wallet.tests.conftest import DAY, PROGRAM_SO, SOL, Chain, Sent, make_wallet
+from wallets.program import (
+    SOL_MINT,
+    TOKEN_2022_PROGRAM_ID,
+    Authority,
+    Limit,
+    SolTransfer,
+    TokenTransfer,
+    add_authority,
+    create,
+    execute,
+    remove_authority,
+    set_limits,
+)
+from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
+
+#: Ceilings (compute units) per instruction; the doc lists the measured values under them.
+BUDGETS = {
+    "create": 30_000,
+    "execute: 1 SOL transfer": 12_000,
+    "execute: 1 token transfer, new recipient account": 45_000,
+    "execute: 1 token transfer, existing recipient account": 25_000,
+    "execute: 1 Token-2022 transfer, new recipient account": 45_000,
+    "execute: 4 transfers (SOL + 3 tokens)": 100_000,
+    "add_authority": 6_000,
+    "set_limits": 6_000,
+    "remove_authority": 6_000,
+}
+PROGRAM_SIZE_CEILING = 96 * 1024  # bytes
+
+
+def measure() -> dict[str, int]:
+    """Runs one of each instruction on a fresh chain; returns compute units by name."""
+    chain = Chain()
+    measured: dict[str, int] = {}
+
+    def record(name: str, sent: Sent) -> None:
+        assert not sent.failed, (name, sent.logs)
+        measured[name] = sent.compute_units
+
+    owner = Keypair()
+    record(
+        "create",
+        chain.send(
+            [
+                create(
+                    chain.program_id,
+                    owner.pubkey(),
+                    chain.fee_payer.pubkey(),
+                    [Authority(owner.pubkey(), PERMISSION_SPEND | PERMISSION_MANAGE)],
+                    [(owner.pubkey(), Limit(SOL_MINT, SOL, SOL))],
+                )
+            ],
+            [owner],
+        ),
+    )
+    usdc, usdc_authority = chain.create_mint()
+    points, points_authority = chain.create_mint(2, TOKEN_2022_PROGRAM_ID)
+    wallet = make_wallet(chain, extra_limits=[Limit(usdc, 10**12, 10**12, DAY), Limit(points, 10**12, 10**12, DAY)])
+    chain.mint_to(usdc, usdc_authority, wallet.vault, 10**9)
+    chain.mint_to(points, points_authority, wallet.vault, 10**9, TOKEN_2022_PROGRAM_ID)
+    me = wallet.owner.pubkey()
+    payer = chain.fee_payer.pubkey()
+
+    def run(transfers: list) -> Sent:  # type: ignore[type-arg]
+        return chain.send([execute(chain.program_id, me, me, transfers)], [wallet.owner])
+
+    record("execute: 1 SOL transfer", run([SolTransfer(Keypair().pubkey(), SOL // 10)]))
+    recipient = Keypair().pubkey()
+    record("execute: 1 token transfer, new recipient account", run([TokenTransfer(usdc, recipient, 10**6, 6, payer)]))
+    record("execute: 1 token transfer, existing recipient account", run([TokenTransfer(usdc, recipient, 10**6, 6, payer)]))
+    record(
+        "execute: 1 Token-2022 transfer, new recipient account",
+        run([TokenTransfer(points, Keypair().pubkey(), 100, 2, payer, TOKEN_2022_PROGRAM_ID)]),
+    )
+    record(
+        "execute: 4 transfers (SOL + 3 tokens)",
+        run(
+            [
+                SolTransfer(Keypair().pubkey(), SOL // 10),
+                TokenTransfer(usdc, Keypair().pubkey(), 10**6, 6, payer),
+                TokenTransfer(usdc, recipient, 10**6, 6, payer),
+                TokenTransfer(points, Keypair().pubkey(), 100, 2, payer, TOKEN_2022_PROGRAM_ID),
+            ]
+        ),
+    )
+    spender = Keypair().pubkey()
+    record(
+        "add_authority",
+        chain.send([add_authority(chain.program_id, me, me, Authority(spender, PERMISSION_SPEND))], [wallet.owner]),
+    )
+    record("set_limits", chain.send([set_limits(chain.program_id, me, me, spender, Limit(SOL_MINT, 1, 1))], [wallet.owner]))
+    record("remove_authority", chain.send([remove_authority(chain.program_id, me, me, spender)], [wallet.owner]))
+    return measured
+
+
+def test_each_instruction_stays_within_its_compute_budget() -> None:
+    measured = measure()
+    over = {name: (units, BUDGETS[name]) for name, units in measured.items() if units > BUDGETS[name]}
+    assert over == {}
+    assert set(measured) == set(BUDGETS)
+
+
+def test_the_program_stays_small() -> None:
+    assert PROGRAM_SO.stat().st_size <= PROGRAM_SIZE_CEILING
+
+
+if __name__ == "__main__":  # prints the table for the doc: python -m programs.wallet.tests.test_compute_units
+    print(f"program size: {PROGRAM_SO.stat().st_size} bytes")
+    for name, units in measure().items():
+        print(f"| {name} | {units:,} |")

@@ -1,0 +1,177 @@
+"""Property-based fuzzing (hypothesis, bounded): no input moves vault funds without a valid
+authority, and with one the program moves exactly what the limits allow."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from programs.wallet.tests.conftest import DAY, SOL, Chain, make_wallet
+from wallets.program import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    SOL_MINT,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    Limit,
+    SolTransfer,
+    TokenTransfer,
+    add_authority,
+    execute,
+    remove_authority,
+    set_limits,
+)
+from wallets.program.instructions import Authority
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+
+class Arena:
+    """One chain shared by the examples of a property: a victim wallet holding SOL and tokens, an
+    attacker with their own wallet, and the accounts an attacker could name."""
+
+    def __init__(self) -> None:
+        self.chain = Chain()
+        chain = self.chain
+        self.mint, mint_authority = chain.create_mint()
+        self.victim = make_wallet(chain, extra_limits=[Limit(self.mint, 10**12, 10**12, DAY)])
+        self.victim_tokens = chain.mint_to(self.mint, mint_authority, self.victim.vault, 10**9)
+        self.attacker = make_wallet(chain, extra_limits=[Limit(self.mint, 10**12, 10**12, DAY)])
+        self.stranger = Keypair()
+        chain.airdrop(self.stranger.pubkey(), 10 * SOL)
+        self.signers = [self.stranger, self.attacker.owner, chain.fee_payer]
+        self.pool = [
+            self.victim.config,
+            self.victim.vault,
+            self.victim_tokens,
+            self.victim.owner.pubkey(),  # named, never signing
+            self.attacker.config,
+            self.attacker.vault,
+            self.mint,
+            Pubkey(bytes(32)),
+            TOKEN_PROGRAM_ID,
+            TOKEN_2022_PROGRAM_ID,
+            ASSOCIATED_TOKEN_PROGRAM_ID,
+            *[signer.pubkey() for signer in self.signers],
+            Keypair().pubkey(),
+        ]
+
+    def victim_state(self) -> tuple[int, int | None, bytes]:
+        chain = self.chain
+        return chain.balance(self.victim.vault), chain.token_balance(self.victim_tokens), chain.data(self.victim.config)
+
+    def valid_templates(self) -> list[Instruction]:
+        """Well-formed instructions on the victim's wallet, signed (by the attacker) as if allowed."""
+        program, victim, signer = self.chain.program_id, self.victim.owner.pubkey(), self.attacker.owner.pubkey()
+        payer = self.chain.fee_payer.pubkey()
+        return [
+            execute(program, victim, signer, [SolTransfer(signer, SOL)]),
+            execute(program, victim, signer, [TokenTransfer(self.mint, signer, 10**6, 6, payer)]),
+            add_authority(program, victim, signer, Authority(signer, 3)),
+            remove_authority(program, victim, signer, victim),
+            set_limits(program, victim, signer, signer, Limit(SOL_MINT, 2**64 - 1, 2**64 - 1)),
+        ]
+
+
+_arena: Arena | None = None
+
+
+def arena() -> Arena:
+    global _arena  # noqa: PLW0603 - one chain for all examples keeps the fuzz fast
+    if _arena is None:
+        _arena = Arena()
+    return _arena
+
+
+@st.composite
+def attacks(draw: st.DrawFn) -> tuple[Instruction, list[Keypair]]:
+    world = arena()
+    templates = world.valid_templates()
+    style = draw(st.sampled_from(["random", "mutated", "reshuffled"]))
+    if style == "random":
+        data = draw(st.binary(max_size=220))
+        count = draw(st.integers(0, 12))
+        accounts = [
+            AccountMeta(draw(st.sampled_from(world.pool)), draw(st.booleans()), draw(st.booleans())) for _ in range(count)
+        ]
+    else:
+        template = draw(st.sampled_from(templates))
+        data = bytearray(template.data)
+        accounts = list(template.accounts)
+        if style == "mutated":
+            for _ in range(draw(st.integers(1, 6))):
+                if data:
+                    data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        else:
+            for _ in range(draw(st.integers(1, 4))):
+                position = draw(st.integers(0, len(accounts) - 1))
+                accounts[position] = AccountMeta(draw(st.sampled_from(world.pool)), draw(st.booleans()), draw(st.booleans()))
+        data = bytes(data)
+    signing = {meta.pubkey for meta in accounts if meta.is_signer}
+    signers = [signer for signer in world.signers if signer.pubkey() in signing]
+    # a meta that asks for a signature we cannot give (the victim's owner) becomes non-signing
+    keys = {signer.pubkey() for signer in signers}
+    accounts = [AccountMeta(m.pubkey, m.is_signer and m.pubkey in keys, m.is_writable) for m in accounts]
+    return Instruction(world.chain.program_id, data, accounts), signers
+
+
+@FUZZ
+@given(attack=attacks())
+def test_no_input_moves_the_victims_funds_without_the_victims_authority(attack: tuple[Instruction, list[Keypair]]) -> None:
+    # given the victim's vault, token account and config
+    world = arena()
+    instruction, signers = attack
+    before = world.victim_state()
+    # when anyone but the victim's authority sends anything
+    sent = world.chain.send([instruction], signers)
+    event(f"error {sent.error_code}" if sent.failed else "succeeded")
+    # then the victim's funds and config are as they were
+    assert world.victim_state() == before
+
+
+@FUZZ
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.integers(0, 2), st.integers(0, 700_000_000)), min_size=1, max_size=4), min_size=1, max_size=3
+    )
+)
+def test_the_owner_moves_exactly_what_the_limits_allow(batches: list[list[tuple[int, int]]]) -> None:
+    # given a fresh period, caps of 1 SOL per transaction and 1.5 SOL per day, three funded recipients
+    world = arena()
+    chain, wallet = world.chain, world.victim
+    owner = wallet.owner.pubkey()
+    recipients = [Pubkey(bytes([index + 1]) * 32) for index in range(3)]
+    for recipient in recipients:
+        if chain.balance(recipient) == 0:
+            chain.airdrop(recipient, SOL)
+    chain.airdrop(wallet.vault, 5 * SOL)
+    chain.send([set_limits(chain.program_id, owner, owner, owner, Limit(SOL_MINT, SOL, 3 * SOL // 2, DAY))], [wallet.owner])
+    chain.set_time(chain.svm.get_clock().unix_timestamp + DAY)
+    spent = 0
+    for batch in batches:
+        vault_before = chain.balance(wallet.vault)
+        total = sum(amount for _, amount in batch)
+        allowed = all(amount > 0 for _, amount in batch) and total <= SOL and spent + total <= 3 * SOL // 2
+        # when the owner sends the batch
+        transfers = [SolTransfer(recipients[index], amount) for index, amount in batch]
+        sent = chain.send([execute(chain.program_id, owner, owner, transfers)], [wallet.owner])
+        # then it passes exactly when the model allows it, and moves exactly the batch
+        assert sent.failed is not allowed, (batch, spent, sent.logs)
+        assert chain.balance(wallet.vault) == vault_before - (total if allowed else 0)
+        spent += total if allowed else 0
+        now = chain.svm.get_clock().unix_timestamp
+        assert chain.config_of(owner).limit(owner, SOL_MINT).spent_at(now) == spent
+
+
+def test_the_fuzz_inputs_reach_the_program() -> None:
+    # A fuzz that never gets past the first check proves little: a valid template signed by the
+    # attacker reaches the authority check.
+    world = arena()
+    template = world.valid_templates()[0]
+    sent = world.chain.send([template], [world.attacker.owner])
+    assert sent.error_code == 6009
+    assert struct.unpack_from("<B", template.data)[0] == 1

@@ -1,0 +1,54 @@
+"""Client of the Numpay smart wallet program (``programs/wallet/``): addresses, instruction builders,
+config decoding, error sentences. Pure solders, no Django: the byte layouts are the ones in
+``docs/wallet-program.md``.
+"""
+
+from __future__ import annotations
+
+from wallets.program.addresses import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    SOL_MINT,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    associated_token_address,
+    config_address,
+    vault_address,
+)
+from wallets.program.config import AuthorityEntry, LimitEntry, WalletConfig, decode_config
+from wallets.program.errors import ProgramErrorCode, error_sentence
+from wallets.program.instructions import (
+    Authority,
+    Limit,
+    SolTransfer,
+    TokenTransfer,
+    add_authority,
+    create,
+    execute,
+    remove_authority,
+    set_limits,
+)
+
+__all__ = [
+    "ASSOCIATED_TOKEN_PROGRAM_ID",
+    "SOL_MINT",
+    "TOKEN_2022_PROGRAM_ID",
+    "TOKEN_PROGRAM_ID",
+    "Authority",
+    "AuthorityEntry",
+    "Limit",
+    "LimitEntry",
+    "ProgramErrorCode",
+    "SolTransfer",
+    "TokenTransfer",
+    "WalletConfig",
+    "add_authority",
+    "associated_token_address",
+    "config_address",
+    "create",
+    "decode_config",
+    "error_sentence",
+    "execute",
+    "remove_authority",
+    "set_limits",
+    "vault_address",
+]

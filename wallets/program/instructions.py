@@ -1,0 +1,227 @@
+"""Instruction builders for the Numpay smart wallet program, following the byte layouts of
+``docs/wallet-program.md`` ("Instructions"). All integers are little-endian; amounts are base units
+(lamports for SOL); times are unix seconds.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from solders.instruction import AccountMeta, Instruction
+from solders.pubkey import Pubkey
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
+
+from wallets.program.addresses import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    associated_token_address,
+    config_address,
+    vault_address,
+)
+
+TAG_CREATE = 0
+TAG_EXECUTE = 1
+TAG_ADD_AUTHORITY = 2
+TAG_REMOVE_AUTHORITY = 3
+TAG_SET_LIMITS = 4
+
+KIND_ED25519 = 1
+KIND_SECP256R1 = 2  # reserved: refused by program version 1
+
+PERMISSION_SPEND = 1
+PERMISSION_MANAGE = 2
+PERMISSION_GUARDIAN = 4
+
+MAX_AUTHORITIES = 8
+MAX_LIMITS = 16
+MAX_TRANSFERS = 8
+TRANSFER_KIND_SOL = 0
+TRANSFER_KIND_TOKEN = 1
+FIRST_EXTRA_ACCOUNT = 4
+
+
+@dataclass(frozen=True)
+class Authority:
+    """An authority record (48 bytes): who may act, with which permission bits, until when.
+
+    :param key: the Ed25519 public key that signs transactions.
+    :param permissions: ``PERMISSION_SPEND | PERMISSION_MANAGE | PERMISSION_GUARDIAN`` bits.
+    :param expires_at: unix seconds after which the key may no longer act; 0 = never.
+    :param kind: ``KIND_ED25519`` (the only kind version 1 accepts).
+    """
+
+    key: Pubkey
+    permissions: int
+    expires_at: int = 0
+    kind: int = KIND_ED25519
+
+    def encode(self) -> bytes:
+        return struct.pack("<BB6x32sq", self.kind, self.permissions, bytes(self.key), self.expires_at)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A limit body (56 bytes) of one authority for one mint.
+
+    :param mint: the token mint, or ``SOL_MINT`` (32 zero bytes) for SOL.
+    :param per_transaction_cap: most base units one ``execute`` may move of this mint (summed over
+        its transfers).
+    :param period_cap: most base units per period.
+    :param period_seconds: the period length (>= 1); periods advance in whole steps from the start.
+    """
+
+    mint: Pubkey
+    per_transaction_cap: int
+    period_cap: int
+    period_seconds: int = 86_400
+
+    def encode(self) -> bytes:
+        return struct.pack("<32sQQQ", bytes(self.mint), self.per_transaction_cap, self.period_cap, self.period_seconds)
+
+
+@dataclass(frozen=True)
+class SolTransfer:
+    """Move ``amount`` lamports from the vault to ``destination``."""
+
+    destination: Pubkey
+    amount: int
+
+
+@dataclass(frozen=True)
+class TokenTransfer:
+    """Move ``amount`` base units of ``mint`` from the vault's associated token account to
+    ``destination``'s associated token account, created first (idempotently) with ``payer``
+    paying its rent if it does not exist.
+    """
+
+    mint: Pubkey
+    destination: Pubkey
+    amount: int
+    decimals: int
+    payer: Pubkey
+    token_program: Pubkey = TOKEN_PROGRAM_ID
+
+
+def create(
+    program_id: Pubkey,
+    creator: Pubkey,
+    payer: Pubkey,
+    authorities: Sequence[Authority],
+    limits: Sequence[tuple[Pubkey, Limit]] = (),
+) -> Instruction:
+    """``create``: the config account at ``["config", creator]``; ``creator`` and ``payer`` sign.
+
+    :param limits: (authority key, limit) pairs; the key must be one of ``authorities``.
+    :raises ValueError: a limit names a key that is not in ``authorities``.
+    """
+    config, _ = config_address(program_id, creator)
+    keys = [authority.key for authority in authorities]
+    data = struct.pack("<BBB5x", TAG_CREATE, len(authorities), len(limits))
+    data += b"".join(authority.encode() for authority in authorities)
+    for key, limit in limits:
+        if key not in keys:
+            raise ValueError(f"limit for {key} which is not an initial authority")
+        data += struct.pack("<B7x", keys.index(key)) + limit.encode()
+    return Instruction(
+        program_id,
+        data,
+        [
+            AccountMeta(config, is_signer=False, is_writable=True),
+            AccountMeta(creator, is_signer=True, is_writable=False),
+            AccountMeta(payer, is_signer=True, is_writable=True),
+            AccountMeta(SYSTEM_PROGRAM_ID, is_signer=False, is_writable=False),
+        ],
+    )
+
+
+@dataclass
+class _AccountList:
+    metas: list[AccountMeta] = field(default_factory=list)
+
+    def index(self, key: Pubkey, *, signer: bool = False, writable: bool = False) -> int:
+        # Transfers name accounts from index 4 on: a key equal to a fixed account (the authority
+        # paying itself, say) gets its own entry there; the runtime passes it as a duplicate.
+        for i, meta in enumerate(self.metas[FIRST_EXTRA_ACCOUNT:], start=FIRST_EXTRA_ACCOUNT):
+            if meta.pubkey == key:
+                self.metas[i] = AccountMeta(key, meta.is_signer or signer, meta.is_writable or writable)
+                return i
+        self.metas.append(AccountMeta(key, signer, writable))
+        return len(self.metas) - 1
+
+
+def execute(
+    program_id: Pubkey,
+    creator: Pubkey,
+    authority: Pubkey,
+    transfers: Sequence[SolTransfer | TokenTransfer],
+) -> Instruction:
+    """``execute``: up to 8 transfers out of the vault of the wallet created by ``creator``,
+    authorized by ``authority`` (which signs the transaction).
+
+    :raises ValueError: no transfers, or more than ``MAX_TRANSFERS``.
+    """
+    if not 1 <= len(transfers) <= MAX_TRANSFERS:
+        raise ValueError(f"execute takes 1 to {MAX_TRANSFERS} transfers")
+    config, _ = config_address(program_id, creator)
+    vault, _ = vault_address(program_id, config)
+    accounts = _AccountList(
+        [
+            AccountMeta(config, is_signer=False, is_writable=True),
+            AccountMeta(vault, is_signer=False, is_writable=True),
+            AccountMeta(authority, is_signer=True, is_writable=False),
+            AccountMeta(SYSTEM_PROGRAM_ID, is_signer=False, is_writable=False),
+        ]
+    )
+    entries = b""
+    for transfer in transfers:
+        if isinstance(transfer, SolTransfer):
+            destination = accounts.index(transfer.destination, writable=True)
+            entries += struct.pack("<BB7x7xQ", TRANSFER_KIND_SOL, destination, transfer.amount)
+            continue
+        destination_token_account = associated_token_address(transfer.destination, transfer.mint, transfer.token_program)
+        source = associated_token_address(vault, transfer.mint, transfer.token_program)
+        entries += struct.pack(
+            "<9B7xQ",
+            TRANSFER_KIND_TOKEN,
+            accounts.index(transfer.destination),
+            accounts.index(destination_token_account, writable=True),
+            accounts.index(transfer.mint),
+            accounts.index(source, writable=True),
+            accounts.index(transfer.token_program),
+            accounts.index(ASSOCIATED_TOKEN_PROGRAM_ID),
+            accounts.index(transfer.payer, signer=True, writable=True),
+            transfer.decimals,
+            transfer.amount,
+        )
+    data = struct.pack("<BB6x", TAG_EXECUTE, len(transfers)) + entries
+    return Instruction(program_id, data, accounts.metas)
+
+
+def _manage(program_id: Pubkey, creator: Pubkey, authority: Pubkey, data: bytes) -> Instruction:
+    config, _ = config_address(program_id, creator)
+    return Instruction(
+        program_id,
+        data,
+        [
+            AccountMeta(config, is_signer=False, is_writable=True),
+            AccountMeta(authority, is_signer=True, is_writable=False),
+        ],
+    )
+
+
+def add_authority(program_id: Pubkey, creator: Pubkey, authority: Pubkey, new: Authority) -> Instruction:
+    """``add_authority``: ``authority`` (``manage``) adds ``new``."""
+    return _manage(program_id, creator, authority, bytes([TAG_ADD_AUTHORITY]) + new.encode())
+
+
+def remove_authority(program_id: Pubkey, creator: Pubkey, authority: Pubkey, removed: Pubkey) -> Instruction:
+    """``remove_authority``: ``authority`` (``manage``) removes ``removed`` and its limits."""
+    return _manage(program_id, creator, authority, bytes([TAG_REMOVE_AUTHORITY]) + bytes(removed))
+
+
+def set_limits(program_id: Pubkey, creator: Pubkey, authority: Pubkey, target: Pubkey, limit: Limit) -> Instruction:
+    """``set_limits``: ``authority`` (``manage``) sets ``target``'s limit for ``limit.mint``
+    (both caps 0 deletes it)."""
+    return _manage(program_id, creator, authority, bytes([TAG_SET_LIMITS]) + bytes(target) + limit.encode())
