@@ -117,12 +117,3 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 100
     page_size_query_param = "page_size"
 
-
-def problem(description: str) -> OpenApiResponse:
-    """Deprecated: use :func:`problems`. An error response documented by a description naming its codes;
-    the registered codes found in ``description`` become the ``code`` enum (kept so the payments API keeps
-    working until it moves to :func:`problems`)."""
-    import re
-
-    codes = [word for word in dict.fromkeys(re.findall(r"[a-z_]+", description)) if word in REGISTRY]
-    return OpenApiResponse(response=problem_schema(codes), description=description)
