@@ -154,7 +154,7 @@ def test_operator_without_a_wallet_gets_a_clear_page_and_no_wallet(client, path:
 
 
 @pytest.mark.chain
-def test_get_of_every_page_and_api_read_creates_no_rows(client, make_user, tokens, monkeypatch) -> None:
+def test_get_of_every_page_and_api_read_creates_no_rows(client, admin_client, make_user, tokens, monkeypatch) -> None:
     from wallets.faucet import faucet_fund
 
     from .payments_support import stored_payment
@@ -171,6 +171,18 @@ def test_get_of_every_page_and_api_read_creates_no_rows(client, make_user, token
     statuses = [client.get(path).status_code for path in paths + paths]
     # then they answer and no table gained or lost a row
     assert statuses == [302, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 404] * 2
+    assert _row_counts() == before
+    # and the same for a visitor and for an operator in the admin
+    client.logout()
+    before = _row_counts()
+    anonymous = ["/", "/accounts/login/", "/accounts/signup/", "/api/docs/", "/api/v1/wallet", "/wallet/"]
+    assert [client.get(path).status_code for path in anonymous] == [200, 200, 200, 200, 401, 302]
+    assert _row_counts() == before
+    admin_client.get("/admin/")  # the admin's first request logs in (a session row): count after it
+    before = _row_counts()
+    admin = ["/admin/", f"/admin/wallets/wallet/{alice.wallet.pk}/change/", "/admin/payments/payment/",
+             f"/admin/payments/payment/{payment.pk}/change/", "/admin/relayer/feepayer/"]
+    assert [admin_client.get(path).status_code for path in admin] == [200] * len(admin)
     assert _row_counts() == before
 
 
