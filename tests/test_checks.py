@@ -27,7 +27,7 @@ def test_a_balance_cache_in_a_per_process_cache_is_refused(settings) -> None:
 
 
 def test_faucet_settings_must_parse(settings) -> None:
-    settings.FAUCET_RATE_LIMIT = "thirty a minute"
+    settings.API_THROTTLE_FAUCET = "thirty a minute"
     settings.FAUCET_MAX_TOKENS = 0
     assert _ids(balance_cache_and_faucet_settings(None)) == ["wallets.E003", "wallets.E004"]
 

@@ -192,7 +192,7 @@ def test_faucet_page_and_api_share_one_rate_limit(client, make_user, tokens, set
 
     from .payments_support import token_balance
 
-    settings.FAUCET_RATE_LIMIT = "1/min"
+    settings.API_THROTTLE_FAUCET = "1/min"
     alice = make_user()
     cache.delete(f"throttle_faucet_{alice.pk}")
     client.force_login(alice)
@@ -218,7 +218,7 @@ def test_faucet_page_and_api_share_one_rate_limit(client, make_user, tokens, set
 def test_faucet_page_spends_the_allowance_the_api_then_lacks(client, make_user, tokens, settings) -> None:
     from django.core.cache import cache
 
-    settings.FAUCET_RATE_LIMIT = "1/min"
+    settings.API_THROTTLE_FAUCET = "1/min"
     alice = make_user()
     cache.delete(f"throttle_faucet_{alice.pk}")
     client.force_login(alice)

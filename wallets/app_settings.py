@@ -33,7 +33,7 @@ class WalletsSettings:
     @property
     def FAUCET_RATE(self) -> str:  # noqa: N802
         """Faucet requests per user, page and API together (DRF rate syntax, e.g. ``30/min``)."""
-        return setting("FAUCET_RATE_LIMIT", "30/min")
+        return setting("API_THROTTLE_FAUCET", "30/min")
 
 
 app_settings = WalletsSettings()

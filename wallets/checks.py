@@ -32,6 +32,6 @@ def balance_cache_and_faucet_settings(app_configs: Any, **kwargs: Any) -> list[C
     try:
         FaucetRateThrottle().parse_rate(app_settings.FAUCET_RATE)
     except (ValueError, KeyError, IndexError):
-        problems.append(Error(f"FAUCET_RATE_LIMIT {app_settings.FAUCET_RATE!r} is not a rate like '30/min'.",
+        problems.append(Error(f"API_THROTTLE_FAUCET {app_settings.FAUCET_RATE!r} is not a rate like '30/min'.",
                               id="wallets.E004"))
     return problems

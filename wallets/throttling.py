@@ -12,7 +12,7 @@ from .app_settings import app_settings
 
 
 class FaucetRateThrottle(UserRateThrottle):
-    """``FAUCET_RATE_LIMIT`` faucet requests per user (DRF rate syntax), counted in the default cache, so
+    """``API_THROTTLE_FAUCET`` faucet requests per user (DRF rate syntax), counted in the default cache, so
     every web process and both the page (:func:`wallets.views.faucet`) and the API
     (:class:`wallets.api.views.FaucetView`) draw from the same allowance."""
 

@@ -15,7 +15,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_RATE_LIMITS = False
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"user": "100000/min", "anon": "100000/min"}  # noqa: F405
-FAUCET_RATE_LIMIT = "100000/min"
+API_THROTTLE_FAUCET = "100000/min"
 SOLANA_RPC_MAX_RETRIES = 6
 # The balance cache stays at its normal value (wallets.app_settings, 2 s): tests prove read-your-writes.
 if not REDIS_URL:  # noqa: F405
