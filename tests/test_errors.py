@@ -150,10 +150,12 @@ def test_json_nested_deeper_than_the_limit_is_refused_even_without_recursion_tro
 
 
 @pytest.mark.django_db
-def test_deeply_nested_json_to_allauth_headless_login_is_a_400_problem(client) -> None:
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_deeply_nested_json_to_allauth_headless_login_is_a_400_problem(client, content_type: str) -> None:
     from django.contrib.sessions.models import Session
 
-    response = client.post("/_allauth/app/v1/auth/login", _deep_json(), content_type="application/json")
+    # allauth headless parses the body as JSON whatever the declared type
+    response = client.post("/_allauth/app/v1/auth/login", _deep_json(), content_type=content_type)
     _assert_problem(response, "request_too_deep")
     assert Session.objects.count() == 0
 
