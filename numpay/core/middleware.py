@@ -4,7 +4,8 @@ are not DRF's (allauth headless).
 - :class:`ApplicationErrorMiddleware` renders an ``ApplicationError`` escaping a page view as a friendly
   page with the error's message and registered status (``templates/error.html``). DRF views never get
   here: their exception handler (:func:`numpay.core.api.problem_exception_handler`) answers first.
-- :class:`JsonBodyGuardMiddleware` refuses, before the view runs, a JSON body that is over
+- :class:`JsonBodyGuardMiddleware` refuses, before the view runs, a JSON body (for allauth headless,
+  which parses every body as JSON, any body) that is over
   ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``request_too_large``) or nested too deeply (``request_too_deep``;
   an HTML 500 from a ``RecursionError`` before) with a 400 problem-details response. DRF views are
   skipped: their parser (:class:`numpay.core.parsers.GuardedJSONParser`) does the same checks.
