@@ -193,3 +193,18 @@ def test_drf_errors_carry_registered_codes(client) -> None:
     assert response["Content-Type"] == "application/problem+json"
     body = json.loads(response.content)
     assert (body["code"], body["title"]) == ("not_authenticated", REGISTRY["not_authenticated"].title)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["multipart", "form"])
+def test_form_bodies_over_the_size_limit_are_a_400_problem_too(client, make_user, settings, encoding: str) -> None:
+    from urllib.parse import urlencode
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    client.force_login(make_user())
+    fields = {"token": "USDC", "amount": "1" * 2_000}
+    if encoding == "multipart":
+        response = client.post("/api/v1/faucet", fields)
+    else:
+        response = client.post("/api/v1/faucet", urlencode(fields), content_type="application/x-www-form-urlencoded")
+    _assert_problem(response, "request_too_large")
