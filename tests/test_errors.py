@@ -208,3 +208,18 @@ def test_form_bodies_over_the_size_limit_are_a_400_problem_too(client, make_user
     else:
         response = client.post("/api/v1/faucet", urlencode(fields), content_type="application/x-www-form-urlencoded")
     _assert_problem(response, "request_too_large")
+
+
+def test_errors_survive_pickling_with_their_code_status_and_fields() -> None:
+    import pickle
+
+    from numpay.core.errors import ChainRequestError, ChainUnavailableError
+
+    for error in (ApplicationError("insufficient_funds", "At most 1 USDC.", extra={"field": "amount"}),
+                  NotFoundError("payment_not_found"), ChainUnavailableError(),
+                  ChainRequestError("Blockhash not found", rpc_code=-32002, data={"err": "x"})):
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(copy) is type(error)
+        assert (copy.code, copy.status, copy.message, copy.extra, str(copy)) == (
+            error.code, error.status, error.message, error.extra, str(error))
+    assert pickle.loads(pickle.dumps(ChainRequestError("x", rpc_code=-32002))).rpc_code == -32002  # noqa: S301

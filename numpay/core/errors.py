@@ -167,6 +167,17 @@ class ApplicationError(Exception):
         self.extra = extra or {}
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by state (subclasses have other constructor signatures; Celery and multiprocessing pickle)."""
+        return _rebuild, (type(self), self.__dict__.copy())
+
+
+def _rebuild(cls: type[ApplicationError], state: dict[str, Any]) -> ApplicationError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
 
 class NotFoundError(ApplicationError):
     """The object does not exist or belongs to someone else (both are 404: no existence oracle)."""
