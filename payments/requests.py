@@ -54,20 +54,17 @@ class Recipient:
     wallet: Wallet | None
 
 
-def resolve_recipient(*, to: str, sender_wallet: Wallet) -> Recipient:
-    """An email of a Numpay user, or a Solana address (base58, 32 bytes).
+def parse_recipient(to: str) -> str:
+    """Check the form of ``to`` (nothing is looked up, so nothing about anyone is revealed): an email
+    address, or a Solana address in canonical base58 (32 bytes).
 
-    :raises ApplicationError: ``recipient_required``, ``recipient_not_found`` (no user with that email),
-        ``invalid_address`` (bad base58 or wrong length), ``recipient_is_sender``.
+    :returns: ``to`` stripped.
+    :raises ApplicationError: ``recipient_required``, ``invalid_address``.
     """
     text = (to or "").strip()
     if not text:
         raise ApplicationError("recipient_required", "Enter an email address or a Solana address.", extra={"field": "to"})
-    if "@" in text:
-        wallet = Wallet.objects.filter(user__email__iexact=text).first()
-        if wallet is None:
-            raise ApplicationError("recipient_not_found", "No Numpay user has that email address.", extra={"field": "to"})
-    else:
+    if "@" not in text:
         try:
             address = Pubkey.from_string(text)
         except ValueError as exc:
@@ -76,6 +73,21 @@ def resolve_recipient(*, to: str, sender_wallet: Wallet) -> Recipient:
         if str(address) != text:
             raise ApplicationError("invalid_address", "That is not a valid Solana address (base58, 32 bytes).",
                                    extra={"field": "to"})
+    return text
+
+
+def resolve_recipient(*, to: str, sender_wallet: Wallet) -> Recipient:
+    """Look up a recipient already checked by :func:`parse_recipient`: the Numpay user with that email,
+    or the address (and the Numpay wallet there, if any).
+
+    :raises ApplicationError: ``recipient_not_found`` (no user with that email), ``recipient_is_sender``.
+    """
+    text = parse_recipient(to)
+    if "@" in text:
+        wallet = Wallet.objects.filter(user__email__iexact=text).first()
+        if wallet is None:
+            raise ApplicationError("recipient_not_found", "No Numpay user has that email address.", extra={"field": "to"})
+    else:
         wallet = Wallet.objects.filter(address=text).first()
         if wallet is None:
             return _not_sender(Recipient(address=text, wallet=None), sender_wallet)

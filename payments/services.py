@@ -43,6 +43,7 @@ from .requests import (
     MAX_PAYMENT_BASE_UNITS,
     PaymentRequest,
     Recipient,
+    parse_recipient,
     recipient_check_spendable,
     resolve_recipient,
     validate_memo,
@@ -99,14 +100,17 @@ class PaymentPlan:
 
 
 def payment_terms(*, user: Any, request: PaymentRequest) -> PaymentTerms:
-    """Check what does not depend on the recipient: the wallet may pay, the token, the amount, the memo.
+    """Check what does not depend on who the recipient is: the wallet may pay, the form of ``to`` (nothing
+    looked up), the token, the amount, the memo.
 
-    :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
+    :raises ApplicationError: ``wallet_frozen`` (403), ``recipient_required``, ``invalid_address``,
+        ``unknown_token``, ``invalid_amount``,
         ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``, ``invalid_memo``.
     """
     wallet = wallet_for_user(user=user)
     if wallet.status != Wallet.Status.ACTIVE:
         raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    parse_recipient(request.to)
     token = token_get(symbol=request.token)
     amount = parse_amount(request.amount, decimals=token.decimals)
     if amount > MAX_PAYMENT_BASE_UNITS:

@@ -108,11 +108,13 @@ class PaymentOutbox(OutboxKind):
 
 
 def forget_balances_on_commit(payment: Payment) -> None:
-    """After commit, drop the cached balances the payment changed, in the shared cache (every process
-    reads the new balance next: DESIGN.md invariant 7)."""
+    """Drop the cached balances the payment changed, in the shared cache, now and again after commit, so
+    every process reads the new balance as soon as the payment shows its outcome (DESIGN.md invariant 7).
+    The chain already holds the outcome when this runs: a balance cached in between is the new one."""
     keys = [balance_cache_key(payment.wallet.address, payment.token.symbol),
             balance_cache_key(payment.wallet.address, "SOL"),
             balance_cache_key(payment.recipient_address, payment.token.symbol)]
+    cache.delete_many(keys)
     transaction.on_commit(lambda: cache.delete_many(keys))
 
 

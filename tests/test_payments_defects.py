@@ -23,7 +23,12 @@ def _case_twin(address: str) -> str:
     """The same address with one letter's case swapped (still valid base58, another account)."""
     for index, char in enumerate(address):
         if char.swapcase() != char and char.swapcase() in BASE58:
-            return address[:index] + char.swapcase() + address[index + 1:]
+            twin = address[:index] + char.swapcase() + address[index + 1:]
+            try:
+                Pubkey.from_string(twin)  # still 32 bytes (a swap near the front can change the length)
+            except ValueError:
+                continue
+            return twin
     raise AssertionError("no letter to swap")
 
 
