@@ -8,7 +8,7 @@ from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address, transfer_checked
 from spl.token.models import TransferCheckedParams
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 from numpay.core.transactions import assemble, compile_message
 from payments.models import Payment
 from payments.submission import explain_transaction_error
