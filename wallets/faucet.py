@@ -27,7 +27,7 @@ from spl.token.models import InitializeMint2Params, MintToCheckedParams
 
 from numpay.core.errors import ApplicationError, ChainUnavailableError, NotFoundError
 from numpay.core.solana import ChainClient, get_chain_client
-from numpay.core.solana.programs import LAMPORTS_PER_SOL, MINT_LEN, TOKEN_PROGRAM_ID, USDC_DECIMALS
+from numpay.core.solana.programs import LAMPORTS_PER_SOL, MINT_LEN, SOL_DECIMALS, TOKEN_PROGRAM_ID, USDC_DECIMALS
 from numpay.core.transactions import assemble, compile_message
 from relayer.signer import get_fee_payer, load_keypair_file, write_keypair_file
 
@@ -136,7 +136,7 @@ def token_registry_ensure(*, usdc_mint: str) -> None:
     """Upsert SOL (native, 9 decimals) and USDC (``usdc_mint``, 6 decimals) for this cluster."""
     cluster = settings.SOLANA_CLUSTER
     Token.objects.update_or_create(cluster=cluster, symbol="SOL", defaults={
-        "name": "Solana", "mint": "", "decimals": 9, "is_native": True, "token_program": "", "position": 0})
+        "name": "Solana", "mint": "", "decimals": SOL_DECIMALS, "is_native": True, "token_program": "", "position": 0})
     Token.objects.update_or_create(cluster=cluster, symbol="USDC", defaults={
         "name": "USD Coin (test)", "mint": usdc_mint, "decimals": USDC_DECIMALS, "is_native": False,
         "token_program": str(TOKEN_PROGRAM_ID), "position": 1},
