@@ -5,7 +5,11 @@ localnet answers (localnet answers like a validator: solana-rpc-client-api ``cus
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from solders.hash import Hash
@@ -46,6 +50,34 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def _endpoint(status: int, body: bytes) -> Iterator[tuple[str, list[int]]]:
+    """A stand-in for a misbehaving RPC endpoint (a proxy page, an auth error): every POST gets
+    ``status`` and ``body``. Yields its URL and the list of requests it saw."""
+    seen: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(status)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- transport: retries, timeouts, a dead endpoint ------------------------------------------------------
@@ -103,6 +135,32 @@ def test_an_endpoint_that_never_answers_times_out() -> None:
         elapsed = time.monotonic() - started
     # then two attempts of 0.3 s each and one 50 ms backoff, not a hang
     assert 0.6 <= elapsed < 3.0
+
+
+def test_a_non_transient_http_status_is_chain_unavailable_without_retries() -> None:
+    # given an endpoint that refuses us (401: a provider URL without its key)
+    with _endpoint(401, b"unauthorized") as (url, seen):
+        client = ChainClient(url, max_retries=3)
+        # when
+        with pytest.raises(ChainUnavailableError):
+            client.block_height()
+    # then it was asked once: retrying cannot help
+    assert seen == [401]
+
+
+def test_an_unreadable_answer_is_a_terminal_chain_request_error() -> None:
+    # given an endpoint that answers 200 with a web page
+    with _endpoint(200, b"<html>maintenance</html>") as (url, seen):
+        client = ChainClient(url, max_retries=3)
+        # when
+        with pytest.raises(ChainRequestError) as excinfo:
+            client.get_balance(Keypair().pubkey())
+        with pytest.raises(ChainRequestError):
+            client.signature_statuses([Signature.new_unique()])
+    # then each was asked once and the error says what came back
+    assert type(excinfo.value) is ChainRequestError
+    assert "Unreadable GetBalance answer" in excinfo.value.message
+    assert seen == [200, 200]
 
 
 def test_json_rpc_error_is_terminal_and_not_retried(localnet_node) -> None:

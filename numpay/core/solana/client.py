@@ -20,6 +20,7 @@ import orjson
 from django.conf import settings
 from solders.account_decoder import UiAccountEncoding
 from solders.commitment_config import CommitmentLevel
+from solders.errors import SerdeJSONError
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.rpc.config import (
@@ -190,18 +191,15 @@ class ChainClient:
         """
         method = type(request).__name__
         raw = self._post(request.to_json(), method)
-        parsed = response_type.from_json(raw.decode())  # type: ignore[attr-defined]
+        try:
+            parsed = response_type.from_json(raw.decode())  # type: ignore[attr-defined]
+        except (SerdeJSONError, UnicodeDecodeError):
+            parsed = None
         if isinstance(parsed, response_type):
             return parsed
-        # A JSON-RPC error: read code, message and data from the answer itself (solders' typed
-        # errors drop or rename parts of ``data``).
-        try:
-            error = orjson.loads(raw).get("error")
-        except (orjson.JSONDecodeError, AttributeError):
-            error = None
-        if error is None:
-            raise ChainRequestError(f"Unreadable {method} answer: {str(parsed)[:200]}")
-        raise chain_request_error(error)
+        # A JSON-RPC error (or an answer solders cannot read): code, message and data come from the
+        # answer itself (solders' typed errors drop or rename parts of ``data``).
+        raise _answer_error(raw, method)
 
     def _call_json(self, request: Any) -> Any:
         """Send a solders request and return the answer's ``result`` as plain JSON.
@@ -216,10 +214,10 @@ class ChainClient:
         raw = self._post(request.to_json(), method)
         try:
             answer = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ChainRequestError(f"Unreadable {method} answer.") from exc
+        except orjson.JSONDecodeError:
+            answer = None
         if not isinstance(answer, dict) or "error" in answer or "result" not in answer:
-            raise chain_request_error(answer.get("error") if isinstance(answer, dict) else answer)
+            raise _answer_error(raw, method)
         return answer["result"]
 
     def is_at_commitment(self, status: SignatureStatus) -> bool:
@@ -364,6 +362,18 @@ class ChainClient:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
         raise ChainUnavailableError("The transaction was not confirmed in time.")
+
+
+def _answer_error(raw: bytes, method: str) -> ChainRequestError:
+    """The exception for an answer that is not a result: its JSON-RPC ``error`` object mapped by
+    :func:`~numpay.core.solana.errors.chain_request_error`, or "unreadable" when it has none."""
+    try:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        answer = None
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        return chain_request_error(answer["error"])
+    return ChainRequestError(f"Unreadable {method} answer from the Solana RPC endpoint: {raw[:200]!r}")
 
 
 def _token_amount(data: bytes) -> int:
