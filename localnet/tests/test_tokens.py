@@ -1,4 +1,5 @@
-"""SPL Token and Token-2022 through ``spl.token.client.Token`` and ``jsonParsed`` reads."""
+"""SPL Token and Token-2022 through solana-py (``solana_py.Token``: the steps of the removed
+``spl.token.client.Token``) and ``jsonParsed`` reads."""
 
 from __future__ import annotations
 
