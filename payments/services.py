@@ -26,9 +26,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from numpay.core.chain import Blockhash, ChainClient, get_chain_client
 from numpay.core.errors import ApplicationError, UnprocessableError
 from numpay.core.money import format_amount, parse_amount
+from numpay.core.solana import Blockhash, ChainClient, get_chain_client
+from numpay.core.solana.programs import SOL_DECIMALS
 from relayer import outbox
 from relayer import services as relayer
 from wallets.lock_objects import wallet_qs_select_for_update
@@ -143,7 +144,7 @@ def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, clien
         minimum = client.minimum_balance_for_rent_exemption(0)
         if terms.amount < minimum:
             raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
-                                   f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
+                                   f"{format_amount(minimum, decimals=SOL_DECIMALS)} SOL.", extra={"field": "amount"})
     network_fee = 0
     if creates_account and recipient.wallet is None:
         network_fee = _account_creation_fee(terms.token)

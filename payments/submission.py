@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from numpay.core.chain import Blockhash, SignatureStatus
+from numpay.core.solana import Blockhash, SignatureStatus
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
 from wallets.selectors import balance_cache_key
