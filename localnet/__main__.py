@@ -4,6 +4,7 @@ Usage::
 
     python -m localnet --host 127.0.0.1 --port 8899 --ledger var/localnet [--slot-ms 400]
         [--drop-rate F] [--delay-slots N] [--http-429-rate F] [--http-503-rate F] [--fault-seed N]
+        [--bpf-program ADDRESS_OR_KEYPAIR SBF_PROGRAM.SO ...]
 
 The first stdout line is the URL (``http://HOST:PORT``, the real port when ``--port 0``), flushed
 as soon as the socket listens.  Fault flags override the ``LOCALNET_*`` environment variables.
@@ -23,6 +24,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import orjson
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from localnet.chain import Chain
 from localnet.faults import Faults
@@ -48,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-429-rate", type=float, default=None, help="fraction of requests answered HTTP 429")
     parser.add_argument("--http-503-rate", type=float, default=None, help="fraction of requests answered HTTP 503")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed of the fault generator")
+    parser.add_argument(
+        "--bpf-program",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("ADDRESS_OR_KEYPAIR", "SBF_PROGRAM.SO"),
+        help="load an sBPF program at this address at genesis (owner BPFLoader2111..., like "
+        "solana-test-validator); repeatable; kept in the ledger",
+    )
     parser.add_argument(
         "--exit-with-parent",
         action="store_true",
@@ -83,10 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid fault setting: {error}", file=sys.stderr)
         return 2
     try:
-        chain = Chain(args.ledger, slot_ms=args.slot_ms, faults=faults)
+        programs = [read_program(address, path) for address, path in args.bpf_program]
+    except ValueError as error:
+        print(f"invalid --bpf-program: {error}", file=sys.stderr)
+        return 2
+    try:
+        chain = Chain(args.ledger, slot_ms=args.slot_ms, faults=faults, programs=programs)
     except LedgerInUseError as error:
         print(str(error), file=sys.stderr)
         return 3
+    except ValueError as error:
+        print(f"invalid --bpf-program: {error}", file=sys.stderr)
+        return 2
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -120,6 +142,28 @@ def main(argv: list[str] | None = None) -> int:
                 front.kill()
         chain.close()
     return 0
+
+
+def read_program(address: str, path: str) -> tuple[Pubkey, bytes]:
+    """One ``--bpf-program`` pair: the address (base58, or a keypair JSON file as the Solana CLI
+    writes it: 64 numbers) and the ELF bytes of the ``.so``.
+
+    :raises ValueError: unreadable file, bad address or keypair, empty program.
+    """
+    try:
+        if Path(address).is_file():
+            program_id = Keypair.from_bytes(bytes(orjson.loads(Path(address).read_bytes()))).pubkey()
+        else:
+            program_id = Pubkey.from_string(address)
+    except (OSError, ValueError, TypeError, orjson.JSONDecodeError) as error:
+        raise ValueError(f"{address!r} is neither a base58 address nor a keypair file ({error})") from None
+    try:
+        elf = Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    if not elf.startswith(b"\x7fELF"):
+        raise ValueError(f"{path} is not an ELF file")
+    return program_id, elf
 
 
 def start_front(listener: socket.socket, channel: socket.socket, *, verify_signatures: bool) -> subprocess.Popen[bytes]:

@@ -84,6 +84,8 @@ BUILTIN_PROGRAM_IDS = frozenset(
     )
 )
 FAUCET_LAMPORTS = 2**62
+#: Owner of programs loaded with ``--bpf-program`` (what ``solana-test-validator`` uses for that flag).
+BPF_LOADER_2_ID = Pubkey.from_string("BPFLoader2111111111111111111111111111111111")
 #: Entries of the SlotHashes sysvar (``solana_slot_hashes::MAX_ENTRIES``).
 MAX_SLOT_HASHES = 512
 _TOKEN_PROGRAMS = frozenset(TOKEN_PROGRAM_IDS)
@@ -279,9 +281,18 @@ class Chain:
     :param ledger_path: SQLite file (or directory) of the ledger; created when missing.
     :param slot_ms: slot duration in milliseconds.
     :param faults: injected faults (default: none).
+    :param programs: ``(address, ELF bytes)`` of sBPF programs to place at genesis
+        (``--bpf-program``); see :meth:`_load_genesis_programs`.
     """
 
-    def __init__(self, ledger_path: str | Path, *, slot_ms: int = 400, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        ledger_path: str | Path,
+        *,
+        slot_ms: int = 400,
+        faults: Faults | None = None,
+        programs: Sequence[tuple[Pubkey, bytes]] = (),
+    ) -> None:
         self.lock = threading.RLock()
         self.slot_ms = slot_ms
         self.faults = faults or Faults()
@@ -312,10 +323,10 @@ class Chain:
         self._changes: dict[Pubkey, deque[tuple[int, Account | None]]] = {}
         self._change_order: deque[tuple[int, Pubkey]] = deque()
         with self.lock:
-            self._open()
+            self._open(programs)
 
     # --- startup --------------------------------------------------------------------------------
-    def _open(self) -> None:
+    def _open(self, programs: Sequence[tuple[Pubkey, bytes]] = ()) -> None:
         ledger = self.ledger
         ledger.begin()
         genesis = ledger.get_meta("genesis_hash")
@@ -363,6 +374,7 @@ class Chain:
         self.slot = max(int(stored_slot) if stored_slot else -1, max_tx_slot) + 1
         if self._live_account(self.faucet.pubkey()) is None:
             self._top_up_faucet()
+        self._load_genesis_programs(programs)
         ledger.add_run(self.slot, int(time.time() * 1000), self.slot_ms)
         ledger.set_meta("slot", str(self.slot).encode())
         ledger.commit()
@@ -401,6 +413,32 @@ class Chain:
             slot=self.slot,
             writes=pack_writes([(bytes(self.faucet.pubkey()), bytes(account))]),
         )
+
+    def _load_genesis_programs(self, programs: Sequence[tuple[Pubkey, bytes]]) -> None:
+        """Place each ``(address, ELF)`` as an executable account owned by ``BPFLoader2111…``
+        holding the ELF, rent-exempt — the account ``solana-test-validator --bpf-program`` makes.
+
+        The account is written to the ledger (``account_writes`` at slot 0, so it is visible at
+        every commitment at once, as a genesis account is); it stays across restarts with or
+        without the flag.  Giving the same program again writes nothing; other bytes replace it.
+
+        :raises ValueError: when the runtime refuses the bytes (not a loadable sBPF ELF).
+        """
+        for address, elf in programs:
+            account = Account(
+                self.svm.minimum_balance_for_rent_exemption(len(elf)), elf, BPF_LOADER_2_ID, True, 2**64 - 1
+            )
+            if self.svm.get_account(address) == account:
+                continue
+            try:
+                self.svm.set_account(address, account)
+            except Exception as error:  # noqa: BLE001 - solders raises its own error types
+                raise ValueError(f"cannot load the program at {address}: {error}") from None
+            self._programs.pop(address, None)
+            self._index_owner(address, BPF_LOADER_2_ID)
+            self.ledger.append_account_writes(
+                after_tx=self.transaction_count, slot=0, writes=pack_writes([(bytes(address), bytes(account))])
+            )
 
     def _remember_change(self, pubkey: Pubkey, previous: Account | None, slot: int | None = None) -> None:
         slot = self.slot if slot is None else slot

@@ -13,9 +13,10 @@ Example::
 API:
 
 * ``Localnet(ledger_dir=None, *, slot_ms=50, host="127.0.0.1", port=0, drop_rate=None,
-  delay_slots=None, http_429_rate=None, http_503_rate=None, fault_seed=None, env=None,
+  delay_slots=None, http_429_rate=None, http_503_rate=None, fault_seed=None, programs=(), env=None,
   startup_timeout=30.0)`` — nothing runs until :meth:`Localnet.start` (or ``with``).  Without a
   ``ledger_dir`` a temporary directory is used and removed by :meth:`Localnet.stop`.
+  ``programs`` is a list of ``(address, path to .so)``: each becomes a ``--bpf-program`` flag.
 * ``.start()`` -> self: spawns the process, reads the URL it prints, waits for ``GET /health``.
 * ``.url`` (``http://127.0.0.1:PORT``), ``.port``, ``.ledger_dir``, ``.pid``, ``.is_running``.
 * ``.kill()``: SIGKILL the chain process and its HTTP front processes (no clean shutdown: tests
@@ -46,6 +47,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -102,6 +104,8 @@ class Localnet:
     :param ledger_dir: ledger directory (kept across :meth:`restart`); temporary when ``None``.
     :param slot_ms: slot duration in milliseconds.
     :param port: fixed port, or 0 for a free one.
+    :param programs: ``(address (base58 or Pubkey), path of the .so)`` pairs loaded at genesis
+        (``--bpf-program``, owner ``BPFLoader2111…``); they stay in the ledger.
     :param env: extra environment variables for the process.
     :param startup_timeout: seconds to wait for the URL and ``/health``.
     """
@@ -118,6 +122,7 @@ class Localnet:
         http_429_rate: float | None = None,
         http_503_rate: float | None = None,
         fault_seed: int | None = None,
+        programs: Sequence[tuple[Any, str | Path]] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
@@ -134,6 +139,7 @@ class Localnet:
             "--http-503-rate": http_503_rate,
             "--fault-seed": fault_seed,
         }
+        self.programs = [(str(address), str(Path(path).resolve())) for address, path in programs]
         self.env = env or {}
         self.startup_timeout = startup_timeout
         self.url = ""
@@ -160,6 +166,8 @@ class Localnet:
         for flag, value in self.faults.items():
             if value is not None:
                 argv += [flag, str(value)]
+        for address, path in self.programs:
+            argv += ["--bpf-program", address, path]
         return argv
 
     def start(self) -> Localnet:
