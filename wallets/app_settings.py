@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from numpay.core.app_settings import setting
 
-
 #: The Numpay wallet program's id on localnet: a public address with no key behind it (localnet loads
 #: ``programs/wallet/numpay_wallet.so`` there at genesis, so nobody needs to deploy it).
 LOCALNET_WALLET_PROGRAM_ID = "65HjAWvqW18Anzr1wbo5ztEZVGZkkiRjx1h6HevXfF8W"

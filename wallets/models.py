@@ -23,15 +23,6 @@ class Wallet(models.Model):
     :ivar authority: the custody key's address (signs for the wallet; binds its key envelope).
     """
 
-    @property
-    def is_smart(self) -> bool:
-        return self.kind == self.Kind.SMART
-
-    @property
-    def signing_address(self) -> str:
-        """The custody key's address (the envelope's AAD and the signer of the wallet's transactions)."""
-        return self.authority or self.address
-
 
     class Custody(models.TextChoices):
         CUSTODIAL = "custodial", "Custodial (platform-held, envelope-encrypted)"
@@ -65,6 +56,15 @@ class Wallet(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+    @property
+    def is_smart(self) -> bool:
+        return self.kind == self.Kind.SMART
+
+    @property
+    def signing_address(self) -> str:
+        """The custody key's address (the envelope's AAD and the signer of the wallet's transactions)."""
+        return self.authority or self.address
 
 
 class WalletKey(models.Model):
