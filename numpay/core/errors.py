@@ -74,6 +74,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     # --- wallets ---
     E("wallet_not_found", 404, "This account has no wallet.", "No wallet"),
     E("wallet_frozen", 403, "This wallet is frozen; contact support.", "Wallet frozen"),
+    E("wallet_upgrade_blocked", 409, "This wallet has a payment in progress; upgrade it once the payment has "
+      "ended.", "Wallet upgrade blocked"),
     E("faucet_limit_exceeded", 400, "The test faucet gives less than that per request.", "Faucet limit exceeded"),
     # --- payments ---
     E("idempotency_key_required", 400, "Send an Idempotency-Key header with every payment.",
