@@ -252,7 +252,7 @@ def submit(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None
     client = client or get_chain_client()
     owner = kind.owner_model.objects.filter(pk=owner_id).first()
     if owner is None or not kind.is_open(owner):
-        return owner
+        return owner  # nothing to send any more
     attempt = kind.latest_attempt(owner)
     if attempt is not None:
         send(kind=kind, owner=owner, attempt=attempt, client=client)
