@@ -4,7 +4,8 @@ payment reacts here to each outcome:
 
 - sent -> ``submitted``;
 - landed at the configured commitment -> ``confirmed`` (the sponsorship is settled with what the fee
-  payer really lost; balances are forgotten in every process);
+  payer really lost; balances are forgotten in every process; a payment to an email nobody has claimed
+  yet emails its owner, ``wallets.tasks.unclaimed_payment_notify``);
 - failed on chain -> ``failed`` with a plain sentence (the fee was paid: sponsorship settled); failed in
   preflight on the first send -> ``failed`` (never broadcast: sponsorship released);
 - never landed and past ``expires_at`` -> ``expired`` (sponsorship released); before it, a new attempt
@@ -28,6 +29,7 @@ from relayer import services as relayer
 from relayer.outbox import OutboxKind
 from wallets.program import ProgramErrorCode, error_sentence
 from wallets.selectors import balance_cache_key
+from wallets.tasks import unclaimed_payment_notify
 
 from . import state_machine
 from .lock_objects import payment_qs_select_for_update
@@ -78,6 +80,10 @@ class PaymentOutbox(OutboxKind):
         owner.save()
         relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
         forget_balances_on_commit(owner)
+        if owner.reclaim_of_id is None and owner.recipient_wallet_id is not None \
+                and owner.recipient_wallet.claim_email:  # paid by email before sign-up: tell them
+            payment_id = str(owner.id)
+            transaction.on_commit(lambda: unclaimed_payment_notify.delay(payment_id))
 
     def on_failed(self, owner: Payment, attempt: PaymentAttempt, *, err: Any, landed: bool, slot: int | None,
                   fee_payer_cost: int | None) -> None:

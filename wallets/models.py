@@ -21,6 +21,7 @@ class Wallet(models.Model):
     :ivar address: the base58 address people pay (32 bytes -> 32..44 characters): the vault of a smart
         wallet (a PDA of the Numpay wallet program), or the custody key itself for a keypair wallet.
     :ivar authority: the custody key's address (signs for the wallet; binds its key envelope).
+    :ivar user: the owner; ``None`` while the wallet waits for the person an email payment went to.
     """
 
 
@@ -37,7 +38,11 @@ class Wallet(models.Model):
         SMART = "smart", "Smart wallet (vault of the Numpay wallet program)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet",
+                                null=True, blank=True)
+    claim_email = models.CharField(max_length=254, blank=True, default="", help_text=(
+        "Set while the wallet belongs to an email address nobody has confirmed yet (it was paid by email before "
+        "its owner signed up): lower-case. Cleared when the owner confirms the address."))
     address = models.CharField(max_length=44, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.KEYPAIR)
     authority = models.CharField(max_length=44, blank=True, default="", help_text=(
@@ -53,6 +58,8 @@ class Wallet(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        constraints = [models.UniqueConstraint(fields=["claim_email"], condition=~Q(claim_email=""),
+                                               name="wallets_wallet_claim_email_unique")]
 
     def __str__(self) -> str:
         return self.address

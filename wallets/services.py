@@ -13,6 +13,7 @@ from solders.signature import Signature
 from numpay.core.errors import ApplicationError, NotFoundError
 
 from . import custody
+from .claims import wallet_take_reserved
 from .lock_objects import wallet_key_qs_select_for_update
 from .models import Token, Wallet, WalletKey
 from .smart import smart_wallet_addresses
@@ -27,6 +28,9 @@ def wallet_provision(*, user: object) -> Wallet:
     the vault derived from it (``wallets.smart``), so the user can receive at once. Nothing is written
     on-chain: the config is created with the wallet's first outgoing payment.
 
+    When someone paid the user's email before they signed up, the wallet reserved for it is theirs instead
+    (``wallets.claims``): spendable once the email is confirmed.
+
     Idempotent under retries and concurrent calls: the unique constraint on ``Wallet.user`` decides,
     and the loser of a race returns the winner's wallet.
 
@@ -35,6 +39,9 @@ def wallet_provision(*, user: object) -> Wallet:
     existing = Wallet.objects.filter(user=user).first()
     if existing is not None:
         return existing
+    reserved = wallet_take_reserved(user=user)
+    if reserved is not None:
+        return reserved
     wallet_id = uuid.uuid4()
     authority, envelope = custody.new_keypair_envelope(wallet_id=wallet_id)
     config, vault = smart_wallet_addresses(authority=authority)

@@ -151,6 +151,8 @@ LOGOUT_REDIRECT_URL = "landing"
 # --- email (an inspectable outbox in dev/test; SMTP from EMAIL_URL in production) ---
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "outbox"
+# Where people reach Numpay (links in emails, e.g. "sign up to use it").
+NUMPAY_PUBLIC_URL = env.str("NUMPAY_PUBLIC_URL", default="http://localhost:8000")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Numpay <no-reply@numpay.local>")
 
 # --- allauth (accounts: email + password; headless API for apps) ---

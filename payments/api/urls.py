@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import PaymentDetailView, PaymentListCreateView
+from .views import PaymentDetailView, PaymentListCreateView, PaymentReclaimView
 
 urlpatterns = [
     path("payments", PaymentListCreateView.as_view(), name="api-payments"),
     path("payments/<str:payment_id>", PaymentDetailView.as_view(), name="api-payment"),
+    path("payments/<str:payment_id>/reclaim", PaymentReclaimView.as_view(), name="api-payment-reclaim"),
 ]
