@@ -21,6 +21,7 @@ from payments.transactions import payment_sign_attempt
 from relayer import outbox
 from relayer.models import SponsorshipCharge
 from wallets.faucet import faucet_fund
+from wallets.models import Wallet
 from wallets.program import config_address, vault_address
 from wallets.smart import wallet_config_read, wallet_program_id
 
@@ -117,3 +118,46 @@ def test_an_over_limit_payment_is_refused_on_chain_even_when_the_server_signs_it
     config = wallet_config_read(client=get_chain_client(), wallet=alice.wallet)
     assert config.limit(Pubkey.from_string(alice.wallet.authority), Pubkey.from_string(usdc.mint)).spent == 5_000_000
     assert SponsorshipCharge.objects.get(reference=payment.pk).status in ("released", "settled")
+
+
+@override_settings(NUMPAY_WALLET_LIMITS=LOW_LIMITS)
+def test_the_api_page_and_admin_show_the_wallets_on_chain_rules(celery_worker, tokens, admin_client) -> None:
+    from django.test import Client
+
+    from .payments_support import ApiUser
+
+    alice, bob = ApiUser("rules-alice@example.com"), ApiUser("rules-bob@example.com")
+    alice.faucet("USDC", "10")
+    wallet = Wallet.objects.get(address=alice.address)
+    # given a wallet whose config is not created yet: the rules its first payment will write
+    before = alice.get("/api/v1/wallet").json()
+    assert (before["kind"], before["previous_address"]) == ("smart", "")
+    assert before["rules"]["is_created"] is False
+    assert before["rules"]["authorities"][0]["key"] == wallet.authority
+    assert before["rules"]["authorities"][0]["limits"][0]["spent_this_period"] == "0"
+    # when Alice pays 3 USDC
+    paid = alice.pay(bob.email, "USDC", "3")
+    assert wait_terminal([paid.json()["id"]]) == {paid.json()["id"]: "confirmed"}
+    # then the API shows the rules as the chain holds them, with what was spent this period
+    rules = alice.get("/api/v1/wallet").json()["rules"]
+    assert (rules["is_created"], rules["nonce"], rules["config_address"]) == (True, 1, wallet.config_address)
+    assert rules["program_id"] == str(wallet_program_id())
+    [authority] = rules["authorities"]
+    assert (authority["key"], authority["permissions"], authority["expires_at"], authority["is_custody_key"]) == (
+        wallet.authority, ["spend", "manage"], None, True)
+    usdc = next(limit for limit in authority["limits"] if limit["token"] == "USDC")
+    assert (usdc["per_transaction"], usdc["per_period"], usdc["period_seconds"], usdc["spent_this_period"]) == (
+        "5", "8", 86_400, "3")
+    assert usdc["period_started_at"] is not None
+    # and the wallet page shows them next to the address and its QR code
+    browser = Client()
+    browser.force_login(wallet.user)
+    page = browser.get("/wallet/").content.decode()
+    assert 'data-testid="wallet-qr"' in page
+    assert wallet.address in page
+    assert '<tr data-testid="limit-USDC"><td>USDC</td><td>5</td><td>8</td><td>3</td></tr>' in page
+    # and the admin shows them read-only
+    admin_page = admin_client.get(f"/admin/wallets/wallet/{wallet.pk}/change/").content.decode()
+    assert "USDC 5/payment, 8/86400s, spent 3" in admin_page
+    assert 'name="authority"' not in admin_page
+    assert 'name="config_address"' not in admin_page

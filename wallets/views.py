@@ -18,7 +18,7 @@ from numpay.core.money import parse_amount
 from payments.selectors import wallet_activity
 
 from .faucet import faucet_fund
-from .selectors import tokens_active, wallet_balances
+from .selectors import tokens_active, wallet_balances, wallet_rules
 from .services import token_get, wallet_for_user
 from .throttling import faucet_throttle_check
 
@@ -46,11 +46,16 @@ def _balances_context(request: HttpRequest) -> dict[str, object]:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Address with copy button and QR, SOL and USDC balances, activity, faucet on localnet."""
+    """Address with copy button and QR (and the previous address of an upgraded wallet), SOL and USDC
+    balances, the smart wallet's on-chain rules, activity, faucet on localnet."""
     context = _balances_context(request)
     context["qr"] = _qr_svg(context["wallet"].address)  # type: ignore[attr-defined]
     context["tokens"] = [t for t in tokens_active() if not t.is_native]
     context["activity"] = wallet_activity(wallet=context["wallet"], limit=10)  # type: ignore[arg-type]
+    try:
+        context["rules"] = wallet_rules(wallet=context["wallet"])  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        context["rules_error"] = exc.message
     return render(request, "wallets/dashboard.html", context)
 
 
