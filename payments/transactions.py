@@ -86,8 +86,8 @@ def payment_compute_unit_limit(*, memo: str, other_instructions: int) -> int:
 
 
 def wallet_config_exists(*, client: ChainClient, wallet: Wallet) -> bool:
-    """Whether ``wallet``'s config is on-chain (a config never goes away, so a seen one is remembered in
-    the shared cache). Keypair wallets have none and need none: ``True``.
+    """Whether ``wallet``'s config is on-chain (a config never goes away, so a seen one is remembered for an
+    hour in the shared cache). Keypair wallets have none and need none: ``True``.
 
     :raises ChainUnavailableError: the chain could not be read.
     """
@@ -98,7 +98,7 @@ def wallet_config_exists(*, client: ChainClient, wallet: Wallet) -> bool:
         return True
     exists = wallet_config_read(client=client, wallet=wallet) is not None
     if exists:
-        cache.set(key, True, None)
+        cache.set(key, True, 3600)
     return exists
 
 
