@@ -439,12 +439,22 @@ class PubSub:
                 _log.exception("pubsub event failed")
 
     def _on_transaction(self, event: TransactionEvent) -> None:
-        record = self.recent.get(event.slot)
-        if record is None:
-            record = self.recent[event.slot] = _SlotRecord()
-        record.transactions.append(event)
-        for address, account in event.written:
-            record.writes[address] = account
+        # Kept for the confirmed / finalized notifications only what a subscription watches, so
+        # an unwatched chain keeps nothing (a subscription hears of changes made after it).
+        watched_logs = bool(self.logs_all or self.logs_mentions)
+        watched = [
+            (address, account)
+            for address, account in event.written
+            if bytes(address) in self.by_account or bytes(account.owner) in self.by_program
+        ]
+        if watched_logs or watched:
+            record = self.recent.get(event.slot)
+            if record is None:
+                record = self.recent[event.slot] = _SlotRecord()
+            if watched_logs:
+                record.transactions.append(event)
+            for address, account in watched:
+                record.writes[address] = account
         for subscription in list(self.by_signature.get(event.signature, ())):
             if subscription.received:
                 self._notify_received(subscription, event.slot)
