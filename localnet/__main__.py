@@ -120,10 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"invalid --bpf-program: {error}", file=sys.stderr)
         return 2
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    ws_port = args.ws_port if args.ws_port is not None else (args.port + 1 if args.port else 0)
     try:
-        listener = listen(family, args.host, args.port)
-        ws_listener = listen(family, args.host, ws_port)
+        listener, ws_listener = listen_pair(family, args.host, args.port, args.ws_port)
     except OSError as error:
         print(f"cannot listen: {error}", file=sys.stderr)
         chain.close()
@@ -170,6 +168,33 @@ def listen(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
         raise
     listener.listen(2048)
     return listener
+
+
+def listen_pair(
+    family: socket.AddressFamily, host: str, port: int, ws_port: int | None, attempts: int = 50
+) -> tuple[socket.socket, socket.socket]:
+    """The RPC and websocket listeners.  Without ``ws_port`` the websocket port is the RPC port + 1,
+    the validator's convention every client derives (web3.js, the Solana CLI, Numpay's
+    ``SOLANA_WS_URL`` default) — also with ``port`` 0, where a free pair of consecutive ports is
+    looked for (a free websocket port after ``attempts`` tries).
+
+    :raises OSError: a port that was asked for is taken.
+    """
+    if ws_port is not None or port:
+        listener = listen(family, host, port)
+        try:
+            return listener, listen(family, host, ws_port if ws_port is not None else port + 1)
+        except OSError:
+            listener.close()
+            raise
+    for _ in range(attempts):
+        listener = listen(family, host, 0)
+        try:
+            return listener, listen(family, host, listener.getsockname()[1] + 1)
+        except OSError:
+            listener.close()
+    listener = listen(family, host, 0)
+    return listener, listen(family, host, 0)
 
 
 def read_program(address: str, path: str) -> tuple[Pubkey, bytes]:

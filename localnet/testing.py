@@ -105,8 +105,8 @@ class Localnet:
     :param ledger_dir: ledger directory (kept across :meth:`restart`); temporary when ``None``.
     :param slot_ms: slot duration in milliseconds.
     :param port: fixed port, or 0 for a free one.
-    :param ws_port: fixed websocket port; ``None``: the RPC port + 1 with a fixed ``port``, else a
-        free one.
+    :param ws_port: fixed websocket port; ``None``: the RPC port + 1 (with ``port=0`` a free pair of
+        consecutive ports, when one is found).
     :param programs: ``(address (base58 or Pubkey), path of the .so)`` pairs loaded at genesis
         (``--bpf-program``, owner ``BPFLoader2111…``); they stay in the ledger.
     :param env: extra environment variables for the process.
