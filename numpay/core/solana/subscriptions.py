@@ -97,9 +97,7 @@ class SignatureWatcher:
                 self._pid = os.getpid()
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
-                threading.Thread(
-                    target=self._run, args=(loop, ready), name="solana-signature-watcher", daemon=True
-                ).start()
+                threading.Thread(target=self._run, args=(loop, ready), name="solana-signature-watcher", daemon=True).start()
                 ready.wait()
                 self._loop = loop
             assert self._queue is not None  # noqa: S101 - set by _run before ready
