@@ -20,7 +20,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +226,36 @@ def stored_inner_instructions(inner_instructions: Sequence[Sequence[Any]]) -> li
     return stored
 
 
+@dataclass(frozen=True, slots=True)
+class SlotEvent:
+    """The chain moved to ``slot``: ``slot - 1`` is now confirmed, ``slot - 32`` finalized."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEvent:
+    """A transaction landed (is ``processed``) in ``slot``.
+
+    :param signature: its first signature (64 bytes).
+    :param err: the transaction error JSON, ``None`` on success.
+    :param keys: every account key it loaded (32 bytes each).
+    :param written: ``(address, account after)`` of each account it changed (closed accounts have
+        0 lamports).
+    :param logs: its log messages.
+    """
+
+    slot: int
+    signature: bytes
+    err: Any
+    keys: frozenset[bytes]
+    written: list[tuple[Pubkey, Account]]
+    logs: list[str]
+
+
+Event = SlotEvent | TransactionEvent
+
+
 class TransactionRejected(Exception):
     """A transaction the runtime refuses before execution; ``args[0]`` is the RPC error JSON."""
 
@@ -322,6 +352,10 @@ class Chain:
         # before it), for changes in the last FINALIZATION_DEPTH + 1 slots.
         self._changes: dict[Pubkey, deque[tuple[int, Account | None]]] = {}
         self._change_order: deque[tuple[int, Pubkey]] = deque()
+        #: Receives the chain's events after each ledger commit (set by :mod:`localnet.pubsub`;
+        #: called with the lock held, so it must only hand the list over, e.g. to an event loop).
+        self.publish: Callable[[list[Event]], None] | None = None
+        self._events: list[Event] = []
         with self.lock:
             self._open(programs)
 
@@ -413,6 +447,13 @@ class Chain:
             slot=self.slot,
             writes=pack_writes([(bytes(self.faucet.pubkey()), bytes(account))]),
         )
+
+    def _publish(self) -> None:
+        """Hand the events collected since the last commit to :attr:`publish` (lock held)."""
+        if self._events:
+            events, self._events = self._events, []
+            if self.publish is not None:
+                self.publish(events)
 
     def _load_genesis_programs(self, programs: Sequence[tuple[Pubkey, bytes]]) -> None:
         """Place each ``(address, ELF)`` as an executable account owned by ``BPFLoader2111…``
@@ -552,6 +593,8 @@ class Chain:
                 if not changes:
                     del self._changes[pubkey]
             self._set_clock()
+            if self.publish is not None:
+                self._events.append(SlotEvent(slot))
             self.ledger.begin()
             try:
                 while self._delayed and self._delayed[0].due_slot <= slot:
@@ -563,6 +606,7 @@ class Chain:
                 self.ledger.set_meta("slot", str(slot).encode())
             finally:
                 self.ledger.commit()
+                self._publish()
             return slot
 
     # --- commitment -------------------------------------------------------------------------------
@@ -699,6 +743,7 @@ class Chain:
                 return self._send_locked(raw, transaction, signature, skip_preflight, signatures_verified)
             finally:
                 self.ledger.commit()
+                self._publish()
 
     def send_many(self, items: Sequence[tuple[Any, ...]]) -> list[Signature | RpcError]:
         """:meth:`send` for several transactions under one lock and one ledger commit (group
@@ -723,6 +768,7 @@ class Chain:
                         results.append(error)
             finally:
                 self.ledger.commit()
+                self._publish()
         return results
 
     def _is_duplicate(self, signature: Signature) -> bool:
@@ -861,10 +907,12 @@ class Chain:
         else:
             self._priority_fees.setdefault(slot, 0)
         writes = []
+        written_accounts = []
         for key, before, after, is_writable in zip(keys, pre, post, writable, strict=True):
             if is_writable and before != after:
                 written = after if after is not None else _EMPTY_ACCOUNT
                 writes.append((bytes(key), bytes(written)))
+                written_accounts.append((key, written))
                 programs.pop(key, None)
                 self._remember_change(key, before)
                 self._index_owner(key, written.owner if written.lamports else None)
@@ -910,6 +958,10 @@ class Chain:
             writes=pack_writes(writes),
             memo=memo,
         )
+        if self.publish is not None:
+            self._events.append(
+                TransactionEvent(slot, signature_bytes, err, frozenset(key_bytes), written_accounts, stored_meta["logs"])
+            )
 
     def _token_balances(self, accounts: Sequence[Account | None]) -> list[dict[str, Any]]:
         balances = []
@@ -962,6 +1014,7 @@ class Chain:
                 return transaction.signatures[0]
             finally:
                 self.ledger.commit()
+                self._publish()
 
     # --- simulation -------------------------------------------------------------------------------
     def simulate(
@@ -1051,6 +1104,18 @@ class Chain:
             slot, block_time, err_bytes, raw, meta_bytes = self.ledger.transaction(index)
         err = orjson.loads(err_bytes) if err_bytes is not None else None
         return slot, block_time, bytes(raw), orjson.loads(meta_bytes), err
+
+    def block_records(self, slot: int) -> list[tuple[bytes, dict[str, Any], Any]]:
+        """``(raw bytes, stored meta, err)`` of every transaction of block ``slot``, in landing
+        order (every slot is a block on localnet; ``_tx_slots`` never decreases)."""
+        with self.lock:
+            first = bisect.bisect_left(self._tx_slots, slot)
+            end = bisect.bisect_right(self._tx_slots, slot)
+            rows = self.ledger.transactions(first, end) if end > first else []
+        return [
+            (bytes(raw), orjson.loads(meta), orjson.loads(err) if err is not None else None)
+            for _slot, _time, err, raw, meta in rows
+        ]
 
     def signatures_for_address(
         self, address: Pubkey, *, before: Signature | None, until: Signature | None, limit: int, commitment: str | None

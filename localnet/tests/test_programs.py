@@ -135,3 +135,15 @@ def test_bad_program_file_is_refused_at_startup(tmp_path: Path) -> None:
     assert results[0].stdout == b""
     assert f"invalid --bpf-program: {not_elf} is not an ELF file" in results[0].stderr.decode()
     assert f"invalid --bpf-program: cannot load the program at {PROGRAM_ID}" in results[1].stderr.decode()
+
+
+def test_program_address_may_be_a_keypair_file(fresh_localnet: Callable[..., Localnet], tmp_path: Path) -> None:
+    # given a program keypair written as the Solana CLI writes it
+    keypair = Keypair()
+    keypair_file = tmp_path / "program-keypair.json"
+    keypair_file.write_text(str(list(bytes(keypair))))
+    # when localnet is started with it as the address
+    node = fresh_localnet(programs=[(keypair_file, WALLET_SO)])
+    # then the program sits at the keypair's public key
+    value = rpc_call(node.url, "getAccountInfo", [str(keypair.pubkey()), {"encoding": "base64"}])["result"]["value"]
+    assert (value["executable"], value["owner"], value["space"]) == (True, BPF_LOADER_2, len(WALLET_SO.read_bytes()))
