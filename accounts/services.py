@@ -13,9 +13,12 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from numpay.core.errors import ConflictError
+
 from .app_settings import app_settings
-from .models import OutboundMessage
+from .models import OutboundMessage, User
 from .phones import phone_mask
+from .selectors import can_remove_sign_in_method
 from .sms import SmsRejectedError, SmsTransientError, get_sms_backend
 
 logger = logging.getLogger(__name__)
@@ -85,3 +88,17 @@ def email_record(*, recipients: Iterable[str], subject: str, body: str) -> Outbo
     return OutboundMessage.objects.create(
         channel=OutboundMessage.Channel.EMAIL, recipient=", ".join(recipients)[:320], subject=subject[:255],
         body=body, status=OutboundMessage.Status.SENT, attempts=1, sent_at=timezone.now())
+
+
+def user_phone_remove(*, user: User) -> None:
+    """Remove ``user``'s phone number, unless it is their only way to sign in.
+
+    :raises numpay.core.errors.ConflictError: ``last_sign_in_method``.
+    """
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.phone and locked.phone_verified and not can_remove_sign_in_method(user=locked, kind="phone",
+                                                                                    key="phone"):
+            raise ConflictError("last_sign_in_method")
+        User.objects.filter(pk=user.pk).update(phone=None, phone_verified=False)
+    user.phone, user.phone_verified = None, False

@@ -163,7 +163,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Numpay <no-reply@num
 # requires one of the two, which allauth's check account.W001 cannot see.
 SMS_SIGNIN_ENABLED = env.bool("SMS_SIGNIN_ENABLED", default=True)
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupRules"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 if SMS_SIGNIN_ENABLED:
     ACCOUNT_LOGIN_METHODS = {"email", "phone"}
