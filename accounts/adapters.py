@@ -52,18 +52,23 @@ class AccountAdapter(DefaultAccountAdapter):
         return phone_normalize(phone)
 
     def set_phone(self, user: User, phone: str, verified: bool) -> None:
-        user.phone, user.phone_verified = phone, verified
-        user.save(update_fields=["phone", "phone_verified"])
+        """Attach ``phone`` to ``user``; an unverified claim of the same number by another account lapses (only a
+        verified number is owned: nobody can hold a number hostage by signing up with it and never confirming)."""
+        with transaction.atomic():
+            User.objects.filter(phone=phone, phone_verified=False).exclude(pk=user.pk).update(phone=None)
+            user.phone, user.phone_verified = phone, verified
+            user.save(update_fields=["phone", "phone_verified"])
 
     def get_phone(self, user: User) -> tuple[str, bool] | None:
         return (user.phone, user.phone_verified) if user.phone else None
 
     def set_phone_verified(self, user: User, phone: str) -> None:
-        User.objects.filter(pk=user.pk, phone=phone).update(phone_verified=True)
-        user.phone_verified = user.phone == phone or user.phone_verified
+        """The user proved ``phone`` by a code: it is theirs (sign-up, sign-in by code, adding or changing it)."""
+        self.set_phone(user, phone, True)
 
     def get_user_by_phone(self, phone: str) -> User | None:
-        return User.objects.filter(phone=phone, is_active=True).first()
+        """The account that owns ``phone``: one account per verified number."""
+        return User.objects.filter(phone=phone, phone_verified=True, is_active=True).first()
 
     def send_verification_code_sms(self, user: User, phone: str, code: str, **kwargs: Any) -> None:
         """Queue the code by SMS (delivered by the worker; the code is in no log and no broker message)."""
