@@ -79,9 +79,9 @@ def oidc_provider(live_server, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture
 def oidc_configured(settings, oidc_provider: Provider) -> Provider:
     """Numpay configured (as from the OIDC_* environment variables) to offer the test provider."""
-    from numpay.settings.base import social_providers_from_env
-
     import environ
+
+    from numpay.settings.base import social_providers_from_env
 
     env = environ.Env()
     overrides = {"OIDC_SERVER_URL": oidc_provider.url, "OIDC_PROVIDER_ID": PROVIDER_ID,
