@@ -103,3 +103,14 @@ def test_the_mobile_api_exchanges_a_provider_token_for_a_session_token(client, o
         "provider": PROVIDER_ID, "process": "login", "token": {"client_id": CLIENT_ID, "id_token": id_token[:-4] + "AAAA"}},
         content_type="application/json")
     assert forged.status_code == 400
+
+
+def test_form_action_allows_exactly_the_configured_providers(client, settings) -> None:
+    settings.SOCIALACCOUNT_PROVIDERS = {}
+    assert "form-action 'self';" in client.get("/accounts/login/")["Content-Security-Policy"] + ";"
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "github": {"APPS": [{"client_id": "gh-id", "secret": "gh-secret"}]},
+        "openid_connect": {"APPS": [{"provider_id": "corp", "name": "Corp", "client_id": "c", "secret": "s",
+                                     "settings": {"server_url": "https://id.corp.example/realms/main"}}]}}
+    policy = client.get("/accounts/login/")["Content-Security-Policy"]
+    assert "form-action 'self' https://github.com https://id.corp.example;" in policy + ";"

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "csp.middleware.CSPMiddleware",
+    "accounts.middleware.SocialFormActionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "numpay.core.middleware.JsonBodyGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
