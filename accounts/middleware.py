@@ -17,19 +17,22 @@ AUTHORIZATION_ORIGINS = {
 }
 
 
-def social_form_action_origins(request: HttpRequest) -> list[str]:
-    """Origins of the configured providers' authorization endpoints, e.g. ``["https://github.com"]``."""
-    from allauth.socialaccount.adapter import get_adapter
+def social_form_action_origins() -> list[str]:
+    """Origins of the providers configured in ``SOCIALACCOUNT_PROVIDERS`` (Numpay configures providers from the
+    environment only, never in the database), e.g. ``["https://github.com"]``. No database query."""
+    from django.conf import settings
 
     origins: list[str] = []
-    for app in get_adapter().list_apps(request):
-        if app.provider == "openid_connect":
-            url = urlsplit((app.settings or {}).get("server_url", ""))
-            origin = f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else ""
-        else:
-            origin = AUTHORIZATION_ORIGINS.get(app.provider, "")
-        if origin and origin not in origins:
-            origins.append(origin)
+    for provider, config in getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).items():
+        apps = config.get("APPS") or ([config["APP"]] if config.get("APP") else [])
+        for app in apps:
+            if provider == "openid_connect":
+                url = urlsplit((app.get("settings") or {}).get("server_url", ""))
+                origin = f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else ""
+            else:
+                origin = AUTHORIZATION_ORIGINS.get(provider, "")
+            if origin and origin not in origins:
+                origins.append(origin)
     return origins
 
 
@@ -41,7 +44,7 @@ class SocialFormActionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if response.get("Content-Type", "").startswith("text/html") and (origins := social_form_action_origins(request)):
+        if response.get("Content-Type", "").startswith("text/html") and (origins := social_form_action_origins()):
             update = dict(getattr(response, "_csp_update", None) or {})
             update["form-action"] = [*update.get("form-action", []), *origins]
             response._csp_update = update  # type: ignore[attr-defined]
