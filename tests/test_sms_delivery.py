@@ -115,3 +115,15 @@ def test_the_worker_delivers_a_sign_up_code_with_retries_and_no_log_shows_it(
     assert all(code not in str(record.args) for record in caplog.records)
     # and the code page reports the delivery
     assert b"Code sent to +44********56." in client.get("/accounts/sms/delivery/").content
+
+
+@pytest.mark.django_db
+def test_operators_see_failed_texts_in_the_admin_but_never_their_text(admin_client) -> None:
+    failed = OutboundMessage.objects.create(channel="sms", recipient=PHONE, body="Your Numpay code is 777111.",
+                                            status="failed", attempts=5, error="Twilio answered HTTP 503")
+    listing = admin_client.get("/admin/accounts/outboundmessage/?status__exact=failed")
+    assert listing.status_code == 200
+    assert b"Twilio answered HTTP 503" in listing.content
+    detail = admin_client.get(f"/admin/accounts/outboundmessage/{failed.pk}/change/")
+    assert detail.status_code == 200
+    assert b"777111" not in detail.content
