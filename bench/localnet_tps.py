@@ -41,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from localnet.testing import Localnet  # noqa: E402
 
 LAMPORTS_PER_PAYER = 10**12
+#: Destinations are funded above the rent-exempt minimum (890,880 lamports) first: the runtime refuses a
+#: transfer that would create an account below it (InsufficientFundsForRent).
+LAMPORTS_PER_DESTINATION = 10**9
 
 
 def signed_transfers(payers: list[Keypair], destinations: list[Pubkey], blockhash: Hash, count: int) -> list[Transaction]:
@@ -64,6 +67,8 @@ def in_process_rate(payers: list[Keypair], destinations: list[Pubkey], count: in
     svm = LiteSVM()
     for payer in payers:
         svm.airdrop(payer.pubkey(), LAMPORTS_PER_PAYER)
+    for destination in destinations:  # rent exempt already: a small transfer may not create an account
+        svm.airdrop(destination, LAMPORTS_PER_DESTINATION)
     transactions = signed_transfers(payers, destinations, svm.latest_blockhash(), count)
     started = time.perf_counter()
     failures = 0
@@ -201,6 +206,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="localnet-bench-") as ledger, Localnet(ledger, slot_ms=400) as chain:
         for payer in payers:
             chain.rpc("requestAirdrop", [str(payer.pubkey()), LAMPORTS_PER_PAYER])
+        for destination in destinations:
+            chain.rpc("requestAirdrop", [str(destination), LAMPORTS_PER_DESTINATION])
         for round_number in range(1, args.rounds + 1):
             local_rates.append(in_process_rate(payers, destinations, args.transfers))
             remote_rates.append(rpc_rate(chain, payers, destinations, args.transfers, args.clients))

@@ -505,9 +505,9 @@ def start_profilers(args: argparse.Namespace, children: Children, chain: Localne
 
 def profile_summary(raw: Path, *, top: int) -> list[tuple[float, str]]:
     """Inclusive share of samples per frame (``function (file)``) of a py-spy raw (collapsed) file,
-    keeping the frames of the project, Django, DRF, allauth, psycopg, redis, solana-py and httpx."""
+    keeping the frames of the project, Django, DRF, allauth, psycopg, redis, solders and httpx2."""
     interesting = ("wallets/", "payments/", "relayer/", "numpay/", "accounts/", "localnet/", "django/db", "django/contrib",
-                   "rest_framework/", "allauth/", "psycopg/", "redis/", "solana/", "httpx", "celery/app", "kombu/")
+                   "rest_framework/", "allauth/", "psycopg/", "redis/", "solders/", "httpx", "celery/app", "kombu/")
     total = 0
     counts: dict[str, int] = {}
     for line in raw.read_text(errors="replace").splitlines():

@@ -61,10 +61,28 @@ MAX_PROCESSING_AGE = 150
 FINALIZATION_DEPTH = 32
 LAMPORTS_PER_SIGNATURE = 5000
 DEFAULT_COMPUTE_UNIT_LIMIT = 200_000
+#: Default units of an instruction of a builtin program (``MAX_BUILTIN_ALLOCATION_COMPUTE_UNIT_LIMIT``).
+BUILTIN_COMPUTE_UNIT_LIMIT = 3_000
 MAX_COMPUTE_UNIT_LIMIT = 1_400_000
 SLOTS_PER_EPOCH = 432_000
 COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 ADDRESS_LOOKUP_TABLE_PROGRAM_ID = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
+#: Programs whose instructions get the builtin default of 3,000 compute units in the runtime LiteSVM
+#: runs (agave 4.1): System, ComputeBudget, the BPF loaders and the ed25519 / secp256k1 precompiles.
+#: Address Lookup Table, Stake, Vote, Config and secp256r1 are not (migrated to sBPF or not builtin).
+BUILTIN_PROGRAM_IDS = frozenset(
+    Pubkey.from_string(address)
+    for address in (
+        "11111111111111111111111111111111",
+        "ComputeBudget111111111111111111111111111111",
+        "BPFLoader1111111111111111111111111111111111",
+        "BPFLoader2111111111111111111111111111111111",
+        "BPFLoaderUpgradeab1e11111111111111111111111",
+        "LoaderV411111111111111111111111111111111111",
+        "Ed25519SigVerify111111111111111111111111111",
+        "KeccakSecp256k11111111111111111111111111111",
+    )
+)
 FAUCET_LAMPORTS = 2**62
 #: Entries of the SlotHashes sysvar (``solana_slot_hashes::MAX_ENTRIES``).
 MAX_SLOT_HASHES = 512
@@ -226,12 +244,13 @@ def compute_budget(message: Message | MessageV0, keys: Sequence[Pubkey]) -> tupl
     """``(compute unit limit, micro-lamports per compute unit)`` requested by a message.
 
     Follows the ComputeBudget program's instruction layout (tag 2: ``SetComputeUnitLimit(u32)``,
-    tag 3: ``SetComputeUnitPrice(u64)``); without a limit instruction the runtime default is
-    200,000 units per non-compute-budget instruction, capped at 1,400,000.
+    tag 3: ``SetComputeUnitPrice(u64)``); without a limit instruction the runtime default (agave 4,
+    SIMD-0170) is 3,000 units per instruction of a builtin program (:data:`BUILTIN_PROGRAM_IDS`,
+    compute budget instructions included) plus 200,000 per other instruction, capped at 1,400,000.
     """
     limit: int | None = None
     price = 0
-    others = 0
+    default = 0
     for instruction in message.instructions:
         program = keys[instruction.program_id_index] if instruction.program_id_index < len(keys) else None
         if program == COMPUTE_BUDGET_PROGRAM_ID:
@@ -240,10 +259,9 @@ def compute_budget(message: Message | MessageV0, keys: Sequence[Pubkey]) -> tupl
                 limit = struct.unpack_from("<I", data, 1)[0]
             elif len(data) >= 9 and data[0] == 3:
                 price = struct.unpack_from("<Q", data, 1)[0]
-        else:
-            others += 1
+        default += BUILTIN_COMPUTE_UNIT_LIMIT if program in BUILTIN_PROGRAM_IDS else DEFAULT_COMPUTE_UNIT_LIMIT
     if limit is None:
-        limit = min(DEFAULT_COMPUTE_UNIT_LIMIT * others, MAX_COMPUTE_UNIT_LIMIT)
+        limit = default
     return min(limit, MAX_COMPUTE_UNIT_LIMIT), price
 
 
@@ -765,8 +783,7 @@ class Chain:
                 raise TransactionRejected("AlreadyProcessed")
         svm = self.svm
         keys, writable, loaded_writable, loaded_readonly = message_account_keys(message, svm)
-        runtime = svm._inner  # the solders object itself: skips a Python wrapper call per access
-        get_account = runtime.get_account
+        get_account = svm.get_account
         # Read-only accounts cannot change, so they are read once; programs (executable) are
         # cached across transactions, since copying e.g. Token-2022's 1.4 MB would dominate.
         programs = self._programs
@@ -781,19 +798,10 @@ class Chain:
                 if account is not None and account.executable:
                     programs[key] = account
             pre.append(account)
-        fee, price = transaction_fee(message, keys)
-        # LiteSVM charges only the 5,000 lamports per signature; a cluster also charges the
-        # priority fee up front, so it is taken from the fee payer here before execution.
+        price = compute_budget(message, keys)[1]
+        # LiteSVM charges the whole fee (signatures + priority fee) like a cluster does.
         charged = pre[0]
-        priority_fee = fee - LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures
-        if priority_fee and charged is not None:
-            if charged.lamports < fee:
-                raise TransactionRejected("InsufficientFundsForFee")
-            charged = Account(
-                charged.lamports - priority_fee, charged.data, charged.owner, charged.executable, charged.rent_epoch
-            )
-            runtime.set_account(keys[0], charged)
-        result = runtime.send_transaction(transaction)
+        result = svm.send_transaction(transaction)
         post = [
             get_account(key) if is_writable else before for key, is_writable, before in zip(keys, writable, pre, strict=True)
         ]
@@ -808,6 +816,7 @@ class Chain:
         else:
             meta = result
             err = None
+        fee = meta.fee()
         slot = self.slot
         if price and price < self._priority_fees.get(slot, 2**64):
             self._priority_fees[slot] = price

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-from numpay.core.chain import ChainClient
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
+from numpay.core.solana import ChainClient
+from numpay.core.solana.programs import SOL_DECIMALS
 from relayer.outbox import signature_statuses
 from wallets.models import Token, Wallet
 
@@ -79,7 +80,8 @@ def check_available(*, token: Token, debit: int, available: int, rent_exempt_min
         remaining = available - debit
         if 0 < remaining < rent_exempt_minimum:
             raise ApplicationError("would_leave_dust", "Solana needs a wallet to keep at least "
-                                   f"{format_amount(rent_exempt_minimum, decimals=9)} SOL or nothing; send all or less.",
+                                   f"{format_amount(rent_exempt_minimum, decimals=SOL_DECIMALS)} SOL or nothing; "
+                                   "send all or less.",
                                    extra={"field": "amount"})
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from numpay.core.chain import AccountInfo, ChainClient
 from numpay.core.errors import ApplicationError
+from numpay.core.solana import AccountInfo, ChainClient
+from numpay.core.solana.programs import SYSTEM_PROGRAM_ID, SYSVAR_OWNER_ID
 from wallets.models import Token, Wallet
 
 from .transactions import MAX_TRANSACTION_UNITS, payment_compute_unit_limit
@@ -102,8 +103,8 @@ def _not_sender(recipient: Recipient, sender_wallet: Wallet) -> Recipient:
 
 
 #: Owners of accounts nobody can receive a payment at: sysvars, loaders, and the native programs' state.
-_SYSTEM_PROGRAM = "11111111111111111111111111111111"
-_SYSVAR_OWNER = "Sysvar1111111111111111111111111111111111111"
+_SYSTEM_PROGRAM = str(SYSTEM_PROGRAM_ID)
+_SYSVAR_OWNER = str(SYSVAR_OWNER_ID)
 
 
 @dataclass(frozen=True)

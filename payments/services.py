@@ -26,11 +26,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from numpay.core.chain import Blockhash, ChainClient, get_chain_client
 from numpay.core.errors import ApplicationError, UnprocessableError
 from numpay.core.money import format_amount, parse_amount
+from numpay.core.solana import Blockhash, ChainClient, get_chain_client
+from numpay.core.solana.programs import SOL_DECIMALS
 from relayer import outbox
-from relayer import services as relayer
 from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.models import Token, Wallet
 from wallets.services import token_get, wallet_for_user
@@ -48,7 +48,7 @@ from .requests import (
     resolve_recipient,
     validate_memo,
 )
-from .submission import forget_balances_on_commit
+from .submission import payment_end_expired
 from .transactions import payment_sign_attempt
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, clien
         minimum = client.minimum_balance_for_rent_exemption(0)
         if terms.amount < minimum:
             raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
-                                   f"{format_amount(minimum, decimals=9)} SOL.", extra={"field": "amount"})
+                                   f"{format_amount(minimum, decimals=SOL_DECIMALS)} SOL.", extra={"field": "amount"})
     network_fee = 0
     if creates_account and recipient.wallet is None:
         network_fee = _account_creation_fee(terms.token)
@@ -286,12 +286,7 @@ def payments_expire_due(*, now: datetime | None = None, limit: int = 500) -> int
         due = list(payment_qs_select_for_update_skip_locked().select_related("wallet", "token").filter(
             status__in=(Status.CREATED, Status.AWAITING_APPROVAL), expires_at__lte=now).order_by("expires_at")[:limit])
         for payment in due:
-            message = "The payment was not approved in time."
-            state_machine.transition(payment, Status.EXPIRED, note=message)
-            payment.error_code, payment.error_message = "payment_expired", message
-            payment.save()
-            relayer.sponsorship_release(reference=payment.id)
-            forget_balances_on_commit(payment)
+            payment_end_expired(payment, message="The payment was not approved in time.")
     if due:
         logger.info("expired %d payment(s) abandoned before approval", len(due))
     return len(due)

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from numpay.core.chain import Blockhash, SignatureStatus
+from numpay.core.solana import Blockhash, SignatureStatus
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
 from wallets.selectors import balance_cache_key
@@ -92,12 +92,8 @@ class PaymentOutbox(OutboxKind):
         forget_balances_on_commit(owner)
 
     def on_expired(self, owner: Payment, attempt: PaymentAttempt) -> None:
-        message = "The payment could not reach the network in time. Nothing was sent; please try again."
-        state_machine.transition(owner, Status.EXPIRED, note=message)
-        owner.error_code, owner.error_message = "payment_expired", message
-        owner.save()
-        relayer.sponsorship_release(reference=owner.id)
-        forget_balances_on_commit(owner)
+        payment_end_expired(owner, message="The payment could not reach the network in time. Nothing was sent; "
+                                           "please try again.")
 
     def touch(self, owner_ids: Iterable[Any]) -> None:
         Payment.objects.filter(pk__in=list(owner_ids), status__in=Payment.IN_FLIGHT_STATUSES).update(
@@ -105,6 +101,17 @@ class PaymentOutbox(OutboxKind):
 
     def stale_count(self, *, older_than: datetime) -> int:
         return Payment.objects.filter(status__in=Payment.IN_FLIGHT_STATUSES, updated_at__lt=older_than).count()
+
+
+def payment_end_expired(payment: Payment, *, message: str) -> None:
+    """End a payment ``expired`` (abandoned before approval, or never landed before its deadline): its
+    reservation ends with the open state, any sponsorship is released, balances are forgotten. The caller
+    holds the payment's row lock."""
+    state_machine.transition(payment, Status.EXPIRED, note=message)
+    payment.error_code, payment.error_message = "payment_expired", message
+    payment.save()
+    relayer.sponsorship_release(reference=payment.id)
+    forget_balances_on_commit(payment)
 
 
 def forget_balances_on_commit(payment: Payment) -> None:

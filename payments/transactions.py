@@ -15,13 +15,13 @@ from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
-from spl.memo.constants import MEMO_PROGRAM_ID
 from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
-from numpay.core.chain import Blockhash
+from numpay.core.solana import Blockhash
+from numpay.core.solana.programs import MEMO_PROGRAM_ID
 from numpay.core.transactions import assemble, compile_message
 from relayer import services as relayer
 from wallets.services import wallet_sign

@@ -14,12 +14,11 @@ from django.urls import path, reverse
 
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
+from numpay.core.solana.programs import SOL_DECIMALS
 
 from . import services
 from .models import FeePayer, SponsorshipCharge, SponsorshipDay
 from .selectors import sponsorship_total_today
-
-SOL_DECIMALS = 9
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -29,7 +29,6 @@ two live attempts.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,8 +40,15 @@ from django.db.models import Case, F, Model, QuerySet, Value, When
 from django.utils import timezone
 from solders.signature import Signature
 
-from numpay.core.chain import PREFLIGHT_FAILURE_CODE, Blockhash, ChainClient, SignatureStatus, get_chain_client
-from numpay.core.errors import ChainRequestError
+from numpay.core.solana import (
+    AlreadyProcessed,
+    Blockhash,
+    BlockhashNotFound,
+    ChainClient,
+    PreflightFailure,
+    SignatureStatus,
+    get_chain_client,
+)
 
 from .models import OutboxAttempt
 
@@ -246,7 +252,7 @@ def submit(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None
     client = client or get_chain_client()
     owner = kind.owner_model.objects.filter(pk=owner_id).first()
     if owner is None or not kind.is_open(owner):
-        return owner
+        return owner  # nothing to send any more
     attempt = kind.latest_attempt(owner)
     if attempt is not None:
         send(kind=kind, owner=owner, attempt=attempt, client=client)
@@ -265,22 +271,18 @@ def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainC
     model.objects.filter(pk=attempt.pk).update(last_sent_at=timezone.now())
     try:
         client.send_raw_transaction(bytes(attempt.signed_transaction), skip_preflight=False)
-    except ChainRequestError as exc:
-        if _is_already_processed(exc):
-            pass
-        elif _is_blockhash_not_found(exc):
-            logger.info("%s %s attempt %s: blockhash not found on send; checking status", kind.name, owner.pk,
-                        attempt.number)
-            return
+    except AlreadyProcessed:
+        pass
+    except BlockhashNotFound:
+        logger.info("%s %s attempt %s: blockhash not found on send; checking status", kind.name, owner.pk,
+                    attempt.number)
+        return
+    except PreflightFailure as exc:
+        if first_try:
+            _fail(kind=kind, owner_id=owner.pk, attempt_id=attempt.pk, err=exc.err, landed=False)
         else:
-            err = _preflight_error(exc)
-            if err is None:
-                raise
-            if first_try:
-                _fail(kind=kind, owner_id=owner.pk, attempt_id=attempt.pk, err=err, landed=False)
-            else:
-                model.objects.filter(pk=attempt.pk).update(error_detail=err)
-            return
+            model.objects.filter(pk=attempt.pk).update(error_detail=exc.err)
+        return
     with transaction.atomic():
         locked = kind.lock(owner.pk)
         model.objects.filter(pk=attempt.pk).update(
@@ -372,18 +374,3 @@ def fee_payer_cost(client: ChainClient, signature: str) -> int | None:
     if tx is None or not tx.get("meta"):
         return None
     return tx["meta"]["preBalances"][0] - tx["meta"]["postBalances"][0]
-
-
-def _is_already_processed(exc: ChainRequestError) -> bool:
-    return "AlreadyProcessed" in json.dumps(exc.data, default=str) or "already been processed" in exc.message
-
-
-def _is_blockhash_not_found(exc: ChainRequestError) -> bool:
-    return "BlockhashNotFound" in json.dumps(exc.data, default=str) or "Blockhash not found" in exc.message
-
-
-def _preflight_error(exc: ChainRequestError) -> Any | None:
-    """The transaction error of a -32002 preflight (simulation) failure, as JSON, if there is one."""
-    if exc.rpc_code != PREFLIGHT_FAILURE_CODE or not isinstance(exc.data, dict):
-        return None
-    return exc.data.get("err")

@@ -21,11 +21,11 @@ from django.utils import timezone
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from spl.token.constants import ACCOUNT_LEN
 
-from numpay.core.chain import get_chain_client
 from numpay.core.errors import ApplicationError, ConflictError
 from numpay.core.money import format_amount
+from numpay.core.solana import get_chain_client
+from numpay.core.solana.programs import SOL_DECIMALS, TOKEN_ACCOUNT_LEN
 from relayer.app_settings import app_settings
 
 from .lock_objects import sponsorship_charge_qs_select_for_update, sponsorship_day_qs_select_for_update
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SOL_DECIMALS = 9
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def fee_payer_pubkey() -> Pubkey:
 
 @functools.lru_cache(maxsize=4)
 def _chain_ata_rent_lamports(rpc_url: str) -> int:
-    return get_chain_client().minimum_balance_for_rent_exemption(ACCOUNT_LEN)
+    return get_chain_client().minimum_balance_for_rent_exemption(TOKEN_ACCOUNT_LEN)
 
 
 def ata_rent_lamports() -> int:

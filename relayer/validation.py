@@ -22,7 +22,7 @@ Fee arithmetic follows the Solana docs:
   ``(128 + data bytes) x lamports per byte-year x 2``. A Token-2022 associated token account carries the
   extensions its mint requires (ImmutableOwner, TransferFeeAmount, NonTransferableAccount,
   TransferHookAccount, PausableAccount: at most 195 bytes today), so its rent is priced at
-  :data:`TOKEN_2022_ACCOUNT_MAX_BYTES` by scaling the 165-byte rent.
+  :data:`TOKEN_2022_ACCOUNT_MAX_LEN` by scaling the 165-byte rent.
 """
 
 from __future__ import annotations
@@ -31,24 +31,24 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 
 from numpay.core.errors import ApplicationError
+from numpay.core.solana.programs import (
+    ACCOUNT_STORAGE_OVERHEAD,
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    COMPUTE_BUDGET_PROGRAM_ID,
+    LAMPORTS_PER_SIGNATURE,
+    MEMO_PROGRAM_ID,
+    MEMO_V1_PROGRAM_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_ACCOUNT_MAX_LEN,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_ACCOUNT_LEN,
+    TOKEN_PROGRAM_ID,
+)
 from relayer.app_settings import app_settings
 
-#: Base fee per signature, in lamports (https://solana.com/docs/core/fees).
-LAMPORTS_PER_SIGNATURE = 5_000
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT = 200_000
 MAX_COMPUTE_UNIT_LIMIT = 1_400_000
-ACCOUNT_STORAGE_OVERHEAD_BYTES = 128
-TOKEN_ACCOUNT_BYTES = 165
-TOKEN_2022_ACCOUNT_MAX_BYTES = 200
-
-SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
-TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-ASSOCIATED_TOKEN_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
-MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
-MEMO_V1_PROGRAM_ID = Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
-COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 
 ALLOWED_PROGRAM_IDS: frozenset[Pubkey] = frozenset({
     SYSTEM_PROGRAM_ID,
@@ -82,8 +82,8 @@ def _token_account_rent(ata_rent_lamports: int, *, is_token_2022: bool) -> int:
     """Rent of a new associated token account in lamports, from the 165-byte rent (rounded up)."""
     if not is_token_2022:
         return ata_rent_lamports
-    numerator = ata_rent_lamports * (ACCOUNT_STORAGE_OVERHEAD_BYTES + TOKEN_2022_ACCOUNT_MAX_BYTES)
-    return -(-numerator // (ACCOUNT_STORAGE_OVERHEAD_BYTES + TOKEN_ACCOUNT_BYTES))
+    numerator = ata_rent_lamports * (ACCOUNT_STORAGE_OVERHEAD + TOKEN_2022_ACCOUNT_MAX_LEN)
+    return -(-numerator // (ACCOUNT_STORAGE_OVERHEAD + TOKEN_ACCOUNT_LEN))
 
 
 def _refuse(reason: str, message: str) -> ApplicationError:
@@ -112,7 +112,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     :param fee_payer: the relayer's fee payer address.
     :param ata_rent_lamports: rent-exempt minimum of a token account (165 bytes), in lamports; charged
         once per ATA creation the fee payer funds (even ``CreateIdempotent``, which may end up free),
-        scaled up to :data:`TOKEN_2022_ACCOUNT_MAX_BYTES` for a Token-2022 account.
+        scaled up to :data:`TOKEN_2022_ACCOUNT_MAX_LEN` for a Token-2022 account.
     :returns: the maximum lamports the fee payer can lose with this transaction: 5000 x required
         signatures + the prioritization fee + the rent of each ATA creation it funds.
     :raises ApplicationError: code ``transaction_not_allowed`` (HTTP 400) with ``extra["reason"]`` one

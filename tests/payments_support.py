@@ -9,7 +9,7 @@ from django.test import Client
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 from payments.models import Payment
 
 from .helpers import wait_until

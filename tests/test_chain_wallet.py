@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chain]
 

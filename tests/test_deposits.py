@@ -7,7 +7,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 from numpay.core.transactions import assemble, compile_message
 from payments.selectors import wallet_activity
 from wallets.deposits import deposit_scan

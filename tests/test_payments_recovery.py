@@ -8,7 +8,7 @@ from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address, transfer_checked
 from spl.token.models import TransferCheckedParams
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 from numpay.core.transactions import assemble, compile_message
 from payments.models import Payment
 from payments.submission import explain_transaction_error
@@ -53,7 +53,8 @@ def test_payment_that_would_fail_on_chain_ends_failed_in_plain_words(celery_work
     message = compile_message(instructions=[transfer_checked(TransferCheckedParams(
         program_id=program, source=get_associated_token_address(owner, mint, program), mint=mint,
         dest=get_associated_token_address(Pubkey.from_string(carol.wallet.address), mint, program), owner=owner,
-        amount=2_000_000, decimals=6))], fee_payer=fee_payer.pubkey(), blockhash=client.latest_blockhash().blockhash)
+        amount=2_000_000, decimals=usdc.decimals))], fee_payer=fee_payer.pubkey(),
+        blockhash=client.latest_blockhash().blockhash)
     tx = assemble(message=message, signatures={fee_payer.pubkey(): fee_payer.sign_message(bytes(message)),
                                                owner: wallet_sign(wallet=alice.wallet, message=bytes(message))})
     client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))

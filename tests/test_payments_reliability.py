@@ -10,7 +10,7 @@ from django.db import connection
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 from payments.models import Payment, PaymentAttempt
 
 from .helpers import wait_until

@@ -18,7 +18,7 @@ from django.utils import timezone
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from numpay.core.chain import ChainClient, get_chain_client
+from numpay.core.solana import ChainClient, get_chain_client
 from relayer.outbox import known_signatures
 
 from .models import DepositCursor, IncomingTransfer, Token, Wallet

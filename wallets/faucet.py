@@ -17,7 +17,6 @@ from django.core.cache import cache
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, create_account
-from spl.token.constants import MINT_LEN, TOKEN_PROGRAM_ID
 from spl.token.instructions import (
     create_idempotent_associated_token_account,
     get_associated_token_address,
@@ -26,8 +25,9 @@ from spl.token.instructions import (
 )
 from spl.token.models import InitializeMint2Params, MintToCheckedParams
 
-from numpay.core.chain import ChainClient, get_chain_client
 from numpay.core.errors import ApplicationError, ChainUnavailableError, NotFoundError
+from numpay.core.solana import ChainClient, get_chain_client
+from numpay.core.solana.programs import LAMPORTS_PER_SOL, MINT_LEN, SOL_DECIMALS, TOKEN_PROGRAM_ID, USDC_DECIMALS
 from numpay.core.transactions import assemble, compile_message
 from relayer.app_settings import app_settings as relayer_settings
 from relayer.signer import get_fee_payer, load_keypair_file, write_keypair_file
@@ -38,8 +38,6 @@ from .selectors import balance_cache_key
 
 logger = logging.getLogger(__name__)
 
-LAMPORTS_PER_SOL = 1_000_000_000
-USDC_DECIMALS = 6
 FEE_PAYER_TARGET_LAMPORTS = 500 * LAMPORTS_PER_SOL
 FAUCET_TARGET_LAMPORTS = 50 * LAMPORTS_PER_SOL
 #: What a payment that opens a USDC account outside Numpay costs its sender on localnet (0.25 USDC; the
@@ -140,7 +138,7 @@ def token_registry_ensure(*, usdc_mint: str) -> None:
     """Upsert SOL (native, 9 decimals) and USDC (``usdc_mint``, 6 decimals) for this cluster."""
     cluster = settings.SOLANA_CLUSTER
     Token.objects.update_or_create(cluster=cluster, symbol="SOL", defaults={
-        "name": "Solana", "mint": "", "decimals": 9, "is_native": True, "token_program": "", "position": 0})
+        "name": "Solana", "mint": "", "decimals": SOL_DECIMALS, "is_native": True, "token_program": "", "position": 0})
     Token.objects.update_or_create(cluster=cluster, symbol="USDC", defaults={
         "name": "USD Coin (test)", "mint": usdc_mint, "decimals": USDC_DECIMALS, "is_native": False,
         "token_program": str(TOKEN_PROGRAM_ID), "position": 1},

@@ -9,8 +9,8 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from solders.pubkey import Pubkey
 
-from numpay.core.chain import ChainClient, get_chain_client
 from numpay.core.money import format_amount
+from numpay.core.solana import ChainClient, get_chain_client
 
 from .app_settings import app_settings
 from .models import Token, Wallet

@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
-from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 from solders.signature import Signature
 
 from localnet.testing import Localnet
+from localnet.tests.solana_py import SyncAsyncClient
 
 LAMPORTS_PER_SOL = 1_000_000_000
 
@@ -33,9 +33,9 @@ def localnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
 
 
 @pytest.fixture(scope="session")
-def client(localnet: Localnet) -> Client:
-    """solana-py's sync ``Client`` at ``confirmed`` commitment."""
-    return Client(localnet.url, commitment=Confirmed, timeout=30)
+def client(localnet: Localnet) -> SyncAsyncClient:
+    """solana-py's ``AsyncClient``, called synchronously, at ``confirmed`` commitment."""
+    return SyncAsyncClient(localnet.url, commitment=Confirmed, timeout=30)
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def fresh_localnet(tmp_path: Path) -> Iterator[Callable[..., Localnet]]:
 
 
 @pytest.fixture
-def funded(client: Client) -> Callable[[int], Keypair]:
+def funded(client: SyncAsyncClient) -> Callable[[int], Keypair]:
     """Factory: a new keypair holding ``lamports`` (airdrop confirmed)."""
 
     def make(lamports: int = 10 * LAMPORTS_PER_SOL) -> Keypair:
@@ -81,7 +81,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 _LEVELS = {"processed": 0, "confirmed": 1, "finalized": 2}
 
 
-def wait_for_status(client: Client, signature: Signature, level: str, timeout: float = 20.0) -> Any:
+def wait_for_status(client: SyncAsyncClient, signature: Signature, level: str, timeout: float = 20.0) -> Any:
     """Poll ``getSignatureStatuses`` until ``signature`` reaches ``level``; returns the status."""
 
     def reached() -> Any:
@@ -93,12 +93,12 @@ def wait_for_status(client: Client, signature: Signature, level: str, timeout: f
     return wait_for(reached, timeout)
 
 
-#: One keep-alive HTTP client for raw calls (``httpx.post`` builds a client, SSL context included,
+#: One keep-alive HTTP client for raw calls (``httpx2.post`` builds a client, SSL context included,
 #: per call, which costs tens of milliseconds).
-HTTP = httpx.Client(timeout=30)
+HTTP = httpx2.Client(timeout=30)
 
 
-def rpc_raw(url: str, body: bytes | str | dict[str, Any] | list[Any]) -> httpx.Response:
+def rpc_raw(url: str, body: bytes | str | dict[str, Any] | list[Any]) -> httpx2.Response:
     """POST a raw JSON-RPC body (bytes sent as is, objects JSON-encoded)."""
     if isinstance(body, (dict, list)):
         return HTTP.post(url, json=body)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from solana.rpc.api import Client
 from solana.rpc.commitment import Processed
 from solders.keypair import Keypair
 from solders.signature import Signature
@@ -13,18 +12,21 @@ from solders.transaction import Transaction
 
 from localnet.testing import Localnet
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, rpc_raw
+from localnet.tests.solana_py import SyncAsyncClient
 from localnet.tests.test_sol import transfer_transaction
 
 
-def _setup(client: Client, funded: Callable[[int], Keypair]) -> tuple[Keypair, Transaction]:
+def _setup(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> tuple[Keypair, Transaction]:
     payer = funded(LAMPORTS_PER_SOL)
     transaction = transfer_transaction(
-        payer, Keypair().pubkey(), 1_000, client.get_latest_blockhash(Processed).value.blockhash
+        payer, Keypair().pubkey(), 1_000_000, client.get_latest_blockhash(Processed).value.blockhash
     )
     return payer, transaction
 
 
-def test_malformed_json_changes_nothing(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_malformed_json_changes_nothing(
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
     # given
     payer, transaction = _setup(client, funded)
     encoded = base64.b64encode(bytes(transaction)).decode()
@@ -38,7 +40,7 @@ def test_malformed_json_changes_nothing(localnet: Localnet, client: Client, fund
     assert client.get_signature_statuses([transaction.signatures[0]]).value == [None]
 
 
-def test_bad_base64_is_invalid_params(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_bad_base64_is_invalid_params(localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer, transaction = _setup(client, funded)
     encoded = base64.b64encode(bytes(transaction)).decode()
@@ -51,7 +53,7 @@ def test_bad_base64_is_invalid_params(localnet: Localnet, client: Client, funded
 
 
 def test_truncated_transaction_is_invalid_params(
-    localnet: Localnet, client: Client, funded: Callable[[int], Keypair]
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
 ) -> None:
     # given
     payer, transaction = _setup(client, funded)
@@ -65,7 +67,9 @@ def test_truncated_transaction_is_invalid_params(
     assert client.get_balance(payer.pubkey(), Processed).value == LAMPORTS_PER_SOL
 
 
-def test_corrupt_signature_fails_verification(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_corrupt_signature_fails_verification(
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
     # given a transaction whose signature bytes were altered
     payer, transaction = _setup(client, funded)
     raw = bytearray(bytes(transaction))
@@ -81,7 +85,9 @@ def test_corrupt_signature_fails_verification(localnet: Localnet, client: Client
     assert client.get_signature_statuses([Signature.from_string(skipped["result"])]).value == [None]
 
 
-def test_wrong_params_to_send_transaction(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_wrong_params_to_send_transaction(
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
     # given
     payer, transaction = _setup(client, funded)
     encoded = base64.b64encode(bytes(transaction)).decode()

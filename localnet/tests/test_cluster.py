@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from solana.rpc.api import Client
 from solana.rpc.commitment import Finalized, Processed
 
 from localnet.testing import Localnet
 from localnet.tests.conftest import HTTP, rpc_call, rpc_raw, wait_for
+from localnet.tests.solana_py import SyncAsyncClient
 
 
 def test_health_answers_ok(localnet: Localnet) -> None:
@@ -16,9 +16,9 @@ def test_health_answers_ok(localnet: Localnet) -> None:
     assert (response.status_code, response.text) == (200, "ok")
 
 
-def test_get_health_version_and_genesis_hash(client: Client) -> None:
+def test_get_health_version_and_genesis_hash(localnet: Localnet, client: SyncAsyncClient) -> None:
     # when
-    health = rpc_call(client._provider.endpoint_uri, "getHealth")
+    health = rpc_call(localnet.url, "getHealth")
     version = client.get_version().value
     genesis = client.get_genesis_hash().value
     # then
@@ -27,7 +27,7 @@ def test_get_health_version_and_genesis_hash(client: Client) -> None:
     assert client.get_genesis_hash().value == genesis
 
 
-def test_slots_advance_and_commitments_trail(client: Client) -> None:
+def test_slots_advance_and_commitments_trail(client: SyncAsyncClient) -> None:
     # given
     first = client.get_slot(Processed).value
     # when
@@ -40,7 +40,7 @@ def test_slots_advance_and_commitments_trail(client: Client) -> None:
     assert client.get_block_height(Processed).value >= processed
 
 
-def test_latest_blockhash_is_valid_for_150_blocks(localnet: Localnet, client: Client) -> None:
+def test_latest_blockhash_is_valid_for_150_blocks(localnet: Localnet, client: SyncAsyncClient) -> None:
     # when
     answer = client.get_latest_blockhash(Processed)
     # then
@@ -49,7 +49,7 @@ def test_latest_blockhash_is_valid_for_150_blocks(localnet: Localnet, client: Cl
     assert valid["result"]["value"] is True
 
 
-def test_epoch_info_and_rent(client: Client) -> None:
+def test_epoch_info_and_rent(client: SyncAsyncClient) -> None:
     # when
     info = client.get_epoch_info(Processed).value
     rent = client.get_minimum_balance_for_rent_exemption(165).value
@@ -59,7 +59,7 @@ def test_epoch_info_and_rent(client: Client) -> None:
     assert rent == 2_039_280
 
 
-def test_block_time_of_current_slot_and_future_slot(localnet: Localnet, client: Client) -> None:
+def test_block_time_of_current_slot_and_future_slot(localnet: Localnet, client: SyncAsyncClient) -> None:
     # given
     slot = client.get_slot(Processed).value
     # when
@@ -70,7 +70,7 @@ def test_block_time_of_current_slot_and_future_slot(localnet: Localnet, client: 
     assert future["error"]["code"] == -32004
 
 
-def test_recent_prioritization_fees_cover_up_to_150_recent_slots(client: Client) -> None:
+def test_recent_prioritization_fees_cover_up_to_150_recent_slots(client: SyncAsyncClient) -> None:
     # when
     fees = client.get_recent_prioritization_fees().value
     # then

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.models import TxOpts
 from solders.keypair import Keypair
 
 from localnet.testing import Localnet, LocalnetRpcError
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, rpc_raw, wait_for, wait_for_status
+from localnet.tests.solana_py import SyncAsyncClient
 from localnet.tests.test_sol import transfer_transaction
 
 NO_WAIT = TxOpts(skip_confirmation=True)
@@ -23,7 +23,7 @@ def faulty(fresh_localnet: Callable[..., Localnet]) -> Localnet:
     return fresh_localnet(fault_seed=1234)
 
 
-def _funded(client: Client) -> Keypair:
+def _funded(client: SyncAsyncClient) -> Keypair:
     payer = Keypair()
     wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
     return payer
@@ -49,11 +49,11 @@ def test_invalid_fault_settings_are_refused(faulty: Localnet) -> None:
 
 def test_dropped_transaction_gets_a_signature_but_never_lands(faulty: Localnet) -> None:
     # given
-    client = Client(faulty.url, commitment=Confirmed)
+    client = SyncAsyncClient(faulty.url, commitment=Confirmed)
     payer = _funded(client)
     recipient = Keypair().pubkey()
     faulty.set_faults(dropRate=1.0)
-    transaction = transfer_transaction(payer, recipient, 5_000, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(payer, recipient, 5_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     # when
     signature = client.send_transaction(transaction, NO_WAIT).value
     slot = client.get_slot(Processed).value
@@ -67,13 +67,13 @@ def test_dropped_transaction_gets_a_signature_but_never_lands(faulty: Localnet) 
 
 def test_drop_rate_is_a_fraction_and_seeded(faulty: Localnet) -> None:
     # given
-    client = Client(faulty.url, commitment=Confirmed)
+    client = SyncAsyncClient(faulty.url, commitment=Confirmed)
     payer = _funded(client)
     faulty.set_faults(dropRate=0.5, seed=99)
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
     # when
     signatures = [
-        client.send_transaction(transfer_transaction(payer, Keypair().pubkey(), 1_000 + index, blockhash), NO_WAIT).value
+        client.send_transaction(transfer_transaction(payer, Keypair().pubkey(), 1_000_000 + index, blockhash), NO_WAIT).value
         for index in range(40)
     ]
     # then
@@ -83,11 +83,11 @@ def test_drop_rate_is_a_fraction_and_seeded(faulty: Localnet) -> None:
 
 def test_delayed_transaction_lands_after_the_delay(faulty: Localnet) -> None:
     # given
-    client = Client(faulty.url, commitment=Confirmed)
+    client = SyncAsyncClient(faulty.url, commitment=Confirmed)
     payer = _funded(client)
     recipient = Keypair().pubkey()
     faulty.set_faults(delaySlots=20)
-    transaction = transfer_transaction(payer, recipient, 8_000, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(payer, recipient, 8_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     # when
     sent_at = client.get_slot(Processed).value
     signature = client.send_transaction(transaction, NO_WAIT).value
@@ -96,18 +96,18 @@ def test_delayed_transaction_lands_after_the_delay(faulty: Localnet) -> None:
     # then
     assert not_yet is None
     assert status.slot >= sent_at + 20
-    assert client.get_balance(recipient, Processed).value == 8_000
+    assert client.get_balance(recipient, Processed).value == 8_000_000
 
 
 def test_delayed_transaction_past_its_blockhash_never_lands(fresh_localnet: Callable[..., Localnet]) -> None:
     # given a fast chain delaying landing beyond the blockhash's 150 blocks
     node = fresh_localnet(slot_ms=10, fault_seed=5)
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = _funded(client)
     recipient = Keypair().pubkey()
     latest = client.get_latest_blockhash(Processed).value
     node.set_faults(delaySlots=200)
-    transaction = transfer_transaction(payer, recipient, 8_000, latest.blockhash)
+    transaction = transfer_transaction(payer, recipient, 8_000_000, latest.blockhash)
     # when
     signature = client.send_transaction(transaction, NO_WAIT).value
     wait_for(lambda: client.get_slot(Processed).value > latest.last_valid_block_height + 60)

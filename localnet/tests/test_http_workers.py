@@ -7,13 +7,13 @@ import base64
 from collections.abc import Callable
 
 import pytest
-from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.core import RPCException
 from solders.keypair import Keypair
 
 from localnet.testing import Localnet
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for_status
+from localnet.tests.solana_py import SyncAsyncClient
 from localnet.tests.test_sol import FEE, transfer_transaction
 
 
@@ -21,7 +21,7 @@ from localnet.tests.test_sol import FEE, transfer_transaction
 def test_fronts_land_good_and_refuse_bad_transactions(fresh_localnet: Callable[..., Localnet], workers: str) -> None:
     # given a localnet with one or two HTTP front processes
     node = fresh_localnet(env={"LOCALNET_HTTP_WORKERS": workers})
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = Keypair()
     wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
@@ -29,7 +29,7 @@ def test_fronts_land_good_and_refuse_bad_transactions(fresh_localnet: Callable[.
     corrupt = bytearray(bytes(transfer_transaction(payer, recipient, 1, blockhash)))
     corrupt[5] ^= 0xFF
     # when
-    good = client.send_transaction(transfer_transaction(payer, recipient, 30_000, blockhash)).value
+    good = client.send_transaction(transfer_transaction(payer, recipient, 30_000_000, blockhash)).value
     bad_signature = rpc_call(
         node.url, "sendTransaction", [base64.b64encode(bytes(corrupt)).decode(), {"encoding": "base64"}]
     )
@@ -39,5 +39,5 @@ def test_fronts_land_good_and_refuse_bad_transactions(fresh_localnet: Callable[.
     # then
     assert bad_signature["error"] == {"code": -32003, "message": "Transaction signature verification failure"}
     assert refused.value.args[0].message.startswith("Transaction simulation failed: Error processing Instruction 0")
-    assert client.get_balance(recipient, Confirmed).value == 30_000
-    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 30_000 - FEE
+    assert client.get_balance(recipient, Confirmed).value == 30_000_000
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 30_000_000 - FEE

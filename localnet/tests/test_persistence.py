@@ -6,28 +6,21 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-import pytest
-from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.keypair import Keypair
-from spl.token.client import Token
 from spl.token.constants import TOKEN_PROGRAM_ID
 
 from localnet.testing import Localnet
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for_status
+from localnet.tests.solana_py import SyncAsyncClient, Token
 from localnet.tests.test_sol import FEE, transfer_transaction
-
-# spl.token.client.Token (the client the platform must keep working with) is deprecated upstream.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.* is deprecated:DeprecationWarning", "ignore:.* is deprecated:FutureWarning"
-)
 
 
 def test_restart_after_kill_keeps_everything(fresh_localnet: Callable[..., Localnet]) -> None:
     # given a chain with SOL, a mint, token accounts and history
     node = fresh_localnet()
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = Keypair()
     airdrop = client.request_airdrop(payer.pubkey(), 5 * LAMPORTS_PER_SOL).value
     wait_for_status(client, airdrop, "confirmed")
@@ -47,7 +40,7 @@ def test_restart_after_kill_keeps_everything(fresh_localnet: Callable[..., Local
     # when the process is killed without warning and started again on the same ledger
     node.kill()
     node.restart()
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     # then
     assert client.get_genesis_hash().value == genesis
     assert client.get_slot(Processed).value > slot_before
@@ -68,49 +61,50 @@ def test_restart_after_kill_keeps_everything(fresh_localnet: Callable[..., Local
 def test_transactions_work_after_restart_and_replays_are_refused(fresh_localnet: Callable[..., Localnet]) -> None:
     # given a landed transfer, then a crash and restart
     node = fresh_localnet()
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = Keypair()
     wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
-    first = transfer_transaction(payer, Keypair().pubkey(), 1_000, client.get_latest_blockhash(Processed).value.blockhash)
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    first = transfer_transaction(payer, Keypair().pubkey(), 1_000_000, blockhash)
     client.send_transaction(first, TxOpts(skip_confirmation=True))
     node.kill()
     node.restart()
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     # when
     replay = rpc_call(
         node.url, "sendTransaction", [__import__("base64").b64encode(bytes(first)).decode(), {"encoding": "base64"}]
     )
     second = client.send_transaction(
-        transfer_transaction(payer, Keypair().pubkey(), 2_000, client.get_latest_blockhash(Processed).value.blockhash)
+        transfer_transaction(payer, Keypair().pubkey(), 2_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     ).value
     wait_for_status(client, second, "confirmed")
     # then
     assert replay["error"]["message"] == "Transaction simulation failed: This transaction has already been processed"
-    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 1_000 - 2_000 - 2 * FEE
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 1_000_000 - 2_000_000 - 2 * FEE
 
 
 def test_commitment_reads_survive_a_restart(fresh_localnet: Callable[..., Localnet]) -> None:
     # given a transfer that is confirmed but not finalized when the chain crashes
     node = fresh_localnet(slot_ms=100)
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = Keypair()
     wait_for_status(client, client.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
     recipient = Keypair().pubkey()
     signature = client.send_transaction(
-        transfer_transaction(payer, recipient, 70_000, client.get_latest_blockhash(Processed).value.blockhash)
+        transfer_transaction(payer, recipient, 70_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     ).value
     wait_for_status(client, signature, "confirmed")
     node.kill()
     # when
     node.restart()
-    client = Client(node.url, commitment=Confirmed)
+    client = SyncAsyncClient(node.url, commitment=Confirmed)
     finalized_after_restart = client.get_balance(recipient, Finalized).value
     processed_after_restart = client.get_balance(recipient, Processed).value
     wait_for_status(client, signature, "finalized", timeout=30)
     # then
     assert finalized_after_restart == 0
-    assert processed_after_restart == 70_000
-    assert client.get_balance(recipient, Finalized).value == 70_000
+    assert processed_after_restart == 70_000_000
+    assert client.get_balance(recipient, Finalized).value == 70_000_000
 
 
 def test_second_process_on_the_same_ledger_is_refused(fresh_localnet: Callable[..., Localnet]) -> None:

@@ -6,7 +6,6 @@ import base64
 from collections.abc import Callable
 
 import pytest
-from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
@@ -20,6 +19,7 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from localnet.testing import Localnet
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, rpc_raw, wait_for, wait_for_status
+from localnet.tests.solana_py import SyncAsyncClient
 
 FEE = 5_000
 
@@ -30,7 +30,7 @@ def transfer_transaction(payer: Keypair, destination: Pubkey, lamports: int, blo
     return Transaction([payer], Message([instruction], payer.pubkey()), blockhash)
 
 
-def test_airdrop_credits_the_account(client: Client) -> None:
+def test_airdrop_credits_the_account(client: SyncAsyncClient) -> None:
     # given
     wallet = Keypair()
     # when
@@ -40,25 +40,27 @@ def test_airdrop_credits_the_account(client: Client) -> None:
     assert client.get_balance(wallet.pubkey(), Confirmed).value == 2 * LAMPORTS_PER_SOL
 
 
-def test_sol_transfer_moves_lamports_and_charges_the_fee(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_sol_transfer_moves_lamports_and_charges_the_fee(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
     # when
-    signature = client.send_transaction(transfer_transaction(payer, recipient, 123_456, blockhash)).value
+    signature = client.send_transaction(transfer_transaction(payer, recipient, 123_456_000, blockhash)).value
     wait_for_status(client, signature, "confirmed")
     # then
-    assert client.get_balance(recipient, Confirmed).value == 123_456
-    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 123_456 - FEE
+    assert client.get_balance(recipient, Confirmed).value == 123_456_000
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 123_456_000 - FEE
 
 
-def test_v0_transfer_sent_as_base58_lands(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_v0_transfer_sent_as_base58_lands(
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
-    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=777))
+    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=7_770_000))
     transaction = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [instruction], [], blockhash), [payer])
     from localnet.codec import b58encode
 
@@ -67,20 +69,20 @@ def test_v0_transfer_sent_as_base58_lands(localnet: Localnet, client: Client, fu
     wait_for_status(client, transaction.signatures[0], "confirmed")
     # then
     assert answer["result"] == str(transaction.signatures[0])
-    assert client.get_balance(recipient, Confirmed).value == 777
+    assert client.get_balance(recipient, Confirmed).value == 7_770_000
     fetched = client.get_transaction(transaction.signatures[0], max_supported_transaction_version=0).value
     assert fetched.transaction.version == 0
     refused = rpc_call(localnet.url, "getTransaction", [str(transaction.signatures[0]), {"commitment": "confirmed"}])
     assert refused["error"]["code"] == -32015
 
 
-def test_status_walks_processed_confirmed_finalized(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_status_walks_processed_confirmed_finalized(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
     # when
     signature = client.send_transaction(
-        transfer_transaction(payer, Keypair().pubkey(), 1_000, blockhash), TxOpts(skip_confirmation=True)
+        transfer_transaction(payer, Keypair().pubkey(), 1_000_000, blockhash), TxOpts(skip_confirmation=True)
     ).value
     first = client.get_signature_statuses([signature]).value[0]
     confirmed = wait_for_status(client, signature, "confirmed")
@@ -94,7 +96,7 @@ def test_status_walks_processed_confirmed_finalized(client: Client, funded: Call
     assert finalized.err is None
 
 
-def test_reads_at_finalized_lag_until_finalization(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_reads_at_finalized_lag_until_finalization(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
@@ -112,13 +114,13 @@ def test_reads_at_finalized_lag_until_finalization(client: Client, funded: Calla
     assert after_finality.context.slot >= landed.slot
 
 
-def test_get_transaction_meta_of_a_transfer(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_get_transaction_meta_of_a_transfer(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
     # when
-    signature = client.send_transaction(transfer_transaction(payer, recipient, 42_000, blockhash)).value
+    signature = client.send_transaction(transfer_transaction(payer, recipient, 42_000_000, blockhash)).value
     status = wait_for_status(client, signature, "confirmed")
     fetched = client.get_transaction(signature, commitment=Confirmed).value
     # then
@@ -127,7 +129,7 @@ def test_get_transaction_meta_of_a_transfer(client: Client, funded: Callable[[in
     assert meta.fee == FEE
     assert meta.err is None
     assert meta.pre_balances == [LAMPORTS_PER_SOL, 0, 1]
-    assert meta.post_balances == [LAMPORTS_PER_SOL - 42_000 - FEE, 42_000, 1]
+    assert meta.post_balances == [LAMPORTS_PER_SOL - 42_000_000 - FEE, 42_000_000, 1]
     assert meta.log_messages == [
         "Program 11111111111111111111111111111111 invoke [1]",
         "Program 11111111111111111111111111111111 success",
@@ -135,11 +137,11 @@ def test_get_transaction_meta_of_a_transfer(client: Client, funded: Callable[[in
     assert fetched.block_time is not None
 
 
-def test_get_transaction_encodings(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_get_transaction_encodings(localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
-    transaction = transfer_transaction(payer, recipient, 9, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(payer, recipient, 9_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     signature = client.send_transaction(transaction).value
     wait_for_status(client, signature, "confirmed")
     # when
@@ -149,7 +151,7 @@ def test_get_transaction_encodings(localnet: Localnet, client: Client, funded: C
     assert base64.b64decode(as_base64["result"]["transaction"][0]) == bytes(transaction)
     instruction = parsed.transaction.transaction.message.instructions[0]
     assert instruction.parsed == {
-        "info": {"destination": str(recipient), "lamports": 9, "source": str(payer.pubkey())},
+        "info": {"destination": str(recipient), "lamports": 9_000_000, "source": str(payer.pubkey())},
         "type": "transfer",
     }
 
@@ -161,7 +163,9 @@ def test_get_transaction_refuses_processed_commitment(localnet: Localnet) -> Non
     assert answer["error"]["code"] == -32602
 
 
-def test_failed_transaction_is_refused_by_preflight_with_logs(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_failed_transaction_is_refused_by_preflight_with_logs(
+    client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     transaction = transfer_transaction(
@@ -179,7 +183,7 @@ def test_failed_transaction_is_refused_by_preflight_with_logs(client: Client, fu
 
 
 def test_failed_transaction_with_skip_preflight_lands_with_its_error(
-    client: Client, funded: Callable[[int], Keypair]
+    client: SyncAsyncClient, funded: Callable[[int], Keypair]
 ) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
@@ -197,29 +201,29 @@ def test_failed_transaction_with_skip_preflight_lands_with_its_error(
     assert meta.post_balances[0] == LAMPORTS_PER_SOL - FEE
 
 
-def test_duplicate_transaction_is_already_processed(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_duplicate_transaction_is_already_processed(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
-    transaction = transfer_transaction(payer, recipient, 1_000, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(payer, recipient, 1_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     client.send_transaction(transaction, TxOpts(skip_confirmation=True))
     # when
     with pytest.raises(RPCException) as refused:
         client.send_transaction(transaction, TxOpts(skip_confirmation=True))
     # then
     assert refused.value.args[0].message == "Transaction simulation failed: This transaction has already been processed"
-    assert client.get_balance(recipient, Processed).value == 1_000
+    assert client.get_balance(recipient, Processed).value == 1_000_000
 
 
 def test_expired_blockhash_is_refused(fresh_localnet: Callable[..., Localnet]) -> None:
     # given a fast chain and a blockhash that has aged past its 150 blocks
     node = fresh_localnet(slot_ms=10)
-    fast = Client(node.url, commitment=Confirmed)
+    fast = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = Keypair()
     wait_for_status(fast, fast.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
     latest = fast.get_latest_blockhash(Processed).value
     wait_for(lambda: fast.get_block_height(Processed).value > latest.last_valid_block_height)
-    expired = transfer_transaction(payer, Keypair().pubkey(), 1_000, latest.blockhash)
+    expired = transfer_transaction(payer, Keypair().pubkey(), 1_000_000, latest.blockhash)
     # when
     with pytest.raises(RPCException) as refused:
         fast.send_transaction(expired)
@@ -235,13 +239,14 @@ def test_expired_blockhash_is_refused(fresh_localnet: Callable[..., Localnet]) -
     assert fast.get_balance(payer.pubkey(), Processed).value == LAMPORTS_PER_SOL
 
 
-def test_signatures_for_address_pages_newest_first(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_signatures_for_address_pages_newest_first(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given five transfers from one payer
     payer = funded(LAMPORTS_PER_SOL)
     signatures = []
     for amount in range(1, 6):
         blockhash = client.get_latest_blockhash(Processed).value.blockhash
-        signature = client.send_transaction(transfer_transaction(payer, Keypair().pubkey(), amount, blockhash)).value
+        transaction = transfer_transaction(payer, Keypair().pubkey(), amount * 1_000_000, blockhash)
+        signature = client.send_transaction(transaction).value
         signatures.append(signature)
     wait_for_status(client, signatures[-1], "confirmed")
     # when
@@ -258,11 +263,13 @@ def test_signatures_for_address_pages_newest_first(client: Client, funded: Calla
     assert len(everything) == 6
 
 
-def test_simulate_transaction_reports_logs_and_changes_nothing(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_simulate_transaction_reports_logs_and_changes_nothing(
+    client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     recipient = Keypair().pubkey()
-    transaction = transfer_transaction(payer, recipient, 10_000, client.get_latest_blockhash(Processed).value.blockhash)
+    transaction = transfer_transaction(payer, recipient, 10_000_000, client.get_latest_blockhash(Processed).value.blockhash)
     # when
     simulated = client.simulate_transaction(
         VersionedTransaction.from_legacy(transaction), sig_verify=True, commitment=Processed
@@ -279,7 +286,7 @@ def test_simulate_with_replaced_blockhash_returns_the_replacement(
 ) -> None:
     # given a transaction signed over an unknown blockhash
     payer = funded(LAMPORTS_PER_SOL)
-    transaction = transfer_transaction(payer, Keypair().pubkey(), 10_000, Hash.new_unique())
+    transaction = transfer_transaction(payer, Keypair().pubkey(), 10_000_000, Hash.new_unique())
     encoded = base64.b64encode(bytes(transaction)).decode()
     # when
     plain = rpc_call(localnet.url, "simulateTransaction", [encoded, {"encoding": "base64"}])
@@ -302,7 +309,7 @@ def test_simulate_with_replaced_blockhash_returns_the_replacement(
     assert conflicting["error"]["code"] == -32602
 
 
-def test_fee_for_message(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_fee_for_message(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(LAMPORTS_PER_SOL)
     message = Message.new_with_blockhash(
@@ -316,21 +323,22 @@ def test_fee_for_message(client: Client, funded: Callable[[int], Keypair]) -> No
     assert fee == FEE
 
 
-def test_unknown_signature_has_no_status(client: Client) -> None:
+def test_unknown_signature_has_no_status(client: SyncAsyncClient) -> None:
     # when
     statuses = client.get_signature_statuses([Signature.default()], search_transaction_history=True).value
     # then
     assert statuses == [None]
 
 
-def test_memo_shows_in_signatures_for_address(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_memo_shows_in_signatures_for_address(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given a transfer carrying an SPL memo
     from spl.memo.constants import MEMO_PROGRAM_ID
-    from spl.memo.instructions import MemoParams, create_memo
+    from spl.memo.instructions import create_memo
+    from spl.memo.models import MemoParams
 
     payer = funded(LAMPORTS_PER_SOL)
     instructions = [
-        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=5)),
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=5_000_000)),
         create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=payer.pubkey(), message=b"invoice 42")),
     ]
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
@@ -350,13 +358,13 @@ def test_memo_shows_in_signatures_for_address(client: Client, funded: Callable[[
 def test_get_transaction_at_confirmed_is_null_while_only_processed(fresh_localnet: Callable[..., Localnet]) -> None:
     # given a slow chain (1 s slots), so a transaction stays "processed" long enough to look at it
     node = fresh_localnet(slot_ms=1000)
-    slow = Client(node.url, commitment=Confirmed)
+    slow = SyncAsyncClient(node.url, commitment=Confirmed)
     payer = Keypair()
     wait_for_status(slow, slow.request_airdrop(payer.pubkey(), LAMPORTS_PER_SOL).value, "confirmed")
     # when a transfer is sent and, in one batch, its status and its confirmed transaction are read
     for amount in (1, 2, 3):  # retried only if a slot boundary falls between sending and reading
         transaction = transfer_transaction(
-            payer, Keypair().pubkey(), amount, slow.get_latest_blockhash(Processed).value.blockhash
+            payer, Keypair().pubkey(), amount * 1_000_000, slow.get_latest_blockhash(Processed).value.blockhash
         )
         signature = slow.send_transaction(transaction, TxOpts(skip_confirmation=True)).value
         status, fetched = rpc_raw(
@@ -380,14 +388,17 @@ def test_get_transaction_at_confirmed_is_null_while_only_processed(fresh_localne
     assert slow.get_transaction(signature, commitment=Confirmed).value.slot == later.slot
 
 
-def test_priority_fee_is_charged_and_reported(localnet: Localnet, client: Client, funded: Callable[[int], Keypair]) -> None:
-    # given a transfer paying 1,000 micro-lamports per compute unit (default limit: 200,000 units)
-    from solders.compute_budget import set_compute_unit_price
+def test_priority_fee_is_charged_and_reported(
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
+    # given a transfer paying 1,000 micro-lamports per compute unit with a limit of 200,000 units
+    from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 
     payer = funded(LAMPORTS_PER_SOL)
     instructions = [
+        set_compute_unit_limit(200_000),
         set_compute_unit_price(1_000),
-        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10_000)),
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10_000_000)),
     ]
     blockhash = client.get_latest_blockhash(Processed).value.blockhash
     # when
@@ -397,11 +408,11 @@ def test_priority_fee_is_charged_and_reported(localnet: Localnet, client: Client
     fees = {entry.slot: entry.prioritization_fee for entry in client.get_recent_prioritization_fees().value}
     # then: 5,000 per signature + 200,000 units x 1,000 micro-lamports = 5,200 lamports
     assert meta.fee == 5_200
-    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 10_000 - 5_200
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 10_000_000 - 5_200
     assert fees[status.slot] == 1_000
 
 
-def test_v0_transaction_with_an_address_lookup_table(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_v0_transaction_with_an_address_lookup_table(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given a lookup table holding the recipient, created and extended on chain
     from solders.address_lookup_table_account import AddressLookupTable, AddressLookupTableAccount
     from solders.system_program import create_lookup_table, extend_lookup_table
@@ -425,7 +436,7 @@ def test_v0_transaction_with_an_address_lookup_table(client: Client, funded: Cal
     setup_slot = wait_for_status(client, setup, "confirmed").slot
     wait_for(lambda: client.get_slot(Processed).value > setup_slot + 1)
     addresses = AddressLookupTable.deserialize(client.get_account_info(table, Processed).value.data).addresses
-    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=4_321))
+    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=4_321_000))
     message = MessageV0.try_compile(
         payer.pubkey(),
         [instruction],
@@ -440,7 +451,55 @@ def test_v0_transaction_with_an_address_lookup_table(client: Client, funded: Cal
     # then
     assert list(addresses) == [recipient]
     assert len(message.address_table_lookups) == 1
-    assert client.get_balance(recipient, Confirmed).value == 4_321
+    assert client.get_balance(recipient, Confirmed).value == 4_321_000
     assert fetched.transaction.meta.loaded_addresses.writable == [recipient]
-    assert fetched.transaction.meta.post_balances[-1] == 4_321
+    assert fetched.transaction.meta.post_balances[-1] == 4_321_000
     assert fetched.transaction.version == 0
+
+
+def test_transfer_leaving_a_new_account_below_rent_exemption_is_refused(
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
+    # given 890,880 lamports: the rent-exempt minimum of an account without data
+    payer = funded(LAMPORTS_PER_SOL)
+    recipient = Keypair().pubkey()
+    minimum = client.get_minimum_balance_for_rent_exemption(0).value
+    transaction = transfer_transaction(payer, recipient, minimum - 1, client.get_latest_blockhash(Processed).value.blockhash)
+    # when a transfer would create the recipient one lamport short of it
+    with pytest.raises(RPCException) as refused:
+        client.send_transaction(transaction)
+    # then it is refused like a validator refuses it, and nothing moved
+    encoded = base64.b64encode(bytes(transaction)).decode()
+    answer = rpc_call(localnet.url, "sendTransaction", [encoded, {"encoding": "base64"}])
+    assert minimum == 890_880
+    assert refused.value.args[0].message == (
+        "Transaction simulation failed: Transaction results in an account (1) with insufficient funds for rent"
+    )
+    assert answer["error"]["code"] == -32002
+    assert answer["error"]["data"]["err"] == {"InsufficientFundsForRent": {"account_index": 1}}
+    assert client.get_balance(payer.pubkey(), Processed).value == LAMPORTS_PER_SOL
+    assert client.get_balance(recipient, Processed).value == 0
+
+
+def test_default_compute_limit_of_builtin_instructions_prices_the_priority_fee(
+    client: SyncAsyncClient, funded: Callable[[int], Keypair]
+) -> None:
+    # given a price of 1,000 micro-lamports per unit and no limit: a builtin-only transaction (compute
+    # budget + system transfer) gets 3,000 units per instruction, not 200,000 (agave 4, SIMD-0170)
+    from solders.compute_budget import set_compute_unit_price
+
+    payer = funded(LAMPORTS_PER_SOL)
+    instructions = [
+        set_compute_unit_price(1_000),
+        transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=10_000_000)),
+    ]
+    blockhash = client.get_latest_blockhash(Processed).value.blockhash
+    message = Message.new_with_blockhash(instructions, payer.pubkey(), blockhash)
+    # when
+    quoted = client.get_fee_for_message(message, Processed).value
+    signature = client.send_transaction(Transaction([payer], message, blockhash)).value
+    wait_for_status(client, signature, "confirmed")
+    meta = client.get_transaction(signature, commitment=Confirmed).value.transaction.meta
+    # then: 5,000 per signature + 6,000 units x 1,000 micro-lamports = 5,006 lamports
+    assert (quoted, meta.fee) == (5_006, 5_006)
+    assert client.get_balance(payer.pubkey(), Confirmed).value == LAMPORTS_PER_SOL - 10_000_000 - 5_006

@@ -1,20 +1,20 @@
-"""SPL Token and Token-2022 through ``spl.token.client.Token`` and ``jsonParsed`` reads."""
+"""SPL Token and Token-2022 through solana-py (``solana_py.Token``: the steps of the removed
+``spl.token.client.Token``) and ``jsonParsed`` reads."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed, Processed
 from solana.rpc.models import MemcmpOpts, TokenAccountOpts, TxOpts
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from spl.token.client import Token
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from localnet.testing import Localnet
 from localnet.tests.conftest import LAMPORTS_PER_SOL, rpc_call, wait_for, wait_for_status
+from localnet.tests.solana_py import SyncAsyncClient, Token
 
 PROGRAMS = pytest.mark.parametrize(
     ("program_id", "program_name"),
@@ -23,13 +23,9 @@ PROGRAMS = pytest.mark.parametrize(
 )
 CONFIRM = TxOpts(skip_confirmation=False, preflight_commitment=Confirmed)
 
-# spl.token.client.Token (the client the platform must keep working with) is deprecated upstream.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.* is deprecated:DeprecationWarning", "ignore:.* is deprecated:FutureWarning"
-)
 
 
-def make_token(client: Client, payer: Keypair, program_id: Pubkey) -> tuple[Token, Pubkey, Keypair, Pubkey]:
+def make_token(client: SyncAsyncClient, payer: Keypair, program_id: Pubkey) -> tuple[Token, Pubkey, Keypair, Pubkey]:
     """Mint (6 decimals) + payer's ATA holding 1.000000 + a second owner's ATA holding 0.250000."""
     token = Token.create_mint(client, payer, payer.pubkey(), 6, program_id)
     source = token.create_associated_token_account(payer.pubkey())
@@ -43,7 +39,7 @@ def make_token(client: Client, payer: Keypair, program_id: Pubkey) -> tuple[Toke
 
 @PROGRAMS
 def test_mint_ata_mint_to_transfer_checked(
-    client: Client, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
+    client: SyncAsyncClient, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
 ) -> None:
     # given
     payer = funded(10 * LAMPORTS_PER_SOL)
@@ -58,7 +54,7 @@ def test_mint_ata_mint_to_transfer_checked(
 
 @PROGRAMS
 def test_token_accounts_by_owner_json_parsed(
-    client: Client, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
+    client: SyncAsyncClient, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
 ) -> None:
     # given
     payer = funded(10 * LAMPORTS_PER_SOL)
@@ -89,7 +85,7 @@ def test_token_accounts_by_owner_json_parsed(
 
 @PROGRAMS
 def test_mint_json_parsed(
-    localnet: Localnet, client: Client, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
+    localnet: Localnet, client: SyncAsyncClient, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
 ) -> None:
     # given
     payer = funded(10 * LAMPORTS_PER_SOL)
@@ -118,7 +114,7 @@ def test_mint_json_parsed(
 
 @PROGRAMS
 def test_transaction_meta_has_token_balances(
-    client: Client, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
+    client: SyncAsyncClient, funded: Callable[[int], Keypair], program_id: Pubkey, program_name: str
 ) -> None:
     # given
     payer = funded(10 * LAMPORTS_PER_SOL)
@@ -138,7 +134,7 @@ def test_transaction_meta_has_token_balances(
     assert meta.fee == 5_000
 
 
-def test_program_accounts_with_filters(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_program_accounts_with_filters(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(10 * LAMPORTS_PER_SOL)
     token, source, receiver, destination = make_token(client, payer, TOKEN_PROGRAM_ID)
@@ -154,7 +150,7 @@ def test_program_accounts_with_filters(client: Client, funded: Callable[[int], K
     assert [entry.pubkey for entry in mints] == [token.pubkey]
 
 
-def test_multiple_accounts_mixes_found_and_missing(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_multiple_accounts_mixes_found_and_missing(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given
     payer = funded(3 * LAMPORTS_PER_SOL)
     missing = Keypair().pubkey()
@@ -165,7 +161,7 @@ def test_multiple_accounts_mixes_found_and_missing(client: Client, funded: Calla
     assert accounts[1] is None
 
 
-def test_ata_creation_records_inner_instructions(client: Client, funded: Callable[[int], Keypair]) -> None:
+def test_ata_creation_records_inner_instructions(client: SyncAsyncClient, funded: Callable[[int], Keypair]) -> None:
     # given an associated token account created through the ATA program (which invokes System and Token)
     payer = funded(10 * LAMPORTS_PER_SOL)
     token = Token.create_mint(client, payer, payer.pubkey(), 0, TOKEN_PROGRAM_ID)

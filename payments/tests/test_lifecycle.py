@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from numpay.core.chain import get_chain_client
 from numpay.core.errors import ApplicationError
+from numpay.core.solana import get_chain_client
 from payments import authorization, services
 from payments.models import Payment, PaymentAttempt, PaymentEvent
 from payments.requests import PaymentRequest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from numpay.core.chain import SignatureStatus
+from numpay.core.solana import SignatureStatus
 from relayer.outbox import decide_next_step
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -17,6 +17,7 @@ from solders.system_program import TransferParams, transfer
 from spl.token.instructions import create_idempotent_associated_token_account
 
 from numpay.core.errors import ApplicationError, ChainRequestError, ChainUnavailableError, ConflictError
+from numpay.core.solana.programs import MEMO_PROGRAM_ID
 from numpay.core.transactions import assemble
 from relayer import services, tasks
 from relayer.models import FeePayer, SponsorshipCharge, SponsorshipDay
@@ -242,7 +243,7 @@ def test_costlier_new_attempt_reserves_only_the_difference(user, fee_payer, send
     _cosign(user, _sol_payment(fee_payer, sender), reference)
     # given a new attempt with a memo signed by a third key: 3 signatures = 15_000 lamports
     co_signer = Keypair()
-    memo = Instruction(Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"), b"x", [])
+    memo = Instruction(MEMO_PROGRAM_ID, b"x", [])
     message = Message.new_with_blockhash(
         [transfer(TransferParams(from_pubkey=sender.pubkey(), to_pubkey=RECIPIENT, lamports=1)),
          transfer(TransferParams(from_pubkey=co_signer.pubkey(), to_pubkey=RECIPIENT, lamports=1)), memo],

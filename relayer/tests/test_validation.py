@@ -11,7 +11,6 @@ from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
 from spl.memo.instructions import create_memo
 from spl.memo.models import MemoParams
-from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from spl.token.instructions import (
     create_associated_token_account,
     create_idempotent_associated_token_account,
@@ -21,13 +20,15 @@ from spl.token.instructions import (
 from spl.token.models import TransferCheckedParams
 
 from numpay.core.errors import ApplicationError
-from relayer.validation import (
+from numpay.core.solana.programs import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
     COMPUTE_BUDGET_PROGRAM_ID,
     MEMO_PROGRAM_ID,
     MEMO_V1_PROGRAM_ID,
-    validate_sponsored_message,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
 )
+from relayer.validation import validate_sponsored_message
 
 from .conftest import ATA_RENT_LAMPORTS
 

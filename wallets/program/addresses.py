@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-ASSOCIATED_TOKEN_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
+from numpay.core.solana.programs import ASSOCIATED_TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
+
+__all__ = [
+    "ASSOCIATED_TOKEN_PROGRAM_ID",
+    "CONFIG_SEED",
+    "SOL_MINT",
+    "TOKEN_2022_PROGRAM_ID",
+    "TOKEN_PROGRAM_ID",
+    "VAULT_SEED",
+    "associated_token_address",
+    "config_address",
+    "vault_address",
+]
 #: The key that stands for SOL in limits: 32 zero bytes (= the System program id).
 SOL_MINT = Pubkey(bytes(32))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from numpay.core.chain import get_chain_client
+from numpay.core.solana import get_chain_client
 from wallets.faucet import localnet_bootstrap, wait_for_chain
 
 
