@@ -39,5 +39,13 @@ def sign_in_methods(*, user: User) -> list[SignInMethod]:
 
 
 def can_remove_sign_in_method(*, user: User, kind: str, key: str) -> bool:
-    """Whether removing method (``kind``, ``key``) leaves ``user`` at least one other way to sign in."""
-    return any((method.kind, method.key) != (kind, key) for method in sign_in_methods(user=user))
+    """Whether removing method (``kind``, ``key``) leaves ``user`` at least one other way to sign in.
+
+    allauth also keeps the last social account of a user without a usable password
+    (``allauth.socialaccount.internal.flows.connect.validate_disconnect``); the page says so too.
+    """
+    methods = sign_in_methods(user=user)
+    if kind == "social" and not user.has_usable_password() and not any(
+            method.kind == "social" and method.key != key for method in methods):
+        return False
+    return any((method.kind, method.key) != (kind, key) for method in methods)

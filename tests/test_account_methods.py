@@ -144,3 +144,27 @@ def test_production_with_twilio_has_phone_sign_in_and_never_the_dev_outbox() -> 
                      "print(sorted(settings.ACCOUNT_LOGIN_METHODS), app_settings.DEV_OUTBOX_ENABLED)", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "['email', 'phone'] False"
+
+
+@pytest.mark.django_db
+def test_the_only_social_account_stays_until_another_way_in_exists(client, settings) -> None:
+    from allauth.socialaccount.models import SocialAccount
+
+    settings.SOCIALACCOUNT_PROVIDERS = {"github": {"APPS": [{"client_id": "gh-id", "secret": "gh-secret"}]}}
+    # given a person whose only way in is GitHub (a password alone names no account to sign in to)
+    user = User()
+    user.set_password("correct-Horse-9")
+    user.save()
+    wallet_provision(user=user)
+    account = SocialAccount.objects.create(user=user, provider="github", uid="4242")
+    client.force_login(user)
+    assert [(m.kind, m.label, removable) for m, removable in client.get("/accounts/methods/").context["rows"]] == [
+        ("social", "GitHub", False)]
+    # when they try to disconnect it, then it stays
+    client.post("/accounts/3rdparty/", {"account": account.pk})
+    assert SocialAccount.objects.filter(pk=account.pk).exists()
+    # once an email address exists, it can go
+    EmailAddress.objects.create(user=user, email="gh-person@example.com", primary=True, verified=True)
+    assert [removable for _m, removable in client.get("/accounts/methods/").context["rows"]] == [True, True]
+    client.post("/accounts/3rdparty/", {"account": account.pk})
+    assert not SocialAccount.objects.filter(pk=account.pk).exists()

@@ -45,6 +45,7 @@ def test_phone_sign_up_texts_a_code_and_the_code_signs_in_with_one_wallet(client
     assert (user.email, user.phone_verified, user.has_usable_password()) == (None, False, False)
     assert OutboundMessage.objects.filter(channel="sms", recipient=PHONE, status="queued").count() == 1
     assert client.get("/wallet/").status_code == 302  # not signed in before the code
+    assert b'hx-get="/accounts/sms/delivery/"' in client.get("/accounts/phone/verify/").content
     # when they enter the code
     verified = client.post("/accounts/phone/verify/", {"code": last_code(PHONE)})
     # then they are signed in, the number is verified and exactly one wallet exists
