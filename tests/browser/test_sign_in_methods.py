@@ -43,6 +43,11 @@ def test_sign_up_through_the_openid_provider_then_out_and_in_again(phone_page, l
     address = page.inner_text("[data-testid=wallet-address]").strip()
     user = User.objects.get(email="browser-person@example.com")
     assert address == user.wallet.address
+    # and their account page lists the provider (kept until they have a password: allauth's rule)
+    page.click("text=Account")
+    assert page.inner_text("[data-testid=method-social]").split() == ["Test", "IdP", "(set", "a", "password",
+                                                                      "before", "removing", "it)"]
+    page.screenshot(path=str(SCREENSHOTS / "sign-in-methods.png"), full_page=True)
     # when they sign out and sign in again through the provider
     page.click("text=Sign out")
     page.goto(f"{live_server.url}/accounts/login/")
