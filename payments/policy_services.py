@@ -18,6 +18,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from numpay.core.errors import ApplicationError
+from numpay.core.money import format_amount, parse_amount
 from wallets.models import Token, Wallet
 
 from . import policies
@@ -135,3 +136,48 @@ def own_limits_set(*, user: Any, token: Token, limits: dict[str, int | None]) ->
             setattr(own, name, value)
         own.save()
     return own
+
+
+def limits_overview(*, user: Any, tokens: list[Token]) -> list[dict[str, Any]]:
+    """For each token: the operator's tightest limits and the user's own, as decimal strings in token units
+    (``max_payments_per_hour`` as a count; ``None`` = no limit) — the limits page and ``GET /api/v1/wallet/limits``."""
+    rows = []
+    for token in tokens:
+        own = own_policy(user=user, token=token)
+        operator = effective_limits(user=user, token=token)
+
+        def show(name: str, value: int | None, token: Token = token) -> str | None:
+            if value is None:
+                return None
+            return str(value) if name == "max_payments_per_hour" else format_amount(value, decimals=token.decimals)
+
+        rows.append({"token": token.symbol,
+                     "operator": {name: show(name, operator[name]) for name in OWN_FIELDS},
+                     "own": {name: show(name, getattr(own, name) if own else None) for name in OWN_FIELDS}})
+    return rows
+
+
+def own_limits_parse(*, token: Token, values: dict[str, str | None]) -> dict[str, int | None]:
+    """Parse user-entered own limits (decimal strings in token units; a count for ``max_payments_per_hour``;
+    empty / ``None`` = no own limit) into base units.
+
+    :raises ApplicationError: as :func:`numpay.core.money.parse_amount`, ``invalid_amount`` for a bad count.
+    """
+    parsed: dict[str, int | None] = {}
+    for name in OWN_FIELDS:
+        if name not in values:
+            continue
+        raw = (values[name] or "").strip()
+        if not raw:
+            parsed[name] = None
+        elif name == "max_payments_per_hour":
+            if not raw.isdigit() or int(raw) < 1 or int(raw) > 100_000:
+                raise ApplicationError("invalid_amount", "Enter a whole number of payments.", extra={"field": name})
+            parsed[name] = int(raw)
+        else:
+            try:
+                parsed[name] = parse_amount(raw, decimals=token.decimals)
+            except ApplicationError as exc:
+                exc.extra["field"] = name
+                raise
+    return parsed
