@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount, parse_amount
@@ -65,8 +65,9 @@ class PaymentAdmin(admin.ModelAdmin):
         if not decision:
             return "-"
         rows = [(c["rule"], c["policy"], c["limit"], c["used"], c["outcome"]) for c in decision.get("checks", [])]
-        header = f"outcome: {decision.get('outcome')}; passkey approvals required: {decision.get('approvals_required')}"
-        return format_html_join("", "<div>{} ({}): limit {}, used {} &rarr; {}</div>", rows) + header
+        return format_html("{}<div>outcome: {}; passkey approvals required: {}</div>",
+                           format_html_join("", "<div>{} ({}): limit {}, used {} &rarr; {}</div>", rows),
+                           decision.get("outcome"), decision.get("approvals_required"))
 
     @admin.display(description="Amount")
     def display_amount(self, obj: Payment) -> str:
