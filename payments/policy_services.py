@@ -122,7 +122,7 @@ def own_limits_set(*, user: Any, token: Token, limits: dict[str, int | None]) ->
     operator = effective_limits(user=user, token=token)
     with transaction.atomic():
         own = (SpendingPolicy.objects.select_for_update().filter(scope=Scope.OWN, user=user, token=token).first()
-               or SpendingPolicy(scope=Scope.OWN, user=user, token=token, name=f"{user} own {token.symbol} limits"))
+               or SpendingPolicy(scope=Scope.OWN, user=user, token=token, name=f"Own {token.symbol} limits"))
         for name, value in limits.items():
             if value is not None and value < 0:
                 raise ApplicationError("limit_not_tighter", "A limit cannot be negative.", extra={"field": name})

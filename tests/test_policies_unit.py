@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payments.policies import (
@@ -114,12 +114,14 @@ def test_tighter_than() -> None:
     assert not tighter_than(current=5, proposed=None)
 
 
+@settings(deadline=None)  # the machine is shared: no per-example time limit
 @given(cap=st.integers(0, 10**12), used=st.integers(0, 10**12), amount=st.integers(1, 10**12))
 def test_a_rolling_cap_passes_exactly_when_it_is_not_overshot(cap: int, used: int, amount: int) -> None:
     decision = _eval([Rules("x", daily_cap=cap)], amount, spent={"daily_cap": used})
     assert (decision.refusal is None) == (used + amount <= cap)
 
 
+@settings(deadline=None)  # the machine is shared: no per-example time limit
 @given(amounts=st.lists(st.integers(1, 50 * USDC), max_size=60), cap=st.integers(0, 500 * USDC))
 def test_accepting_payments_one_by_one_never_overshoots_the_cap(amounts: list[int], cap: int) -> None:
     used = 0
@@ -129,8 +131,24 @@ def test_accepting_payments_one_by_one_never_overshoots_the_cap(amounts: list[in
     assert used <= cap
 
 
+@settings(deadline=None)  # the machine is shared: no per-example time limit
 @given(cap=st.integers(0, 10**9), own=st.integers(0, 10**9), amount=st.integers(1, 10**9))
 def test_own_limits_never_loosen(cap: int, own: int, amount: int) -> None:
     operator = _eval([Rules("default", per_transaction_cap=cap)], amount)
     both = _eval([Rules("default", per_transaction_cap=cap), Rules("own limits", per_transaction_cap=own)], amount)
     assert operator.refusal is None or both.refusal is not None
+
+
+def test_send_review_include_tells_how_many_passkeys_must_approve() -> None:
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    rules = [Rules("default: Standard", passkey_above=10 * USDC, two_passkeys_above=100 * USDC)]
+
+    def render(amount: int) -> str:
+        return render_to_string("payments/_send_policy.html", {"plan": SimpleNamespace(policy=_eval(rules, amount))})
+
+    assert "Your passkey must approve this payment" in render(20 * USDC)
+    assert "Two of your passkeys must approve this payment" in render(200 * USDC)
+    assert "approve" not in render(5 * USDC)
