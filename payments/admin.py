@@ -1,12 +1,16 @@
-"""Admin for payments: read-only money fields, attempts and events inline, an audited "re-check status"."""
+"""Admin for payments: read-only money fields, attempts and events inline, an audited "re-check status", the
+policy decision; spending policies (amounts entered in token units)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
-from numpay.core.money import format_amount
+from numpay.core.errors import ApplicationError
+from numpay.core.money import format_amount, parse_amount
 
-from .models import Payment, PaymentAttempt, PaymentEvent
+from .models import Payment, PaymentAttempt, PaymentEvent, SpendingPolicy
 
 
 class PaymentAttemptInline(admin.TabularInline):
@@ -46,7 +50,7 @@ class PaymentAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [PaymentAttemptInline, PaymentEventInline]
     actions = ["recheck_status"]
-    readonly_fields = [f.name for f in Payment._meta.fields] + ["display_amount"]
+    readonly_fields = [f.name for f in Payment._meta.fields] + ["display_amount", "policy_checks"]
     exclude = ("request_fingerprint",)
 
     def has_add_permission(self, request):  # noqa: ANN001, ANN201
@@ -54,6 +58,16 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
         return False
+
+    @admin.display(description="Policy checks")
+    def policy_checks(self, obj: Payment) -> str:
+        decision = obj.policy_decision or {}
+        if not decision:
+            return "-"
+        rows = [(c["rule"], c["policy"], c["limit"], c["used"], c["outcome"]) for c in decision.get("checks", [])]
+        return format_html("{}<div>outcome: {}; passkey approvals required: {}</div>",
+                           format_html_join("", "<div>{} ({}): limit {}, used {} &rarr; {}</div>", rows),
+                           decision.get("outcome"), decision.get("approvals_required"))
 
     @admin.display(description="Amount")
     def display_amount(self, obj: Payment) -> str:
@@ -73,3 +87,65 @@ class PaymentAdmin(admin.ModelAdmin):
                                          change_message="Re-check status requested")
         count = len(open_payments)
         self.message_user(request, f"Asked the chain about {count} open payment(s).")
+
+
+class SpendingPolicyForm(forms.ModelForm):
+    """Amount limits are typed in token units (``"100"`` USDC) and stored in base units."""
+
+    class Meta:
+        model = SpendingPolicy
+        fields = ("name", "scope", "group", "user", "token", "is_active", "per_transaction_cap", "daily_cap",
+                  "weekly_cap", "monthly_cap", "passkey_above", "two_passkeys_above", "max_payments_per_hour",
+                  "allowlist_only", "allowed_recipients")
+
+    def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        for name in SpendingPolicy.AMOUNT_FIELDS:
+            self.fields[name] = forms.CharField(
+                required=False, max_length=40, label=SpendingPolicy._meta.get_field(name).verbose_name.capitalize(),
+                help_text="In token units, e.g. 100 or 12.5; empty = no limit.")
+            value = getattr(instance, name, None)
+            if instance.pk and value is not None and instance.token_id:
+                self.initial[name] = format_amount(value, decimals=instance.token.decimals)
+
+    def clean(self):  # noqa: ANN201
+        data = super().clean()
+        token = data.get("token")
+        for name in SpendingPolicy.AMOUNT_FIELDS:
+            raw = (data.get(name) or "").strip()
+            if not raw:
+                data[name] = None
+                continue
+            if token is None:
+                self.add_error(name, "Amount limits need a token.")
+                continue
+            try:
+                data[name] = parse_amount(raw, decimals=token.decimals)
+            except ApplicationError as exc:
+                self.add_error(name, exc.message)
+        return data
+
+
+@admin.register(SpendingPolicy)
+class SpendingPolicyAdmin(admin.ModelAdmin):
+    """Spending policies: the default, per group (tier) or per user; users' own limits are listed too."""
+
+    form = SpendingPolicyForm
+    list_display = ("name", "scope", "group", "user", "token", "is_active", "limits_summary", "updated_at")
+    list_filter = ("scope", "is_active", "token", "group")
+    search_fields = ("name", "user__email", "group__name")
+    raw_id_fields = ("user",)
+
+    @admin.display(description="Limits")
+    def limits_summary(self, obj: SpendingPolicy) -> str:
+        parts = []
+        for name in SpendingPolicy.AMOUNT_FIELDS:
+            value = getattr(obj, name)
+            if value is not None and obj.token_id:
+                parts.append(f"{name.replace('_', ' ')} {format_amount(value, decimals=obj.token.decimals)}")
+        if obj.max_payments_per_hour is not None:
+            parts.append(f"{obj.max_payments_per_hour}/hour")
+        if obj.allowlist_only:
+            parts.append("allowlist only")
+        return ", ".join(parts) or "-"

@@ -6,7 +6,8 @@ transaction landed in a slot <= ``C``. Open payments are read from the DB first 
 confirmed had landed before, so it is in the balance), then the balance, then their statuses: an open
 payment landed at a slot <= ``C`` (at the client's commitment: no minority fork) is already in the
 balance; one that failed on chain debits nothing; every other one is reserved. Spending policies (per
-transaction, rolling caps, approvals) will be evaluated here too, in the same locked transaction.
+transaction, rolling caps, approvals) are evaluated in the same locked transaction
+(:mod:`payments.policy_services`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from relayer.outbox import signature_statuses
 from wallets.models import Token, Wallet
 
 from .models import Payment
+from .policies import approval_reason
 
 
 def reserved_amount(*, open_payments: list[tuple[int, str]], settled: set[str]) -> int:
@@ -88,7 +90,8 @@ def check_available(*, token: Token, debit: int, available: int, rent_exempt_min
 def approval_required(payment: Payment) -> str | None:
     """Why ``payment`` needs an approval before it may be signed, or ``None`` to approve it at once.
 
-    No policy asks for one yet (DESIGN.md "Passkeys, policies, recovery, sessions": the passkey step-up
-    will); the payment then waits ``awaiting_approval`` until :func:`payments.services.payment_approve`.
+    The spending policies decide (:mod:`payments.policies`; the decision is stored on the payment with the
+    number of distinct passkey approvals required); the payment then waits ``awaiting_approval`` until
+    :func:`payments.services.payment_approve` or its cancellation / expiry.
     """
-    return None
+    return approval_reason(payment.policy_decision)

@@ -80,6 +80,9 @@ class Payment(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True)
     rejected_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
+    policy_decision = models.JSONField(
+        null=True, blank=True, help_text="The spending-policy decision at creation (payments.policies): outcome, "
+                                         "approvals_required, and every check's rule, policy, limit, used, outcome.")
 
     class Meta:
         db_table = "wallets_payment"
@@ -132,3 +135,81 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class SpendingPolicy(models.Model):
+    """Operator limits (issue 9 item 2), or a user's own tighter ones; evaluated by :mod:`payments.policies`.
+
+    Which apply to a payment (:func:`payments.policy_services.rules_for`): the active policies of the most
+    specific operator level that has any for the token (``user`` > ``group`` > ``default``), plus the
+    user's ``own`` ones; every rule of every applicable policy must pass. A policy with no token applies to
+    every token and may only hold the token-free rules (velocity, allowlist).
+
+    Amounts are base units of ``token``.
+    """
+
+    class Scope(models.TextChoices):
+        DEFAULT = "default", "Default (everyone)"
+        GROUP = "group", "Group (tier)"
+        USER = "user", "One user"
+        OWN = "own", "A user's own tighter limits"
+
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.DEFAULT)
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="spending_policies")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="spending_policies")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, null=True, blank=True, related_name="spending_policies",
+                              help_text="Empty: every token (then only velocity and the allowlist apply).")
+    per_transaction_cap = models.PositiveBigIntegerField(null=True, blank=True, help_text="Base units.")
+    daily_cap = models.PositiveBigIntegerField(null=True, blank=True, help_text="Base units per rolling 24 hours.")
+    weekly_cap = models.PositiveBigIntegerField(null=True, blank=True, help_text="Base units per rolling 7 days.")
+    monthly_cap = models.PositiveBigIntegerField(null=True, blank=True, help_text="Base units per rolling 30 days.")
+    passkey_above = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Base units: above this, one passkey approval is required.")
+    two_passkeys_above = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Base units: above this, two distinct passkeys must approve.")
+    max_payments_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    allowlist_only = models.BooleanField(default=False, help_text="Allow payments only to the recipients below.")
+    allowed_recipients = models.TextField(blank=True, default="",
+                                          help_text="One email or Solana address a line (allowlist-only mode).")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    AMOUNT_FIELDS = ("per_transaction_cap", "daily_cap", "weekly_cap", "monthly_cap", "passkey_above",
+                     "two_passkeys_above")
+
+    class Meta:
+        verbose_name_plural = "spending policies"
+        ordering = ("scope", "name")
+        constraints = [
+            models.CheckConstraint(name="payments_policy_scope_target", condition=(
+                (Q(scope="default") & Q(group__isnull=True) & Q(user__isnull=True))
+                | (Q(scope="group") & Q(group__isnull=False) & Q(user__isnull=True))
+                | (Q(scope__in=("user", "own")) & Q(group__isnull=True) & Q(user__isnull=False)))),
+            models.UniqueConstraint(fields=["user", "token"], condition=Q(scope="own"),
+                                    name="payments_policy_one_own_per_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_scope_display()})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.token_id is None and any(getattr(self, name) is not None for name in self.AMOUNT_FIELDS):
+            raise ValidationError("Amount limits need a token.")
+        if self.scope == self.Scope.DEFAULT and (self.group_id or self.user_id):
+            raise ValidationError("A default policy has no group or user.")
+        if self.scope == self.Scope.GROUP and (not self.group_id or self.user_id):
+            raise ValidationError("A group policy needs a group (and no user).")
+        if self.scope in (self.Scope.USER, self.Scope.OWN) and (not self.user_id or self.group_id):
+            raise ValidationError("A user policy needs a user (and no group).")
+
+    def allowlist(self) -> frozenset[str] | None:
+        """The allowed recipients, lower-cased, or ``None`` when not in allowlist-only mode."""
+        if not self.allowlist_only:
+            return None
+        return frozenset(line.strip().lower() for line in self.allowed_recipients.splitlines() if line.strip())

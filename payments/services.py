@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,10 +36,11 @@ from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.models import Token, Wallet
 from wallets.services import token_get, wallet_for_user
 
-from . import app_settings, authorization, state_machine
+from . import app_settings, authorization, policies, state_machine
 from .authorization import available_balance, check_available
 from .lock_objects import payment_qs_select_for_update, payment_qs_select_for_update_skip_locked
 from .models import Payment
+from .policy_services import payment_policy_decision
 from .requests import (
     MAX_PAYMENT_BASE_UNITS,
     PaymentRequest,
@@ -87,6 +88,8 @@ class PaymentPlan:
     creates_recipient_token_account: bool
     network_fee: int
     available: int
+    #: the spending-policy decision (:mod:`payments.policies`): checks, approvals required.
+    policy: policies.Decision | None = None
 
     @property
     def ui_amount(self) -> str:
@@ -133,7 +136,10 @@ def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | No
     client = client or get_chain_client()
     terms = payment_terms(user=user, request=request)
     available = available_balance(client=client, wallet=terms.wallet, token=terms.token)
-    return _plan(terms=terms, request=request, available=available, client=client, reserve=False)
+    decision = payment_policy_decision(user=user, wallet=terms.wallet, token=terms.token, amount=terms.amount,
+                                       recipient=request.to)
+    plan = _plan(terms=terms, request=request, available=available, client=client, reserve=False)
+    return replace(plan, policy=decision)
 
 
 def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, client: ChainClient,
@@ -197,7 +203,8 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
         ``invalid_memo``, ``insufficient_funds``, ``would_leave_dust``, ``recipient_required``,
         ``invalid_address``, ``invalid_recipient``, ``recipient_is_sender``,
         ``recipient_account_missing``, ``amount_below_rent_minimum``, ``transaction_not_allowed``,
-        ``fee_payer_cap_exceeded``, ``sponsorship_budget_exceeded`` (429).
+        ``fee_payer_cap_exceeded``, ``sponsorship_budget_exceeded`` (429); the spending policies' refusals
+        (:mod:`payments.policies`): ``limit_exceeded``, ``velocity_exceeded``, ``recipient_not_allowed``.
     :raises UnprocessableError: ``idempotency_key_reused`` (422).
     :raises ChainUnavailableError: the chain could not be reached (nothing was stored).
     """
@@ -220,7 +227,10 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
                 if replay is not None:
                     return replay, False
             available = available_balance(client=client, wallet=locked_wallet, token=terms.token)
-            plan = _plan(terms=terms, request=request, available=available, client=client)
+            # spending policies: the rolling caps' usage is read here, under the wallet lock (reserve -> commit)
+            decision = payment_policy_decision(user=user, wallet=locked_wallet, token=terms.token,
+                                               amount=terms.amount, recipient=request.to)
+            plan = replace(_plan(terms=terms, request=request, available=available, client=client), policy=decision)
             payment = _authorize(user=user, wallet=locked_wallet, plan=plan, request=request, key=key,
                                  fingerprint=fingerprint)
             reason = authorization.approval_required(payment)
@@ -249,6 +259,7 @@ def _authorize(*, user: Any, wallet: Wallet, plan: PaymentPlan, request: Payment
         recipient_address=plan.recipient.address, recipient_wallet=plan.recipient.wallet, token=plan.token,
         amount=plan.amount, network_fee=plan.network_fee, memo=plan.memo, idempotency_key=key,
         request_fingerprint=fingerprint, creates_recipient_token_account=plan.creates_recipient_token_account,
+        policy_decision=plan.policy.as_json() if plan.policy is not None else None,
         expires_at=timezone.now() + timedelta(seconds=app_settings.approval_ttl_seconds()))
     state_machine.record_created(payment)
     return payment
@@ -356,6 +367,33 @@ def payments_expire_due(*, now: datetime | None = None, limit: int = 500) -> int
     if due:
         logger.info("expired %d payment(s) abandoned before approval", len(due))
     return len(due)
+
+
+def payment_cancel(*, user: Any, payment_id: uuid.UUID | str) -> Payment:
+    """The sender cancels a payment still waiting for approval (``created`` / ``awaiting_approval``): it ends
+    ``rejected`` and its reservation (balance and rolling caps) is released; nothing was signed. Idempotent:
+    cancelling a payment already rejected returns it.
+
+    :raises NotFoundError: ``payment_not_found`` (not a payment ``user`` sent).
+    :raises ConflictError: ``payment_not_cancellable`` (already approved, sent or ended otherwise).
+    """
+    if not _is_uuid(payment_id):
+        raise NotFoundError("payment_not_found", "No such payment.")
+    with transaction.atomic():
+        payment = (payment_qs_select_for_update().select_related("wallet", "token")
+                   .filter(pk=payment_id, sender=user, reclaim_of__isnull=True).first())
+        if payment is None:
+            raise NotFoundError("payment_not_found", "No such payment.")
+        if payment.status == Status.REJECTED:
+            return payment
+        if payment.status not in (Status.CREATED, Status.AWAITING_APPROVAL):
+            raise ConflictError("payment_not_cancellable", "This payment can no longer be cancelled: it was already "
+                                "approved.")
+        message = "You cancelled the payment before approving it. Nothing left your wallet."
+        state_machine.transition(payment, Status.REJECTED, note="cancelled by the sender")
+        payment.error_code, payment.error_message = "payment_cancelled", message
+        payment.save()
+    return payment
 
 
 def _replay(*, user: Any, key: str, fingerprint: str) -> Payment | None:

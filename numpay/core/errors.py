@@ -107,6 +107,18 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("payment_not_approvable", 409, "This payment is not waiting for an approval.", "Payment not approvable"),
     E("payment_expired", 409, "This payment expired before it was approved; nothing left your wallet.",
       "Payment expired"),
+    E("payment_not_cancellable", 409, "This payment can no longer be cancelled: it was already approved.",
+      "Payment not cancellable"),
+    E("payment_cancelled", 409, "You cancelled this payment before approving it; nothing left your wallet.",
+      "Payment cancelled"),
+    # --- spending policies (payments.policies) ---
+    E("limit_exceeded", 400, "This payment is above your spending limit.", "Spending limit exceeded"),
+    E("velocity_exceeded", 429, "You have made too many payments in the last hour; try again later.",
+      "Too many payments"),
+    E("recipient_not_allowed", 400, "Your limits allow payments only to approved recipients.",
+      "Recipient not allowed"),
+    E("limit_not_tighter", 400, "You can only lower your own limits, never raise or remove them.",
+      "Limit not tighter"),
     # --- relayer (fee sponsorship) ---
     E("transaction_not_allowed", 400, "The relayer does not sponsor this transaction.", "Transaction not allowed"),
     E("fee_payer_cap_exceeded", 400, "This transaction could cost the relayer more than its per-transaction limit.",

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import PaymentDetailView, PaymentListCreateView, PaymentReclaimView
+from .views import OwnLimitsView, PaymentCancelView, PaymentDetailView, PaymentListCreateView, PaymentReclaimView
 
 urlpatterns = [
     path("payments", PaymentListCreateView.as_view(), name="api-payments"),
     path("payments/<str:payment_id>", PaymentDetailView.as_view(), name="api-payment"),
     path("payments/<str:payment_id>/reclaim", PaymentReclaimView.as_view(), name="api-payment-reclaim"),
+    path("payments/<str:payment_id>/cancel", PaymentCancelView.as_view(), name="api-payment-cancel"),
+    path("wallet/limits", OwnLimitsView.as_view(), name="api-wallet-limits"),
 ]

@@ -1,5 +1,6 @@
 """REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``,
-``POST /api/v1/payments/{id}/reclaim``."""
+``POST /api/v1/payments/{id}/reclaim``, ``POST /api/v1/payments/{id}/cancel``; a user's own spending limits:
+``GET/PUT /api/v1/wallet/limits``."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from rest_framework.views import APIView
 from numpay.core.api import CursorPagination, problems
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
+from wallets.selectors import tokens_active
+from wallets.services import token_get
 
 from ..models import Payment
+from ..policy_services import limits_overview, own_limits_parse, own_limits_set
 from ..requests import PaymentRequest
 from ..selectors import payment_get_visible, payments_visible_to
-from ..services import payment_create, payment_reclaim
+from ..services import payment_cancel, payment_create, payment_reclaim
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True,
@@ -28,6 +32,27 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 class PaymentErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
+
+
+class PolicyCheckSerializer(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=["per_transaction_cap", "daily_cap", "weekly_cap", "monthly_cap",
+                                            "max_payments_per_hour", "allowlist", "passkey_above",
+                                            "two_passkeys_above"])
+    policy = serializers.CharField(help_text="Which policy set the rule, e.g. \"default: Standard\", \"own limits\".")
+    limit = serializers.CharField(help_text="Base units (a count for max_payments_per_hour).")
+    used = serializers.CharField(help_text="Base units reserved + committed in the window (rolling caps), the "
+                                           "payment's amount (per-transaction cap, passkey thresholds), a count "
+                                           "(velocity), 1/0 (allowlist).")
+    outcome = serializers.ChoiceField(choices=["pass", "refused", "approval_required"])
+
+
+class PolicyDecisionSerializer(serializers.Serializer):
+    """The spending-policy decision stored when the payment was created."""
+
+    outcome = serializers.ChoiceField(choices=["pass", "approval_required"])
+    approvals_required = serializers.IntegerField(
+        help_text="How many distinct passkeys must approve before the payment is signed (0, 1 or 2).")
+    checks = PolicyCheckSerializer(many=True)
 
 
 class PaymentSerializer(serializers.Serializer):
@@ -50,6 +75,9 @@ class PaymentSerializer(serializers.Serializer):
                   "in SOL are always paid by Numpay's relayer.")
     signature = serializers.CharField(allow_blank=True, help_text="The transaction signature (base58).")
     error = PaymentErrorSerializer(allow_null=True)
+    policy = PolicyDecisionSerializer(allow_null=True, help_text="Shown to the sender only.")
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="While awaiting approval: when the payment expires (its reservation released).")
     created_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)
     confirmed_at = serializers.DateTimeField(allow_null=True)
@@ -57,10 +85,12 @@ class PaymentSerializer(serializers.Serializer):
 
 def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
     """The API representation of ``payment`` for ``user`` (sender or recipient)."""
+    is_sender = payment.sender_id == getattr(user, "pk", None)
     return {
         "id": payment.id, "status": payment.status,
-        "direction": "sent" if payment.sender_id == getattr(user, "pk", None) and payment.reclaim_of_id is None
-        else "received",
+        "direction": "sent" if is_sender and payment.reclaim_of_id is None else "received",
+        "policy": payment.policy_decision if is_sender else None,
+        "expires_at": payment.expires_at if is_sender else None,
         "to": payment.recipient_input, "to_address": payment.recipient_address, "token": payment.token.symbol,
         "amount": format_amount(payment.amount, decimals=payment.token.decimals),
         "amount_base_units": str(payment.amount), "decimals": payment.token.decimals, "memo": payment.memo,
@@ -102,7 +132,7 @@ class PaymentListCreateView(APIView):
                        "amount_too_large", "memo_too_long", "invalid_memo", "insufficient_funds",
                        "amount_below_rent_minimum", "would_leave_dust", "transaction_not_allowed",
                        "fee_payer_cap_exceeded", "wallet_not_found", "wallet_frozen", "wallet_unclaimed",
-                       "idempotency_key_reused",
+                       "idempotency_key_reused", "limit_exceeded", "velocity_exceeded", "recipient_not_allowed",
                        "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True),
         })
     def post(self, request: Request) -> Response:
@@ -142,3 +172,66 @@ class PaymentReclaimView(APIView):
     def post(self, request: Request, payment_id: str) -> Response:
         reclaim, created = payment_reclaim(user=request.user, payment_id=payment_id)
         return Response(PaymentSerializer(payment_data(reclaim, user=request.user)).data, status=201 if created else 200)
+
+
+class PaymentCancelView(APIView):
+    """Cancel a payment you sent that still waits for approval (``awaiting_approval``): it ends ``rejected`` and
+    its reservation is released (your balance and your spending limits); nothing was signed. Repeating the
+    call returns the cancelled payment."""
+
+    @extend_schema(operation_id="payments_cancel", request=None, responses={
+        200: PaymentSerializer, **problems("payment_not_found", "payment_not_cancellable")})
+    def post(self, request: Request, payment_id: str) -> Response:
+        payment = payment_cancel(user=request.user, payment_id=payment_id)
+        return Response(PaymentSerializer(payment_data(payment, user=request.user)).data)
+
+
+class LimitsSerializer(serializers.Serializer):
+    """Limits as decimal strings in token units (``max_payments_per_hour``: a count); ``null`` = no limit."""
+
+    per_transaction_cap = serializers.CharField(allow_null=True)
+    daily_cap = serializers.CharField(allow_null=True, help_text="Per rolling 24 hours.")
+    weekly_cap = serializers.CharField(allow_null=True, help_text="Per rolling 7 days.")
+    monthly_cap = serializers.CharField(allow_null=True, help_text="Per rolling 30 days.")
+    passkey_above = serializers.CharField(allow_null=True, help_text="Above this, a passkey must approve.")
+    max_payments_per_hour = serializers.CharField(allow_null=True)
+
+
+class TokenLimitsSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    operator = LimitsSerializer(help_text="The tightest limits Numpay set for your account.")
+    own = LimitsSerializer(help_text="Your own limits (they can only make the operator's tighter).")
+
+
+class OwnLimitsView(APIView):
+    """Your spending limits per token: Numpay's (operator) and your own. You may tighten them (set a lower
+    value, or one where none was set); raising or removing an own limit, or going above Numpay's, is refused
+    with ``limit_not_tighter``."""
+
+    class OwnLimitsInputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=16)
+        per_transaction_cap = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+        daily_cap = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+        weekly_cap = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+        monthly_cap = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+        passkey_above = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True)
+        max_payments_per_hour = serializers.CharField(max_length=40, required=False, allow_null=True,
+                                                      allow_blank=True)
+
+    @extend_schema(operation_id="wallet_limits_list", responses={200: TokenLimitsSerializer(many=True),
+                                                                 **problems()})
+    def get(self, request: Request) -> Response:
+        return Response(TokenLimitsSerializer(limits_overview(user=request.user, tokens=list(tokens_active())),
+                                              many=True).data)
+
+    @extend_schema(operation_id="wallet_limits_update", request=OwnLimitsInputSerializer, responses={
+        200: TokenLimitsSerializer, **problems("unknown_token", "limit_not_tighter", "invalid_amount",
+                                               "amount_not_positive", "too_many_decimals", "amount_too_large",
+                                               body=True)})
+    def put(self, request: Request) -> Response:
+        data = self.OwnLimitsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        token = token_get(symbol=values.pop("token"))
+        own_limits_set(user=request.user, token=token, limits=own_limits_parse(token=token, values=values))
+        return Response(TokenLimitsSerializer(limits_overview(user=request.user, tokens=[token])[0]).data)
