@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 
 
@@ -16,3 +18,16 @@ def submission_ttl_seconds() -> int:
     next provably expired attempt ends the payment ``expired`` (``PAYMENTS_SUBMISSION_TTL_SECONDS``,
     default 10 minutes)."""
     return int(getattr(settings, "PAYMENTS_SUBMISSION_TTL_SECONDS", 600))
+
+
+def explorer_transaction_url(signature: str) -> str:
+    """The page of transaction ``signature`` in a block explorer, or ``""`` when none is configured.
+
+    ``EXPLORER_TX_URL`` (Django setting, else the environment variable of that name) is a template with
+    ``{signature}``, e.g. ``https://explorer.solana.com/tx/{signature}?cluster=devnet``; unset = no links
+    (localnet has no public explorer).
+    """
+    template = getattr(settings, "EXPLORER_TX_URL", None) or os.environ.get("EXPLORER_TX_URL", "")
+    if not template or not signature:
+        return ""
+    return template.replace("{signature}", signature)

@@ -95,6 +95,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("recipient_account_missing", 400, "That address has no account for this token yet, and Numpay cannot open "
       "one for it. Ask the recipient to open one first.", "Recipient account missing"),
     E("payment_not_found", 404, "No such payment.", "Payment not found"),
+    E("invalid_cursor", 400, "This page link is not valid any more; start from the first page.", "Invalid cursor"),
+    E("invalid_filter", 400, "Filter by a token symbol and a direction: sent or received.", "Invalid filter"),
     E("payment_not_approvable", 409, "This payment is not waiting for an approval.", "Payment not approvable"),
     E("payment_expired", 409, "This payment expired before it was approved; nothing left your wallet.",
       "Payment expired"),

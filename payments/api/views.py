@@ -1,4 +1,4 @@
-"""REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``."""
+"""REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``, ``GET /api/v1/activity``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from rest_framework.views import APIView
 from numpay.core.api import CursorPagination, problems
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
+from wallets.selectors import tokens_active
+from wallets.services import wallet_for_user
 
 from ..models import Payment
 from ..requests import PaymentRequest
-from ..selectors import payment_get_visible, payments_visible_to
+from ..selectors import ACTIVITY_DIRECTIONS, payment_get_visible, payments_visible_to, wallet_activity_page
 from ..services import payment_create
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -124,3 +126,67 @@ class PaymentDetailView(APIView):
     def get(self, request: Request, payment_id: str) -> Response:
         payment = payment_get_visible(user=request.user, payment_id=payment_id)
         return Response(PaymentSerializer(payment_data(payment, user=request.user)).data)
+
+
+class ActivityItemSerializer(serializers.Serializer):
+    """One line of the activity, as on the wallet's pages."""
+
+    id = serializers.CharField(help_text="`payment:<uuid>` or `deposit:<id>`.")
+    kind = serializers.ChoiceField(choices=["payment", "deposit"])
+    direction = serializers.ChoiceField(choices=list(ACTIVITY_DIRECTIONS))
+    token = serializers.CharField()
+    amount = serializers.CharField(help_text="Token units (decimal string).")
+    amount_base_units = serializers.CharField()
+    decimals = serializers.IntegerField()
+    counterparty = serializers.CharField(allow_blank=True, help_text="A Numpay user's name or email, or a shortened "
+                                         "address (empty when unknown).")
+    counterparty_address = serializers.CharField(allow_blank=True)
+    memo = serializers.CharField(allow_blank=True)
+    status = serializers.CharField(help_text="In plain words: \"Sending\", \"Completed\" or \"Failed: <why>\".")
+    tone = serializers.ChoiceField(choices=["pending", "ok", "failed"])
+    signature = serializers.CharField(allow_blank=True)
+    slot = serializers.IntegerField(allow_null=True, help_text="Where it landed on chain; null while sending.")
+    occurred_at = serializers.DateTimeField(help_text="When it completed (else when it was started), UTC.")
+    payment_id = serializers.UUIDField(allow_null=True)
+    explorer_url = serializers.CharField(allow_blank=True, help_text="Empty when no explorer is configured.")
+
+
+class ActivityPageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="The next (older) page's URL; null on the last page.")
+    results = ActivityItemSerializer(many=True)
+
+
+class ActivityView(APIView):
+    """Your wallet's activity (payments both ways, money from outside), newest first in chain order."""
+
+    class ActivityQuerySerializer(serializers.Serializer):
+        token = serializers.CharField(required=False, allow_blank=True, default="")
+        direction = serializers.ChoiceField(choices=["", *ACTIVITY_DIRECTIONS], required=False, default="")
+        cursor = serializers.CharField(required=False, allow_blank=True, default="")
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
+
+    @extend_schema(operation_id="activity_list", parameters=[ActivityQuerySerializer],
+                   responses={200: ActivityPageSerializer, **problems("invalid_request", "invalid_filter",
+                                                                      "invalid_cursor", "wallet_not_found")})
+    def get(self, request: Request) -> Response:
+        query = self.ActivityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        if params["token"] and params["token"] not in {t.symbol for t in tokens_active()}:
+            raise ApplicationError("invalid_filter", "Filter by a token symbol and a direction: sent or received.",
+                                   extra={"field": "token"})
+        page = wallet_activity_page(wallet=wallet_for_user(user=request.user), limit=params["page_size"],
+                                    token=params["token"], direction=params["direction"], cursor=params["cursor"])
+        next_url = None
+        if page.next_cursor:
+            next_query = request.query_params.copy()
+            next_query["cursor"] = page.next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{next_query.urlencode()}")
+        results = [{
+            "id": f"{item.kind}:{item.item_id}", "kind": item.kind, "direction": item.direction, "token": item.token,
+            "amount": item.ui_amount, "amount_base_units": str(item.amount), "decimals": item.decimals,
+            "counterparty": item.counterparty, "counterparty_address": item.counterparty_address, "memo": item.memo,
+            "status": item.status, "tone": item.tone, "signature": item.signature, "slot": item.slot,
+            "occurred_at": item.occurred_at, "payment_id": item.payment_id, "explorer_url": item.explorer_url,
+        } for item in page.items]
+        return Response(ActivityPageSerializer({"next": next_url, "results": results}).data)
