@@ -215,3 +215,33 @@ def test_operator_opening_customer_pages_gets_no_wallet(client, db, path: str) -
     response = client.get(path)
     assert response.status_code == 404
     assert Wallet.objects.count() == 0
+
+
+def test_admin_money_records_are_view_only_with_amounts_once_in_token_units(admin_client, make_user, tokens) -> None:
+    alice, bob = _history(make_user, tokens)
+    payment = Payment.objects.get(amount=2_500_000)
+    deposit = IncomingTransfer.objects.get()
+    usdc = tokens["USDC"]
+    # the payment page: "2.5 USDC" once, no base units, no Save, no Delete
+    html = admin_client.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+    assert html.count("2.5 USDC") == 1
+    assert ">2500000<" not in html
+    assert 'name="_save"' not in html
+    assert "deletelink" not in html
+    assert "Numpay operations" in html
+    # an edit or a delete through the admin is refused and changes nothing
+    assert admin_client.post(f"/admin/payments/payment/{payment.pk}/change/", {"status": "failed"}).status_code == 403
+    assert admin_client.post(f"/admin/payments/payment/{payment.pk}/delete/", {"post": "yes"}).status_code == 403
+    transfer = admin_client.get(f"/admin/wallets/incomingtransfer/{deposit.pk}/change/").content.decode()
+    assert "2 SOL" in transfer
+    assert 'name="_save"' not in transfer
+    assert admin_client.post(f"/admin/wallets/incomingtransfer/{deposit.pk}/delete/", {"post": "yes"}).status_code == 403
+    # a token in use cannot be deleted and its identity is read-only; its fee stays editable
+    token_page = admin_client.get(f"/admin/wallets/token/{usdc.pk}/change/").content.decode()
+    assert 'name="decimals"' not in token_page
+    assert 'name="account_creation_fee"' in token_page
+    assert admin_client.post(f"/admin/wallets/token/{usdc.pk}/delete/", {"post": "yes"}).status_code == 403
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount) == ("confirmed", 2_500_000)
+    assert IncomingTransfer.objects.filter(pk=deposit.pk).exists()
+    assert usdc.__class__.objects.filter(pk=usdc.pk, decimals=6).exists()
