@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
+
+from numpay.core.app_settings import setting
 
 
 def approval_ttl_seconds() -> int:
@@ -27,7 +27,7 @@ def explorer_transaction_url(signature: str) -> str:
     ``{signature}``, e.g. ``https://explorer.solana.com/tx/{signature}?cluster=devnet``; unset = no links
     (localnet has no public explorer).
     """
-    template = getattr(settings, "EXPLORER_TX_URL", None) or os.environ.get("EXPLORER_TX_URL", "")
+    template = setting("EXPLORER_TX_URL", "")
     if not template or not signature:
         return ""
     return template.replace("{signature}", signature)

@@ -4,6 +4,7 @@ the same data in the API), the send form's errors, money formatting, the small t
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -245,3 +246,29 @@ def test_admin_money_records_are_view_only_with_amounts_once_in_token_units(admi
     assert (payment.status, payment.amount) == ("confirmed", 2_500_000)
     assert IncomingTransfer.objects.filter(pk=deposit.pk).exists()
     assert usdc.__class__.objects.filter(pk=usdc.pk, decimals=6).exists()
+
+
+def fixed_prices(symbols: list[str], currency: str) -> dict[str, Decimal]:
+    """A price source for the test (the outside service an operator would configure): USDC only."""
+    assert currency == "EUR"
+    return {"USDC": Decimal("0.5")} if "USDC" in symbols else {}
+
+
+def test_balance_value_shows_only_with_a_price_source_and_only_for_priced_tokens(client, make_user, tokens,
+                                                                               settings) -> None:
+    from wallets.faucet import faucet_fund
+
+    alice = make_user()
+    faucet_fund(wallet=alice.wallet, token=tokens["USDC"], amount=3_000_000)
+    client.force_login(alice)
+    # without a price source: no value anywhere
+    assert "≈" not in client.get("/wallet/").content.decode()
+    assert {b["token"]: b["value"] for b in client.get("/wallet/live/").json()["balances"]} == {"SOL": "", "USDC": ""}
+    # with one: the priced token is valued, the other is not guessed
+    settings.PRICE_SOURCE = "tests.test_home.fixed_prices"
+    settings.DISPLAY_CURRENCY = "EUR"
+    html = client.get("/wallet/").content.decode()
+    assert '<span class="value" data-testid="value-USDC">≈ 1.50 EUR</span>' in html
+    assert 'data-testid="value-SOL"' not in html
+    assert {b["token"]: b["value"] for b in client.get("/wallet/live/").json()["balances"]} == {
+        "SOL": "", "USDC": "≈ 1.50 EUR"}

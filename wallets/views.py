@@ -19,6 +19,7 @@ from numpay.core.money import format_money, parse_amount
 from payments.selectors import wallet_activity, wallet_activity_version
 
 from .faucet import faucet_fund
+from .prices import balance_values
 from .selectors import wallet_balances
 from .services import token_get, wallet_for_user
 from .throttling import faucet_throttle_check
@@ -42,6 +43,7 @@ def _balances_context(request: HttpRequest) -> dict[str, object]:
         context["balances"] = wallet_balances(wallet=wallet)
     except ApplicationError as exc:
         context["chain_error"] = exc.message
+    context["values"] = balance_values(context["balances"])  # type: ignore[arg-type]
     return context
 
 
@@ -76,7 +78,8 @@ def live_state(request: HttpRequest) -> JsonResponse:
     ]
     response = JsonResponse({
         "version": wallet_activity_version(wallet=wallet),
-        "balances": [{"token": b.token, "amount": str(b.amount), "display": b.display_amount}
+        "balances": [{"token": b.token, "amount": str(b.amount), "display": b.display_amount,
+                      "value": context["values"].get(b.token, "")}  # type: ignore[attr-defined]
                      for b in context["balances"]],  # type: ignore[attr-defined]
         "received": received,
         "chain_error": context["chain_error"],

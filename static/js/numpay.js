@@ -77,7 +77,10 @@ function numpayLiveHome(home) {
   function updateBalances(balances) {
     const changes = [];
     balances.forEach((balance) => {
-      const amount = home.querySelector(`[data-token="${CSS.escape(balance.token)}"] .amount`);
+      const row = home.querySelector(`[data-token="${CSS.escape(balance.token)}"]`);
+      const value = row && row.querySelector(".value");
+      if (value && balance.value && value.textContent !== balance.value) value.textContent = balance.value;
+      const amount = row && row.querySelector(".amount");
       if (amount && amount.textContent.trim() !== balance.display) {
         amount.textContent = balance.display;
         amount.classList.remove("flash");
