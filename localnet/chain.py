@@ -20,7 +20,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,8 @@ BUILTIN_PROGRAM_IDS = frozenset(
     )
 )
 FAUCET_LAMPORTS = 2**62
+#: Owner of programs loaded with ``--bpf-program`` (what ``solana-test-validator`` uses for that flag).
+BPF_LOADER_2_ID = Pubkey.from_string("BPFLoader2111111111111111111111111111111111")
 #: Entries of the SlotHashes sysvar (``solana_slot_hashes::MAX_ENTRIES``).
 MAX_SLOT_HASHES = 512
 _TOKEN_PROGRAMS = frozenset(TOKEN_PROGRAM_IDS)
@@ -224,6 +226,36 @@ def stored_inner_instructions(inner_instructions: Sequence[Sequence[Any]]) -> li
     return stored
 
 
+@dataclass(frozen=True, slots=True)
+class SlotEvent:
+    """The chain moved to ``slot``: ``slot - 1`` is now confirmed, ``slot - 32`` finalized."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEvent:
+    """A transaction landed (is ``processed``) in ``slot``.
+
+    :param signature: its first signature (64 bytes).
+    :param err: the transaction error JSON, ``None`` on success.
+    :param keys: every account key it loaded (32 bytes each).
+    :param written: ``(address, account after)`` of each account it changed (closed accounts have
+        0 lamports).
+    :param logs: its log messages.
+    """
+
+    slot: int
+    signature: bytes
+    err: Any
+    keys: frozenset[bytes]
+    written: list[tuple[Pubkey, Account]]
+    logs: list[str]
+
+
+Event = SlotEvent | TransactionEvent
+
+
 class TransactionRejected(Exception):
     """A transaction the runtime refuses before execution; ``args[0]`` is the RPC error JSON."""
 
@@ -279,9 +311,18 @@ class Chain:
     :param ledger_path: SQLite file (or directory) of the ledger; created when missing.
     :param slot_ms: slot duration in milliseconds.
     :param faults: injected faults (default: none).
+    :param programs: ``(address, ELF bytes)`` of sBPF programs to place at genesis
+        (``--bpf-program``); see :meth:`_load_genesis_programs`.
     """
 
-    def __init__(self, ledger_path: str | Path, *, slot_ms: int = 400, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        ledger_path: str | Path,
+        *,
+        slot_ms: int = 400,
+        faults: Faults | None = None,
+        programs: Sequence[tuple[Pubkey, bytes]] = (),
+    ) -> None:
         self.lock = threading.RLock()
         self.slot_ms = slot_ms
         self.faults = faults or Faults()
@@ -311,11 +352,15 @@ class Chain:
         # before it), for changes in the last FINALIZATION_DEPTH + 1 slots.
         self._changes: dict[Pubkey, deque[tuple[int, Account | None]]] = {}
         self._change_order: deque[tuple[int, Pubkey]] = deque()
+        #: Receives the chain's events after each ledger commit (set by :mod:`localnet.pubsub`;
+        #: called with the lock held, so it must only hand the list over, e.g. to an event loop).
+        self.publish: Callable[[list[Event]], None] | None = None
+        self._events: list[Event] = []
         with self.lock:
-            self._open()
+            self._open(programs)
 
     # --- startup --------------------------------------------------------------------------------
-    def _open(self) -> None:
+    def _open(self, programs: Sequence[tuple[Pubkey, bytes]] = ()) -> None:
         ledger = self.ledger
         ledger.begin()
         genesis = ledger.get_meta("genesis_hash")
@@ -363,6 +408,7 @@ class Chain:
         self.slot = max(int(stored_slot) if stored_slot else -1, max_tx_slot) + 1
         if self._live_account(self.faucet.pubkey()) is None:
             self._top_up_faucet()
+        self._load_genesis_programs(programs)
         ledger.add_run(self.slot, int(time.time() * 1000), self.slot_ms)
         ledger.set_meta("slot", str(self.slot).encode())
         ledger.commit()
@@ -401,6 +447,39 @@ class Chain:
             slot=self.slot,
             writes=pack_writes([(bytes(self.faucet.pubkey()), bytes(account))]),
         )
+
+    def _publish(self) -> None:
+        """Hand the events collected since the last commit to :attr:`publish` (lock held)."""
+        if self._events:
+            events, self._events = self._events, []
+            if self.publish is not None:
+                self.publish(events)
+
+    def _load_genesis_programs(self, programs: Sequence[tuple[Pubkey, bytes]]) -> None:
+        """Place each ``(address, ELF)`` as an executable account owned by ``BPFLoader2111…``
+        holding the ELF, rent-exempt — the account ``solana-test-validator --bpf-program`` makes.
+
+        The account is written to the ledger (``account_writes`` at slot 0, so it is visible at
+        every commitment at once, as a genesis account is); it stays across restarts with or
+        without the flag.  Giving the same program again writes nothing; other bytes replace it.
+
+        :raises ValueError: when the runtime refuses the bytes (not a loadable sBPF ELF).
+        """
+        for address, elf in programs:
+            account = Account(
+                self.svm.minimum_balance_for_rent_exemption(len(elf)), elf, BPF_LOADER_2_ID, True, 2**64 - 1
+            )
+            if self.svm.get_account(address) == account:
+                continue
+            try:
+                self.svm.set_account(address, account)
+            except Exception as error:  # noqa: BLE001 - solders raises its own error types
+                raise ValueError(f"cannot load the program at {address}: {error}") from None
+            self._programs.pop(address, None)
+            self._index_owner(address, BPF_LOADER_2_ID)
+            self.ledger.append_account_writes(
+                after_tx=self.transaction_count, slot=0, writes=pack_writes([(bytes(address), bytes(account))])
+            )
 
     def _remember_change(self, pubkey: Pubkey, previous: Account | None, slot: int | None = None) -> None:
         slot = self.slot if slot is None else slot
@@ -514,6 +593,8 @@ class Chain:
                 if not changes:
                     del self._changes[pubkey]
             self._set_clock()
+            if self.publish is not None:
+                self._events.append(SlotEvent(slot))
             self.ledger.begin()
             try:
                 while self._delayed and self._delayed[0].due_slot <= slot:
@@ -525,6 +606,7 @@ class Chain:
                 self.ledger.set_meta("slot", str(slot).encode())
             finally:
                 self.ledger.commit()
+                self._publish()
             return slot
 
     # --- commitment -------------------------------------------------------------------------------
@@ -661,6 +743,7 @@ class Chain:
                 return self._send_locked(raw, transaction, signature, skip_preflight, signatures_verified)
             finally:
                 self.ledger.commit()
+                self._publish()
 
     def send_many(self, items: Sequence[tuple[Any, ...]]) -> list[Signature | RpcError]:
         """:meth:`send` for several transactions under one lock and one ledger commit (group
@@ -685,6 +768,7 @@ class Chain:
                         results.append(error)
             finally:
                 self.ledger.commit()
+                self._publish()
         return results
 
     def _is_duplicate(self, signature: Signature) -> bool:
@@ -823,10 +907,12 @@ class Chain:
         else:
             self._priority_fees.setdefault(slot, 0)
         writes = []
+        written_accounts = []
         for key, before, after, is_writable in zip(keys, pre, post, writable, strict=True):
             if is_writable and before != after:
                 written = after if after is not None else _EMPTY_ACCOUNT
                 writes.append((bytes(key), bytes(written)))
+                written_accounts.append((key, written))
                 programs.pop(key, None)
                 self._remember_change(key, before)
                 self._index_owner(key, written.owner if written.lamports else None)
@@ -872,6 +958,10 @@ class Chain:
             writes=pack_writes(writes),
             memo=memo,
         )
+        if self.publish is not None:
+            self._events.append(
+                TransactionEvent(slot, signature_bytes, err, frozenset(key_bytes), written_accounts, stored_meta["logs"])
+            )
 
     def _token_balances(self, accounts: Sequence[Account | None]) -> list[dict[str, Any]]:
         balances = []
@@ -924,6 +1014,7 @@ class Chain:
                 return transaction.signatures[0]
             finally:
                 self.ledger.commit()
+                self._publish()
 
     # --- simulation -------------------------------------------------------------------------------
     def simulate(
@@ -1013,6 +1104,18 @@ class Chain:
             slot, block_time, err_bytes, raw, meta_bytes = self.ledger.transaction(index)
         err = orjson.loads(err_bytes) if err_bytes is not None else None
         return slot, block_time, bytes(raw), orjson.loads(meta_bytes), err
+
+    def block_records(self, slot: int) -> list[tuple[bytes, dict[str, Any], Any]]:
+        """``(raw bytes, stored meta, err)`` of every transaction of block ``slot``, in landing
+        order (every slot is a block on localnet; ``_tx_slots`` never decreases)."""
+        with self.lock:
+            first = bisect.bisect_left(self._tx_slots, slot)
+            end = bisect.bisect_right(self._tx_slots, slot)
+            rows = self.ledger.transactions(first, end) if end > first else []
+        return [
+            (bytes(raw), orjson.loads(meta), orjson.loads(err) if err is not None else None)
+            for _slot, _time, err, raw, meta in rows
+        ]
 
     def signatures_for_address(
         self, address: Pubkey, *, before: Signature | None, until: Signature | None, limit: int, commitment: str | None

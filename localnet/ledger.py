@@ -223,6 +223,12 @@ class Ledger:
             del after_tx
             yield "writes", (slot, writes)
 
+    def transactions(self, first: int, end: int) -> list[tuple[int, int | None, bytes | None, bytes, bytes]]:
+        """``(slot, block_time, err, raw, meta)`` of transactions ``first <= idx < end``, in order."""
+        return self.connection.execute(
+            "SELECT slot, block_time, err, raw, meta FROM transactions WHERE idx >= ? AND idx < ? ORDER BY idx", (first, end)
+        ).fetchall()
+
     def transaction(self, index: int) -> tuple[int, int | None, bytes | None, bytes, bytes] | None:
         """``(slot, block_time, err, raw, meta)`` of transaction ``index`` or ``None``."""
         return self.connection.execute(

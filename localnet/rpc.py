@@ -58,6 +58,10 @@ INTERNAL_ERROR = -32603
 BLOCK_NOT_AVAILABLE = -32004
 MIN_CONTEXT_SLOT_NOT_REACHED = -32016
 UNSUPPORTED_TRANSACTION_VERSION = -32015
+#: Largest slot range of ``getBlocks`` / limit of ``getBlocksWithLimit`` (``MAX_GET_CONFIRMED_BLOCKS_RANGE``).
+MAX_GET_BLOCKS_RANGE = 500_000
+#: The stake of localnet's single validator (lamports), reported by ``getBlockCommitment``.
+TOTAL_STAKE = 1_000_000_000_000
 
 _COMMITMENT_ALIASES = {
     "processed": PROCESSED,
@@ -276,6 +280,10 @@ class Rpc:
             "getSignaturesForAddress": self.get_signatures_for_address,
             "getRecentPrioritizationFees": self.get_recent_prioritization_fees,
             "getBlockTime": self.get_block_time,
+            "getBlock": self.get_block,
+            "getBlocks": self.get_blocks,
+            "getBlocksWithLimit": self.get_blocks_with_limit,
+            "getBlockCommitment": self.get_block_commitment,
             "localnet_setFaults": self.set_faults,
             "localnet_getFaults": self.get_faults,
         }
@@ -709,29 +717,122 @@ class Rpc:
         if record is None:
             return None
         slot, block_time, raw, meta, err = record
-        transaction = VersionedTransaction.from_bytes(raw)
-        is_v0 = isinstance(transaction.message, MessageV0)
-        if is_v0 and (max_version is None or max_version < 0):
-            raise RpcError(
-                UNSUPPORTED_TRANSACTION_VERSION,
-                "Transaction version (0) is not supported by the requesting client. Please try the request again "
-                'with the following configuration parameter: "maxSupportedTransactionVersion": 0',
-            )
-        if encoding == "base64":
-            ui_transaction: Any = [base64.b64encode(raw).decode(), "base64"]
-        elif encoding == "base58":
-            ui_transaction = [b58encode(raw), "base58"]
-        else:
-            ui_transaction = _ui_transaction(transaction, meta, parsed=encoding == "jsonParsed")
-        result: dict[str, Any] = {
-            "blockTime": block_time,
-            "meta": _ui_meta(meta, err, parsed=encoding == "jsonParsed", transaction=transaction),
-            "slot": slot,
-            "transaction": ui_transaction,
-        }
-        if max_version is not None:
-            result["version"] = 0 if is_v0 else "legacy"
+        result: dict[str, Any] = {"blockTime": block_time, "slot": slot}
+        result.update(_encoded_transaction(raw, meta, err, encoding, max_version))
         return result
+
+    # --- blocks -----------------------------------------------------------------------------------
+    def _block_config(self, params: list[Any]) -> tuple[int, dict[str, Any], str]:
+        """``(slot, config, commitment)`` of a block request; -32602 for ``processed``; -32004
+        when the block is not visible at the commitment yet."""
+        slot = _int(_param(params, 0, "slot"), "slot")
+        config = params[1] if len(params) > 1 and isinstance(params[1], str) else _config(params, 1)
+        if isinstance(config, str):
+            config = {"encoding": config}
+        commitment = _commitment(config)
+        if commitment == PROCESSED:
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        if slot > self.chain.slot_at(commitment):
+            raise RpcError(BLOCK_NOT_AVAILABLE, f"Block not available for slot {slot}")
+        return slot, config, commitment
+
+    def get_block(self, params: list[Any]) -> dict[str, Any]:
+        """``getBlock(slot, [{encoding, transactionDetails, rewards, commitment,
+        maxSupportedTransactionVersion}])`` -> ``{blockHeight, blockTime, blockhash, parentSlot,
+        previousBlockhash, transactions | signatures, rewards?}``.
+
+        Every slot is a block (no skipped slots); block height == slot; the blockhash is the one
+        ``getLatestBlockhash`` gave for that slot; the parent of slot 0 is the genesis hash.
+        ``transactionDetails``: ``full`` (default), ``signatures``, ``none`` (``accounts`` is not
+        implemented: -32602).  Encodings as ``getTransaction``.  ``rewards`` (default true) is
+        always an empty list: localnet has no staking.  A v0 transaction in the block needs
+        ``maxSupportedTransactionVersion`` (else -32015), as on a cluster.
+        """
+        slot, config, _commitment_level = self._block_config(params)
+        encoding = config.get("encoding") or "json"
+        if encoding not in ("json", "jsonParsed", "base64", "base58"):
+            raise invalid_params(
+                f"unknown variant `{encoding}`, expected one of `binary`, `base64`, `base58`, `json`, `jsonParsed`"
+            )
+        details = config.get("transactionDetails") or "full"
+        if details not in ("full", "signatures", "none", "accounts"):
+            raise invalid_params(f"unknown variant `{details}`, expected one of `full`, `signatures`, `none`, `accounts`")
+        if details == "accounts":
+            raise invalid_params("transactionDetails `accounts` is not supported by localnet")
+        max_version = config.get("maxSupportedTransactionVersion")
+        if max_version is not None:
+            max_version = _int(max_version, "maxSupportedTransactionVersion")
+        chain = self.chain
+        previous = chain.genesis_hash if slot == 0 else chain.blockhash_for_slot(slot - 1)
+        with chain.lock:
+            block_time = chain.block_time(slot)
+        block: dict[str, Any] = {
+            "blockHeight": slot,
+            "blockTime": block_time,
+            "blockhash": str(chain.blockhash_for_slot(slot)),
+            "parentSlot": max(0, slot - 1),
+            "previousBlockhash": str(previous),
+        }
+        if details != "none":
+            records = chain.block_records(slot)
+            if details == "signatures":
+                block["signatures"] = [str(VersionedTransaction.from_bytes(raw).signatures[0]) for raw, _m, _e in records]
+            else:
+                block["transactions"] = [
+                    _encoded_transaction(raw, meta, err, encoding, max_version) for raw, meta, err in records
+                ]
+        if _bool(config, "rewards", True):
+            block["rewards"] = []
+        return block
+
+    def get_blocks(self, params: list[Any]) -> list[int]:
+        """``getBlocks(start_slot, [end_slot], [{commitment}])`` -> the slots of the blocks in
+        ``[start, min(end, latest at commitment)]`` (every slot on localnet); at most 500,000."""
+        start = _int(_param(params, 0, "start_slot"), "start_slot")
+        end: int | None = None
+        config_index = 1
+        if len(params) > 1 and not isinstance(params[1], dict) and params[1] is not None:
+            end = _int(params[1], "end_slot")
+            config_index = 2
+        commitment = _commitment(_config(params, config_index))
+        if commitment == PROCESSED:
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        latest = self.chain.slot_at(commitment)
+        last = latest if end is None else min(end, latest)
+        if end is not None and end - start > MAX_GET_BLOCKS_RANGE:
+            raise invalid_params(f"Slot range too large; max {MAX_GET_BLOCKS_RANGE}")
+        if end is None and last - start > MAX_GET_BLOCKS_RANGE:
+            last = start + MAX_GET_BLOCKS_RANGE
+        return list(range(start, last + 1))
+
+    def get_blocks_with_limit(self, params: list[Any]) -> list[int]:
+        """``getBlocksWithLimit(start_slot, limit (<= 500,000), [{commitment}])`` -> up to
+        ``limit`` block slots from ``start_slot``."""
+        start = _int(_param(params, 0, "start_slot"), "start_slot")
+        limit = _int(_param(params, 1, "limit"), "limit")
+        if limit > MAX_GET_BLOCKS_RANGE:
+            raise invalid_params(f"Limit too large; max {MAX_GET_BLOCKS_RANGE}")
+        commitment = _commitment(_config(params, 2))
+        if commitment == PROCESSED:
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        latest = self.chain.slot_at(commitment)
+        return list(range(start, min(start + limit - 1, latest) + 1))
+
+    def get_block_commitment(self, params: list[Any]) -> dict[str, Any]:
+        """``getBlockCommitment(slot)`` -> ``{commitment: [u64; 32] | null, totalStake}``.
+
+        localnet has one validator holding :data:`TOTAL_STAKE`: a produced block has that stake at
+        the index of its confirmation depth (capped at 31, the finalization depth - 1); a slot
+        not produced yet has ``null``, as a cluster answers for an unknown block.
+        """
+        slot = _int(_param(params, 0, "slot"), "slot")
+        with self.chain.lock:
+            current = self.chain.slot
+        if slot > current:
+            return {"commitment": None, "totalStake": TOTAL_STAKE}
+        commitment = [0] * 32
+        commitment[min(current - slot, 31)] = TOTAL_STAKE
+        return {"commitment": commitment, "totalStake": TOTAL_STAKE}
 
     def get_signatures_for_address(self, params: list[Any]) -> list[dict[str, Any]]:
         """``getSignaturesForAddress(address, [{limit (1..1000), before, until, commitment}])`` ->
@@ -810,6 +911,37 @@ def _filters(filters: Any) -> list[Callable[[bytes], bool]]:
         else:
             raise invalid_params("unknown filter")
     return matchers
+
+
+def _encoded_transaction(
+    raw: bytes, meta: dict[str, Any], err: Any, encoding: str, max_version: int | None
+) -> dict[str, Any]:
+    """``{transaction, meta, version?}`` of a stored transaction, as ``getTransaction`` and
+    ``getBlock`` show it (``version`` only when ``maxSupportedTransactionVersion`` is given).
+
+    :raises RpcError: -32015 for a v0 transaction without ``maxSupportedTransactionVersion`` >= 0.
+    """
+    transaction = VersionedTransaction.from_bytes(raw)
+    is_v0 = isinstance(transaction.message, MessageV0)
+    if is_v0 and (max_version is None or max_version < 0):
+        raise RpcError(
+            UNSUPPORTED_TRANSACTION_VERSION,
+            "Transaction version (0) is not supported by the requesting client. Please try the request again "
+            'with the following configuration parameter: "maxSupportedTransactionVersion": 0',
+        )
+    if encoding == "base64":
+        ui_transaction: Any = [base64.b64encode(raw).decode(), "base64"]
+    elif encoding == "base58":
+        ui_transaction = [b58encode(raw), "base58"]
+    else:
+        ui_transaction = _ui_transaction(transaction, meta, parsed=encoding == "jsonParsed")
+    result: dict[str, Any] = {
+        "meta": _ui_meta(meta, err, parsed=encoding == "jsonParsed", transaction=transaction),
+        "transaction": ui_transaction,
+    }
+    if max_version is not None:
+        result["version"] = 0 if is_v0 else "legacy"
+    return result
 
 
 def _ui_inner_instructions(stored: list[Any], keys: list[Pubkey] | None = None) -> list[dict[str, Any]]:

@@ -13,11 +13,13 @@ Example::
 API:
 
 * ``Localnet(ledger_dir=None, *, slot_ms=50, host="127.0.0.1", port=0, drop_rate=None,
-  delay_slots=None, http_429_rate=None, http_503_rate=None, fault_seed=None, env=None,
-  startup_timeout=30.0)`` — nothing runs until :meth:`Localnet.start` (or ``with``).  Without a
+  delay_slots=None, http_429_rate=None, http_503_rate=None, fault_seed=None, programs=(), ws_port=None,
+  env=None, startup_timeout=30.0)`` — nothing runs until :meth:`Localnet.start` (or ``with``).  Without a
   ``ledger_dir`` a temporary directory is used and removed by :meth:`Localnet.stop`.
+  ``programs`` is a list of ``(address, path to .so)``: each becomes a ``--bpf-program`` flag.
 * ``.start()`` -> self: spawns the process, reads the URL it prints, waits for ``GET /health``.
-* ``.url`` (``http://127.0.0.1:PORT``), ``.port``, ``.ledger_dir``, ``.pid``, ``.is_running``.
+* ``.url`` (``http://127.0.0.1:PORT``), ``.port``, ``.ws_url`` (``ws://127.0.0.1:WS_PORT``, the
+  PubSub endpoint), ``.ws_port``, ``.ledger_dir``, ``.pid``, ``.is_running``.
 * ``.kill()``: SIGKILL the chain process and its HTTP front processes (no clean shutdown: tests
   crash recovery), then wait until both are gone.
 * ``.stop(timeout=10.0)``: SIGTERM, wait, SIGKILL if it hangs.
@@ -46,6 +48,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -102,6 +105,10 @@ class Localnet:
     :param ledger_dir: ledger directory (kept across :meth:`restart`); temporary when ``None``.
     :param slot_ms: slot duration in milliseconds.
     :param port: fixed port, or 0 for a free one.
+    :param ws_port: fixed websocket port; ``None``: the RPC port + 1 (with ``port=0`` a free pair of
+        consecutive ports, when one is found).
+    :param programs: ``(address (base58 or Pubkey), path of the .so)`` pairs loaded at genesis
+        (``--bpf-program``, owner ``BPFLoader2111…``); they stay in the ledger.
     :param env: extra environment variables for the process.
     :param startup_timeout: seconds to wait for the URL and ``/health``.
     """
@@ -118,6 +125,8 @@ class Localnet:
         http_429_rate: float | None = None,
         http_503_rate: float | None = None,
         fault_seed: int | None = None,
+        programs: Sequence[tuple[Any, str | Path]] = (),
+        ws_port: int | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
@@ -134,7 +143,11 @@ class Localnet:
             "--http-503-rate": http_503_rate,
             "--fault-seed": fault_seed,
         }
+        self.programs = [(str(address), str(Path(path).resolve())) for address, path in programs]
         self.env = env or {}
+        self._fixed_ws_port = ws_port
+        self.ws_url = ""
+        self.ws_port = 0
         self.startup_timeout = startup_timeout
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -160,6 +173,10 @@ class Localnet:
         for flag, value in self.faults.items():
             if value is not None:
                 argv += [flag, str(value)]
+        if self._fixed_ws_port is not None:
+            argv += ["--ws-port", str(self._fixed_ws_port)]
+        for address, path in self.programs:
+            argv += ["--bpf-program", address, path]
         return argv
 
     def start(self) -> Localnet:
@@ -186,6 +203,12 @@ class Localnet:
             raise LocalnetError(f"localnet did not print its URL: {line!r} {self.stderr}")
         self.url = line
         self.port = int(line.rsplit(":", 1)[1])
+        ws_line = self._process.stdout.readline().decode().strip()
+        if not ws_line.startswith("ws"):
+            self.kill()
+            raise LocalnetError(f"localnet did not print its websocket URL: {ws_line!r} {self.stderr}")
+        self.ws_url = ws_line
+        self.ws_port = int(ws_line.rsplit(":", 1)[1])
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise LocalnetError(f"localnet exited with {self._process.returncode}: {self.stderr}")

@@ -293,6 +293,26 @@ def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainC
             kind.on_sent(locked, attempt)
 
 
+def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None) -> bool:
+    """Have the endpoint push the live attempt's outcome (``signatureSubscribe``) and queue a check of the
+    owner as soon as it arrives, instead of waiting for the poller's next round (DESIGN.md invariant 5:
+    "batched poller and/or signatureSubscribe"). The pushed check re-decides from fresh reads under the
+    owner's lock like every other; the poller stays scheduled as the fallback and the beat sweep remains
+    the safety net, so a push that never comes costs nothing but its speed-up.
+
+    :returns: whether a push was asked for (``False``: no websocket, or no attempt).
+    """
+    client = client or get_chain_client()
+    attempt = kind.latest_attempt(owner)
+    if attempt is None:
+        return False
+    from .tasks import enqueue_check
+
+    kind_name, owner_id = kind.name, str(owner.pk)
+    return client.watch_signature(Signature.from_string(attempt.signature),
+                                  lambda _err, _slot: enqueue_check(kind_name, owner_id))
+
+
 def check(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None) -> Any | None:
     """Advance one owner now (the poller's hand-off, and the admin's "re-check status").
 

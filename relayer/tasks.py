@@ -62,7 +62,8 @@ def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
 @shared_task(name="relayer.tasks.outbox_submit", autoretry_for=(ChainUnavailableError,), retry_backoff=1,
              retry_backoff_max=10, max_retries=12, time_limit=60, soft_time_limit=45, acks_late=True)
 def outbox_submit(kind: str, owner_id: str) -> bool:
-    """Send the owner's stored signed transaction, then make sure the status poller runs.
+    """Send the owner's stored signed transaction, ask the endpoint to push its outcome
+    (:func:`relayer.outbox.watch`), and make sure the status poller runs.
 
     :returns: whether the owner still waits for an outcome.
     """
@@ -70,7 +71,8 @@ def outbox_submit(kind: str, owner_id: str) -> bool:
     owner = outbox.submit(kind=outbox_kind, owner_id=owner_id)
     is_open = owner is not None and outbox_kind.is_open(owner)
     if is_open:
-        schedule_poller()
+        outbox.watch(kind=outbox_kind, owner=owner)  # a push when the endpoint offers one ...
+        schedule_poller()  # ... and the batched poller either way
     return is_open
 
 
@@ -94,8 +96,8 @@ def outbox_poll() -> int:
             for step in outbox.next_steps(kind=kind, owners=batch):
                 # In parallel on the worker's threads (one queued check per owner at a time);
                 # outbox_check decides again from fresh reads.
-                if step.kind != "wait" and cache.add(CHECK_QUEUED_KEY.format(kind.name, step.owner.pk), 1, timeout=10):
-                    outbox_check.delay(kind.name, str(step.owner.pk))
+                if step.kind != "wait":
+                    enqueue_check(kind.name, str(step.owner.pk))
             still_open += len(batch)
             # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
             # owner not touched for a while as "the poller stopped".
@@ -108,6 +110,13 @@ def outbox_poll() -> int:
     if still_open:
         schedule_poller()
     return still_open
+
+
+def enqueue_check(kind: str, owner_id: str) -> None:
+    """Queue one :func:`outbox_check` of the owner unless one is already queued (from the poller, and from
+    a pushed signature notification: :func:`relayer.outbox.watch`)."""
+    if cache.add(CHECK_QUEUED_KEY.format(kind, owner_id), 1, timeout=10):
+        outbox_check.delay(kind, owner_id)
 
 
 @shared_task(name="relayer.tasks.outbox_check", autoretry_for=(ChainUnavailableError,), retry_backoff=1,

@@ -263,6 +263,10 @@ SOLANA_CLUSTER = env.str("SOLANA_CLUSTER", default="localnet")
 SOLANA_COMMITMENT = env.str("SOLANA_COMMITMENT", default="confirmed")
 SOLANA_RPC_TIMEOUT_SECONDS = env.float("SOLANA_RPC_TIMEOUT_SECONDS", default=10.0)
 SOLANA_RPC_MAX_RETRIES = env.int("SOLANA_RPC_MAX_RETRIES", default=4)
+# The endpoint's websocket (PubSub) URL, used to have confirmations pushed (signatureSubscribe); empty =
+# derived from SOLANA_RPC_URL (ws/wss, port + 1 when it names one, like solana-test-validator and web3.js),
+# "none" = poll only. The outbox's batched poller runs either way.
+SOLANA_WS_URL = env.str("SOLANA_WS_URL", default="")
 LOCALNET_LEDGER_DIR = env.str("LOCALNET_LEDGER_DIR", default=str(VAR_DIR / "localnet"))
 
 # --- Custody: key-encryption keys (DESIGN.md "Key custody") ---

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -62,6 +62,7 @@ from numpay.core.errors import ChainRequestError, ChainUnavailableError
 
 from .errors import chain_request_error
 from .programs import TOKEN_ACCOUNT_AMOUNT_OFFSET
+from .subscriptions import SignatureWatcher, websocket_url
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -120,9 +121,19 @@ class ChainClient:
     :param timeout: seconds per HTTP request (connect, read, write and pool wait each).
     :param max_retries: retries of a transient failure (HTTP 429/5xx, timeout, connection error)
         before :class:`~numpay.core.errors.ChainUnavailableError`; backoff 50 ms doubling to 1 s.
+    :param ws_url: the endpoint's websocket (PubSub) URL for :meth:`watch_signature`; ``None``: none
+        (signatures are only polled).
     """
 
-    def __init__(self, url: str, *, commitment: str = "confirmed", timeout: float = 10.0, max_retries: int = 4):
+    def __init__(
+        self,
+        url: str,
+        *,
+        commitment: str = "confirmed",
+        timeout: float = 10.0,
+        max_retries: int = 4,
+        ws_url: str | None = None,
+    ):
         if commitment not in _COMMITMENTS:
             raise ValueError(f"unknown commitment {commitment!r}")
         self.url = url
@@ -135,6 +146,8 @@ class ChainClient:
         self._lock = threading.Lock()
         self._http: httpx2.Client | None = None
         self._pid = 0
+        self.ws_url = ws_url
+        self._watcher = SignatureWatcher(ws_url, commitment) if ws_url else None
 
     # --- transport -----------------------------------------------------------------------------------
     def _client(self) -> httpx2.Client:
@@ -342,6 +355,19 @@ class ChainClient:
         """Ask the cluster's faucet for lamports (``requestAirdrop``; localnet/devnet only)."""
         return self._call(RequestAirdrop(address, lamports), RequestAirdropResp).value
 
+    def watch_signature(self, signature: Signature, on_landed: Callable[[Any, int], None]) -> bool:
+        """Have the endpoint push ``signature``'s outcome (``signatureSubscribe`` at the client's
+        commitment): ``on_landed(err, slot)`` is called on another thread once it is reached (``err``:
+        the transaction error JSON or ``None``). Never blocks, never raises; see
+        :mod:`.subscriptions` — a push that never comes is the caller's polling's business.
+
+        :returns: whether it was asked (``False``: no websocket configured, or found unreachable
+            recently).
+        """
+        if self._watcher is None:
+            return False
+        return self._watcher.watch(signature, on_landed)
+
     def wait_for_confirmation(self, signature: Signature, *, timeout: float = 30.0) -> SignatureStatus:
         """Poll ``getSignatureStatuses`` until the signature is at least ``confirmed``.
 
@@ -383,8 +409,18 @@ def _token_amount(data: bytes) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def _client_for(url: str, commitment: str, timeout: float, max_retries: int) -> ChainClient:
-    return ChainClient(url, commitment=commitment, timeout=timeout, max_retries=max_retries)
+def _client_for(url: str, commitment: str, timeout: float, max_retries: int, ws_url: str | None) -> ChainClient:
+    return ChainClient(url, commitment=commitment, timeout=timeout, max_retries=max_retries, ws_url=ws_url)
+
+
+def configured_websocket_url(rpc_url: str, setting: str) -> str | None:
+    """``SOLANA_WS_URL`` resolved: empty = derived from the RPC URL (:func:`.subscriptions.websocket_url`),
+    ``none`` = no websocket (poll only), else the URL as given."""
+    if not setting:
+        return websocket_url(rpc_url)
+    if setting.lower() == "none":
+        return None
+    return setting
 
 
 def get_chain_client() -> ChainClient:
@@ -394,4 +430,5 @@ def get_chain_client() -> ChainClient:
         settings.SOLANA_COMMITMENT,
         settings.SOLANA_RPC_TIMEOUT_SECONDS,
         settings.SOLANA_RPC_MAX_RETRIES,
+        configured_websocket_url(settings.SOLANA_RPC_URL, settings.SOLANA_WS_URL),
     )
