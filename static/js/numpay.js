@@ -175,3 +175,21 @@ document.addEventListener("DOMContentLoaded", () => {
   const sendForm = document.querySelector("form.send-form");
   if (sendForm) numpaySendForm(sendForm);
 });
+
+// The payment page's status card is replaced every second until final; a persistent polite region outside it
+// announces only the status when it changes (not the whole card on every refresh).
+document.addEventListener("htmx:afterSwap", (event) => {
+  const announcer = document.getElementById("payment-announcer");
+  const badge = document.querySelector("#payment-status [data-testid=payment-status]");
+  if (!announcer || !badge) return;
+  const text = `Status: ${badge.textContent.trim()}`;
+  if (announcer.dataset.last !== text) {
+    if (announcer.dataset.last !== undefined) announcer.textContent = text;
+    announcer.dataset.last = text;
+  }
+});
+document.addEventListener("DOMContentLoaded", () => {
+  const announcer = document.getElementById("payment-announcer");
+  const badge = document.querySelector("#payment-status [data-testid=payment-status]");
+  if (announcer && badge) announcer.dataset.last = `Status: ${badge.textContent.trim()}`;
+});

@@ -175,3 +175,15 @@ def test_send_form_max_and_every_error_next_to_its_field(browser, live_server, t
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path="var/screenshots/send-errors-phone.png", full_page=True)
     page.context.close()
+
+
+def test_remember_me_sits_on_the_line_of_its_label(browser, live_server) -> None:  # noqa: F811
+    page = _page(browser, **PHONE)
+    page.goto(f"{live_server.url}/accounts/login/")
+    label = page.locator("label[for=id_remember]").bounding_box()
+    box = page.locator("#id_remember").bounding_box()
+    # the checkbox is on the label's line, right after it, and large enough to tap
+    assert abs((label["y"] + label["height"] / 2) - (box["y"] + box["height"] / 2)) <= 4
+    assert 0 <= box["x"] - (label["x"] + label["width"]) <= 24
+    assert box["width"] >= 20
+    page.context.close()
