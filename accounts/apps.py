@@ -4,6 +4,9 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
-    """Users, allauth adapters (later: phone/SMS, passkeys)."""
+    """Users, allauth adapters (email, phone/SMS, social), the outbox of sent messages."""
 
     name = "accounts"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks

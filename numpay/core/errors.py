@@ -63,6 +63,9 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("throttled", 429, "Too many requests; please slow down.", "Too many requests"),
     E("rate_limited", 429, "You have done this too often; please wait a minute and try again.", "Rate limited"),
     E("server_error", 500, "Something went wrong on our side.", "Server error"),
+    # --- accounts ---
+    E("last_sign_in_method", 409, "This is your only way to sign in; add another one before removing it.",
+      "Last sign-in method"),
     # --- amounts, tokens, memos (numpay.core.money, wallets) ---
     E("invalid_amount", 400, "Enter the amount as a number, like 12.50.", "Invalid amount"),
     E("amount_not_positive", 400, "The amount must be greater than zero.", "Amount not positive"),

@@ -40,6 +40,11 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.headless",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.apple",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.openid_connect",
     "numpay.core",
     "accounts",
     "wallets",
@@ -53,6 +58,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "csp.middleware.CSPMiddleware",
+    "accounts.middleware.SocialFormActionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "numpay.core.middleware.JsonBodyGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -148,16 +154,33 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "landing"
 
-# --- email (an inspectable outbox in dev/test; SMTP from EMAIL_URL in production) ---
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
-EMAIL_FILE_PATH = VAR_DIR / "outbox"
+# --- email (the development outbox, listed at /dev/outbox/, in dev; SMTP in production) ---
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="accounts.outbox.OutboxEmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Numpay <no-reply@numpay.local>")
 
-# --- allauth (accounts: email + password; headless API for apps) ---
+# --- allauth: email + password, phone + SMS code, social providers; headless API for apps ---
+# Sign-in by phone (accounts/app_settings.py: SMS_SIGNIN_ENABLED, SMS_BACKEND, TWILIO_*). On, the one sign-up
+# form takes an email address (with a password) or a mobile number (verified by an SMS code); accounts.forms
+# requires one of the two, which allauth's check account.W001 cannot see.
+SMS_SIGNIN_ENABLED = env.bool("SMS_SIGNIN_ENABLED", default=True)
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupRules"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+if SMS_SIGNIN_ENABLED:
+    ACCOUNT_LOGIN_METHODS = {"email", "phone"}
+    ACCOUNT_SIGNUP_FIELDS = ["email", "phone", "password1", "password2"]
+    SILENCED_SYSTEM_CHECKS = ["account.W001"]
+else:
+    ACCOUNT_LOGIN_METHODS = {"email"}
+    ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 15 * 60
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
+ACCOUNT_PHONE_VERIFICATION_ENABLED = True
+ACCOUNT_PHONE_VERIFICATION_TIMEOUT = 15 * 60
+ACCOUNT_PHONE_VERIFICATION_MAX_ATTEMPTS = 3
+ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = 3
+ACCOUNT_PHONE_VERIFICATION_SUPPORTS_CHANGE = 2
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_LOGOUT_ON_GET = False
@@ -165,7 +188,50 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
+    # SMS codes cost money and reach real people: per number ("key") and per client IP.
+    "verify_phone": "1/30s/key,3/m/ip",
+    "request_login_code": "3/5m/key,10/m/ip",
+    "change_phone": "1/m/user",
 }
+# Social sign-in: a provider is offered (a button, the headless provider token flow) only when its
+# environment variables are set; no database setup. A provider's email that matches an existing account
+# never signs into it: the person signs in to that account first and connects the provider there.
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+
+
+def social_providers_from_env(environ_: environ.Env) -> dict[str, dict]:
+    """``SOCIALACCOUNT_PROVIDERS`` with an app for each provider whose environment variables are set."""
+    providers: dict[str, dict] = {}
+    if environ_.str("GOOGLE_CLIENT_ID", default=""):
+        providers["google"] = {
+            "APPS": [{"client_id": environ_.str("GOOGLE_CLIENT_ID"), "secret": environ_.str("GOOGLE_CLIENT_SECRET",
+                                                                                          default="")}],
+            "SCOPE": ["profile", "email"], "AUTH_PARAMS": {"access_type": "online"}}
+    if environ_.str("GITHUB_CLIENT_ID", default=""):
+        providers["github"] = {
+            "APPS": [{"client_id": environ_.str("GITHUB_CLIENT_ID"), "secret": environ_.str("GITHUB_CLIENT_SECRET",
+                                                                                          default="")}],
+            "SCOPE": ["user:email"]}
+    if environ_.str("APPLE_CLIENT_ID", default=""):
+        providers["apple"] = {"APPS": [{
+            "client_id": environ_.str("APPLE_CLIENT_ID"), "secret": environ_.str("APPLE_KEY_ID", default=""),
+            "key": environ_.str("APPLE_TEAM_ID", default=""),
+            "settings": {"certificate_key": environ_.str("APPLE_PRIVATE_KEY", default="").replace("\\n", "\n")}}]}
+    if environ_.str("OIDC_SERVER_URL", default=""):
+        providers["openid_connect"] = {"APPS": [{
+            "provider_id": environ_.str("OIDC_PROVIDER_ID", default="oidc"),
+            "name": environ_.str("OIDC_PROVIDER_NAME", default="OpenID Connect"),
+            "client_id": environ_.str("OIDC_CLIENT_ID", default=""),
+            "secret": environ_.str("OIDC_CLIENT_SECRET", default=""),
+            "settings": {"server_url": environ_.str("OIDC_SERVER_URL")}}]}
+    return providers
+
+
+SOCIALACCOUNT_PROVIDERS = social_providers_from_env(env)
 # Clients' IP addresses (rate limits) come from X-Forwarded-For as set by this many trusted proxies (0: none,
 # REMOTE_ADDR is the client). allauth and DRF's throttles read the same number.
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)

@@ -5,6 +5,9 @@ Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, NUMPAY_KEKS + N
 RELAYER_FEE_PAYER_KEYPAIR_PATH pointing at an existing file), REDIS_URL (cache, rate limits, locks),
 a real CELERY_BROKER_URL (Redis or RabbitMQ, not the embedded SQLite broker) and
 ALLAUTH_TRUSTED_PROXY_COUNT (how many proxies set X-Forwarded-For; 0 when none).
+Sign-in by phone is off unless SMS_SIGNIN_ENABLED=true, and then needs Twilio's credentials
+(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID).
+The development outbox (/dev/outbox/) never exists in production.
 Static files are served by whitenoise from STATIC_ROOT with hashed names: run
 ``manage.py collectstatic`` at each deploy (the web server refuses to start without its manifest).
 """
@@ -50,11 +53,30 @@ if not os.environ.get("RELAYER_FEE_PAYER_KEYPAIR") and not os.environ.get("RELAY
     if not os.path.exists(_path):
         raise ImproperlyConfigured("RELAYER_FEE_PAYER_KEYPAIR_PATH does not point at a file")
 
+# Sign-in by phone: off unless asked for; on, only with a real SMS gateway and its credentials.
+SMS_SIGNIN_ENABLED = env.bool("SMS_SIGNIN_ENABLED", default=False)
+SMS_BACKEND = env.str("SMS_BACKEND", default="twilio")
+if SMS_SIGNIN_ENABLED:
+    if SMS_BACKEND != "twilio":
+        raise ImproperlyConfigured("SMS_BACKEND must be 'twilio' in production when SMS_SIGNIN_ENABLED is on")
+    _require("TWILIO_ACCOUNT_SID")
+    _require("TWILIO_AUTH_TOKEN")
+    if not os.environ.get("TWILIO_FROM_NUMBER") and not os.environ.get("TWILIO_MESSAGING_SERVICE_SID"):
+        raise ImproperlyConfigured("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID must be set in production "
+                                   "when SMS_SIGNIN_ENABLED is on")
+else:
+    ACCOUNT_LOGIN_METHODS = {"email"}
+    ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+    SILENCED_SYSTEM_CHECKS: list[str] = []
+DEV_OUTBOX_ENABLED = False
+
 # Persistent, health-checked database connections (a new connection per request costs ~10% of a request).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)  # noqa: F405
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 
-ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Mandatory email verification needs an email at sign-up (allauth); with sign-up by phone, email is optional
+# and verification "optional": allauth still only trusts verified addresses for linking and resets.
+ACCOUNT_EMAIL_VERIFICATION = "optional" if SMS_SIGNIN_ENABLED else "mandatory"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

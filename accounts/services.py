@@ -1,0 +1,104 @@
+"""Writes of the accounts app: queueing and delivering SMS, recording sent emails.
+
+Texts are stored first (:class:`~accounts.models.OutboundMessage`) and delivered by the Celery task
+:func:`accounts.tasks.sms_deliver` after commit, which carries only the message id: a sign-in code never
+travels through the broker and never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from numpay.core.errors import ConflictError
+
+from .app_settings import app_settings
+from .models import OutboundMessage, User
+from .phones import phone_mask
+from .selectors import can_remove_sign_in_method
+from .sms import SmsRejectedError, SmsTransientError, get_sms_backend
+
+logger = logging.getLogger(__name__)
+
+
+def sms_queue(*, to: str, body: str) -> OutboundMessage:
+    """Store a text to ``to`` (E.164) and deliver it from the worker once the caller's transaction commits.
+
+    :returns: the queued message (status ``queued``).
+    """
+    from .tasks import sms_deliver
+
+    message = OutboundMessage.objects.create(channel=OutboundMessage.Channel.SMS, recipient=to, body=body)
+    transaction.on_commit(lambda: sms_deliver.delay(message.pk))
+    return message
+
+
+def sms_deliver(*, message_id: int, is_last_attempt: bool) -> str:
+    """Send a queued text through the configured backend, at most once (the row is locked and re-read).
+
+    :param is_last_attempt: when true, a transient failure ends the message ``failed`` instead of raising.
+    :returns: the message's status after this attempt (``sent``, ``failed``; or the status it already had).
+    :raises SmsTransientError: a transient failure while retries remain (the task retries with backoff).
+    """
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().get(pk=message_id)
+        if message.status != OutboundMessage.Status.QUEUED:
+            return message.status
+        message.attempts += 1
+        try:
+            message.provider_message_id = get_sms_backend().send(to=message.recipient, body=message.body)
+        except SmsTransientError as exc:
+            if is_last_attempt:
+                _fail(message, str(exc))
+                return message.status
+            message.save(update_fields=["attempts"])
+            logger.warning("SMS %s to %s not sent yet (attempt %s): %s", message.pk,
+                           phone_mask(message.recipient), message.attempts, exc)
+            retry_error = exc
+        except SmsRejectedError as exc:
+            _fail(message, str(exc))
+            return message.status
+        else:
+            message.status = OutboundMessage.Status.SENT
+            message.sent_at = timezone.now()
+            if not app_settings.KEEP_SMS_BODIES:
+                message.body = ""
+            message.save(update_fields=["attempts", "provider_message_id", "status", "sent_at", "body"])
+            return message.status
+    raise retry_error  # after commit: the attempt count is kept
+
+
+def _fail(message: OutboundMessage, reason: str) -> None:
+    message.status = OutboundMessage.Status.FAILED
+    message.error = reason[:255]
+    message.body = ""  # never kept for a message nobody received
+    message.save(update_fields=["attempts", "status", "error", "body"])
+    logger.error("SMS %s to %s failed after %s attempt(s): %s", message.pk, phone_mask(message.recipient),
+                 message.attempts, reason)
+
+
+def email_record(*, recipients: Iterable[str], subject: str, body: str) -> OutboundMessage:
+    """Record an email as sent (the development outbox's email backend).
+
+    :returns: the stored message (status ``sent``).
+    """
+    return OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.EMAIL, recipient=", ".join(recipients)[:320], subject=subject[:255],
+        body=body, status=OutboundMessage.Status.SENT, attempts=1, sent_at=timezone.now())
+
+
+def user_phone_remove(*, user: User) -> None:
+    """Remove ``user``'s phone number, unless it is their only way to sign in.
+
+    :raises numpay.core.errors.ConflictError: ``last_sign_in_method``.
+    """
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.phone and locked.phone_verified and not can_remove_sign_in_method(user=locked, kind="phone",
+                                                                                    key="phone"):
+            raise ConflictError("last_sign_in_method")
+        User.objects.filter(pk=user.pk).update(phone=None, phone_verified=False)
+    user.phone, user.phone_verified = None, False

@@ -1,0 +1,68 @@
+"""Pages of the accounts app: sign-in methods, SMS delivery status, the development outbox.
+
+Sign-up, sign-in, codes and provider logins are allauth's own views (customised by adapters and templates).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .adapters import SMS_SESSION_KEY
+from .app_settings import app_settings
+from .models import OutboundMessage
+from .phones import phone_mask
+from .selectors import can_remove_sign_in_method, sign_in_methods
+
+
+@login_required
+@require_GET
+def sign_in_methods_page(request: HttpRequest) -> HttpResponse:
+    """The account page: every way the user signs in, with add and (when another remains) remove."""
+    methods = sign_in_methods(user=request.user)  # type: ignore[arg-type]
+    rows = [(method, can_remove_sign_in_method(user=request.user, kind=method.kind, key=method.key))  # type: ignore[arg-type]
+            for method in methods]
+    return render(request, "accounts/sign_in_methods.html", {
+        "rows": rows, "sms_signin_enabled": app_settings.SMS_SIGNIN_ENABLED,
+        "pending_phone": request.user.phone if request.user.phone and not request.user.phone_verified else "",  # type: ignore[union-attr]
+    })
+
+
+@login_required
+@require_POST
+def phone_remove(request: HttpRequest) -> HttpResponse:
+    """Remove the phone number (refused with ``last_sign_in_method`` when it is the only way in)."""
+    services.user_phone_remove(user=request.user)  # type: ignore[arg-type]
+    return redirect("sign_in_methods")
+
+
+@require_GET
+def sms_delivery(request: HttpRequest) -> HttpResponse:
+    """What became of the last text sent for this browser (polled by the code pages while it is queued)."""
+    message_id = request.session.get(SMS_SESSION_KEY)
+    message = OutboundMessage.objects.filter(pk=message_id, channel=OutboundMessage.Channel.SMS).first() \
+        if message_id else None
+    return render(request, "accounts/_sms_delivery.html", {
+        "message": message, "masked": phone_mask(message.recipient) if message else ""})
+
+
+def _is_local(request: HttpRequest) -> bool:
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+@require_GET
+def dev_outbox(request: HttpRequest) -> HttpResponse:
+    """``/dev/outbox/``: emails and SMS sent, newest first; staff or this machine only, never in production
+    (``DEV_OUTBOX_ENABLED``); otherwise 404 (nothing tells that it exists)."""
+    if not app_settings.DEV_OUTBOX_ENABLED or not (request.user.is_staff or _is_local(request)):
+        raise Http404
+    messages = OutboundMessage.objects.all()[:200]
+    return render(request, "accounts/dev_outbox.html", {"outbox": messages})
