@@ -24,11 +24,14 @@ _emails = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def localnet_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A running localnet (50 ms slots) for the whole test session."""
+    """A running localnet (50 ms slots) for the whole test session, with the Numpay wallet program
+    (``programs/wallet/numpay_wallet.so``) loaded at genesis at ``NUMPAY_WALLET_PROGRAM_ID``."""
     from localnet.testing import Localnet
+    from wallets.app_settings import WALLET_PROGRAM_SO, app_settings
 
     ledger = tmp_path_factory.mktemp("ledger")
-    node = Localnet(ledger_dir=ledger, slot_ms=50)
+    program = (app_settings.WALLET_PROGRAM_ID, Path(__file__).resolve().parent / WALLET_PROGRAM_SO)
+    node = Localnet(ledger_dir=ledger, slot_ms=50, programs=[program])
     node.start()
     yield node
     node.stop()

@@ -16,6 +16,7 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
 from django.db import transaction
 
+from wallets.claims import wallet_claim_confirm
 from wallets.services import wallet_provision
 
 from .models import User
@@ -37,6 +38,13 @@ class AccountAdapter(DefaultAccountAdapter):
             if commit:
                 wallet_provision(user=user)
         return user
+
+    def confirm_email(self, request: Any, email_address: Any) -> bool:
+        """Confirm the address; a wallet paid by email before sign-up becomes spendable by its owner."""
+        confirmed = super().confirm_email(request, email_address)
+        if confirmed:
+            wallet_claim_confirm(user=email_address.user, email=email_address.email)
+        return confirmed
 
     # --- phone numbers (allauth's phone support) ---
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import httpx
+import httpx2
 from django.utils.module_loading import import_string
 
 from .app_settings import SMS_BACKENDS, app_settings
@@ -54,9 +54,10 @@ class OutboxSmsBackend:
 
 
 class TwilioSmsBackend:
-    """Twilio's REST API over httpx, with an explicit timeout; credentials from the environment."""
+    """Twilio's REST API over httpx2 (the project's HTTP client), with an explicit timeout; credentials from
+    the environment."""
 
-    def __init__(self, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, *, transport: httpx2.BaseTransport | None = None) -> None:
         self._transport = transport
 
     def send(self, *, to: str, body: str) -> str:
@@ -69,9 +70,9 @@ class TwilioSmsBackend:
             form["From"] = settings.TWILIO_FROM_NUMBER
         url = f"{settings.TWILIO_API_BASE_URL.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
         try:
-            with httpx.Client(timeout=settings.SMS_TIMEOUT_SECONDS, transport=self._transport) as client:
+            with httpx2.Client(timeout=settings.SMS_TIMEOUT_SECONDS, transport=self._transport) as client:
                 response = client.post(url, data=form, auth=(sid, settings.TWILIO_AUTH_TOKEN))
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise SmsTransientError(f"Twilio unreachable: {type(exc).__name__}") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise SmsTransientError(f"Twilio answered HTTP {response.status_code}")
@@ -83,7 +84,7 @@ class TwilioSmsBackend:
             return ""
 
 
-def _twilio_code(response: httpx.Response) -> str:
+def _twilio_code(response: httpx2.Response) -> str:
     """`` (Twilio error 21211)`` from a Twilio error body, or ``""``."""
     try:
         code = response.json().get("code")

@@ -52,6 +52,8 @@ class Payment(models.Model):
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="payments_sent")
     recipient_input = models.CharField(max_length=254, help_text="What the sender typed: an email or an address.")
     recipient_address = models.CharField(max_length=44)
+    reclaim_of = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reclaim",
+                                      help_text="The unclaimed payment to an email this payment takes back.")
     recipient_wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True,
                                          related_name="payments_received")
     token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="payments")

@@ -14,6 +14,7 @@ from solders.pubkey import Pubkey
 from numpay.core.errors import ApplicationError
 from numpay.core.solana import AccountInfo, ChainClient
 from numpay.core.solana.programs import SYSTEM_PROGRAM_ID, SYSVAR_OWNER_ID
+from wallets.claims import normalize_email, wallet_reserve_for_email
 from wallets.models import Token, Wallet
 
 from .transactions import MAX_TRANSACTION_UNITS, payment_compute_unit_limit
@@ -49,10 +50,12 @@ class PaymentRequest:
 
 @dataclass(frozen=True)
 class Recipient:
-    """Where a payment goes: ``address`` (base58 owner) and the Numpay wallet there, if any."""
+    """Where a payment goes: ``address`` (base58 owner) and the Numpay wallet there, if any.
+    ``is_new_email_wallet``: the review step of a payment to an email with no wallet yet (no address)."""
 
     address: str
     wallet: Wallet | None
+    is_new_email_wallet: bool = False
 
 
 def parse_recipient(to: str) -> str:
@@ -77,17 +80,24 @@ def parse_recipient(to: str) -> str:
     return text
 
 
-def resolve_recipient(*, to: str, sender_wallet: Wallet) -> Recipient:
-    """Look up a recipient already checked by :func:`parse_recipient`: the Numpay user with that email,
-    or the address (and the Numpay wallet there, if any).
+def resolve_recipient(*, to: str, sender_wallet: Wallet, reserve_email_wallet: bool = True) -> Recipient:
+    """Look up a recipient already checked by :func:`parse_recipient`: the wallet of the Numpay user with
+    that email, else the wallet waiting for that email's owner (reserved now when there is none:
+    ``wallets.claims``); or the address (and the Numpay wallet there, if any). Every well-formed email is
+    accepted the same way, so a sender never learns whether it has an account.
 
-    :raises ApplicationError: ``recipient_not_found`` (no user with that email), ``recipient_is_sender``.
+    :param reserve_email_wallet: ``False`` for the review step, which creates nothing: an email with no
+        wallet yet gives ``Recipient(address="", wallet=None, is_new_email_wallet=True)``.
+    :raises ApplicationError: ``recipient_is_sender``.
     """
     text = parse_recipient(to)
     if "@" in text:
-        wallet = Wallet.objects.filter(user__email__iexact=text).first()
+        wallet = (Wallet.objects.filter(user__email__iexact=text).first()
+                  or Wallet.objects.filter(claim_email=normalize_email(text)).first())
         if wallet is None:
-            raise ApplicationError("recipient_not_found", "No Numpay user has that email address.", extra={"field": "to"})
+            if not reserve_email_wallet:
+                return Recipient(address="", wallet=None, is_new_email_wallet=True)
+            wallet = wallet_reserve_for_email(email=text)
     else:
         wallet = Wallet.objects.filter(address=text).first()
         if wallet is None:

@@ -149,13 +149,16 @@ def _payment_item(payment: Payment, *, wallet: Wallet) -> ActivityItem:
     if sent:
         other = payment.recipient_wallet.user if payment.recipient_wallet_id else None
         address = payment.recipient_address
+        # nobody has claimed an email's wallet yet: the email the sender typed
+        fallback = payment.recipient_input if "@" in payment.recipient_input else short_address(address)
     else:
         other, address = payment.sender, payment.wallet.address
+        fallback = short_address(address)
     label, tone = payment_status_label(payment)
     return ActivityItem(
         kind="payment", item_id=str(payment.pk), direction="sent" if sent else "received",
         token=payment.token.symbol, decimals=payment.token.decimals, amount=payment.amount,
-        counterparty=person_label(other) if other is not None else short_address(address),
+        counterparty=person_label(other) if other is not None else fallback,
         counterparty_address=address, memo=payment.memo, status=label, tone=tone, signature=payment.signature,
         slot=payment.slot if payment.status == Payment.Status.CONFIRMED else None,
         occurred_at=payment.confirmed_at or payment.created_at, payment_id=payment.pk)

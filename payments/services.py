@@ -26,11 +26,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from numpay.core.errors import ApplicationError, UnprocessableError
+from numpay.core.errors import ApplicationError, ConflictError, NotFoundError, UnprocessableError
 from numpay.core.money import format_amount, parse_amount
 from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import SOL_DECIMALS
 from relayer import outbox
+from wallets.app_settings import app_settings as wallets_settings
 from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.models import Token, Wallet
 from wallets.services import token_get, wallet_for_user
@@ -43,6 +44,7 @@ from .requests import (
     MAX_PAYMENT_BASE_UNITS,
     PaymentRequest,
     Recipient,
+    RecipientAccounts,
     parse_recipient,
     recipient_check_spendable,
     resolve_recipient,
@@ -103,13 +105,17 @@ def payment_terms(*, user: Any, request: PaymentRequest) -> PaymentTerms:
     """Check what does not depend on who the recipient is: the wallet may pay, the form of ``to`` (nothing
     looked up), the token, the amount, the memo.
 
-    :raises ApplicationError: ``wallet_frozen`` (403), ``recipient_required``, ``invalid_address``,
+    :raises ApplicationError: ``wallet_frozen`` (403), ``wallet_unclaimed`` (403: paid by email before sign-up,
+        the email not confirmed yet), ``recipient_required``, ``invalid_address``,
         ``unknown_token``, ``invalid_amount``,
         ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``, ``invalid_memo``.
     """
     wallet = wallet_for_user(user=user)
     if wallet.status != Wallet.Status.ACTIVE:
         raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    if wallet.claim_email:
+        raise ApplicationError("wallet_unclaimed", "Confirm your email address to use the money sent to it "
+                               "(we sent you a link).", status=403)
     parse_recipient(request.to)
     token = token_get(symbol=request.token)
     amount = parse_amount(request.amount, decimals=token.decimals)
@@ -127,17 +133,21 @@ def payment_plan(*, user: Any, request: PaymentRequest, client: ChainClient | No
     client = client or get_chain_client()
     terms = payment_terms(user=user, request=request)
     available = available_balance(client=client, wallet=terms.wallet, token=terms.token)
-    return _plan(terms=terms, request=request, available=available, client=client)
+    return _plan(terms=terms, request=request, available=available, client=client, reserve=False)
 
 
-def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, client: ChainClient) -> PaymentPlan:
+def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, client: ChainClient,
+          reserve: bool = True) -> PaymentPlan:
     """Check the amount against ``available`` *before* looking at the recipient, so a refusal never
     tells whether an email has an account; then resolve the recipient, the accounts the payment opens
     and their network fee, and check the whole debit."""
     _check_available(client=client, token=terms.token, debit=terms.amount, available=available)
-    recipient = resolve_recipient(to=request.to, sender_wallet=terms.wallet)
-    target = recipient_check_spendable(client=client, recipient=recipient, token=terms.token,
-                                       sender_wallet=terms.wallet)
+    recipient = resolve_recipient(to=request.to, sender_wallet=terms.wallet, reserve_email_wallet=reserve)
+    if recipient.is_new_email_wallet:  # the review step: the wallet would be reserved now, with nothing on-chain
+        target = RecipientAccounts(account=None, token_account=None)
+    else:
+        target = recipient_check_spendable(client=client, recipient=recipient, token=terms.token,
+                                           sender_wallet=terms.wallet)
     creates_account = not terms.token.is_native and target.token_account is None
     if terms.token.is_native and target.account is None:
         minimum = client.minimum_balance_for_rent_exemption(0)
@@ -145,7 +155,7 @@ def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, clien
             raise ApplicationError("amount_below_rent_minimum", "A new Solana address must receive at least "
                                    f"{format_amount(minimum, decimals=SOL_DECIMALS)} SOL.", extra={"field": "amount"})
     network_fee = 0
-    if creates_account and recipient.wallet is None:
+    if creates_account and recipient.wallet is None and not recipient.is_new_email_wallet:
         network_fee = _account_creation_fee(terms.token)
         _check_available(client=client, token=terms.token, debit=terms.amount + network_fee, available=available)
     return PaymentPlan(wallet=terms.wallet, token=terms.token, recipient=recipient, amount=terms.amount,
@@ -185,7 +195,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
         ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``,
         ``invalid_memo``, ``insufficient_funds``, ``would_leave_dust``, ``recipient_required``,
-        ``recipient_not_found``, ``invalid_address``, ``invalid_recipient``, ``recipient_is_sender``,
+        ``invalid_address``, ``invalid_recipient``, ``recipient_is_sender``,
         ``recipient_account_missing``, ``amount_below_rent_minimum``, ``transaction_not_allowed``,
         ``fee_payer_cap_exceeded``, ``sponsorship_budget_exceeded`` (429).
     :raises UnprocessableError: ``idempotency_key_reused`` (422).
@@ -272,6 +282,62 @@ def payment_approve(*, payment_id: uuid.UUID | str, note: str, client: ChainClie
             raise ApplicationError("payment_expired", "This payment expired before it was approved.", status=409)
         _approve(payment, blockhash=blockhash, note=note)
     return payment
+
+
+def payment_reclaim(*, user: Any, payment_id: uuid.UUID | str, client: ChainClient | None = None
+                    ) -> tuple[Payment, bool]:
+    """Take back a payment ``user`` sent to an email nobody has claimed (``wallets.claims``), once
+    ``NUMPAY_UNCLAIMED_RECLAIM_DAYS`` have passed since it was confirmed: a payment of the same amount from
+    the waiting wallet back to the sender, signed by that wallet's custody key, submitted like any payment.
+    Idempotent: a second call returns the first reclaim.
+
+    :returns: ``(the reclaim payment, created)``.
+    :raises NotFoundError: ``payment_not_found`` (not a payment ``user`` sent).
+    :raises ConflictError: ``payment_not_reclaimable`` (not confirmed, not to an unclaimed email, or itself
+        a reclaim), ``payment_reclaim_too_early``.
+    :raises ApplicationError: ``insufficient_funds``; the relayer's refusals as :func:`payment_create`.
+    """
+    client = client or get_chain_client()
+    original = Payment.objects.filter(pk=payment_id, sender=user).select_related("recipient_wallet", "token").first() \
+        if _is_uuid(payment_id) else None
+    if original is None:
+        raise NotFoundError("payment_not_found", "No such payment.")
+    blockhash = client.latest_blockhash()
+    with transaction.atomic():
+        wallet = (wallet_qs_select_for_update().get(pk=original.recipient_wallet_id)
+                  if original.recipient_wallet_id else None)
+        existing = Payment.objects.filter(reclaim_of=original).first()
+        if existing is not None:
+            return existing, False
+        if original.status != Status.CONFIRMED or wallet is None or not wallet.claim_email \
+                or original.reclaim_of_id is not None:
+            raise ConflictError("payment_not_reclaimable", "Only a confirmed payment to an email nobody has claimed "
+                                "can be taken back.")
+        due = original.confirmed_at + timedelta(days=wallets_settings.UNCLAIMED_RECLAIM_DAYS)
+        if timezone.now() < due:
+            raise ConflictError("payment_reclaim_too_early", "You can take this payment back from "
+                                f"{due:%Y-%m-%d %H:%M} UTC if nobody has claimed it by then.")
+        token = original.token
+        available = available_balance(client=client, wallet=wallet, token=token)
+        _check_available(client=client, token=token, debit=original.amount, available=available)
+        sender_wallet = wallet_for_user(user=user)
+        reclaim = Payment.objects.create(
+            sender=user, wallet=wallet, recipient_input=user.email, recipient_address=sender_wallet.address,
+            recipient_wallet=sender_wallet, token=token, amount=original.amount, reclaim_of=original,
+            creates_recipient_token_account=not token.is_native and client.get_account_info(
+                token.associated_token_account(sender_wallet.address)) is None,
+            expires_at=timezone.now() + timedelta(seconds=app_settings.approval_ttl_seconds()))
+        state_machine.record_created(reclaim, note=f"takes back the unclaimed payment {original.id}")
+        _approve(reclaim, blockhash=blockhash, note="reclaim: unclaimed after the claim period")
+    return reclaim, True
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def payments_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:

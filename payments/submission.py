@@ -4,7 +4,8 @@ payment reacts here to each outcome:
 
 - sent -> ``submitted``;
 - landed at the configured commitment -> ``confirmed`` (the sponsorship is settled with what the fee
-  payer really lost; balances are forgotten in every process);
+  payer really lost; balances are forgotten in every process; a payment to an email nobody has claimed
+  yet emails its owner, ``wallets.tasks.unclaimed_payment_notify``);
 - failed on chain -> ``failed`` with a plain sentence (the fee was paid: sponsorship settled); failed in
   preflight on the first send -> ``failed`` (never broadcast: sponsorship released);
 - never landed and past ``expires_at`` -> ``expired`` (sponsorship released); before it, a new attempt
@@ -26,7 +27,9 @@ from django.utils import timezone
 from numpay.core.solana import Blockhash, SignatureStatus
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
+from wallets.program import ProgramErrorCode, error_sentence
 from wallets.selectors import balance_cache_key
+from wallets.tasks import unclaimed_payment_notify
 
 from . import state_machine
 from .lock_objects import payment_qs_select_for_update
@@ -77,6 +80,10 @@ class PaymentOutbox(OutboxKind):
         owner.save()
         relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
         forget_balances_on_commit(owner)
+        if owner.reclaim_of_id is None and owner.recipient_wallet_id is not None \
+                and owner.recipient_wallet.claim_email:  # paid by email before sign-up: tell them
+            payment_id = str(owner.id)
+            transaction.on_commit(lambda: unclaimed_payment_notify.delay(payment_id))
 
     def on_failed(self, owner: Payment, attempt: PaymentAttempt, *, err: Any, landed: bool, slot: int | None,
                   fee_payer_cost: int | None) -> None:
@@ -133,11 +140,22 @@ _TOKEN_ERRORS = {
 }
 
 
+#: The Numpay wallet program's refusals a payment can meet, by code (docs/wallet-program.md, "Errors");
+#: any other of its codes is ``wallet_rule_refused``. The sentence is the program client's.
+_WALLET_PROGRAM_CODES = {
+    ProgramErrorCode.PER_TRANSACTION_LIMIT_EXCEEDED: "wallet_limit_exceeded",
+    ProgramErrorCode.PERIOD_LIMIT_EXCEEDED: "wallet_limit_exceeded",
+    ProgramErrorCode.NO_LIMIT_FOR_MINT: "wallet_token_not_allowed",
+}
+
+
 def explain_transaction_error(err: Any, *, is_native: bool) -> tuple[str, str]:
     """A stable code and a plain-words sentence for a Solana transaction error (as JSON).
 
-    Codes come from the runtime's ``TransactionError`` / ``InstructionError`` and the SPL Token program's
-    error enum (https://github.com/solana-program/token, ``TokenError``).
+    Codes come from the runtime's ``TransactionError`` / ``InstructionError``, the Numpay wallet program's
+    error codes (6000 and up: ``wallets.program.error_sentence``; a limit refusal is
+    ``wallet_limit_exceeded``) and the SPL Token program's error enum
+    (https://github.com/solana-program/token, ``TokenError``).
     """
     text = json.dumps(err, default=str)
     if "InsufficientFundsForRent" in text:
@@ -147,6 +165,9 @@ def explain_transaction_error(err: Any, *, is_native: bool) -> tuple[str, str]:
         detail = err["InstructionError"][1] if len(err["InstructionError"]) > 1 else None
         if isinstance(detail, dict) and "Custom" in detail:
             custom = detail["Custom"]
+            sentence = error_sentence(custom)
+            if sentence is not None:
+                return _WALLET_PROGRAM_CODES.get(custom, "wallet_rule_refused"), sentence
             if is_native and custom == 1:
                 return "insufficient_funds", "The sender's SOL balance was too low when the payment reached the network."
             if custom in _TOKEN_ERRORS and not is_native:

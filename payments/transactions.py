@@ -1,6 +1,13 @@
 """Building and signing a payment's transaction (one outbox attempt).
 
-The message: the transfer (SOL ``transfer`` or SPL ``transfer_checked``, carrying the payment's reference
+A smart wallet's payment is one ``execute`` of the Numpay wallet program (docs/wallet-program.md), signed
+by the wallet's custody key as its authority: the transfer out of the vault (SOL, or the token with an
+idempotent creation of the recipient's token account, rent from the fee payer only when the account is
+missing), the network fee as a second transfer, and the payment's reference key as an extra account.
+Until the wallet's config is on-chain, a ``create`` (rent from the fee payer) goes in front of it; the
+program makes it a no-op once the config exists.
+
+A keypair wallet's message: the transfer (SOL ``transfer`` or SPL ``transfer_checked``, carrying the payment's reference
 key), an idempotent creation of the recipient's associated token account when needed (rent from the fee
 payer), and an optional memo. The relayer validates and co-signs it as fee payer; custody signs for the
 wallet (Solana transaction format: https://solana.com/docs/core/transactions).
@@ -11,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from django.core.cache import cache
 from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
@@ -20,11 +28,15 @@ from spl.memo.models import MemoParams
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
-from numpay.core.solana import Blockhash
+from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import MEMO_PROGRAM_ID
 from numpay.core.transactions import assemble, compile_message
 from relayer import services as relayer
+from wallets import program as wallet_program
+from wallets.models import Token, Wallet
+from wallets.selectors import tokens_active
 from wallets.services import wallet_sign
+from wallets.smart import config_create_instruction, wallet_config_read, wallet_program_id
 
 from .models import Payment, PaymentAttempt
 
@@ -73,19 +85,67 @@ def payment_compute_unit_limit(*, memo: str, other_instructions: int) -> int:
     return units
 
 
-def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool) -> list[Instruction]:
+def wallet_config_exists(*, client: ChainClient, wallet: Wallet) -> bool:
+    """Whether ``wallet``'s config is on-chain (a config never goes away, so a seen one is remembered for an
+    hour in the shared cache). Keypair wallets have none and need none: ``True``.
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    if not wallet.is_smart:
+        return True
+    key = f"wallet-config:{wallet.config_address}"
+    if cache.get(key):
+        return True
+    exists = wallet_config_read(client=client, wallet=wallet) is not None
+    if exists:
+        cache.set(key, True, 3600)
+    return exists
+
+
+def _smart_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool,
+                        create_config: bool, config_tokens: list[Token]) -> list[Instruction]:
+    wallet, token = payment.wallet, payment.token
+    authority = Pubkey.from_string(wallet.signing_address)
+    recipient = Pubkey.from_string(payment.recipient_address)
+    transfers: list[wallet_program.SolTransfer | wallet_program.TokenTransfer] = []
+    if token.is_native:
+        transfers.append(wallet_program.SolTransfer(destination=recipient, amount=payment.amount))
+    else:
+        mint, program = Pubkey.from_string(token.mint), Pubkey.from_string(token.token_program)
+        transfers.append(wallet_program.TokenTransfer(
+            mint=mint, destination=recipient, amount=payment.amount, decimals=token.decimals,
+            payer=fee_payer if create_recipient_account else authority, token_program=program))
+        if payment.network_fee:
+            transfers.append(wallet_program.TokenTransfer(
+                mint=mint, destination=fee_payer, amount=payment.network_fee, decimals=token.decimals,
+                payer=authority, token_program=program))
+    program_id = wallet_program_id()
+    instructions = []
+    if create_config:
+        instructions.append(config_create_instruction(wallet=wallet, payer=fee_payer, tokens=config_tokens))
+    instructions.append(_with_reference(
+        wallet_program.execute(program_id, authority, authority, transfers), payment_reference(payment.id)))
+    return instructions
+
+
+def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool,
+                       create_config: bool = False, config_tokens: list[Token] | None = None) -> list[Instruction]:
     """SOL: a system transfer. SPL: optional idempotent ATA create (funded by the fee payer),
     ``transfer_checked``, and the network fee (``payment.network_fee`` base units, for opening a token
     account outside Numpay) as a second ``transfer_checked`` to the fee payer's associated token account
     for the mint. The transfer carries the payment's :func:`payment_reference`. An optional
-    memo (signed by the sender) follows, with an explicit compute unit limit that fits it
+    memo (signed by the sender's custody key) follows, with an explicit compute unit limit that fits it
     (:func:`payment_compute_unit_limit`; no compute unit price, so the fee does not change).
     """
-    sender = Pubkey.from_string(payment.wallet.address)
+    sender = Pubkey.from_string(payment.wallet.signing_address)
     recipient = Pubkey.from_string(payment.recipient_address)
     token = payment.token
     instructions: list[Instruction] = []
-    if token.is_native:
+    if payment.wallet.is_smart:
+        instructions = _smart_instructions(payment=payment, fee_payer=fee_payer,
+                                           create_recipient_account=create_recipient_account,
+                                           create_config=create_config, config_tokens=config_tokens or [])
+    elif token.is_native:
         instructions.append(_with_reference(
             transfer(TransferParams(from_pubkey=sender, to_pubkey=recipient, lamports=payment.amount)),
             payment_reference(payment.id)))
@@ -110,8 +170,11 @@ def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_
     return instructions
 
 
-def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int, reserve: bool) -> PaymentAttempt:
+def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int, reserve: bool,
+                         client: ChainClient | None = None) -> PaymentAttempt:
     """Compile, validate and co-sign (relayer), sign (custody) and store one attempt of ``payment``.
+    A smart wallet whose config is not on-chain yet gets its ``create`` in the same transaction (each
+    attempt re-decides from the chain).
 
     Call inside an atomic block holding the payment's (or, at creation, its wallet's) row lock.
 
@@ -122,13 +185,15 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
         ``sponsorship_budget_exceeded`` (from the relayer).
     """
     fee_payer = relayer.fee_payer_pubkey()
+    create_config = not wallet_config_exists(client=client or get_chain_client(), wallet=payment.wallet)
     message = compile_message(instructions=build_instructions(
-        payment=payment, fee_payer=fee_payer, create_recipient_account=payment.creates_recipient_token_account),
+        payment=payment, fee_payer=fee_payer, create_recipient_account=payment.creates_recipient_token_account,
+        create_config=create_config, config_tokens=list(tokens_active()) if create_config else None),
         fee_payer=fee_payer, blockhash=blockhash.blockhash)
     cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve)
     wallet_signature = wallet_sign(wallet=payment.wallet, message=bytes(message))
     tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
-                                               Pubkey.from_string(payment.wallet.address): wallet_signature})
+                                               Pubkey.from_string(payment.wallet.signing_address): wallet_signature})
     if reserve:
         payment.sponsored_lamports = cosigned.cost_lamports
     return PaymentAttempt.objects.create(

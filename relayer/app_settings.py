@@ -45,6 +45,13 @@ class RelayerSettings:
         return setting("RELAYER_SPONSOR_ATA_RENT", True, cast=bool)
 
     @property
+    def SPONSOR_WALLET_CONFIG_RENT(self) -> bool:  # noqa: N802
+        """Whether the fee payer funds the rent of a smart wallet's config account (about 0.0167 SOL, once
+        per wallet, with its first payment; allowed on top of ``RELAYER_MAX_LAMPORTS_PER_TX`` and counted
+        in the daily budget). ``RELAYER_SPONSOR_WALLET_CONFIG_RENT``, default on."""
+        return setting("RELAYER_SPONSOR_WALLET_CONFIG_RENT", True, cast=bool)
+
+    @property
     def FEE_PAYER_ALERT_LAMPORTS(self) -> int:  # noqa: N802
         """Below this fee payer balance (lamports) the balance watch logs an error."""
         return setting("RELAYER_FEE_PAYER_ALERT_LAMPORTS", 1_000_000_000, cast=int)

@@ -18,6 +18,12 @@ Fee arithmetic follows the Solana docs:
   empty or ``[0]``) and ``CreateIdempotent`` (``[1]``) take ``[funder, ata, wallet, mint, system_program,
   token_program]``; the funder pays the new account's rent.
 - System program ``Transfer`` is instruction index 2 (u32 LE) followed by the lamports (u64 LE).
+- The Numpay wallet program (docs/wallet-program.md): ``create`` (tag 0) takes ``[config, creator,
+  payer, system]`` and the payer funds the config's rent (2,272 bytes; nothing when the config exists);
+  ``execute`` (tag 1) takes ``[config, vault, authority, system, ...]`` then 24-byte transfers whose byte
+  7 (token transfers) names the payer of the recipient token account's rent. The program debits no
+  other account than the vault and these named, signing payers, and calls only System, Token /
+  Token-2022 and Associated Token (its CPIs).
 - Rent (https://solana.com/docs/core/fees#rent): the rent-exempt minimum is linear in the account size,
   ``(128 + data bytes) x lamports per byte-year x 2``. A Token-2022 associated token account carries the
   extensions its mint requires (ImmutableOwner, TransferFeeAmount, NonTransferableAccount,
@@ -45,6 +51,16 @@ from numpay.core.solana.programs import (
     TOKEN_PROGRAM_ID,
 )
 from relayer.app_settings import app_settings
+from wallets.program.config import CONFIG_LEN
+from wallets.program.instructions import (
+    FIRST_EXTRA_ACCOUNT,
+    MAX_TRANSFERS,
+    TAG_CREATE,
+    TAG_EXECUTE,
+    TRANSFER_KIND_SOL,
+    TRANSFER_KIND_TOKEN,
+)
+from wallets.smart import wallet_program_id
 
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT = 200_000
@@ -86,6 +102,85 @@ def _token_account_rent(ata_rent_lamports: int, *, is_token_2022: bool) -> int:
     return -(-numerator // (ACCOUNT_STORAGE_OVERHEAD + TOKEN_ACCOUNT_LEN))
 
 
+def _rent_for(ata_rent_lamports: int, data_len: int) -> int:
+    """Rent of an account of ``data_len`` bytes, from the 165-byte rent (rent is linear; rounded up)."""
+    numerator = ata_rent_lamports * (ACCOUNT_STORAGE_OVERHEAD + data_len)
+    return -(-numerator // (ACCOUNT_STORAGE_OVERHEAD + TOKEN_ACCOUNT_LEN))
+
+
+_CREATE_PAYER_POSITION = 2
+_EXECUTE_HEADER_LEN = 8
+_TRANSFER_LEN = 24
+_TRANSFER_DESTINATION = 1
+_TRANSFER_TOKEN_PROGRAM = 5
+_TRANSFER_PAYER = 7
+
+
+def _wallet_program_cost(position: int, keys: list[Pubkey], accounts: list[int], data: bytes, *,
+                         ata_rent_lamports: int) -> tuple[int, int]:
+    """``(rent of token accounts, rent of wallet configs)`` the fee payer (key 0) may fund in one
+    instruction of the Numpay wallet program; refuses any other use of the fee payer.
+
+    - ``create``: the fee payer only as the payer (account 2); priced at the config's rent when
+      ``SPONSOR_WALLET_CONFIG_RENT`` is on.
+    - ``execute``: the fee payer only as a token transfer's rent payer (priced as an associated token
+      account of that transfer's token program, when ``SPONSOR_ATA_RENT`` is on) or as a token transfer's
+      destination wallet (it receives); never as config, vault, authority, or anything a transfer debits.
+    - Other tags (managing authorities and limits) never name the fee payer.
+    """
+    where = f"Instruction {position + 1}"
+    tag = data[0] if data else None
+    fee_payer_uses = [i for i, index in enumerate(accounts) if index == 0]
+    if tag == TAG_CREATE:
+        if not fee_payer_uses:
+            return 0, 0
+        if fee_payer_uses != [_CREATE_PAYER_POSITION]:
+            raise _refuse("fee_payer_in_instruction", f"{where} uses the relayer's fee payer as a wallet account.")
+        if not app_settings.SPONSOR_WALLET_CONFIG_RENT:
+            raise _refuse("wallet_config_rent_not_sponsored",
+                          f"{where} asks the relayer to pay for a new wallet config, which is turned off.")
+        return 0, _rent_for(ata_rent_lamports, CONFIG_LEN)
+    if tag != TAG_EXECUTE:
+        if fee_payer_uses:
+            raise _refuse("fee_payer_in_instruction", f"{where} uses the relayer's fee payer as a wallet account.")
+        return 0, 0
+    count = data[1] if len(data) > 1 else 0
+    if not 1 <= count <= MAX_TRANSFERS or len(data) != _EXECUTE_HEADER_LEN + _TRANSFER_LEN * count:
+        raise _refuse("malformed_message", f"{where} is not a well-formed wallet program execute.")
+    if any(use < FIRST_EXTRA_ACCOUNT for use in fee_payer_uses):
+        raise _refuse("fee_payer_in_instruction", f"{where} uses the relayer's fee payer as a wallet account.")
+    allowed: set[int] = set()
+    ata_rent = 0
+    for number in range(count):
+        transfer = data[_EXECUTE_HEADER_LEN + number * _TRANSFER_LEN:][:_TRANSFER_LEN]
+        if transfer[0] == TRANSFER_KIND_SOL:
+            continue
+        if transfer[0] != TRANSFER_KIND_TOKEN or max(transfer[1:8]) >= len(accounts):
+            raise _refuse("malformed_message", f"{where} has a transfer the relayer cannot read.")
+        if accounts[transfer[_TRANSFER_DESTINATION]] == 0:
+            allowed.add(transfer[_TRANSFER_DESTINATION])
+        if accounts[transfer[_TRANSFER_PAYER]] == 0:
+            if not app_settings.SPONSOR_ATA_RENT:
+                raise _refuse("ata_rent_not_sponsored",
+                              f"{where} asks the relayer to pay for a new token account, which is turned off.")
+            token_program = keys[accounts[transfer[_TRANSFER_TOKEN_PROGRAM]]]
+            if token_program not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+                raise _refuse("malformed_message", f"{where} creates a token account for an unknown token program.")
+            allowed.add(transfer[_TRANSFER_PAYER])
+            ata_rent += _token_account_rent(ata_rent_lamports, is_token_2022=token_program == TOKEN_2022_PROGRAM_ID)
+    # A position named by a transfer as payer or destination wallet must be named so by every transfer
+    # that names it: the fee payer is never a debited account (source, destination, mint) of any transfer.
+    for number in range(count):
+        transfer = data[_EXECUTE_HEADER_LEN + number * _TRANSFER_LEN:][:_TRANSFER_LEN]
+        named = [transfer[1]] if transfer[0] == TRANSFER_KIND_SOL else [transfer[2], transfer[3], transfer[4],
+                                                                         transfer[5], transfer[6]]
+        if any(index in allowed or (index < len(accounts) and accounts[index] == 0) for index in named):
+            raise _refuse("fee_payer_in_instruction", f"{where} moves funds to or from the relayer's fee payer.")
+    if any(use not in allowed for use in fee_payer_uses):
+        raise _refuse("fee_payer_in_instruction", f"{where} uses the relayer's fee payer as a wallet account.")
+    return ata_rent, 0
+
+
 def _refuse(reason: str, message: str) -> ApplicationError:
     return ApplicationError("transaction_not_allowed", message, status=400, extra={"reason": reason})
 
@@ -106,7 +201,12 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     4. System program instructions are only ``Transfer`` (never from the fee payer, by rule 3).
     5. Compute budget instructions are well formed and not repeated (the deprecated ``RequestUnits``
        is refused).
-    6. The maximum loss is at most ``app_settings.MAX_LAMPORTS_PER_TX``.
+    6. The maximum loss is at most ``app_settings.MAX_LAMPORTS_PER_TX``; the rent of a smart wallet's
+       config (once per wallet) comes on top of it.
+    7. The Numpay wallet program (``NUMPAY_WALLET_PROGRAM_ID``) is allowed, with the fee payer only
+       where :func:`_wallet_program_cost` allows it (config rent, recipient token account rent, or as a
+       token transfer's destination wallet); what it calls (System, Token, Token-2022, Associated Token)
+       is allowlisted already.
 
     :param message: the compiled legacy message to be signed.
     :param fee_payer: the relayer's fee payer address.
@@ -114,11 +214,12 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
         once per ATA creation the fee payer funds (even ``CreateIdempotent``, which may end up free),
         scaled up to :data:`TOKEN_2022_ACCOUNT_MAX_LEN` for a Token-2022 account.
     :returns: the maximum lamports the fee payer can lose with this transaction: 5000 x required
-        signatures + the prioritization fee + the rent of each ATA creation it funds.
+        signatures + the prioritization fee + the rent of each ATA creation it funds + the rent of each
+        wallet config it funds.
     :raises ApplicationError: code ``transaction_not_allowed`` (HTTP 400) with ``extra["reason"]`` one
         of ``unsupported_message``, ``malformed_message``, ``fee_payer_not_first_signer``,
         ``fee_payer_duplicated``, ``program_not_allowed``, ``fee_payer_in_instruction``,
-        ``ata_rent_not_sponsored``, ``system_instruction_not_allowed``,
+        ``ata_rent_not_sponsored``, ``wallet_config_rent_not_sponsored``, ``system_instruction_not_allowed``,
         ``compute_budget_instruction_not_allowed``, ``duplicate_compute_budget_instruction``; or code
         ``fee_payer_cap_exceeded`` (HTTP 400) when the maximum loss is above the per-transaction cap.
     """
@@ -132,6 +233,8 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
         raise _refuse("fee_payer_duplicated", "The relayer's fee payer may appear only once in the transaction.")
 
     ata_rent_total = 0
+    config_rent_total = 0
+    wallet_program = wallet_program_id()
     compute_unit_limit: int | None = None
     compute_unit_price = 0
     seen_compute_budget: set[int] = set()
@@ -143,6 +246,13 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
         if instruction.program_id_index >= len(keys) or any(index >= len(keys) for index in accounts):
             raise _refuse("malformed_message", "The transaction refers to an account that is not in its key list.")
         program_id = keys[instruction.program_id_index]
+        if program_id == wallet_program:
+            other_instructions += 1
+            ata_rent, config_rent = _wallet_program_cost(position, keys, accounts, data,
+                                                         ata_rent_lamports=ata_rent_lamports)
+            ata_rent_total += ata_rent
+            config_rent_total += config_rent
+            continue
         if program_id not in ALLOWED_PROGRAM_IDS:
             raise _refuse(
                 "program_not_allowed",
@@ -212,4 +322,4 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
             status=400,
             extra={"reason": "fee_payer_cap_exceeded", "cost_lamports": max_loss, "cap_lamports": cap},
         )
-    return max_loss
+    return max_loss + config_rent_total

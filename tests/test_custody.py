@@ -28,7 +28,7 @@ def _kek(seed: bytes) -> str:
 
 def _reveal_seed(key: WalletKey) -> bytes:
     """Test-only: decrypt an envelope with the configured KEK to learn what must never be stored."""
-    aad = custody.wallet_aad(wallet_id=key.wallet_id, address=key.wallet.address)
+    aad = custody.wallet_aad(wallet_id=key.wallet_id, address=key.wallet.signing_address)
     data_key = custody.get_kek_provider().unwrap(key.kek_id, bytes(key.wrapped_data_key), context=aad)
     blob = bytes(key.ciphertext)
     return AESGCM(data_key).decrypt(blob[:12], blob[12:], aad)
@@ -57,7 +57,7 @@ def test_signing_uses_the_wallet_key(make_user) -> None:
     # when it signs
     signature = wallet_sign(wallet=wallet, message=message)
     # then the signature verifies against the wallet address
-    assert signature.verify(Pubkey.from_string(wallet.address), message)
+    assert signature.verify(Pubkey.from_string(wallet.signing_address), message)
 
 
 def test_database_never_contains_the_key_in_any_form(make_user) -> None:
@@ -69,14 +69,14 @@ def test_database_never_contains_the_key_in_any_form(make_user) -> None:
         seed = _reveal_seed(key)
         keypair = Keypair.from_seed(seed)
         secret = bytes(keypair)
-        assert str(keypair.pubkey()) == user.wallet.address
+        assert str(keypair.pubkey()) == user.wallet.signing_address
         # then neither the seed nor the 64-byte secret key appear raw, hex, base64 or base58
         for form in (seed, seed.hex().encode(), base64.b64encode(seed), base58.b58encode(seed),
                      secret, secret.hex().encode(), base64.b64encode(secret), base58.b58encode(secret),
                      str(list(secret)).encode()):
             assert form not in dump
         # and the address is there (the dump is real)
-        assert user.wallet.address.encode() in dump
+        assert user.wallet.signing_address.encode() in dump
 
 
 def test_wrong_kek_fails_loudly(make_user, settings) -> None:
@@ -132,7 +132,7 @@ def test_rotation_rewraps_every_key_and_all_still_sign(make_user, settings) -> N
     # and with the old KEK removed, every wallet still signs
     settings.NUMPAY_KEKS = f"kek-2:{new_key}"
     for wallet in wallets:
-        assert wallet_sign(wallet=wallet, message=b"after").verify(Pubkey.from_string(wallet.address), b"after")
+        assert wallet_sign(wallet=wallet, message=b"after").verify(Pubkey.from_string(wallet.signing_address), b"after")
 
 
 def test_rotate_kek_command_reports_count(make_user, settings) -> None:

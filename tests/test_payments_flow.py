@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from solders.pubkey import Pubkey
 
+from numpay.core.solana import get_chain_client
 from payments.models import Payment, PaymentAttempt
 from relayer.models import SponsorshipCharge
+from wallets.models import Wallet
+from wallets.program.config import CONFIG_LEN
+from wallets.smart import wallet_config_read
 
 from .payments_support import ApiUser, sol_balance, token_balance, transaction_json, wait_terminal
 
@@ -47,7 +52,14 @@ def test_two_users_pay_each_other_usdc_and_sol_with_fees_sponsored(celery_worker
         assert tx["meta"]["err"] is None
         fees += tx["meta"]["fee"]
     assert fees == 3 * 2 * 5000
-    assert sol_balance(fee_payer) == fee_payer_before - fees
+    # plus, once per wallet, the rent of the smart wallet's config created with its first payment (Alice's
+    # two first payments were in flight together: both carried the create, the second was a no-op)
+    config_rent = get_chain_client().minimum_balance_for_rent_exemption(CONFIG_LEN)
+    assert sol_balance(fee_payer) == fee_payer_before - fees - 2 * config_rent
+    for user in (alice, bob):
+        wallet = Wallet.objects.get(address=user.address)
+        config = wallet_config_read(client=get_chain_client(), wallet=wallet)
+        assert [(a.key, a.permissions) for a in config.authorities] == [(Pubkey.from_string(wallet.authority), 3)]
     # and the API shows the confirmed payment to both sides, with its signature
     shown = alice.get(f"/api/v1/payments/{ids[0]}").json()
     assert shown["status"] == "confirmed"
@@ -87,4 +99,5 @@ def test_usdc_to_an_outside_address_opens_its_token_account_for_the_operator_set
     tx = transaction_json(payment.signature)
     fee_payer_index = 0
     rent_and_fee = tx["meta"]["preBalances"][fee_payer_index] - tx["meta"]["postBalances"][fee_payer_index]
-    assert rent_and_fee == tx["meta"]["fee"] + 2_039_280
+    config_rent = get_chain_client().minimum_balance_for_rent_exemption(CONFIG_LEN)  # Alice's first payment
+    assert rent_and_fee == tx["meta"]["fee"] + 2_039_280 + config_rent

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 from solders.pubkey import Pubkey
-from spl.token.instructions import get_associated_token_address, transfer_checked
-from spl.token.models import TransferCheckedParams
 
 from numpay.core.solana import get_chain_client
 from numpay.core.transactions import assemble, compile_message
@@ -15,8 +13,10 @@ from payments.submission import explain_transaction_error
 from relayer import outbox
 from relayer.models import SponsorshipCharge
 from relayer.tasks import outbox_sweep
+from wallets import program as wallet_program
 from wallets.faucet import faucet_fund
 from wallets.services import wallet_sign
+from wallets.smart import config_create_instruction, wallet_program_id
 
 from .payments_support import stored_payment, token_balance, wait_terminal
 
@@ -45,18 +45,18 @@ def test_payment_that_would_fail_on_chain_ends_failed_in_plain_words(celery_work
     payment = stored_payment(sender=alice, to=bob.email, amount="2", monkeypatch=monkeypatch)
     # given the funds leave the wallet outside Numpay before the payment is sent
     client = get_chain_client()
-    owner, mint = Pubkey.from_string(alice.wallet.address), Pubkey.from_string(usdc.mint)
-    program = Pubkey.from_string(usdc.token_program)
     from relayer.signer import get_fee_payer
 
     fee_payer = get_fee_payer()
-    message = compile_message(instructions=[transfer_checked(TransferCheckedParams(
-        program_id=program, source=get_associated_token_address(owner, mint, program), mint=mint,
-        dest=get_associated_token_address(Pubkey.from_string(carol.wallet.address), mint, program), owner=owner,
-        amount=2_000_000, decimals=usdc.decimals))], fee_payer=fee_payer.pubkey(),
-        blockhash=client.latest_blockhash().blockhash)
+    authority = Pubkey.from_string(alice.wallet.signing_address)
+    message = compile_message(instructions=[
+        config_create_instruction(wallet=alice.wallet, payer=fee_payer.pubkey(), tokens=[usdc]),
+        wallet_program.execute(wallet_program_id(), authority, authority, [wallet_program.TokenTransfer(
+            mint=Pubkey.from_string(usdc.mint), destination=Pubkey.from_string(carol.wallet.address),
+            amount=2_000_000, decimals=usdc.decimals, payer=authority)])],
+        fee_payer=fee_payer.pubkey(), blockhash=client.latest_blockhash().blockhash)
     tx = assemble(message=message, signatures={fee_payer.pubkey(): fee_payer.sign_message(bytes(message)),
-                                               owner: wallet_sign(wallet=alice.wallet, message=bytes(message))})
+                                               authority: wallet_sign(wallet=alice.wallet, message=bytes(message))})
     client.wait_for_confirmation(client.send_raw_transaction(bytes(tx)))
     # when the payment is submitted
     outbox.submit(kind=outbox.get_kind("payment"), owner_id=payment.pk)

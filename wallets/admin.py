@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
 
 from .models import IncomingTransfer, Token, Wallet
-from .selectors import wallet_balances
+from .selectors import wallet_balances, wallet_rules
 
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
     """Wallets with live chain balances on the change page."""
 
-    list_display = ("address", "user", "custody", "status", "created_at")
-    list_filter = ("custody", "status")
-    search_fields = ("address", "user__email")
-    readonly_fields = ("id", "user", "address", "custody", "created_at", "live_balances")
-    fields = ("id", "user", "address", "custody", "status", "created_at", "live_balances")
+    list_display = ("address", "user", "kind", "custody", "status", "created_at")
+    list_filter = ("kind", "custody", "status")
+    search_fields = ("address", "previous_address", "claim_email", "user__email")
+    readonly_fields = ("id", "user", "address", "kind", "authority", "config_address", "previous_address",
+                       "claim_email", "custody", "created_at", "live_balances", "onchain_rules")
+    fields = ("id", "user", "address", "kind", "authority", "config_address", "previous_address", "claim_email",
+              "custody", "status", "created_at", "live_balances", "onchain_rules")
 
     def has_add_permission(self, request):  # noqa: ANN001, ANN201
         return False  # wallets are provisioned by the signup service only
@@ -35,6 +37,24 @@ class WalletAdmin(admin.ModelAdmin):
         except ApplicationError as exc:
             return exc.message
         return format_html_join("", "<div>{} {}</div>", ((b.ui_amount, b.token) for b in balances)) or "—"
+
+    @admin.display(description="On-chain rules (live, read-only)")
+    def onchain_rules(self, obj: Wallet) -> str:
+        """The smart wallet's authorities and limits as the chain holds them (changed only on-chain)."""
+        try:
+            rules = wallet_rules(wallet=obj)
+        except ApplicationError as exc:
+            return exc.message
+        if rules is None:
+            return "— (keypair wallet)"
+        header = format_html("<div>program {} · config {} · {}</div>", rules.program_id, rules.config_address,
+                             f"nonce {rules.nonce}" if rules.is_created else "not created yet (rules to be written)")
+        lines = format_html_join("", "<div>{} {} [{}]: {}</div>", (
+            ("custody key" if a.is_custody_key else "key", a.key, ", ".join(a.permissions),
+             "; ".join(f"{limit.token} {limit.ui_per_transaction}/payment, {limit.ui_per_period}/"
+                       f"{limit.period_seconds}s, spent {limit.ui_spent}" for limit in a.limits) or "no limits")
+            for a in rules.authorities))
+        return header + lines
 
 
 def token_in_use(token: Token) -> bool:

@@ -34,4 +34,20 @@ def balance_cache_and_faucet_settings(app_configs: Any, **kwargs: Any) -> list[C
     except (ValueError, KeyError, IndexError):
         problems.append(Error(f"API_THROTTLE_FAUCET {app_settings.FAUCET_RATE!r} is not a rate like '30/min'.",
                               id="wallets.E004"))
+    from solders.pubkey import Pubkey
+
+    from .smart import limit_base_units
+
+    try:
+        Pubkey.from_string(app_settings.WALLET_PROGRAM_ID)
+    except ValueError:
+        problems.append(Error(f"NUMPAY_WALLET_PROGRAM_ID {app_settings.WALLET_PROGRAM_ID!r} is not a Solana address.",
+                              id="wallets.E005"))
+    try:
+        for caps in app_settings.WALLET_LIMITS.values():
+            for cap in caps:
+                limit_base_units(cap, decimals=9)
+    except ValueError as exc:
+        problems.append(Error(f"NUMPAY_WALLET_LIMITS: {exc}", id="wallets.E006",
+                              hint="e.g. USDC=1000/5000,SOL=10/50 (whole tokens per transaction / per day)."))
     return problems

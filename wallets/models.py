@@ -18,8 +18,12 @@ from spl.token.instructions import get_associated_token_address
 class Wallet(models.Model):
     """A user's Solana wallet. Exactly one per user (unique constraint on ``user``).
 
-    :ivar address: the base58 Ed25519 public key (32 bytes -> 32..44 characters).
+    :ivar address: the base58 address people pay (32 bytes -> 32..44 characters): the vault of a smart
+        wallet (a PDA of the Numpay wallet program), or the custody key itself for a keypair wallet.
+    :ivar authority: the custody key's address (signs for the wallet; binds its key envelope).
+    :ivar user: the owner; ``None`` while the wallet waits for the person an email payment went to.
     """
+
 
     class Custody(models.TextChoices):
         CUSTODIAL = "custodial", "Custodial (platform-held, envelope-encrypted)"
@@ -29,18 +33,45 @@ class Wallet(models.Model):
         ACTIVE = "active", "Active"
         FROZEN = "frozen", "Frozen"
 
+    class Kind(models.TextChoices):
+        KEYPAIR = "keypair", "Keypair (the custody key's own address)"
+        SMART = "smart", "Smart wallet (vault of the Numpay wallet program)"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet",
+                                null=True, blank=True)
+    claim_email = models.CharField(max_length=254, blank=True, default="", help_text=(
+        "Set while the wallet belongs to an email address nobody has confirmed yet (it was paid by email before "
+        "its owner signed up): lower-case. Cleared when the owner confirms the address."))
     address = models.CharField(max_length=44, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.KEYPAIR)
+    authority = models.CharField(max_length=44, blank=True, default="", help_text=(
+        "The custody key's public address: the keypair wallet's own address, or the smart wallet's creator "
+        "and owner authority."))
+    config_address = models.CharField(max_length=44, blank=True, default="", help_text=(
+        "Smart wallet: the config account (created on-chain with the first outgoing payment)."))
+    previous_address = models.CharField(max_length=44, blank=True, default="", help_text=(
+        "The keypair address this wallet had before it was upgraded to a smart wallet."))
     custody = models.CharField(max_length=20, choices=Custody.choices, default=Custody.CUSTODIAL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("-created_at",)
+        constraints = [models.UniqueConstraint(fields=["claim_email"], condition=~Q(claim_email=""),
+                                               name="wallets_wallet_claim_email_unique")]
 
     def __str__(self) -> str:
         return self.address
+
+    @property
+    def is_smart(self) -> bool:
+        return self.kind == self.Kind.SMART
+
+    @property
+    def signing_address(self) -> str:
+        """The custody key's address (the envelope's AAD and the signer of the wallet's transactions)."""
+        return self.authority or self.address
 
 
 class WalletKey(models.Model):

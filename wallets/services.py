@@ -13,14 +13,23 @@ from solders.signature import Signature
 from numpay.core.errors import ApplicationError, NotFoundError
 
 from . import custody
+from .claims import wallet_take_reserved
 from .lock_objects import wallet_key_qs_select_for_update
 from .models import Token, Wallet, WalletKey
+from .smart import smart_wallet_addresses
 
 logger = logging.getLogger(__name__)
 
 
 def wallet_provision(*, user: object) -> Wallet:
-    """Give ``user`` exactly one custodial wallet; return the existing one if it is already there.
+    """Give ``user`` exactly one custodial smart wallet; return the existing one if it is already there.
+
+    A fresh custody key (envelope-encrypted) is the wallet's creator and owner authority; its address is
+    the vault derived from it (``wallets.smart``), so the user can receive at once. Nothing is written
+    on-chain: the config is created with the wallet's first outgoing payment.
+
+    When someone paid the user's email before they signed up, the wallet reserved for it is theirs instead
+    (``wallets.claims``): spendable once the email is confirmed.
 
     Idempotent under retries and concurrent calls: the unique constraint on ``Wallet.user`` decides,
     and the loser of a race returns the winner's wallet.
@@ -30,22 +39,28 @@ def wallet_provision(*, user: object) -> Wallet:
     existing = Wallet.objects.filter(user=user).first()
     if existing is not None:
         return existing
+    reserved = wallet_take_reserved(user=user)
+    if reserved is not None:
+        return reserved
     wallet_id = uuid.uuid4()
-    address, envelope = custody.new_keypair_envelope(wallet_id=wallet_id)
+    authority, envelope = custody.new_keypair_envelope(wallet_id=wallet_id)
+    config, vault = smart_wallet_addresses(authority=authority)
     try:
         with transaction.atomic():
-            wallet = Wallet.objects.create(id=wallet_id, user=user, address=address,
+            wallet = Wallet.objects.create(id=wallet_id, user=user, address=vault, kind=Wallet.Kind.SMART,
+                                           authority=authority, config_address=config,
                                            custody=Wallet.Custody.CUSTODIAL)
             WalletKey.objects.create(wallet=wallet, ciphertext=envelope.ciphertext,
                                      wrapped_data_key=envelope.wrapped_data_key, kek_id=envelope.kek_id)
     except IntegrityError:
         return Wallet.objects.get(user=user)
-    logger.info("Provisioned wallet %s for user %s", address, getattr(user, "pk", None))
+    logger.info("Provisioned smart wallet %s for user %s", vault, getattr(user, "pk", None))
     return wallet
 
 
 def wallet_sign(*, wallet: Wallet, message: bytes) -> Signature:
-    """Sign a serialized Solana message with the wallet's custodial key (via :func:`custody.sign`).
+    """Sign a serialized Solana message with the wallet's custodial key (via :func:`custody.sign`): the
+    keypair wallet's own key, or the smart wallet's owner authority (``wallet.signing_address``).
 
     :raises ApplicationError: ``wallet_frozen`` when the wallet is frozen.
     :raises custody.CustodyError: the envelope does not decrypt.
@@ -53,7 +68,7 @@ def wallet_sign(*, wallet: Wallet, message: bytes) -> Signature:
     if wallet.status != Wallet.Status.ACTIVE:
         raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
     key = WalletKey.objects.get(wallet=wallet)
-    return custody.sign(wallet_id=wallet.id, address=wallet.address, ciphertext=key.ciphertext,
+    return custody.sign(wallet_id=wallet.id, address=wallet.signing_address, ciphertext=key.ciphertext,
                         wrapped_data_key=key.wrapped_data_key, kek_id=key.kek_id, message=message)
 
 
@@ -74,7 +89,7 @@ def kek_rotate(*, batch_size: int = 100) -> int:
                 return total
             for key in batch:
                 key.kek_id, key.wrapped_data_key = custody.rewrap_data_key(
-                    wallet_id=key.wallet_id, address=key.wallet.address, kek_id=key.kek_id,
+                    wallet_id=key.wallet_id, address=key.wallet.signing_address, kek_id=key.kek_id,
                     wrapped=bytes(key.wrapped_data_key))
                 key.rotated_at = timezone.now()
                 key.save(update_fields=["kek_id", "wrapped_data_key", "rotated_at"])

@@ -1,4 +1,5 @@
-"""Celery tasks for wallets: the deposit scan. Thin: call a service.
+"""Celery tasks for wallets: the deposit scan, the email to the owner of an unclaimed payment. Thin: call a
+service.
 
 Retries only for :class:`~numpay.core.errors.ChainUnavailableError` (network, 429, 5xx, timeouts),
 bounded, with backoff; every RPC call has a timeout in the chain client.
@@ -12,6 +13,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from numpay.core.errors import ChainUnavailableError
+from numpay.core.money import format_amount
 
 from . import deposits
 
@@ -31,3 +33,19 @@ def deposit_scan(wallet_limit: int = 50) -> int:
         return deposits.deposit_scan(wallet_limit=wallet_limit)
     finally:
         cache.delete("deposit-scan-lock")
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=5, max_retries=5, time_limit=60, soft_time_limit=50)
+def unclaimed_payment_notify(payment_id: str) -> bool:
+    """Email the owner of an address a payment landed at while nobody has claimed it
+    (``wallets.claims``). :returns: whether an email was sent."""
+    from payments.models import Payment
+
+    from .claims import unclaimed_payment_notify as notify
+
+    payment = Payment.objects.select_related("recipient_wallet", "token", "sender").filter(pk=payment_id).first()
+    if payment is None or payment.recipient_wallet is None or not payment.recipient_wallet.claim_email:
+        return False
+    notify(email=payment.recipient_wallet.claim_email, sender_email=payment.sender.email,
+           ui_amount=format_amount(payment.amount, decimals=payment.token.decimals), symbol=payment.token.symbol)
+    return True

@@ -20,7 +20,7 @@ from payments.selectors import wallet_activity, wallet_activity_version
 
 from .faucet import faucet_fund
 from .prices import balance_values
-from .selectors import wallet_balances
+from .selectors import wallet_balances, wallet_rules
 from .services import token_get, wallet_for_user
 from .throttling import faucet_throttle_check
 
@@ -49,13 +49,18 @@ def _balances_context(request: HttpRequest) -> dict[str, object]:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The home: a large balance per token, Send and Receive, recent activity, the faucet on localnet.
+    """The home: a large balance per token, Send and Receive, recent activity, the smart wallet's on-chain
+    rules, the faucet on localnet.
 
-    The page keeps itself current by polling :func:`live_state` (no reloads); the address and QR code are on
-    Receive.
+    The page keeps itself current by polling :func:`live_state` (no reloads); the address and QR code (and the
+    previous address of an upgraded wallet) are on Receive.
     """
     context = _balances_context(request)
     context["activity"] = wallet_activity(wallet=context["wallet"], limit=10)  # type: ignore[arg-type]
+    try:
+        context["rules"] = wallet_rules(wallet=context["wallet"])  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        context["rules_error"] = exc.message
     return render(request, "wallets/dashboard.html", context)
 
 

@@ -77,6 +77,9 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     # --- wallets ---
     E("wallet_not_found", 404, "This account has no wallet.", "No wallet"),
     E("wallet_frozen", 403, "This wallet is frozen; contact support.", "Wallet frozen"),
+    E("wallet_upgrade_blocked", 409, "This wallet has a payment in progress; upgrade it once the payment has "
+      "ended.", "Wallet upgrade blocked"),
+    E("wallet_unclaimed", 403, "Confirm your email address to use the money sent to it.", "Email not confirmed"),
     E("faucet_limit_exceeded", 400, "The test faucet gives less than that per request.", "Faucet limit exceeded"),
     # --- payments ---
     E("idempotency_key_required", 400, "Send an Idempotency-Key header with every payment.",
@@ -86,7 +89,6 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("idempotency_key_reused", 422, "This Idempotency-Key was already used for a different payment.",
       "Idempotency-Key reused"),
     E("recipient_required", 400, "Enter an email address or a Solana address.", "Recipient required"),
-    E("recipient_not_found", 400, "No Numpay user has that email address.", "Recipient not found"),
     E("invalid_address", 400, "That is not a valid Solana address (base58, 32 bytes).", "Invalid address"),
     E("invalid_recipient", 400, "Payments to this address cannot be spent by anyone.", "Invalid recipient"),
     E("recipient_is_sender", 400, "You cannot send a payment to your own wallet.", "Recipient is sender"),
@@ -100,6 +102,10 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("payment_not_found", 404, "No such payment.", "Payment not found"),
     E("invalid_cursor", 400, "This page link is not valid any more; start from the first page.", "Invalid cursor"),
     E("invalid_filter", 400, "Filter by a token symbol and a direction: sent or received.", "Invalid filter"),
+    E("payment_not_reclaimable", 409, "Only a payment to an email nobody has claimed can be taken back.",
+      "Payment not reclaimable"),
+    E("payment_reclaim_too_early", 409, "This payment can be taken back only after the claim period.",
+      "Reclaim too early"),
     E("payment_not_approvable", 409, "This payment is not waiting for an approval.", "Payment not approvable"),
     E("payment_expired", 409, "This payment expired before it was approved; nothing left your wallet.",
       "Payment expired"),

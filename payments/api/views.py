@@ -1,4 +1,5 @@
-"""REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``, ``GET /api/v1/activity``."""
+"""REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``,
+``POST /api/v1/payments/{id}/reclaim``, ``GET /api/v1/activity``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from wallets.services import wallet_for_user
 from ..models import Payment
 from ..requests import PaymentRequest
 from ..selectors import ACTIVITY_DIRECTIONS, payment_get_visible, payments_visible_to, wallet_activity_page
-from ..services import payment_create
+from ..services import payment_create, payment_reclaim
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key", location=OpenApiParameter.HEADER, required=True,
@@ -60,7 +61,8 @@ def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
     """The API representation of ``payment`` for ``user`` (sender or recipient)."""
     return {
         "id": payment.id, "status": payment.status,
-        "direction": "sent" if payment.sender_id == getattr(user, "pk", None) else "received",
+        "direction": "sent" if payment.sender_id == getattr(user, "pk", None) and payment.reclaim_of_id is None
+        else "received",
         "to": payment.recipient_input, "to_address": payment.recipient_address, "token": payment.token.symbol,
         "amount": format_amount(payment.amount, decimals=payment.token.decimals),
         "amount_base_units": str(payment.amount), "decimals": payment.token.decimals, "memo": payment.memo,
@@ -96,12 +98,13 @@ class PaymentListCreateView(APIView):
         responses={
             201: PaymentSerializer,
             **problems("invalid_request", "idempotency_key_required", "invalid_idempotency_key", "recipient_required",
-                       "recipient_not_found", "invalid_address", "invalid_recipient", "recipient_account_missing",
+                       "invalid_address", "invalid_recipient", "recipient_account_missing",
                        "recipient_is_sender",
                        "unknown_token", "invalid_amount", "amount_not_positive", "too_many_decimals",
                        "amount_too_large", "memo_too_long", "invalid_memo", "insufficient_funds",
                        "amount_below_rent_minimum", "would_leave_dust", "transaction_not_allowed",
-                       "fee_payer_cap_exceeded", "wallet_not_found", "wallet_frozen", "idempotency_key_reused",
+                       "fee_payer_cap_exceeded", "wallet_not_found", "wallet_frozen", "wallet_unclaimed",
+                       "idempotency_key_reused",
                        "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True),
         })
     def post(self, request: Request) -> Response:
@@ -126,6 +129,21 @@ class PaymentDetailView(APIView):
     def get(self, request: Request, payment_id: str) -> Response:
         payment = payment_get_visible(user=request.user, payment_id=payment_id)
         return Response(PaymentSerializer(payment_data(payment, user=request.user)).data)
+
+
+class PaymentReclaimView(APIView):
+    """Take back a payment you sent to an email nobody has claimed, after the claim period
+    (``NUMPAY_UNCLAIMED_RECLAIM_DAYS``, default 30): a new payment from the waiting wallet back to you
+    (201; repeating the call returns it with 200)."""
+
+    @extend_schema(operation_id="payments_reclaim", request=None, responses={
+        201: PaymentSerializer, 200: PaymentSerializer,
+        **problems("payment_not_found", "payment_not_reclaimable", "payment_reclaim_too_early", "insufficient_funds",
+                   "transaction_not_allowed", "fee_payer_cap_exceeded", "sponsorship_budget_exceeded",
+                   "chain_unavailable", "chain_request_failed")})
+    def post(self, request: Request, payment_id: str) -> Response:
+        reclaim, created = payment_reclaim(user=request.user, payment_id=payment_id)
+        return Response(PaymentSerializer(payment_data(reclaim, user=request.user)).data, status=201 if created else 200)
 
 
 class ActivityItemSerializer(serializers.Serializer):

@@ -7,7 +7,8 @@
 //! reserved 7, limit body 56`).
 //!
 //! The address depends on the creator's key and the creator must sign: nobody else can create
-//! (squat) the config, hence the vault address, that Numpay derived for a user.
+//! (squat) the config, hence the vault address, that Numpay derived for a user. On a config that
+//! already exists, signed by its creator, `create` succeeds and changes nothing (idempotent).
 
 use crate::checks;
 use crate::error::{Error, ProgramResult};
@@ -48,7 +49,14 @@ pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> Prog
     checks::distinct(&[config_account, creator])?;
     checks::distinct(&[config_account, payer])?;
     if config_account.owner() == program_id {
-        return Err(Error::ConfigAlreadyExists);
+        // Already created: a no-op for its own creator (who signed), so a client may put `create`
+        // in front of every transaction until it sees the config on-chain (two first payments in
+        // flight at once both carry it); the existing config is never changed.
+        let existing = checks::config(config_account, program_id)?;
+        if &existing.creator() != creator.key() {
+            return Err(Error::ConfigAlreadyExists);
+        }
+        return Ok(());
     }
     if config_account.owner() != &SYSTEM_PROGRAM || config_account.data_len() != 0 {
         return Err(Error::InvalidConfigAccount);

@@ -87,25 +87,28 @@ def test_create_succeeds_when_someone_prefunded_the_config_address(chain: Chain)
     assert chain.balance(chain.fee_payer.pubkey()) == payer_before - 2 * SOLANA_FEE - (rent - 1_000_000)
 
 
-def test_create_twice_is_refused(chain: Chain) -> None:
+def test_create_again_by_its_creator_changes_nothing_and_costs_nothing(chain: Chain) -> None:
     # given a created wallet
     owner = Keypair()
     instruction = create(
         chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_MANAGE)]
     )
     assert not chain.send([instruction], [owner]).failed
-    before = chain.data(config_address(chain.program_id, owner.pubkey())[0])
+    config = config_address(chain.program_id, owner.pubkey())[0]
+    before = chain.data(config)
+    payer_before = chain.balance(chain.fee_payer.pubkey())
 
-    # when it is created again with other authorities
+    # when it is created again, signed by its creator, with other authorities
     other = Keypair()
     again = create(
         chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(other.pubkey(), PERMISSION_MANAGE)]
     )
     sent = chain.send([again], [owner])
 
-    # then it is refused and nothing changed
-    assert sent.error_code == ProgramErrorCode.CONFIG_ALREADY_EXISTS
-    assert chain.data(config_address(chain.program_id, owner.pubkey())[0]) == before
+    # then it succeeds as a no-op: the config is unchanged and the payer paid only the fee
+    assert not sent.failed, sent.logs
+    assert chain.data(config) == before
+    assert chain.balance(chain.fee_payer.pubkey()) == payer_before - 2 * SOLANA_FEE
 
 
 def test_nobody_else_can_create_the_config_at_a_handed_out_address(chain: Chain) -> None:
