@@ -6,6 +6,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+admin.site.site_header = "Numpay operations"
+admin.site.site_title = "Numpay admin"
+admin.site.index_title = "Operations"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),

@@ -1,5 +1,6 @@
-"""Admin for payments: read-only money fields, attempts and events inline, an audited "re-check status", the
-policy decision; spending policies (amounts entered in token units)."""
+"""Admin for payments: view-only (no Save, no Delete: money records are never edited here), amounts once in
+token units, attempts and events inline, an audited "re-check status", the policy decision; spending policies
+(amounts entered in token units)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class PaymentEventInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    """Payments: every money field read-only; "Re-check status" asks the chain now (audited)."""
+    """Payments, view-only; "Re-check status" asks the chain now (audited)."""
 
     list_display = ("id", "sender", "recipient_input", "token", "display_amount", "status", "created_at",
                     "confirmed_at")
@@ -50,11 +51,18 @@ class PaymentAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [PaymentAttemptInline, PaymentEventInline]
     actions = ["recheck_status"]
-    readonly_fields = [f.name for f in Payment._meta.fields] + ["display_amount", "policy_checks"]
-    exclude = ("request_fingerprint",)
+    #: base-unit columns are shown once, in token units (``display_amount``, ``display_network_fee``)
+    readonly_fields = [f.name for f in Payment._meta.fields if f.name not in ("amount", "network_fee",
+                                                                             "request_fingerprint")]
+    readonly_fields[readonly_fields.index("token") + 1:0] = ["display_amount", "display_network_fee"]
+    readonly_fields.append("policy_checks")
+    exclude = ("request_fingerprint", "amount", "network_fee")
 
     def has_add_permission(self, request):  # noqa: ANN001, ANN201
         return False
+
+    def has_change_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False  # view-only: no Save button; the state machine is the only writer of a payment
 
     def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
         return False
@@ -72,6 +80,10 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.display(description="Amount")
     def display_amount(self, obj: Payment) -> str:
         return f"{format_amount(obj.amount, decimals=obj.token.decimals)} {obj.token.symbol}"
+
+    @admin.display(description="Network fee (paid by the sender)")
+    def display_network_fee(self, obj: Payment) -> str:
+        return f"{format_amount(obj.network_fee, decimals=obj.token.decimals)} {obj.token.symbol}"
 
     @admin.action(description="Re-check status on the chain")
     def recheck_status(self, request, queryset):  # noqa: ANN001, ANN201

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from numpay.core.app_settings import setting
+
 
 def approval_ttl_seconds() -> int:
     """Seconds a ``created`` / ``awaiting_approval`` payment may wait for its approval before the sweep
@@ -16,3 +18,16 @@ def submission_ttl_seconds() -> int:
     next provably expired attempt ends the payment ``expired`` (``PAYMENTS_SUBMISSION_TTL_SECONDS``,
     default 10 minutes)."""
     return int(getattr(settings, "PAYMENTS_SUBMISSION_TTL_SECONDS", 600))
+
+
+def explorer_transaction_url(signature: str) -> str:
+    """The page of transaction ``signature`` in a block explorer, or ``""`` when none is configured.
+
+    ``EXPLORER_TX_URL`` (Django setting, else the environment variable of that name) is a template with
+    ``{signature}``, e.g. ``https://explorer.solana.com/tx/{signature}?cluster=devnet``; unset = no links
+    (localnet has no public explorer).
+    """
+    template = setting("EXPLORER_TX_URL", "")
+    if not template or not signature:
+        return ""
+    return template.replace("{signature}", signature)

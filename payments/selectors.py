@@ -1,16 +1,27 @@
-"""Reads for payments: what a user may see, one payment, a wallet's activity (payments and deposits)."""
+"""Reads for payments: what a user may see, one payment, a wallet's activity (payments and deposits).
+
+The activity is ordered by chain time: what is not on chain yet (no slot: "Sending") first, newest first, then
+everything on chain by slot, newest first (slots grow with block time), ties by when Numpay saw it. Pages are
+cut with an opaque keyset cursor, so new items arriving never shift a page.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import json
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import Coalesce
 
-from numpay.core.errors import NotFoundError
-from numpay.core.money import format_amount
+from numpay.core.errors import ApplicationError, NotFoundError
+from numpay.core.money import format_amount, format_money
 from wallets.models import IncomingTransfer, Wallet
 
+from .app_settings import explorer_transaction_url
 from .models import Payment
 
 
@@ -29,43 +40,215 @@ def payment_get_visible(*, user: object, payment_id: object) -> Payment:
         raise NotFoundError("payment_not_found", "No such payment.") from exc
 
 
+ACTIVITY_DIRECTIONS = ("sent", "received")
+
+
+def short_address(address: str) -> str:
+    """``"7xKX…AsU"``-style: the first and last 4 characters of a base58 address (full one if short)."""
+    return address if len(address) <= 12 else f"{address[:4]}…{address[-4:]}"
+
+
+def person_label(user: object) -> str:
+    """How a Numpay user is shown to others: their full name, else their email."""
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""  # type: ignore[attr-defined]
+    return full_name or getattr(user, "email", "")
+
+
+def payment_status_label(payment: Payment) -> tuple[str, str]:
+    """A payment's status in plain words and its tone (``"pending" | "ok" | "failed"``); never an internal state.
+
+    Open payments are "Sending", a confirmed one "Completed", the others "Failed: <why>".
+    """
+    if payment.status == Payment.Status.CONFIRMED:
+        return "Completed", "ok"
+    if payment.status in Payment.OPEN_STATUSES:
+        return "Sending", "pending"
+    if payment.status == Payment.Status.EXPIRED:
+        return "Failed: it timed out and nothing was sent", "failed"
+    if payment.status == Payment.Status.REJECTED:
+        return "Failed: declined", "failed"
+    reason = (payment.error_message or "the network refused it").rstrip(".")
+    return f"Failed: {reason}", "failed"
+
+
 @dataclass(frozen=True)
 class ActivityItem:
-    """One line of a wallet's activity: a payment sent or received, or a deposit from outside.
+    """One line of a wallet's activity: a payment sent or received, or money from outside (deposit, faucet).
 
-    :ivar amount: base units; :ivar direction: ``"sent" | "received"``.
+    :ivar amount: base units of ``token``; :ivar direction: ``"sent" | "received"``.
+    :ivar counterparty: a Numpay user's name or email, else a shortened address ("" when unknown).
+    :ivar counterparty_address: the other side's full address ("" when unknown).
+    :ivar status: the plain-words badge ("Sending", "Completed", "Failed: ..."); ``tone`` its colour.
+    :ivar slot: the chain slot it landed in (``None`` while not on chain).
+    :ivar occurred_at: when it happened (confirmation time, else creation), aware UTC.
     """
 
     kind: str
+    item_id: str
     direction: str
     token: str
     decimals: int
     amount: int
     counterparty: str
+    counterparty_address: str
+    memo: str
     status: str
+    tone: str
     signature: str
-    created_at: object
+    slot: int | None
+    occurred_at: dt.datetime
     payment_id: object = None
 
     @property
     def ui_amount(self) -> str:
         return format_amount(self.amount, decimals=self.decimals)
 
+    @property
+    def display_amount(self) -> str:
+        """Money formatting (``"1,234.50"``)."""
+        return format_money(self.amount, decimals=self.decimals)
+
+    @property
+    def explorer_url(self) -> str:
+        return explorer_transaction_url(self.signature)
+
+    @property
+    def key(self) -> tuple[int, int, str, str]:
+        """Sort key, larger = newer: (not on chain yet, slot, time, kind:id)."""
+        return (1 if self.slot is None else 0, self.slot or 0, self.occurred_at.isoformat(), f"{self.kind}:{self.item_id}")
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """One page of activity, newest first; ``next_cursor`` is ``""`` on the last page."""
+
+    items: list[ActivityItem]
+    next_cursor: str
+
+
+def _encode_cursor(key: tuple[int, int, str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int, str, str]:
+    """:raises ApplicationError: ``invalid_cursor`` for anything this module did not make."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        pending, slot, at, tiebreak = raw
+        dt.datetime.fromisoformat(at)
+        if not (isinstance(pending, int) and isinstance(slot, int) and isinstance(tiebreak, str)):
+            raise TypeError(raw)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ApplicationError("invalid_cursor", "This page link is not valid any more; start from the first page.",
+                               extra={"field": "cursor"}) from exc
+    return (pending, slot, at, tiebreak)
+
+
+def _payment_item(payment: Payment, *, wallet: Wallet) -> ActivityItem:
+    sent = payment.wallet_id == wallet.pk
+    if sent:
+        other = payment.recipient_wallet.user if payment.recipient_wallet_id else None
+        address = payment.recipient_address
+        # nobody has claimed an email's wallet yet: the email the sender typed
+        fallback = payment.recipient_input if "@" in payment.recipient_input else short_address(address)
+    else:
+        other, address = payment.sender, payment.wallet.address
+        fallback = short_address(address)
+    label, tone = payment_status_label(payment)
+    return ActivityItem(
+        kind="payment", item_id=str(payment.pk), direction="sent" if sent else "received",
+        token=payment.token.symbol, decimals=payment.token.decimals, amount=payment.amount,
+        counterparty=person_label(other) if other is not None else fallback,
+        counterparty_address=address, memo=payment.memo, status=label, tone=tone, signature=payment.signature,
+        slot=payment.slot if payment.status == Payment.Status.CONFIRMED else None,
+        occurred_at=payment.confirmed_at or payment.created_at, payment_id=payment.pk)
+
+
+def wallet_activity_page(*, wallet: Wallet, limit: int = 20, token: str = "", direction: str = "",
+                         cursor: str = "") -> ActivityPage:
+    """A page of a wallet's payments (sent and received) and incoming transfers, in chain order (module doc).
+
+    :param token: a token symbol to keep only its items ("" = all).
+    :param direction: ``"sent"`` or ``"received"`` ("" = both).
+    :param cursor: ``next_cursor`` of the previous page ("" = the first page).
+    :raises ApplicationError: ``invalid_cursor``.
+    """
+    after = _decode_cursor(cursor) if cursor else None
+    fetch = limit + 1
+    candidates: list[ActivityItem] = []
+    payments = (Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet))
+                .select_related("token", "wallet", "recipient_wallet__user", "sender")
+                .annotate(occurred=Coalesce("confirmed_at", "created_at")))
+    if token:
+        payments = payments.filter(token__symbol=token)
+    if direction == "sent":
+        payments = payments.filter(wallet=wallet)
+    elif direction == "received":
+        payments = payments.exclude(wallet=wallet)
+    deposits = IncomingTransfer.objects.filter(wallet=wallet).select_related("token")
+    if token:
+        deposits = deposits.filter(token__symbol=token)
+    if after is not None and after[0] == 0:  # past the pending ones: only slots up to the cursor's
+        payments = payments.filter(status=Payment.Status.CONFIRMED, slot__lte=after[1])
+        deposits = deposits.filter(slot__lte=after[1])
+    on_chain = Q(status=Payment.Status.CONFIRMED, slot__isnull=False)
+    pending = payments.exclude(on_chain).order_by("-occurred")
+    landed = payments.filter(on_chain).order_by("-slot", "-occurred")
+    # a few extra rows per source: items equal to the cursor on the coarse SQL filter are dropped below
+    spare = 20
+    if after is None or after[0] == 1:
+        if after is not None:
+            pending = pending.filter(occurred__lte=dt.datetime.fromisoformat(after[2]))
+        candidates += [_payment_item(p, wallet=wallet) for p in pending[:fetch + spare]]
+    candidates += [_payment_item(p, wallet=wallet) for p in landed[:fetch + spare]]
+    if direction != "sent":
+        for d in deposits.order_by("-slot", "-created_at")[:fetch + spare]:
+            candidates.append(ActivityItem(
+                kind="deposit", item_id=str(d.pk), direction="received", token=d.token.symbol,
+                decimals=d.token.decimals, amount=d.amount, counterparty=short_address(d.from_address),
+                counterparty_address=d.from_address, memo="", status="Completed", tone="ok", signature=d.signature,
+                slot=d.slot if d.slot is not None else 0, occurred_at=d.created_at))
+    if after is not None:
+        candidates = [item for item in candidates if item.key < after]
+    candidates.sort(key=lambda item: item.key, reverse=True)
+    items = candidates[:limit]
+    next_cursor = _encode_cursor(items[-1].key) if len(candidates) > limit else ""
+    return ActivityPage(items=items, next_cursor=next_cursor)
+
 
 def wallet_activity(*, wallet: Wallet, limit: int = 20) -> list[ActivityItem]:
-    """The newest ``limit`` payments (sent and received) and deposits of a wallet, newest first."""
-    items: list[ActivityItem] = []
-    for p in payments_visible_to(user=wallet.user)[:limit]:
-        sent = p.wallet_id == wallet.pk
-        items.append(ActivityItem(
-            kind="payment", direction="sent" if sent else "received", token=p.token.symbol,
-            decimals=p.token.decimals, amount=p.amount,
-            counterparty=(p.recipient_input if sent else p.sender.email), status=p.status,
-            signature=p.signature,
-            created_at=p.created_at, payment_id=p.pk))
-    for d in IncomingTransfer.objects.filter(wallet=wallet).select_related("token")[:limit]:
-        items.append(ActivityItem(kind="deposit", direction="received", token=d.token.symbol, decimals=d.token.decimals,
-                                  amount=d.amount, counterparty=d.from_address or "outside address",
-                                  status="confirmed", signature=d.signature, created_at=d.created_at))
-    items.sort(key=lambda item: item.created_at, reverse=True)
-    return items[:limit]
+    """The newest ``limit`` items of :func:`wallet_activity_page` (both directions, every token)."""
+    return wallet_activity_page(wallet=wallet, limit=limit).items
+
+
+def wallet_activity_version(*, wallet: Wallet) -> str:
+    """A short fingerprint of everything the wallet's home shows from the database (payments both ways,
+    incoming transfers): it changes whenever one is added or changes state. For cheap live polling."""
+    payments = (Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet))
+                .aggregate(n=Count("pk"), at=Max("updated_at")))
+    deposits = IncomingTransfer.objects.filter(wallet=wallet).aggregate(n=Count("pk"), last=Max("pk"))
+    at = payments["at"].isoformat() if payments["at"] else "-"
+    return f"{payments['n']}.{at}.{deposits['n']}.{deposits['last'] or 0}"
+
+
+def recent_recipients(*, wallet: Wallet, limit: int = 5) -> list[dict[str, str]]:
+    """The people and addresses this wallet paid most recently, newest first, each once.
+
+    :returns: ``[{"to": what to put in the form, "label": name/email or shortened address, "initial": str}]``.
+    """
+    seen: set[str] = set()
+    rows: list[dict[str, str]] = []
+    recent = (Payment.objects.filter(wallet=wallet).select_related("recipient_wallet__user")
+              .order_by("-created_at")[:50])
+    for payment in recent:
+        key = payment.recipient_input.lower() if "@" in payment.recipient_input else payment.recipient_input
+        if key in seen:
+            continue
+        seen.add(key)
+        user = payment.recipient_wallet.user if payment.recipient_wallet_id else None
+        label = person_label(user) if user is not None else (
+            payment.recipient_input if "@" in payment.recipient_input else short_address(payment.recipient_input))
+        rows.append({"to": payment.recipient_input, "label": label, "initial": (label[:1] or "?").upper()})
+        if len(rows) == limit:
+            break
+    return rows

@@ -4,6 +4,7 @@ awaits approval), activity, the user's own spending limits."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,14 +12,28 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from numpay.core.errors import ApplicationError, NotFoundError
-from numpay.core.money import format_amount
+from numpay.core.money import format_amount, format_money, parse_amount
+from numpay.core.solana import get_chain_client
+from wallets.models import Wallet
 from wallets.selectors import tokens_active
 from wallets.services import token_get, wallet_for_user
 
+from .app_settings import explorer_transaction_url
+from .authorization import available_balance
 from .policy_services import OWN_FIELDS, limits_overview, own_limits_parse, own_limits_set
-from .requests import PaymentRequest
-from .selectors import payment_get_visible, wallet_activity
+from .requests import PaymentRequest, parse_recipient, validate_memo
+from .selectors import (
+    ACTIVITY_DIRECTIONS,
+    payment_get_visible,
+    payment_status_label,
+    person_label,
+    recent_recipients,
+    wallet_activity_page,
+)
 from .services import payment_cancel, payment_create, payment_plan
+
+#: where an error without a field of its own is shown on the send form
+FORM_ERROR = "form"
 
 
 def _form_request(request: HttpRequest) -> PaymentRequest:
@@ -26,28 +41,79 @@ def _form_request(request: HttpRequest) -> PaymentRequest:
                           amount=request.POST.get("amount", "").strip(), memo=request.POST.get("memo", "").strip())
 
 
+def _field_errors(pay_request: PaymentRequest) -> dict[str, dict[str, str]]:
+    """Every field's form error at once (recipient form, token, amount, memo), before anything is looked up.
+
+    :returns: ``{field: {"code", "message"}}``; empty when every field is well-formed.
+    """
+    errors: dict[str, dict[str, str]] = {}
+
+    def check(field: str, func: object) -> object:
+        try:
+            return func()  # type: ignore[operator]
+        except ApplicationError as exc:
+            errors[field] = {"code": exc.code, "message": exc.message}
+            return None
+
+    check("to", lambda: parse_recipient(pay_request.to))
+    token = check("token", lambda: token_get(symbol=pay_request.token))
+    if token is not None:
+        check("amount", lambda: parse_amount(pay_request.amount, decimals=token.decimals))  # type: ignore[attr-defined]
+    check("memo", lambda: validate_memo(pay_request.memo))
+    return errors
+
+
+def _spendable(wallet: Wallet) -> list[dict[str, object]]:
+    """What can be sent now per token (available balance, :func:`payments.authorization.available_balance`);
+    an empty list when the chain cannot be read (the form still works)."""
+    client = get_chain_client()
+    rows: list[dict[str, object]] = []
+    try:
+        for token in tokens_active():
+            amount = available_balance(client=client, wallet=wallet, token=token)
+            rows.append({"token": token.symbol, "plain": format_amount(amount, decimals=token.decimals),
+                         "display": format_money(amount, decimals=token.decimals)})
+    except ApplicationError:
+        return []
+    return rows
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def send(request: HttpRequest) -> HttpResponse:
     """Step 1 (form) and step 2 (review, "Network fee: sponsored"); the confirm button creates the payment.
 
-    Each review carries a fresh Idempotency-Key, so a double-clicked confirm pays once.
+    The form shows what can be sent now per token (with a "Max" button), recent recipients, and every field's
+    error next to it at once. Each review carries a fresh Idempotency-Key, so a double-clicked confirm pays once.
     """
+    wallet = wallet_for_user(user=request.user)
+    errors: dict[str, dict[str, str]] = {}
     context: dict[str, object] = {"tokens": tokens_active(), "form": request.POST or {"token": "USDC"}}
     if request.method == "POST":
         pay_request = _form_request(request)
         step = request.POST.get("step", "review")
-        try:
-            if step == "confirm":
-                payment, _ = payment_create(user=request.user, request=pay_request,
-                                            idempotency_key=request.POST.get("idempotency_key"))
-                return redirect("payment-detail", payment_id=payment.pk)
-            plan = payment_plan(user=request.user, request=pay_request)
-            context.update({"plan": plan, "idempotency_key": uuid.uuid4(), "request_data": pay_request,
-                            "recipient_label": pay_request.to})
-            return render(request, "wallets/send_review.html", context)
-        except ApplicationError as exc:
-            context.update({"error": exc.message, "error_code": exc.code, "error_field": exc.extra.get("field", "")})
+        errors = _field_errors(pay_request)
+        if not errors:
+            try:
+                if step == "confirm":
+                    payment, _ = payment_create(user=request.user, request=pay_request,
+                                                idempotency_key=request.POST.get("idempotency_key"))
+                    return redirect("payment-detail", payment_id=payment.pk)
+                plan = payment_plan(user=request.user, request=pay_request)
+                recipient_user = plan.recipient.wallet.user if plan.recipient.wallet is not None else None
+                recipient_label = person_label(recipient_user) if recipient_user is not None else pay_request.to
+                context.update({"plan": plan, "idempotency_key": uuid.uuid4(), "request_data": pay_request,
+                                "recipient_label": recipient_label,
+                                "recipient_email": getattr(recipient_user, "email", ""),
+                                "recipient_initial": (recipient_label[:1] or "?").upper(),
+                                "display_amount": format_money(plan.amount, decimals=plan.token.decimals)})
+                return render(request, "wallets/send_review.html", context)
+            except ApplicationError as exc:
+                field = exc.extra.get("field", "") if exc.extra else ""
+                errors[field if field in ("to", "token", "amount", "memo") else FORM_ERROR] = {
+                    "code": exc.code, "message": exc.message}
+    context.update({"errors": errors, "spendable": _spendable(wallet),
+                    "recent_recipients": recent_recipients(wallet=wallet)})
     return render(request, "wallets/send.html", context)
 
 
@@ -58,23 +124,52 @@ def payment_detail(request: HttpRequest, payment_id: str) -> HttpResponse:
         payment = payment_get_visible(user=request.user, payment_id=payment_id)
     except NotFoundError as exc:
         raise Http404 from exc
+    status_label, tone = payment_status_label(payment)
+    is_sender = payment.sender_id == request.user.pk
+    recipient_user = payment.recipient_wallet.user if payment.recipient_wallet_id else None
     context = {"payment": payment, "ui_amount": format_amount(payment.amount, decimals=payment.token.decimals),
+               "display_amount": format_money(payment.amount, decimals=payment.token.decimals),
                "ui_network_fee": format_amount(payment.network_fee, decimals=payment.token.decimals),
-               "is_sender": payment.sender_id == request.user.pk}
-    if context["is_sender"]:
+               "is_sender": is_sender, "status_label": status_label, "tone": tone,
+               "counterparty": (person_label(recipient_user) if recipient_user is not None
+                                else payment.recipient_input) if is_sender else person_label(payment.sender),
+               "explorer_url": explorer_transaction_url(payment.signature)}
+    if is_sender:
         decision = payment.policy_decision or {}
         context.update({"approvals_required": decision.get("approvals_required", 0),
                         "policy_checks": [_check_label(check, payment) for check in decision.get("checks", [])]})
-    template = "wallets/_payment_status.html" if request.htmx else "payments/payment_detail.html"
+    template = "wallets/_payment_status.html" if request.htmx else "wallets/payment_detail.html"
     return render(request, template, context)
 
 
 @login_required
 def activity(request: HttpRequest) -> HttpResponse:
-    """The wallet's activity (payments both ways and deposits), as a page or an htmx fragment."""
-    items = wallet_activity(wallet=wallet_for_user(user=request.user), limit=50)
+    """The wallet's activity (payments both ways and incoming transfers) in chain order, filtered by token and
+    direction, cursor-paginated; as a page or (htmx) the list alone."""
+    wallet = wallet_for_user(user=request.user)
+    token = request.GET.get("token", "").strip()
+    direction = request.GET.get("direction", "").strip()
+    cursor = request.GET.get("cursor", "").strip()
+    try:
+        limit = max(1, min(int(request.GET.get("limit", "25")), 100))
+    except ValueError:
+        limit = 25
+    symbols = [t.symbol for t in tokens_active()]
+    error = ""
+    if token not in ("", *symbols) or direction not in ("", *ACTIVITY_DIRECTIONS):
+        token, direction, error = "", "", "Filter by a token symbol and a direction: sent or received."
+    try:
+        page = wallet_activity_page(wallet=wallet, limit=limit, token=token, direction=direction, cursor=cursor)
+    except ApplicationError as exc:
+        error, cursor = exc.message, ""
+        page = wallet_activity_page(wallet=wallet, limit=limit, token=token, direction=direction)
+    filters = {"token": token, "direction": direction}
+    base = {k: v for k, v in filters.items() if v}
+    context = {"activity": page.items, "next_cursor": page.next_cursor, "cursor": cursor, "filters": filters,
+               "tokens": tokens_active(), "error": error, "first_query": urlencode(base),
+               "next_query": urlencode({**base, "cursor": page.next_cursor})}
     template = "wallets/_activity.html" if request.htmx else "wallets/activity.html"
-    return render(request, template, {"activity": items})
+    return render(request, template, context)
 
 
 RULE_LABELS = {"per_transaction_cap": "Per payment", "daily_cap": "24 hours", "weekly_cap": "7 days",

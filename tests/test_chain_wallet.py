@@ -95,11 +95,15 @@ def test_headless_session_token_reads_wallet(client, tokens) -> None:
     assert me.json()["balances"][0]["token"] == "SOL"
 
 
-def test_dashboard_page_shows_address_qr_and_balances(client, make_user, tokens) -> None:
+def test_home_shows_balances_and_actions_and_receive_shows_address_and_qr(client, make_user, tokens) -> None:
     user = make_user()
     client.force_login(user)
     page = client.get("/wallet/").content.decode()
-    assert user.wallet.address in page
-    assert 'data-testid="wallet-qr"' in page
     assert 'data-testid="balance-USDC"' in page
+    assert '<span class="amount" title="0 USDC">0.00</span>' in page
+    assert page.index('data-testid="balance-USDC"') < page.index('data-testid="send-link"') < page.index(
+        'data-testid="receive-link"') < page.index('id="activity-list"')
     assert "Get 100 test USDC" in page
+    receive = client.get("/wallet/receive/").content.decode()
+    assert user.wallet.address in receive
+    assert 'data-testid="wallet-qr"' in receive

@@ -149,13 +149,14 @@ def test_the_api_page_and_admin_show_the_wallets_on_chain_rules(celery_worker, t
     assert (usdc["per_transaction"], usdc["per_period"], usdc["period_seconds"], usdc["spent_this_period"]) == (
         "5", "8", 86_400, "3")
     assert usdc["period_started_at"] is not None
-    # and the wallet page shows them next to the address and its QR code
+    # and the wallet's home shows them (below the balance and activity); Receive has the address and QR code
     browser = Client()
     browser.force_login(wallet.user)
     page = browser.get("/wallet/").content.decode()
-    assert 'data-testid="wallet-qr"' in page
-    assert wallet.address in page
     assert '<tr data-testid="limit-USDC"><td>USDC</td><td>5</td><td>8</td><td>3</td></tr>' in page
+    receive = browser.get("/wallet/receive/").content.decode()
+    assert 'data-testid="wallet-qr"' in receive
+    assert wallet.address in receive
     # and the admin shows them read-only
     admin_page = admin_client.get(f"/admin/wallets/wallet/{wallet.pk}/change/").content.decode()
     assert "USDC 5/payment, 8/86400s, spent 3" in admin_page

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from numpay.core.errors import ApplicationError
+from numpay.core.money import format_amount
 
 from .models import IncomingTransfer, Token, Wallet
 from .selectors import wallet_balances, wallet_rules
@@ -56,17 +57,47 @@ class WalletAdmin(admin.ModelAdmin):
         return header + lines
 
 
+def token_in_use(token: Token) -> bool:
+    """Whether money records point at ``token`` (payments or incoming transfers): then what identifies it on
+    chain cannot change and it cannot be deleted."""
+    return token.payments.exists() or IncomingTransfer.objects.filter(token=token).exists()
+
+
 @admin.register(Token)
 class TokenAdmin(admin.ModelAdmin):
+    """Tokens. Once in use, the on-chain identity (cluster, symbol, mint, decimals, program) is read-only and the
+    token cannot be deleted (deactivate it instead); the account creation fee and the display stay editable."""
+
     list_display = ("symbol", "name", "cluster", "mint", "decimals", "is_native", "is_active")
     list_filter = ("cluster", "is_active")
+    IDENTITY = ("cluster", "symbol", "mint", "decimals", "is_native", "token_program")
+
+    def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
+        return self.IDENTITY if obj is not None and token_in_use(obj) else ()
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return obj is None or not token_in_use(obj)
 
 
 @admin.register(IncomingTransfer)
 class IncomingTransferAdmin(admin.ModelAdmin):
-    list_display = ("wallet", "token", "amount", "from_address", "signature", "created_at")
-    readonly_fields = ("wallet", "token", "amount", "from_address", "signature", "slot", "created_at")
+    """Money that arrived from outside (deposits, faucet top-ups): view-only, amounts in token units."""
+
+    list_display = ("wallet", "display_amount", "from_address", "signature", "slot", "created_at")
+    fields = ("wallet", "display_amount", "from_address", "signature", "slot", "created_at")
+    readonly_fields = fields
+    list_filter = ("token",)
     search_fields = ("signature", "wallet__address", "from_address")
 
     def has_add_permission(self, request):  # noqa: ANN001, ANN201
         return False
+
+    def has_change_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+    @admin.display(description="Amount")
+    def display_amount(self, obj: IncomingTransfer) -> str:
+        return f"{format_amount(obj.amount, decimals=obj.token.decimals)} {obj.token.symbol}"

@@ -78,5 +78,16 @@ class WalletsSettings:
         """Faucet requests per user, page and API together (DRF rate syntax, e.g. ``30/min``)."""
         return setting("API_THROTTLE_FAUCET", "30/min")
 
+    @property
+    def PRICE_SOURCE(self) -> str:  # noqa: N802
+        """Dotted path of a callable ``(symbols: list[str], currency: str) -> {symbol: Decimal}`` giving the price
+        of one whole token in ``DISPLAY_CURRENCY`` (``PRICE_SOURCE``); unset = no values are shown, never a guess."""
+        return setting("PRICE_SOURCE", "")
+
+    @property
+    def DISPLAY_CURRENCY(self) -> str:  # noqa: N802
+        """The currency balances are valued in when a price source is set (``DISPLAY_CURRENCY``, default USD)."""
+        return setting("DISPLAY_CURRENCY", "USD")
+
 
 app_settings = WalletsSettings()

@@ -79,16 +79,28 @@ def _scan_address(*, client: ChainClient, wallet: Wallet, address: str, tokens: 
         if tx is None:
             continue
         for token, amount, sender in incoming_amounts(tx, owner=wallet.address, tokens=tokens):
-            try:
-                with transaction.atomic():
-                    IncomingTransfer.objects.create(wallet=wallet, token=token, amount=amount,
-                                                    signature=item["signature"], from_address=sender,
-                                                    slot=item["slot"])
+            if incoming_transfer_record(wallet=wallet, token=token, amount=amount, signature=item["signature"],
+                                        from_address=sender, slot=item["slot"]):
                 found += 1
-            except IntegrityError:
-                pass  # already recorded (found through another watched address or an earlier run)
     DepositCursor.objects.filter(pk=cursor.pk).update(last_signature=signatures[0], updated_at=timezone.now())
     return found
+
+
+def incoming_transfer_record(*, wallet: Wallet, token: Token, amount: int, signature: str, from_address: str,
+                             slot: int | None) -> bool:
+    """Record money that arrived from outside Numpay's payments (a deposit, a faucet top-up) once.
+
+    :param amount: base units of ``token``.
+    :returns: ``True`` if recorded now, ``False`` if it already was (by the scan or by the faucet: one row per
+        wallet, signature and token).
+    """
+    try:
+        with transaction.atomic():
+            IncomingTransfer.objects.create(wallet=wallet, token=token, amount=amount, signature=signature,
+                                            from_address=from_address, slot=slot)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _account_keys(tx: dict[str, Any]) -> list[str]:

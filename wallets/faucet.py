@@ -33,6 +33,7 @@ from relayer.app_settings import app_settings as relayer_settings
 from relayer.signer import get_fee_payer, load_keypair_file, write_keypair_file
 
 from .app_settings import app_settings
+from .deposits import incoming_transfer_record
 from .models import Token, Wallet
 from .selectors import balance_cache_key
 
@@ -164,6 +165,7 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
                                f"{token.symbol} at a time.", extra={"field": "amount"})
     client = client or get_chain_client()
     owner = Pubkey.from_string(wallet.address)
+    from_address = ""  # an airdrop has no sender account to show
     if token.is_native:
         signature = client.request_airdrop(owner, amount)
     else:
@@ -181,7 +183,12 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
                                   blockhash=client.latest_blockhash().blockhash)
         tx = assemble(message=message, signatures={faucet.pubkey(): faucet.sign_message(bytes(message))})
         signature = client.send_raw_transaction(bytes(tx))
-    client.wait_for_confirmation(signature)
+        from_address = str(faucet.pubkey())
+    status = client.wait_for_confirmation(signature)
     cache.delete_many([balance_cache_key(wallet.address, t) for t in ("SOL", token.symbol)])
+    # shown in the activity at once, not after the next deposit scan (which finds it already recorded)
+    incoming_transfer_record(wallet=wallet, token=token, amount=amount, signature=str(signature),
+                             from_address=from_address,
+                             slot=status.slot)
     return str(signature)
 

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from solders.pubkey import Pubkey
 
-from numpay.core.money import format_amount
+from numpay.core.money import format_amount, format_money
 from numpay.core.solana import ChainClient, get_chain_client
 from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
 
@@ -42,6 +42,11 @@ class Balance:
     @property
     def ui_amount(self) -> str:
         return format_amount(self.amount, decimals=self.decimals)
+
+    @property
+    def display_amount(self) -> str:
+        """Money formatting for pages (``"1,234.50"``)."""
+        return format_money(self.amount, decimals=self.decimals)
 
 
 def tokens_active() -> QuerySet[Token]:

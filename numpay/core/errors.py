@@ -100,6 +100,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("recipient_account_missing", 400, "That address has no account for this token yet, and Numpay cannot open "
       "one for it. Ask the recipient to open one first.", "Recipient account missing"),
     E("payment_not_found", 404, "No such payment.", "Payment not found"),
+    E("invalid_cursor", 400, "This page link is not valid any more; start from the first page.", "Invalid cursor"),
+    E("invalid_filter", 400, "Filter by a token symbol and a direction: sent or received.", "Invalid filter"),
     E("payment_not_reclaimable", 409, "Only a payment to an email nobody has claimed can be taken back.",
       "Payment not reclaimable"),
     E("payment_reclaim_too_early", 409, "This payment can be taken back only after the claim period.",

@@ -58,3 +58,19 @@ def format_amount(base_units: int, *, decimals: int) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+def format_money(base_units: int, *, decimals: int, min_decimals: int = 2) -> str:
+    """Render base units as money for people: thousands separators, at least ``min_decimals`` fractional
+    digits, and every further digit the amount has up to the token's ``decimals`` (nothing is rounded away:
+    ``1234500000, 6 -> "1,234.50"``, ``5000, 9 -> "0.000005"``, ``0, 6 -> "0.00"``).
+
+    :param base_units: an integer amount (negative renders with a leading ``-``).
+    :param decimals: the mint's decimals.
+    :param min_decimals: fractional digits always shown (capped at ``decimals``).
+    """
+    plain = format_amount(abs(int(base_units)), decimals=decimals)
+    whole, _, fraction = plain.partition(".")
+    fraction = fraction.ljust(min(min_decimals, decimals), "0")
+    text = f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+    return f"-{text}" if int(base_units) < 0 else text

@@ -2,9 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import OwnLimitsView, PaymentCancelView, PaymentDetailView, PaymentListCreateView, PaymentReclaimView
+from .views import (
+    ActivityView,
+    OwnLimitsView,
+    PaymentCancelView,
+    PaymentDetailView,
+    PaymentListCreateView,
+    PaymentReclaimView,
+)
 
 urlpatterns = [
+    path("activity", ActivityView.as_view(), name="api-activity"),
     path("payments", PaymentListCreateView.as_view(), name="api-payments"),
     path("payments/<str:payment_id>", PaymentDetailView.as_view(), name="api-payment"),
     path("payments/<str:payment_id>/reclaim", PaymentReclaimView.as_view(), name="api-payment-reclaim"),

@@ -1,6 +1,6 @@
 """REST API v1 for payments: ``GET/POST /api/v1/payments``, ``GET /api/v1/payments/{id}``,
-``POST /api/v1/payments/{id}/reclaim``, ``POST /api/v1/payments/{id}/cancel``; a user's own spending limits:
-``GET/PUT /api/v1/wallet/limits``."""
+``POST /api/v1/payments/{id}/reclaim``, ``POST /api/v1/payments/{id}/cancel``, ``GET /api/v1/activity``; a user's
+own spending limits: ``GET/PUT /api/v1/wallet/limits``."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from numpay.core.api import CursorPagination, problems
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
 from wallets.selectors import tokens_active
-from wallets.services import token_get
+from wallets.services import token_get, wallet_for_user
 
 from ..models import Payment
 from ..policy_services import limits_overview, own_limits_parse, own_limits_set
 from ..requests import PaymentRequest
-from ..selectors import payment_get_visible, payments_visible_to
+from ..selectors import ACTIVITY_DIRECTIONS, payment_get_visible, payments_visible_to, wallet_activity_page
 from ..services import payment_cancel, payment_create, payment_reclaim
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -235,3 +235,67 @@ class OwnLimitsView(APIView):
         token = token_get(symbol=values.pop("token"))
         own_limits_set(user=request.user, token=token, limits=own_limits_parse(token=token, values=values))
         return Response(TokenLimitsSerializer(limits_overview(user=request.user, tokens=[token])[0]).data)
+
+
+class ActivityItemSerializer(serializers.Serializer):
+    """One line of the activity, as on the wallet's pages."""
+
+    id = serializers.CharField(help_text="`payment:<uuid>` or `deposit:<id>`.")
+    kind = serializers.ChoiceField(choices=["payment", "deposit"])
+    direction = serializers.ChoiceField(choices=list(ACTIVITY_DIRECTIONS))
+    token = serializers.CharField()
+    amount = serializers.CharField(help_text="Token units (decimal string).")
+    amount_base_units = serializers.CharField()
+    decimals = serializers.IntegerField()
+    counterparty = serializers.CharField(allow_blank=True, help_text="A Numpay user's name or email, or a shortened "
+                                         "address (empty when unknown).")
+    counterparty_address = serializers.CharField(allow_blank=True)
+    memo = serializers.CharField(allow_blank=True)
+    status = serializers.CharField(help_text="In plain words: \"Sending\", \"Completed\" or \"Failed: <why>\".")
+    tone = serializers.ChoiceField(choices=["pending", "ok", "failed"])
+    signature = serializers.CharField(allow_blank=True)
+    slot = serializers.IntegerField(allow_null=True, help_text="Where it landed on chain; null while sending.")
+    occurred_at = serializers.DateTimeField(help_text="When it completed (else when it was started), UTC.")
+    payment_id = serializers.UUIDField(allow_null=True)
+    explorer_url = serializers.CharField(allow_blank=True, help_text="Empty when no explorer is configured.")
+
+
+class ActivityPageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="The next (older) page's URL; null on the last page.")
+    results = ActivityItemSerializer(many=True)
+
+
+class ActivityView(APIView):
+    """Your wallet's activity (payments both ways, money from outside), newest first in chain order."""
+
+    class ActivityQuerySerializer(serializers.Serializer):
+        token = serializers.CharField(required=False, allow_blank=True, default="")
+        direction = serializers.ChoiceField(choices=["", *ACTIVITY_DIRECTIONS], required=False, default="")
+        cursor = serializers.CharField(required=False, allow_blank=True, default="")
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
+
+    @extend_schema(operation_id="activity_list", parameters=[ActivityQuerySerializer],
+                   responses={200: ActivityPageSerializer, **problems("invalid_request", "invalid_filter",
+                                                                      "invalid_cursor", "wallet_not_found")})
+    def get(self, request: Request) -> Response:
+        query = self.ActivityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        if params["token"] and params["token"] not in {t.symbol for t in tokens_active()}:
+            raise ApplicationError("invalid_filter", "Filter by a token symbol and a direction: sent or received.",
+                                   extra={"field": "token"})
+        page = wallet_activity_page(wallet=wallet_for_user(user=request.user), limit=params["page_size"],
+                                    token=params["token"], direction=params["direction"], cursor=params["cursor"])
+        next_url = None
+        if page.next_cursor:
+            next_query = request.query_params.copy()
+            next_query["cursor"] = page.next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{next_query.urlencode()}")
+        results = [{
+            "id": f"{item.kind}:{item.item_id}", "kind": item.kind, "direction": item.direction, "token": item.token,
+            "amount": item.ui_amount, "amount_base_units": str(item.amount), "decimals": item.decimals,
+            "counterparty": item.counterparty, "counterparty_address": item.counterparty_address, "memo": item.memo,
+            "status": item.status, "tone": item.tone, "signature": item.signature, "slot": item.slot,
+            "occurred_at": item.occurred_at, "payment_id": item.payment_id, "explorer_url": item.explorer_url,
+        } for item in page.items]
+        return Response(ActivityPageSerializer({"next": next_url, "results": results}).data)

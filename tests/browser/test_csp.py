@@ -21,10 +21,11 @@ def test_pages_and_api_docs_run_without_csp_violations(browser, live_server) -> 
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".swagger-ui .title:has-text('Numpay API')")
     assert page.locator(".opblock-summary-path").count() >= 5
-    # the pages: sign-up form, dashboard (QR image, htmx polling), receive
+    # the pages: sign-up form, home (live polling), receive (QR image)
     _sign_up(page, live_server.url, "csp@example.com")
-    assert page.locator("[data-testid=wallet-qr]").evaluate("img => img.naturalWidth") > 0
-    page.wait_for_timeout(1_500)  # htmx has loaded and issued its first requests
+    page.wait_for_timeout(1_500)  # htmx and numpay.js have loaded and issued their first requests
     assert page.evaluate("typeof window.htmx") == "object"
+    assert page.evaluate("typeof window.numpayPollNow") == "function"
     page.goto(f"{live_server.url}/wallet/receive/")
+    assert page.locator("[data-testid=wallet-qr]").evaluate("img => img.naturalWidth") > 0
     assert violations == []

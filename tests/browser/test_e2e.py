@@ -1,5 +1,5 @@
 """End to end in a real headless Chromium (Debian's package, driven by Playwright): sign up, see the
-address and QR code, use the faucet, send USDC to a second user and watch it reach "Confirmed"."""
+address and QR code, use the faucet, send USDC to a second user and watch it reach "Completed"."""
 
 from __future__ import annotations
 
@@ -48,15 +48,17 @@ def test_sign_up_faucet_and_send_usdc_until_confirmed(browser, live_server, cele
     alice, bob = alice_context.new_page(), bob_context.new_page()
     alice.set_default_timeout(30_000)
     bob.set_default_timeout(30_000)
-    # given Alice signs up and lands on her dashboard with an address and a QR code
+    # given Alice signs up and lands on her home with a zero balance; Receive has her address and QR code
     _sign_up(alice, live_server.url, "alice-browser@example.com")
+    assert alice.inner_text("[data-testid=balance-USDC] .amount") == "0.00"
+    alice.click("[data-testid=receive-link]")
     address = alice.inner_text("[data-testid=wallet-address]").strip()
     assert 32 <= len(address) <= 44
     assert alice.is_visible("[data-testid=wallet-qr]")
-    assert alice.inner_text("[data-testid=balance-USDC] .amount") == "0"
-    # when she uses the faucet, then her USDC balance shows 100
+    alice.go_back()
+    # when she uses the faucet, then her USDC balance shows 100.00
     alice.click("[data-testid=faucet-button]")
-    alice.wait_for_selector("[data-testid=balance-USDC] .amount:text-is('100')")
+    alice.wait_for_selector("[data-testid=balance-USDC] .amount:text-is('100.00')")
     alice.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     # given Bob signs up too
     _sign_up(bob, live_server.url, "bob-browser@example.com")
@@ -67,19 +69,19 @@ def test_sign_up_faucet_and_send_usdc_until_confirmed(browser, live_server, cele
     alice.fill("#amount", "12.5")
     alice.click("[data-testid=send-review]")
     assert alice.inner_text("[data-testid=review-fee]") == "sponsored"
-    assert alice.inner_text("[data-testid=review-amount]") == "12.5 USDC"
+    assert alice.inner_text("[data-testid=review-amount]") == "12.50 USDC"
     alice.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
     alice.click("[data-testid=send-confirm]")
-    # then the payment page updates itself until it says Confirmed
-    alice.wait_for_selector("[data-testid=payment-status]:text-is('Confirmed')", timeout=60_000)
+    # then the payment page updates itself until it says Completed
+    alice.wait_for_selector("[data-testid=payment-status]:text-is('Completed')", timeout=60_000)
     alice.screenshot(path=str(SCREENSHOTS / "confirmed.png"), full_page=True)
     assert len(alice.inner_text("[data-testid=payment-signature]").strip()) >= 64
     # and both dashboards show the new balances
     alice.goto(f"{live_server.url}/wallet/")
-    assert alice.inner_text("[data-testid=balance-USDC] .amount") == "87.5"
+    assert alice.inner_text("[data-testid=balance-USDC] .amount") == "87.50"
     bob.goto(f"{live_server.url}/wallet/")
-    assert bob.inner_text("[data-testid=balance-USDC] .amount") == "12.5"
-    assert "+12.5 USDC" in bob.inner_text("#activity-list")
+    assert bob.inner_text("[data-testid=balance-USDC] .amount") == "12.50"
+    assert "+12.50 USDC" in bob.inner_text("#activity-list")
     bob.screenshot(path=str(SCREENSHOTS / "mobile-dashboard.png"), full_page=True)
     assert bob.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
     alice_context.close()

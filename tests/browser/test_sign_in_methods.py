@@ -40,6 +40,7 @@ def test_sign_up_through_the_openid_provider_then_out_and_in_again(phone_page, l
     page.click("button[value=grant]")
     # then they are back at Numpay with a wallet
     page.wait_for_url(f"{live_server.url}/wallet/")
+    page.click("[data-testid=receive-link]")  # the home leads with the balance; the address is on Receive
     address = page.inner_text("[data-testid=wallet-address]").strip()
     user = User.objects.get(email="browser-person@example.com")
     assert address == user.wallet.address
@@ -57,6 +58,7 @@ def test_sign_up_through_the_openid_provider_then_out_and_in_again(phone_page, l
         page.click("button[value=grant]")
     # then it is the same account and the same wallet
     page.wait_for_url(f"{live_server.url}/wallet/")
+    page.click("[data-testid=receive-link]")
     assert page.inner_text("[data-testid=wallet-address]").strip() == address
     assert User.objects.filter(email="browser-person@example.com").count() == 1
 
@@ -77,6 +79,7 @@ def test_sign_up_by_phone_with_the_code_from_the_dev_outbox(phone_page, live_ser
     page.fill("input[name=code]", code)
     page.click("form button[type=submit] >> nth=0")
     page.wait_for_url(f"{live_server.url}/wallet/")
+    page.click("[data-testid=receive-link]")
     assert len(page.inner_text("[data-testid=wallet-address]").strip()) >= 32
     assert User.objects.get(phone="+12025550143").phone_verified is True
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
