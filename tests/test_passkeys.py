@@ -307,3 +307,35 @@ def test_allauth_webauthn_ceremonies_go_through_numpays_rules() -> None:
 def test_relying_party_check(settings, rp_id: str, origins: list[str], ids: list[str]) -> None:
     settings.WEBAUTHN_RP_ID, settings.WEBAUTHN_ALLOWED_ORIGINS = rp_id, origins
     assert [message.id for message in checks.webauthn_relying_party(None)] == ids
+
+
+# --- the account page ---
+
+
+@pytest.mark.django_db
+def test_the_account_page_lists_renames_and_removes_passkeys(client, make_user) -> None:
+    # given a user with a confirmed email and two passkeys
+    user = make_user(email="ada@example.com")
+    EmailAddress.objects.create(user=user, email="ada@example.com", primary=True, verified=True)
+    _sign_in_with_password(client, "ada@example.com")
+    assert _register(client, SoftAuthenticator(), "Laptop").status_code == 200
+    assert _register(client, SoftAuthenticator(), "Phone").status_code == 200
+    laptop, phone = passkeys_of(user=user)
+    # then the account page lists both
+    page = client.get("/accounts/methods/").content.decode()
+    assert page.count('data-testid="passkey-row"') == 2
+    # when one is renamed and the other removed from the page
+    assert client.post(f"/accounts/methods/passkeys/{laptop.id}/rename/", {"name": "Work laptop"}).status_code == 302
+    assert client.post(f"/accounts/methods/passkeys/{phone.id}/remove/").status_code == 302
+    # then
+    assert [p.name for p in passkeys_of(user=user)] == ["Work laptop"]
+
+
+@pytest.mark.django_db
+def test_another_users_passkey_cannot_be_renamed_or_removed(client, registered, make_user) -> None:
+    _, _, authenticator = registered
+    make_user(email="eve@example.com")
+    _sign_in_with_password(client, "eve@example.com")
+    assert client.post(f"/accounts/methods/passkeys/{authenticator.pk}/rename/", {"name": "x"}).status_code == 404
+    assert client.post(f"/accounts/methods/passkeys/{authenticator.pk}/remove/").status_code == 404
+    assert [p.name for p in passkeys_of(user=authenticator.user)] == ["Laptop"]
