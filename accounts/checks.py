@@ -1,4 +1,5 @@
-"""System checks of sign-in by phone and the development outbox (``manage.py check``, server start)."""
+"""System checks of sign-in by phone, of passkeys' relying party and of the development outbox (``manage.py
+check``, server start)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def webauthn_relying_party(app_configs: Any, **kwargs: Any) -> list[CheckMessage
     if not rp_id or "/" in rp_id or ":" in rp_id or rp_id != rp_id.lower():
         return [Error(f"WEBAUTHN_RP_ID {rp_id!r} is not a lower-case domain name.", id="accounts.E004",
                       hint="Set WEBAUTHN_RP_ID to the site's domain, e.g. numpay.example.")]
+    if rp_id == "localhost" and settings.SOLANA_CLUSTER != "localnet" and not settings.DEBUG:
+        return [Error("WEBAUTHN_RP_ID is localhost outside development: no passkey would work on the site.",
+                      id="accounts.E007", hint="Set WEBAUTHN_RP_ID and WEBAUTHN_ALLOWED_ORIGINS to the site's.")]
     origins = app_settings.WEBAUTHN_ALLOWED_ORIGINS
     if not origins:
         return [Error("WEBAUTHN_ALLOWED_ORIGINS is empty: no passkey ceremony could succeed.", id="accounts.E005",

@@ -309,6 +309,12 @@ def test_relying_party_check(settings, rp_id: str, origins: list[str], ids: list
     assert [message.id for message in checks.webauthn_relying_party(None)] == ids
 
 
+def test_relying_party_check_refuses_localhost_on_a_real_cluster(settings) -> None:
+    settings.SOLANA_CLUSTER, settings.DEBUG = "devnet", False
+    settings.WEBAUTHN_RP_ID, settings.WEBAUTHN_ALLOWED_ORIGINS = "localhost", ["http://localhost:8000"]
+    assert [message.id for message in checks.webauthn_relying_party(None)] == ["accounts.E007"]
+
+
 # --- the account page ---
 
 
