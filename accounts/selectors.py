@@ -111,6 +111,14 @@ def passkeys(*, user: User) -> list[Passkey]:
     return result
 
 
+def passkey_cose_public_key(*, authenticator: Any) -> bytes:
+    """The passkey's public key exactly as its authenticator sent it at registration: the COSE_Key bytes of
+    the attested credential data (WebAuthn Level 3, 6.5.1), what ``webauthn.verify_authentication_response``
+    (py_webauthn) takes as ``credential_public_key``."""
+    credential = authenticator.wrap().authenticator_data.credential_data
+    return bytes(credential)[18 + len(credential.credential_id):]
+
+
 def passkey_public_key(*, authenticator: Any) -> ec.EllipticCurvePublicKey:
     """The P-256 public key of a passkey (an ``mfa.Authenticator`` of type ``webauthn``), from its COSE key.
 

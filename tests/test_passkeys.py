@@ -19,7 +19,7 @@ from django.core.cache import cache
 
 from accounts import checks, passkeys
 from accounts.models import PasskeyState
-from accounts.selectors import can_remove_sign_in_method, passkey_public_key
+from accounts.selectors import can_remove_sign_in_method, passkey_cose_public_key, passkey_public_key
 from accounts.selectors import passkeys as passkeys_of
 from tests.webauthn_support import BS, UP, UV, SoftAuthenticator, b64u, unb64u
 
@@ -175,6 +175,26 @@ def test_the_public_key_verifies_a_real_assertion(client, registered) -> None:
     data = unb64u(assertion["response"]["authenticatorData"])
     client_hash = hashlib.sha256(unb64u(assertion["response"]["clientDataJSON"])).digest()
     key.verify(unb64u(assertion["response"]["signature"]), data + client_hash, ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.mark.django_db
+def test_py_webauthn_verifies_an_assertion_with_the_same_stored_credential(registered) -> None:
+    # given the stored credential (no second store): what a payment step-up with py_webauthn will use
+    from webauthn import verify_authentication_response
+
+    _, soft, authenticator = registered
+    challenge = b"\2" * 32
+    assertion = soft.get({"challenge": b64u(challenge)})
+    # when py_webauthn checks an assertion against the stored COSE key and sign count
+    verified = verify_authentication_response(
+        credential=assertion, expected_challenge=challenge, expected_rp_id="localhost",
+        expected_origin="http://localhost:8000", credential_public_key=passkey_cose_public_key(
+            authenticator=authenticator),
+        credential_current_sign_count=PasskeyState.objects.get(authenticator=authenticator).sign_count,
+        require_user_verification=True)
+    # then it verifies, for this credential, with the next counter
+    assert verified.credential_id == soft.credential_id
+    assert verified.new_sign_count == 6
 
 
 # --- attacks: each refused, nothing changed ---
