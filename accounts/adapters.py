@@ -4,7 +4,9 @@
   :func:`wallets.services.wallet_provision`.
 - Phone numbers (allauth's phone support): E.164 via ``phonenumbers``, stored on ``User.phone`` /
   ``User.phone_verified``; codes go out by SMS through :func:`accounts.services.sms_queue` (never logged).
-- No user can remove their last way to sign in (emails, verified phone, social accounts).
+- Passkeys (allauth's MFA WebAuthn, :mod:`accounts.passkeys`) are a way to sign in, never a second factor
+  asked after a password or a code.
+- No user can remove their last way to sign in (emails, verified phone, social accounts, passkeys).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
 from django.db import transaction
@@ -19,6 +22,7 @@ from django.db import transaction
 from wallets.claims import wallet_claim_confirm
 from wallets.services import wallet_provision
 
+from .app_settings import app_settings
 from .models import User
 from .phones import PhoneNumberField, phone_normalize
 from .selectors import can_remove_sign_in_method
@@ -129,3 +133,23 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if not can_remove_sign_in_method(user=account.user, kind="social", key=str(account.pk)):
             raise forms.ValidationError("Add an email address or a phone number first: this is your only way "
                                         "to sign in.", code="last_sign_in_method")
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """Passkeys: the relying party from settings, and the "never remove the last way in" rule."""
+
+    def get_public_key_credential_rp_entity(self) -> dict[str, str]:
+        """``WEBAUTHN_RP_ID`` / ``WEBAUTHN_RP_NAME``, never the request's Host header."""
+        return {"id": app_settings.WEBAUTHN_RP_ID, "name": app_settings.WEBAUTHN_RP_NAME}
+
+    def is_mfa_enabled(self, user: Any, types: Any = None) -> bool:
+        """A passkey is a way in, not a second factor: allauth's login stage (which asks about TOTP and
+        WebAuthn together) never asks for it after a password or a code. Asked about WebAuthn alone
+        (re-authentication before changing sign-in methods), it says whether the user has a passkey."""
+        if types is None or "totp" in types:
+            return False
+        return super().is_mfa_enabled(user, types=types)
+
+    def can_delete_authenticator(self, authenticator: Any) -> bool:
+        """Another sign-in method must remain."""
+        return can_remove_sign_in_method(user=authenticator.user, kind="passkey", key=str(authenticator.pk))

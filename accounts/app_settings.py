@@ -1,4 +1,4 @@
-"""Settings of sign-in by phone (SMS delivery) and of the development outbox.
+"""Settings of sign-in by phone (SMS delivery), of passkeys (WebAuthn) and of the development outbox.
 
 Each is a Django setting or, when absent there, the environment variable of the same name
 (:func:`numpay.core.app_settings.setting`). Checked by :mod:`accounts.checks`; production refuses to start
@@ -77,6 +77,32 @@ class AccountsSettings:
     def KEEP_SMS_BODIES(self) -> bool:  # noqa: N802
         """Whether delivered SMS keep their text (codes) in the outbox: only with the development outbox."""
         return self.SMS_BACKEND == "outbox"
+
+    # --- passkeys (WebAuthn) ---
+
+    @property
+    def WEBAUTHN_RP_ID(self) -> str:  # noqa: N802
+        """The WebAuthn relying party id: the registrable domain passkeys are bound to (``localhost`` in dev).
+
+        Never derived from the request's Host header (WebAuthn Level 3, section 5.1.3 "RP ID")."""
+        return setting("WEBAUTHN_RP_ID", "localhost")
+
+    @property
+    def WEBAUTHN_RP_NAME(self) -> str:  # noqa: N802
+        """The name the browser shows in its passkey prompts."""
+        return setting("WEBAUTHN_RP_NAME", "Numpay")
+
+    @property
+    def WEBAUTHN_ALLOWED_ORIGINS(self) -> list[str]:  # noqa: N802
+        """Exact origins (``scheme://host[:port]``) a ceremony's ``clientDataJSON.origin`` may name."""
+        value = setting("WEBAUTHN_ALLOWED_ORIGINS", "http://localhost:8000")
+        return [origin.strip() for origin in value.split(",") if origin.strip()] if isinstance(value, str) \
+            else list(value)
+
+    @property
+    def WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS(self) -> int:  # noqa: N802
+        """How long a registration or sign-in challenge stays usable, in seconds."""
+        return setting("WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS", 300, cast=int)
 
     def twilio_missing(self) -> list[str]:
         """Names of the Twilio settings that are still empty (``[]`` when Twilio can send)."""

@@ -101,3 +101,22 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"
+
+
+class PasskeyState(models.Model):
+    """What changes with each use of a passkey: its signature counter and backed-up flag.
+
+    The passkey itself is allauth's ``mfa.Authenticator`` row (type ``webauthn``): the one credential store
+    (:mod:`accounts.passkeys`). This row is written under a row lock at each verified assertion, apart
+    from allauth's JSON ``data`` (which a rename rewrites whole), so a stale rename never lowers the counter.
+    """
+
+    authenticator = models.OneToOneField("mfa.Authenticator", on_delete=models.CASCADE, primary_key=True,
+                                         related_name="passkey_state")
+    #: ``authenticatorData.signCount`` of the last accepted ceremony (0 for authenticators that never count).
+    sign_count = models.PositiveBigIntegerField(default=0)
+    #: The BS flag of the last accepted ceremony: the passkey is synced (backed up) by its provider.
+    backed_up = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"passkey {self.authenticator_id}: sign count {self.sign_count}"

@@ -1,8 +1,14 @@
-"""Reads of the accounts app: a user's sign-in methods (for the account page and lock-out protection)."""
+"""Reads of the accounts app: a user's sign-in methods (for the account page and lock-out protection), their
+passkeys, and a passkey's public key (for verifying its signatures outside allauth)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from fido2.cose import ES256
 
 from .models import User
 
@@ -11,9 +17,10 @@ from .models import User
 class SignInMethod:
     """One way a user can sign in.
 
-    :ivar kind: ``email``, ``phone`` or ``social``.
+    :ivar kind: ``email``, ``phone``, ``social`` or ``passkey``.
     :ivar label: what the user sees (the address, the number, the provider's name).
-    :ivar key: identifies the method within its kind (email address pk, ``phone``, social account pk).
+    :ivar key: identifies the method within its kind (email address pk, ``phone``, social account pk,
+        passkey (``mfa.Authenticator``) pk).
     :ivar verified: whether the user proved it (a verified email, a phone confirmed by SMS, a social login).
     """
 
@@ -25,8 +32,9 @@ class SignInMethod:
 
 def sign_in_methods(*, user: User) -> list[SignInMethod]:
     """Every sign-in method of ``user``: email addresses (by password or emailed code), the phone number
-    (by SMS code or password) when verified, and connected social accounts."""
+    (by SMS code or password) when verified, connected social accounts, and passkeys."""
     from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
     from allauth.socialaccount.models import SocialAccount
 
     methods = [SignInMethod("email", address.email, str(address.pk), address.verified)
@@ -35,6 +43,8 @@ def sign_in_methods(*, user: User) -> list[SignInMethod]:
         methods.append(SignInMethod("phone", user.phone, "phone", True))
     for account in SocialAccount.objects.filter(user=user).order_by("provider", "pk"):
         methods.append(SignInMethod("social", account.get_provider().name, str(account.pk), True))
+    for authenticator in Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN).order_by("pk"):
+        methods.append(SignInMethod("passkey", authenticator.wrap().name, str(authenticator.pk), True))
     return methods
 
 
@@ -43,9 +53,83 @@ def can_remove_sign_in_method(*, user: User, kind: str, key: str) -> bool:
 
     allauth also keeps the last social account of a user without a usable password
     (``allauth.socialaccount.internal.flows.connect.validate_disconnect``); the page says so too.
+    A passkey never stands in for the last email, phone or social account (a lost device would lock the
+    owner of a custodial wallet out): those need another of them, so a passkey can always be removed.
     """
     methods = sign_in_methods(user=user)
     if kind == "social" and not user.has_usable_password() and not any(
             method.kind == "social" and method.key != key for method in methods):
         return False
-    return any((method.kind, method.key) != (kind, key) for method in methods)
+    others = [method for method in methods if (method.kind, method.key) != (kind, key)]
+    if kind != "passkey":
+        others = [method for method in others if method.kind != "passkey"]
+    return bool(others)
+
+
+@dataclass(frozen=True)
+class Passkey:
+    """One registered passkey, as the account page and the API show it.
+
+    :ivar id: the ``mfa.Authenticator`` pk (allauth's pages and headless API address it by this).
+    :ivar credential_id: the WebAuthn credential id (raw bytes).
+    :ivar created_at / last_used_at: registration, last accepted sign-in (``None`` when never used).
+    :ivar sign_count: the authenticator's signature counter at its last accepted ceremony.
+    :ivar transports: what the browser reported at registration (``internal``, ``hybrid``, ``usb``...).
+    :ivar backed_up: synced by its provider (the BS flag at the last accepted ceremony).
+    """
+
+    id: int
+    name: str
+    credential_id: bytes
+    created_at: datetime
+    last_used_at: datetime | None
+    sign_count: int
+    transports: tuple[str, ...]
+    backed_up: bool
+
+
+def passkeys(*, user: User) -> list[Passkey]:
+    """The passkeys of ``user``, oldest first."""
+    from allauth.mfa.models import Authenticator
+
+    from .models import PasskeyState
+
+    rows = list(Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN).order_by("created_at", "pk"))
+    states = {state.authenticator_id: state for state in PasskeyState.objects.filter(authenticator__in=rows)}
+    result = []
+    for row in rows:
+        wrapped = row.wrap()
+        data = wrapped.authenticator_data
+        state = states.get(row.pk)
+        transports = row.data.get("credential", {}).get("response", {}).get("transports") or []
+        result.append(Passkey(
+            id=row.pk, name=wrapped.name, credential_id=bytes(data.credential_data.credential_id),
+            created_at=row.created_at, last_used_at=row.last_used_at,
+            sign_count=state.sign_count if state else data.counter,
+            transports=tuple(str(transport) for transport in transports),
+            backed_up=state.backed_up if state else data.is_backed_up()))
+    return result
+
+
+def passkey_cose_public_key(*, authenticator: Any) -> bytes:
+    """The passkey's public key exactly as its authenticator sent it at registration: the COSE_Key bytes of
+    the attested credential data (WebAuthn Level 3, 6.5.1), what ``webauthn.verify_authentication_response``
+    (py_webauthn) takes as ``credential_public_key``."""
+    credential = authenticator.wrap().authenticator_data.credential_data
+    return bytes(credential)[18 + len(credential.credential_id):]
+
+
+def passkey_public_key(*, authenticator: Any) -> ec.EllipticCurvePublicKey:
+    """The P-256 public key of a passkey (an ``mfa.Authenticator`` of type ``webauthn``), from its COSE key.
+
+    Verify a WebAuthn assertion with it as ``key.verify(signature, authenticatorData + sha256(clientDataJSON),
+    ec.ECDSA(hashes.SHA256()))``; ``key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)`` is the
+    33-byte form Solana's secp256r1 precompile takes. Only ES256 keys can be registered (:mod:`accounts.passkeys`).
+
+    :raises ValueError: the credential is not an ES256 (COSE alg -7, P-256) key.
+    """
+    cose = authenticator.wrap().authenticator_data.credential_data.public_key
+    if not isinstance(cose, ES256) or cose.get(-1) != 1:
+        raise ValueError("Not an ES256 (P-256) passkey.")
+    x, y = int.from_bytes(cose[-2], "big"), int.from_bytes(cose[-3], "big")
+    return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -102,3 +103,19 @@ def user_phone_remove(*, user: User) -> None:
             raise ConflictError("last_sign_in_method")
         User.objects.filter(pk=user.pk).update(phone=None, phone_verified=False)
     user.phone, user.phone_verified = None, False
+
+
+def user_passkey_remove(*, request: Any, authenticator: Any) -> None:
+    """Remove a passkey of the signed-in user through allauth's WebAuthn flow (its notification included),
+    unless it is their only way to sign in (never, while every account keeps an email, a phone or a social
+    account: :func:`accounts.selectors.can_remove_sign_in_method`).
+
+    :raises numpay.core.errors.ConflictError: ``last_sign_in_method``.
+    """
+    from allauth.mfa.webauthn.internal import flows as webauthn_flows
+
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=authenticator.user_id)
+        if not can_remove_sign_in_method(user=locked, kind="passkey", key=str(authenticator.pk)):
+            raise ConflictError("last_sign_in_method")
+        webauthn_flows.remove_authenticator(request, authenticator)

@@ -1,15 +1,20 @@
-"""Pages of the accounts app: sign-in methods, SMS delivery status, the development outbox.
+"""Pages of the accounts app: sign-in methods (with passkeys), SMS delivery status, the development outbox.
 
 Sign-up, sign-in, codes and provider logins are allauth's own views (customised by adapters and templates).
+Passkey ceremonies run in ``static/accounts/passkeys.js`` against allauth's headless API (the same endpoints
+apps use); renaming and removing go through allauth's WebAuthn flows.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
+from allauth.account.decorators import reauthentication_required
+from allauth.mfa.models import Authenticator
+from allauth.mfa.webauthn.internal import flows as webauthn_flows
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import services
@@ -17,7 +22,7 @@ from .adapters import SMS_SESSION_KEY
 from .app_settings import app_settings
 from .models import OutboundMessage
 from .phones import phone_mask
-from .selectors import can_remove_sign_in_method, sign_in_methods
+from .selectors import can_remove_sign_in_method, passkeys, sign_in_methods
 
 
 @login_required
@@ -30,7 +35,48 @@ def sign_in_methods_page(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sign_in_methods.html", {
         "rows": rows, "sms_signin_enabled": app_settings.SMS_SIGNIN_ENABLED,
         "pending_phone": request.user.phone if request.user.phone and not request.user.phone_verified else "",  # type: ignore[union-attr]
+        "passkeys": passkeys(user=request.user),  # type: ignore[arg-type]
     })
+
+
+@login_required
+@reauthentication_required
+@require_GET
+def passkey_add_page(request: HttpRequest) -> HttpResponse:
+    """Register a passkey (after re-entering a password or using an existing passkey: allauth's rule), once
+    every email address is confirmed (allauth's rule: else whoever signed up with someone else's address
+    would keep a way in after its owner takes the account back by email)."""
+    from allauth.account.models import EmailAddress
+
+    unverified = EmailAddress.objects.filter(user=request.user, verified=False).exists()
+    return render(request, "accounts/passkey_add.html", {"unverified_email": unverified})
+
+
+def _own_passkey(request: HttpRequest, pk: int) -> Authenticator:
+    return get_object_or_404(Authenticator, pk=pk, user=request.user, type=Authenticator.Type.WEBAUTHN)
+
+
+@login_required
+@reauthentication_required
+@require_POST
+def passkey_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename one of the user's passkeys (1 to 100 characters)."""
+    name = request.POST.get("name", "").strip()[:100]
+    if name:
+        webauthn_flows.rename_authenticator(request, _own_passkey(request, pk), name)
+    return redirect("sign_in_methods")
+
+
+@login_required
+@reauthentication_required
+@require_POST
+def passkey_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove one of the user's passkeys (``last_sign_in_method`` if nothing else would remain).
+
+    :raises numpay.core.errors.ConflictError: ``last_sign_in_method``.
+    """
+    services.user_passkey_remove(request=request, authenticator=_own_passkey(request, pk))
+    return redirect("sign_in_methods")
 
 
 @login_required

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.headless",
+    "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.apple",
@@ -195,6 +196,22 @@ ACCOUNT_RATE_LIMITS = {
     "request_login_code": "3/5m/key,10/m/ip",
     "change_phone": "1/m/user",
 }
+# Passkeys (WebAuthn): allauth's MFA WebAuthn support is the one credential store, used as a way to sign in
+# (passkey sign-in with autofill, passkey sign-up), never as a second factor after a password; its ceremonies
+# follow accounts/passkeys.py (UV required, attestation none, ES256, expiring challenges, sign-count rule).
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+# allauth's passkey sign-up requires a mandatory email, verified by code: not while sign-up by phone (with an
+# optional email) and optional email verification are the rules here.
+MFA_PASSKEY_SIGNUP_ENABLED = False
+MFA_WEBAUTHN_USER_VERIFICATION = "required"
+# The relying party: passkeys are bound to this domain; a ceremony's origin must be one of these exactly
+# (accounts/checks.py checks they fit together).
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default="localhost")
+WEBAUTHN_RP_NAME = env.str("WEBAUTHN_RP_NAME", default="Numpay")
+WEBAUTHN_ALLOWED_ORIGINS = env.list("WEBAUTHN_ALLOWED_ORIGINS", default=["http://localhost:8000"])
+WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS = env.int("WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS", default=300)
 # Social sign-in: a provider is offered (a button, the headless provider token flow) only when its
 # environment variables are set; no database setup. A provider's email that matches an existing account
 # never signs into it: the person signs in to that account first and connects the provider there.

@@ -34,6 +34,10 @@ SECRET_KEY = _require("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[]) or []
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set in production")
+# Passkeys are bound to the site's domain (the first allowed host unless WEBAUTHN_RP_ID says otherwise), and
+# come only from its https origin(s); accounts/checks.py checks they fit together.
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default=ALLOWED_HOSTS[0].lstrip("."))
+WEBAUTHN_ALLOWED_ORIGINS = env.list("WEBAUTHN_ALLOWED_ORIGINS", default=[f"https://{WEBAUTHN_RP_ID}"])
 _require("DATABASE_URL")
 _require("REDIS_URL")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):  # noqa: F405

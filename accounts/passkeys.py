@@ -1,0 +1,167 @@
+"""Passkeys (WebAuthn): allauth's MFA WebAuthn support, held to Numpay's rules.
+
+One credential store: allauth's ``mfa.Authenticator`` rows of type ``webauthn`` (the registration response as
+allauth stores it) plus :class:`accounts.models.PasskeyState` (sign count, backed-up flag), keyed by that row.
+allauth gives the pages, the headless API, passkey sign-in and sign-up; this module makes its ceremonies
+follow WebAuthn Level 3 (https://www.w3.org/TR/webauthn-3/) as Numpay needs:
+
+- the RP ID and the exact allowed origins come from settings (:mod:`accounts.app_settings`), never from
+  the request's Host header (section 7.1 step 9 / 7.2 step 13, checked by :mod:`accounts.checks`);
+- user verification is required in every ceremony (7.1 step 15 / 7.2 step 17);
+- attestation conveyance is ``none`` and only ES256 (P-256) keys are accepted, so that a later payment
+  step-up (py_webauthn or ``cryptography``) and the on-chain secp256r1 precompile can use the same key
+  (:func:`accounts.selectors.passkey_public_key`);
+- a challenge is single use (allauth drops it from the session once used) and expires after
+  ``WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS``;
+- a signature counter that does not grow is refused (7.2 step 22: "a signal that the authenticator may
+  be cloned"), except for authenticators that never count (0 then 0, as synced passkeys do).
+
+allauth builds its ``fido2`` server in ``allauth.mfa.webauthn.internal.auth.get_server`` and checks assertions
+in ``complete_authentication``, used by its pages and its headless API alike; it has no adapter hook for
+either, so :func:`install` (from ``AccountsConfig.ready``) points those two names at :func:`get_server` and
+:func:`complete_authentication` below. ``tests/test_passkeys.py`` fails if allauth renames them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+from fido2.cose import ES256
+from fido2.server import Fido2Server
+from fido2.webauthn import (
+    AttestationConveyancePreference,
+    AttestedCredentialData,
+    AuthenticationResponse,
+    PublicKeyCredentialParameters,
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialType,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from .app_settings import app_settings
+
+#: Key of the issue time (UNIX seconds) added to allauth's ceremony state in the session.
+ISSUED_AT = "numpay_issued_at"
+
+
+def origin_allowed(origin: str) -> bool:
+    """Whether ``origin`` (``clientDataJSON.origin``) is exactly one of ``WEBAUTHN_ALLOWED_ORIGINS``."""
+    return origin in app_settings.WEBAUTHN_ALLOWED_ORIGINS
+
+
+def _check_fresh(state: Mapping[str, Any]) -> None:
+    """:raises ValueError: the challenge was issued more than ``WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS`` ago."""
+    issued_at = state.get(ISSUED_AT)
+    if not isinstance(issued_at, (int, float)):
+        raise ValueError("Challenge without issue time.")
+    age = time.time() - issued_at
+    if not 0 <= age <= app_settings.WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS:
+        raise ValueError("Challenge expired.")
+
+
+class NumpayFido2Server(Fido2Server):
+    """``fido2``'s server with Numpay's rules: exact origins, UV required, no attestation, ES256 only,
+    resident (discoverable) keys, expiring challenges. Every refusal is a ``ValueError`` (allauth answers it
+    as its ``incorrect_code`` error, and nothing is stored)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            PublicKeyCredentialRpEntity(id=app_settings.WEBAUTHN_RP_ID, name=app_settings.WEBAUTHN_RP_NAME),
+            attestation=AttestationConveyancePreference.NONE,
+            verify_origin=origin_allowed,
+        )
+        self.allowed_algorithms = [PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY,
+                                                                 alg=ES256.ALGORITHM)]
+        self.timeout = app_settings.WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS * 1000
+
+    def register_begin(self, user: Any, credentials: Any = None, resident_key_requirement: Any = None,
+                       user_verification: Any = None, authenticator_attachment: Any = None,
+                       challenge: bytes | None = None, extensions: Any = None) -> Any:
+        options, state = super().register_begin(
+            user, credentials, resident_key_requirement=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+            authenticator_attachment=authenticator_attachment, challenge=challenge, extensions=extensions)
+        return options, {**state, ISSUED_AT: time.time()}
+
+    def register_complete(self, state: Any, response: Any) -> Any:
+        _check_fresh(state)
+        return super().register_complete(state, response)
+
+    def authenticate_begin(self, credentials: Any = None, user_verification: Any = None,
+                           challenge: bytes | None = None, extensions: Any = None) -> Any:
+        options, state = super().authenticate_begin(
+            credentials, user_verification=UserVerificationRequirement.REQUIRED, challenge=challenge,
+            extensions=extensions)
+        return options, {**state, ISSUED_AT: time.time()}
+
+    def authenticate_complete(self, state: Any, credentials: Sequence[AttestedCredentialData],
+                              response: Any) -> AttestedCredentialData:
+        _check_fresh(state)
+        return super().authenticate_complete(state, credentials, response)
+
+
+def get_server() -> Fido2Server:
+    """The server of every WebAuthn ceremony (installed as allauth's ``get_server``)."""
+    return NumpayFido2Server()
+
+
+def sign_count_advance(*, authenticator: Any, counter: int, backed_up: bool) -> None:
+    """Record the signature counter of a verified assertion by ``authenticator``.
+
+    :param counter: ``authenticatorData.signCount`` of the assertion (unsigned 32-bit).
+    :raises ValueError: the counter did not grow (WebAuthn Level 3, 7.2 step 22); nothing is changed.
+    """
+    from .models import PasskeyState
+
+    with transaction.atomic():
+        state, _ = PasskeyState.objects.select_for_update().get_or_create(authenticator=authenticator)
+        if (counter or state.sign_count) and counter <= state.sign_count:
+            raise ValueError("Signature counter did not grow: the authenticator may be cloned.")
+        state.sign_count, state.backed_up = counter, backed_up
+        state.save(update_fields=["sign_count", "backed_up"])
+
+
+def _complete_authentication_with_counter(original: Callable[..., Any]) -> Callable[..., Any]:
+    def complete_authentication(user: Any, response: dict) -> Any:
+        """allauth's assertion check, then the signature counter (refused as allauth's ``incorrect_code``)."""
+        from allauth.mfa.adapter import get_adapter
+
+        authenticator = original(user, response)
+        data = AuthenticationResponse.from_dict(response).response.authenticator_data
+        try:
+            sign_count_advance(authenticator=authenticator, counter=data.counter, backed_up=data.is_backed_up())
+        except ValueError as error:
+            raise get_adapter().validation_error("incorrect_code") from error
+        return authenticator
+
+    complete_authentication.numpay = True  # type: ignore[attr-defined]
+    return complete_authentication
+
+
+def record_registration(*, authenticator: Any) -> None:
+    """Store the sign count and backed-up flag a new passkey registered with."""
+    from .models import PasskeyState
+
+    data = authenticator.wrap().authenticator_data
+    PasskeyState.objects.update_or_create(authenticator=authenticator, defaults={
+        "sign_count": data.counter, "backed_up": data.is_backed_up()})
+
+
+def _on_authenticator_added(sender: Any, request: Any, user: Any, authenticator: Any, **kwargs: Any) -> None:
+    if authenticator.type == "webauthn":
+        record_registration(authenticator=authenticator)
+
+
+def install() -> None:
+    """Make allauth's WebAuthn ceremonies use :func:`get_server` and check the signature counter."""
+    from allauth.mfa import signals
+    from allauth.mfa.webauthn.internal import auth
+
+    auth.get_server = get_server
+    if not getattr(auth.complete_authentication, "numpay", False):
+        auth.complete_authentication = _complete_authentication_with_counter(auth.complete_authentication)
+    signals.authenticator_added.connect(_on_authenticator_added, dispatch_uid="numpay_passkey_added")

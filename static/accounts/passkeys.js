@@ -1,0 +1,134 @@
+// Passkeys (WebAuthn) against allauth's headless browser API (the same session as the pages).
+// - [data-passkey-add] form: register a passkey (creation options -> navigator.credentials.create -> POST).
+// - [data-passkey-login]: sign in with a passkey, from the button (modal) and from the login field's
+//   autofill (conditional mediation: the browser offers saved passkeys in the field's suggestions).
+// No inline script (CSP); the server checks everything (accounts/passkeys.py), this only carries bytes.
+(() => {
+  "use strict";
+
+  const b64uToBytes = (text) => {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  };
+  const bytesToB64u = (buffer) => {
+    const bytes = new Uint8Array(buffer);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+
+  const creationOptions = (json) => ({
+    ...json,
+    challenge: b64uToBytes(json.challenge),
+    user: { ...json.user, id: b64uToBytes(json.user.id) },
+    excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: b64uToBytes(c.id) })),
+  });
+  const requestOptions = (json) => ({
+    ...json,
+    challenge: b64uToBytes(json.challenge),
+    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: b64uToBytes(c.id) })),
+  });
+
+  const credentialJSON = (credential) => {
+    if (typeof credential.toJSON === "function") return credential.toJSON();
+    const r = credential.response;
+    const response = { clientDataJSON: bytesToB64u(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = bytesToB64u(r.attestationObject);
+      response.transports = typeof r.getTransports === "function" ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = bytesToB64u(r.authenticatorData);
+      response.signature = bytesToB64u(r.signature);
+      response.userHandle = r.userHandle ? bytesToB64u(r.userHandle) : null;
+    }
+    return {
+      id: credential.id, rawId: bytesToB64u(credential.rawId), type: credential.type,
+      authenticatorAttachment: credential.authenticatorAttachment || null,
+      response, clientExtensionResults: credential.getClientExtensionResults(),
+    };
+  };
+
+  const csrfToken = () => {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  };
+  const api = async (url, method, body) => {
+    const response = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let json = {};
+    try { json = await response.json(); } catch (e) { /* empty body */ }
+    return { ok: response.ok, status: response.status, json };
+  };
+  // Only same-site paths: never follow ?next= to another site.
+  const safePath = (path) => (path && path.startsWith("/") && !path.startsWith("//") ? path : "/");
+
+  const showError = (text) => {
+    const box = document.querySelector("[data-passkey-error]");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = !text;
+  };
+  const problem = (json) => {
+    const errors = (json && json.errors) || [];
+    return errors.length ? errors.map((e) => e.message).join(" ") : "That did not work. Please try again.";
+  };
+
+  // --- registration ---
+  const addForm = document.querySelector("[data-passkey-add]");
+  if (addForm) {
+    addForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      showError("");
+      try {
+        const options = await api(addForm.dataset.optionsUrl, "GET");
+        if (!options.ok) { showError(problem(options.json)); return; }
+        const credential = await navigator.credentials.create({
+          publicKey: creationOptions(options.json.data.creation_options.publicKey),
+        });
+        const name = addForm.querySelector("[name=name]").value;
+        const saved = await api(addForm.dataset.registerUrl, "POST", { name, credential: credentialJSON(credential) });
+        if (!saved.ok) { showError(problem(saved.json)); return; }
+        window.location.assign(safePath(addForm.dataset.doneUrl));
+      } catch (error) {
+        showError(error && error.name === "NotAllowedError" ? "The passkey was not created." : String(error));
+      }
+    });
+  }
+
+  // --- sign-in ---
+  const login = document.querySelector("[data-passkey-login]");
+  if (login && window.PublicKeyCredential) {
+    let pending = null;
+    const signIn = async (mediation) => {
+      if (pending) pending.abort();
+      const controller = new AbortController();
+      pending = controller;
+      const options = await api(login.dataset.optionsUrl, "GET");
+      if (!options.ok) throw new Error(problem(options.json));
+      const credential = await navigator.credentials.get({
+        publicKey: requestOptions(options.json.data.request_options.publicKey),
+        mediation, signal: controller.signal,
+      });
+      const result = await api(login.dataset.loginUrl, "POST", { credential: credentialJSON(credential) });
+      if (!result.ok) throw new Error(problem(result.json));
+      window.location.assign(safePath(login.dataset.doneUrl));
+    };
+    const report = (error) => {
+      if (error && error.name === "AbortError") return;  // replaced by another request
+      showError(error && error.name === "NotAllowedError" ? "No passkey was used." : (error.message || String(error)));
+    };
+    login.querySelector("button").addEventListener("click", () => { showError(""); signIn("optional").catch(report); });
+    // Autofill: the login field offers this site's passkeys next to saved addresses.
+    const field = document.querySelector("input[name=login]");
+    if (field && PublicKeyCredential.isConditionalMediationAvailable) {
+      PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
+        if (!available) return;
+        field.setAttribute("autocomplete", "username webauthn");
+        signIn("conditional").catch(report);
+      });
+    }
+  }
+})();
