@@ -112,4 +112,9 @@ def celery_worker(celery_worker_session: object, transactional_db: None, tokens:
     from payments.models import Payment
 
     wait_until(lambda: not Payment.objects.filter(status__in=Payment.OPEN_STATUSES).exists(), timeout=60)
+    # and for the in-process worker to finish what it is running: the database is flushed next, and a task
+    # holding row locks while the flush truncates the tables can deadlock it
+    from celery.worker import state as worker_state
+
+    wait_until(lambda: not worker_state.active_requests, timeout=30, interval=0.05)
 
