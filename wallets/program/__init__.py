@@ -14,6 +14,13 @@ from wallets.program.addresses import (
     config_address,
     vault_address,
 )
+from wallets.program.approvals import (
+    INSTRUCTIONS_SYSVAR_ID,
+    SECP256R1_PROGRAM_ID,
+    PasskeyAssertion,
+    approval_challenge,
+    approve_with_passkeys,
+)
 from wallets.program.config import AuthorityEntry, LimitEntry, WalletConfig, decode_config
 from wallets.program.errors import ProgramErrorCode, error_sentence
 from wallets.program.instructions import (
@@ -26,10 +33,19 @@ from wallets.program.instructions import (
     execute,
     remove_authority,
     set_limits,
+    set_permissions,
+    set_settings,
 )
 
 __all__ = [
     "ASSOCIATED_TOKEN_PROGRAM_ID",
+    "INSTRUCTIONS_SYSVAR_ID",
+    "SECP256R1_PROGRAM_ID",
+    "PasskeyAssertion",
+    "approval_challenge",
+    "approve_with_passkeys",
+    "set_permissions",
+    "set_settings",
     "SOL_MINT",
     "TOKEN_2022_PROGRAM_ID",
     "TOKEN_PROGRAM_ID",

@@ -36,6 +36,15 @@ class ProgramErrorCode(enum.IntEnum):
     SYSVAR_UNAVAILABLE = 6026
     CROSS_PROGRAM_CALL_FAILED = 6027
     AUTHORITY_NOT_FOUND = 6028
+    INVALID_INSTRUCTIONS_SYSVAR = 6029
+    INVALID_PRECOMPILE_INSTRUCTION = 6030
+    CLIENT_DATA_MISMATCH = 6031
+    RELYING_PARTY_MISMATCH = 6032
+    USER_NOT_VERIFIED = 6033
+    INVALID_CLIENT_DATA_TYPE = 6034
+    CHALLENGE_MISMATCH = 6035
+    APPROVAL_EXPIRED = 6036
+    DUPLICATE_APPROVAL = 6037
 
 
 _SENTENCES = {
@@ -68,6 +77,15 @@ _SENTENCES = {
     ProgramErrorCode.SYSVAR_UNAVAILABLE: "The chain's clock or rent settings could not be read.",
     ProgramErrorCode.CROSS_PROGRAM_CALL_FAILED: "A transfer inside the wallet program failed.",
     ProgramErrorCode.AUTHORITY_NOT_FOUND: "That key is not on the wallet.",
+    ProgramErrorCode.INVALID_INSTRUCTIONS_SYSVAR: "The passkey approval did not name the chain's instructions account.",
+    ProgramErrorCode.INVALID_PRECOMPILE_INSTRUCTION: "The passkey signature check in the transaction is not valid.",
+    ProgramErrorCode.CLIENT_DATA_MISMATCH: "The passkey approval's data does not match what the passkey signed.",
+    ProgramErrorCode.RELYING_PARTY_MISMATCH: "The passkey was not used on this wallet's site.",
+    ProgramErrorCode.USER_NOT_VERIFIED: "The passkey approval lacks user verification (fingerprint, face or PIN).",
+    ProgramErrorCode.INVALID_CLIENT_DATA_TYPE: "The passkey response is not a sign-in or payment confirmation.",
+    ProgramErrorCode.CHALLENGE_MISMATCH: "The passkey approved a different action, or an approval that was already used.",
+    ProgramErrorCode.APPROVAL_EXPIRED: "The passkey approval has expired; approve again.",
+    ProgramErrorCode.DUPLICATE_APPROVAL: "The same passkey approved twice; another passkey must approve.",
 }
 
 
