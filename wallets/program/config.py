@@ -20,6 +20,7 @@ LIMITS_AT = AUTHORITIES_AT + MAX_AUTHORITIES * AUTHORITY_LEN
 EXTENSION_AT = LIMITS_AT + MAX_LIMITS * LIMIT_LEN
 CONFIG_LEN = EXTENSION_AT + EXTENSION_LEN
 RP_ID_HASH_AT = EXTENSION_AT
+RECOVERY_AT = EXTENSION_AT + 32
 KIND_ED25519 = 1
 KIND_SECP256R1 = 2
 
@@ -91,6 +92,16 @@ class WalletConfig:
     guardian_threshold: int = 0
     recovery_timelock: int = 0
     rp_id_hash: bytes = bytes(32)
+    recovery_id: int = 0
+    recovery_pending: bool = False
+    recovery_approvals: int = 0
+    recovery_new_owner: bytes | None = None
+    recovery_executes_at: int = 0
+
+    @property
+    def recovery_approving_slots(self) -> tuple[int, ...]:
+        """The authority slots whose guardians approve the pending recovery."""
+        return tuple(slot for slot in range(MAX_AUTHORITIES) if self.recovery_approvals >> slot & 1)
 
     def authority(self, key: Pubkey | bytes) -> AuthorityEntry | None:
         return next((entry for entry in self.authorities if entry.key == key), None)
@@ -118,6 +129,9 @@ def decode_config(data: bytes) -> WalletConfig:
     (nonce,) = struct.unpack_from("<Q", data, 48)
     joint_threshold, guardian_threshold = data[56], data[57]
     (recovery_timelock,) = struct.unpack_from("<q", data, 64)
+    recovery_id, pending, approvals = struct.unpack_from("<QBB", data, RECOVERY_AT)
+    recovery_new_owner = P256Key(data[RECOVERY_AT + 16 : RECOVERY_AT + 49]) if pending else None
+    (recovery_executes_at,) = struct.unpack_from("<q", data, RECOVERY_AT + 56)
     rp_id_hash = bytes(data[RP_ID_HASH_AT : RP_ID_HASH_AT + 32])
     authorities = []
     keys: dict[int, Pubkey | bytes] = {}
@@ -160,4 +174,9 @@ def decode_config(data: bytes) -> WalletConfig:
         guardian_threshold=guardian_threshold,
         recovery_timelock=recovery_timelock,
         rp_id_hash=rp_id_hash,
+        recovery_id=recovery_id,
+        recovery_pending=bool(pending),
+        recovery_approvals=approvals,
+        recovery_new_owner=recovery_new_owner,
+        recovery_executes_at=recovery_executes_at,
     )

@@ -45,6 +45,12 @@ class ProgramErrorCode(enum.IntEnum):
     CHALLENGE_MISMATCH = 6035
     APPROVAL_EXPIRED = 6036
     DUPLICATE_APPROVAL = 6037
+    RECOVERY_DISABLED = 6038
+    RECOVERY_PENDING = 6039
+    NO_RECOVERY_PENDING = 6040
+    RECOVERY_MISMATCH = 6041
+    RECOVERY_NOT_READY = 6042
+    NOTHING_TO_WITHDRAW = 6043
 
 
 _SENTENCES = {
@@ -86,6 +92,12 @@ _SENTENCES = {
     ProgramErrorCode.CHALLENGE_MISMATCH: "The passkey approved a different action, or an approval that was already used.",
     ProgramErrorCode.APPROVAL_EXPIRED: "The passkey approval has expired; approve again.",
     ProgramErrorCode.DUPLICATE_APPROVAL: "The same passkey approved twice; another passkey must approve.",
+    ProgramErrorCode.RECOVERY_DISABLED: "This wallet has no guardians set up for recovery.",
+    ProgramErrorCode.RECOVERY_PENDING: "A recovery of this wallet is already under way.",
+    ProgramErrorCode.NO_RECOVERY_PENDING: "No recovery of this wallet is under way.",
+    ProgramErrorCode.RECOVERY_MISMATCH: "This approval is for a different recovery request.",
+    ProgramErrorCode.RECOVERY_NOT_READY: "The recovery cannot complete yet: more guardians or more waiting time are needed.",
+    ProgramErrorCode.NOTHING_TO_WITHDRAW: "This guardian has not approved the recovery.",
 }
 
 

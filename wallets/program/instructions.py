@@ -28,6 +28,11 @@ TAG_REMOVE_AUTHORITY = 3
 TAG_SET_LIMITS = 4
 TAG_SET_PERMISSIONS = 5
 TAG_SET_SETTINGS = 6
+TAG_RECOVERY_START = 7
+TAG_RECOVERY_APPROVE = 8
+TAG_RECOVERY_WITHDRAW = 9
+TAG_RECOVERY_CANCEL = 10
+TAG_RECOVERY_EXECUTE = 11
 #: Added to a tag: the passkey-approved form of the action (``wallets.program.approvals``).
 PASSKEY_FLAG = 0x80
 
@@ -298,3 +303,54 @@ def set_settings(
         raise ValueError("rp_id_hash is 32 bytes (SHA-256 of the RP ID)")
     body = struct.pack("<32sBB6xq", rp_id_hash, joint_threshold, guardian_threshold, recovery_timelock)
     return _manage(program_id, creator, authority, bytes([TAG_SET_SETTINGS]) + body)
+
+
+def _passkey_key(key: bytes) -> bytes:
+    encoded = encode_target(bytes(key))
+    if len(encoded) != P256_KEY_LEN:
+        raise ValueError("the new owner is a passkey: a 33-byte compressed P-256 public key")
+    return encoded
+
+
+def recovery_start(program_id: Pubkey, creator: Pubkey, authority: Pubkey, new_owner: bytes) -> Instruction:
+    """``recovery_start``: a guardian opens the wallet's recovery request for the passkey
+    ``new_owner`` (33-byte compressed P-256 key); the starting guardians' approvals count. Normally
+    passkey-approved by guardians (``approve_with_passkeys``); ``authority`` is then a placeholder.
+
+    :raises ValueError: ``new_owner`` is not a compressed P-256 key.
+    """
+    return _manage(program_id, creator, authority, bytes([TAG_RECOVERY_START]) + _passkey_key(new_owner))
+
+
+def recovery_approve(
+    program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int, new_owner: bytes
+) -> Instruction:
+    """``recovery_approve``: a guardian approves the pending request ``recovery_id`` (from
+    ``WalletConfig.recovery_id``) for ``new_owner``."""
+    body = struct.pack("<BQ", TAG_RECOVERY_APPROVE, recovery_id) + _passkey_key(new_owner)
+    return _manage(program_id, creator, authority, body)
+
+
+def recovery_withdraw(
+    program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int, new_owner: bytes
+) -> Instruction:
+    """``recovery_withdraw``: a guardian takes back its approval of the pending request; below the
+    threshold the clock stops."""
+    body = struct.pack("<BQ", TAG_RECOVERY_WITHDRAW, recovery_id) + _passkey_key(new_owner)
+    return _manage(program_id, creator, authority, body)
+
+
+def recovery_cancel(program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int) -> Instruction:
+    """``recovery_cancel``: an owner (``manage``: a signer, or passkey-approved) ends the pending request."""
+    return _manage(program_id, creator, authority, struct.pack("<BQ", TAG_RECOVERY_CANCEL, recovery_id))
+
+
+def recovery_execute(program_id: Pubkey, creator: Pubkey, recovery_id: int) -> Instruction:
+    """``recovery_execute``: completes the pending request once its timelock has run out; anyone may
+    submit it (no signer besides the fee payer). Only account: the config (writable)."""
+    config, _ = config_address(program_id, creator)
+    return Instruction(
+        program_id,
+        struct.pack("<BQ", TAG_RECOVERY_EXECUTE, recovery_id),
+        [AccountMeta(config, is_signer=False, is_writable=True)],
+    )

@@ -102,6 +102,8 @@ pub struct Action<'a> {
 pub struct Authorized {
     pub slot: usize,
     pub managers: usize,
+    /// The approving slots as a bitmap (the signer's one bit for the signer form).
+    pub slots: u8,
 }
 
 /// Checks that the action is approved by authorities holding `action.permission`. A
@@ -111,7 +113,7 @@ pub fn authorize(action: &Action, config: &mut Config, now: i64) -> Result<Autho
     match action.approval {
         Approval::Signer => {
             let slot = authority(approver, config, action.permission, now)?;
-            Ok(Authorized { slot, managers: 0 })
+            Ok(Authorized { slot, managers: 0, slots: 1u8 << slot })
         }
         Approval::Passkeys(bytes) => {
             let section = passkey::Section::parse(bytes)?;
@@ -128,7 +130,7 @@ pub fn authorize(action: &Action, config: &mut Config, now: i64) -> Result<Autho
             let expected = passkey::Expectation { challenge: &challenge, permission: action.permission, now };
             let approvers = passkey::verify(config, approver, &section, &expected)?;
             config.bump_nonce()?;
-            Ok(Authorized { slot: approvers.first_slot, managers: approvers.managers })
+            Ok(Authorized { slot: approvers.first_slot, managers: approvers.managers, slots: approvers.slots })
         }
     }
 }

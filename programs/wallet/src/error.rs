@@ -80,6 +80,18 @@ pub enum Error {
     ApprovalExpired = 6036,
     /// The same passkey approves twice (or a guardian approves the same recovery twice).
     DuplicateApproval = 6037,
+    /// Recovery is off for this wallet (guardian threshold 0).
+    RecoveryDisabled = 6038,
+    /// A recovery is already pending (one per wallet).
+    RecoveryPending = 6039,
+    /// No recovery is pending.
+    NoRecoveryPending = 6040,
+    /// The recovery id or new owner key is not the pending request's.
+    RecoveryMismatch = 6041,
+    /// The pending recovery lacks guardian approvals, or its timelock has not passed.
+    RecoveryNotReady = 6042,
+    /// The guardian has no approval of the pending recovery to withdraw.
+    NothingToWithdraw = 6043,
 }
 
 impl Error {
@@ -128,6 +140,12 @@ impl Error {
             Error::ChallengeMismatch => b"numpay_wallet: challenge mismatch",
             Error::ApprovalExpired => b"numpay_wallet: approval expired",
             Error::DuplicateApproval => b"numpay_wallet: duplicate approval",
+            Error::RecoveryDisabled => b"numpay_wallet: recovery is off",
+            Error::RecoveryPending => b"numpay_wallet: a recovery is already pending",
+            Error::NoRecoveryPending => b"numpay_wallet: no recovery pending",
+            Error::RecoveryMismatch => b"numpay_wallet: not the pending recovery",
+            Error::RecoveryNotReady => b"numpay_wallet: recovery not ready",
+            Error::NothingToWithdraw => b"numpay_wallet: no approval to withdraw",
         }
     }
 }

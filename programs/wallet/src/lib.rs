@@ -10,6 +10,7 @@ mod error;
 mod execute;
 mod ids;
 mod passkey;
+mod recovery;
 mod remove_authority;
 mod rt;
 mod set_limits;
@@ -27,6 +28,11 @@ pub const TAG_REMOVE_AUTHORITY: u8 = 3;
 pub const TAG_SET_LIMITS: u8 = 4;
 pub const TAG_SET_PERMISSIONS: u8 = 5;
 pub const TAG_SET_SETTINGS: u8 = 6;
+pub const TAG_RECOVERY_START: u8 = 7;
+pub const TAG_RECOVERY_APPROVE: u8 = 8;
+pub const TAG_RECOVERY_WITHDRAW: u8 = 9;
+pub const TAG_RECOVERY_CANCEL: u8 = 10;
+pub const TAG_RECOVERY_EXECUTE: u8 = 11;
 
 /// Dispatches on the first byte of the instruction data (the tag). A tag with the passkey flag
 /// (0x80) is the passkey-approved form of the same action: `tag | 0x80, body_len u16, body (as in
@@ -56,6 +62,11 @@ fn process(input: &rt::Input) -> ProgramResult {
         (TAG_SET_LIMITS, _) => set_limits::process(&request),
         (TAG_SET_PERMISSIONS, _) => set_permissions::process(&request),
         (TAG_SET_SETTINGS, _) => set_settings::process(&request),
+        (TAG_RECOVERY_START, _) => recovery::start(&request),
+        (TAG_RECOVERY_APPROVE, _) => recovery::approve(&request),
+        (TAG_RECOVERY_WITHDRAW, _) => recovery::withdraw(&request),
+        (TAG_RECOVERY_CANCEL, _) => recovery::cancel(&request),
+        (TAG_RECOVERY_EXECUTE, Approval::Signer) => recovery::execute(&request),
         _ => Err(Error::InvalidInstructionData),
     }
 }
@@ -70,8 +81,18 @@ pub struct Request<'a> {
 }
 
 /// The accounts of a manage action: 0 config (writable), 1 authority (signer) or the
-/// Instructions sysvar; returns the checked config and who authorized it (holding `manage`).
+/// Instructions sysvar; returns the checked config and the time, authorized by `manage`.
 pub fn manage<'a>(request: &Request<'a>, tag: u8) -> Result<(state::Config<'a>, i64), Error> {
+    let (config, now, _) = authorized(request, tag, state::PERMISSION_MANAGE)?;
+    Ok((config, now))
+}
+
+/// As `manage`, for any permission; also returns who authorized the action.
+pub fn authorized<'a>(
+    request: &Request<'a>,
+    tag: u8,
+    permission: u8,
+) -> Result<(state::Config<'a>, i64, checks::Authorized), Error> {
     let Request { program_id, accounts, body, approval } = *request;
     let [config_account, approver, ..] = accounts else {
         return Err(Error::NotEnoughAccounts);
@@ -86,9 +107,9 @@ pub fn manage<'a>(request: &Request<'a>, tag: u8) -> Result<(state::Config<'a>, 
         first_extra: 2,
         tag,
         body,
-        permission: state::PERMISSION_MANAGE,
+        permission,
         approval,
     };
-    checks::authorize(&action, &mut config, now)?;
-    Ok((config, now))
+    let who = checks::authorize(&action, &mut config, now)?;
+    Ok((config, now, who))
 }

@@ -18,5 +18,5 @@ pub fn process(request: &Request) -> ProgramResult {
         return Err(Error::LastOwner);
     }
     config.clear_authority(slot);
-    Ok(())
+    config.refresh_recovery_clock(now)
 }

@@ -23,5 +23,5 @@ pub fn process(request: &Request) -> ProgramResult {
     if config.count_managers(now, None) == 0 {
         return Err(Error::LastOwner);
     }
-    Ok(())
+    config.refresh_recovery_clock(now)
 }

@@ -28,7 +28,7 @@ pub fn process(request: &Request) -> ProgramResult {
     {
         return Err(Error::InvalidInstructionData);
     }
-    let (mut config, _) = crate::manage(request, crate::TAG_SET_SETTINGS)?;
+    let (mut config, now) = crate::manage(request, crate::TAG_SET_SETTINGS)?;
     config.set_settings(&rp_id_hash, joint_threshold, guardian_threshold, timelock);
-    Ok(())
+    config.refresh_recovery_clock(now)
 }

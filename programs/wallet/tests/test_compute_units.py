@@ -17,12 +17,14 @@ from wallets.program import (
     add_authority,
     create,
     execute,
+    recovery_execute,
+    recovery_start,
     remove_authority,
     set_limits,
     set_permissions,
     set_settings,
 )
-from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
+from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
 
 #: Ceilings (compute units) per instruction; the doc lists the measured values under them.
 BUDGETS = {
@@ -40,6 +42,8 @@ BUDGETS = {
     "execute, passkey-approved: 1 SOL transfer, 1 approval": 25_000,
     "execute, passkey-approved: 1 SOL transfer, 2 approvals (joint)": 35_000,
     "add_authority, passkey-approved": 20_000,
+    "recovery_start, passkey-approved (2 guardians)": 30_000,
+    "recovery_execute": 10_000,
 }
 PROGRAM_SIZE_CEILING = 128 * 1024  # bytes
 
@@ -132,6 +136,18 @@ def measure() -> dict[str, int]:
     )
     add = add_authority(chain.program_id, me, PLACEHOLDER, Authority(Keypair().pubkey(), PERMISSION_SPEND))
     record("add_authority, passkey-approved", send_approved(chain, wallet, add, [first]))
+
+    # recovery: two guardians start it together (threshold 2, no timelock); anyone executes it
+    guardians, new_owner = [Passkey(), Passkey()], Passkey()
+    for guardian in guardians:
+        add = add_authority(chain.program_id, me, me, Authority.passkey(guardian.public_key, PERMISSION_GUARDIAN))
+        assert not chain.send([add], [wallet.owner]).failed
+    settings = set_settings(chain.program_id, me, me, rp_id_hash=RP_ID_HASH, guardian_threshold=2)
+    assert not chain.send([settings], [wallet.owner]).failed
+    start = recovery_start(chain.program_id, me, PLACEHOLDER, new_owner.public_key)
+    record("recovery_start, passkey-approved (2 guardians)", send_approved(chain, wallet, start, guardians))
+    recovery_id = chain.config_of(me).recovery_id
+    record("recovery_execute", chain.send([recovery_execute(chain.program_id, me, recovery_id)], []))
     return measured
 
 
