@@ -9,6 +9,7 @@ import struct
 
 import pytest
 from solders.account import Account
+from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -48,7 +49,7 @@ from wallets.program import (
     set_settings,
     vault_address,
 )
-from wallets.program.approvals import secp256r1_instruction
+from wallets.program.approvals import secp256r1_instruction, split_approved
 from wallets.program.instructions import KIND_SECP256R1, PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
 
 E = ProgramErrorCode
@@ -546,3 +547,31 @@ def test_config_decoding_round_trips_the_settings(chain: Chain, protected: Walle
     assert (config.joint_threshold, config.guardian_threshold, config.recovery_timelock) == (0, 0, 0)
     assert config.rp_id_hash == RP_ID_HASH
     assert DAY > 0
+
+
+def test_a_compute_budget_instruction_in_front_moves_the_precompile_index(
+    chain: Chain, protected: Wallet, passkey: Passkey
+) -> None:
+    # given the relayer's compute budget instruction first: the precompile is instruction 1
+    recipient = Keypair().pubkey()
+    action = pay(chain, protected, recipient, SOL)
+    expires_at = expiry(chain)
+    assertion = passkey.get_assertion(challenge_for(chain, protected, action, expires_at))
+    budget = set_compute_unit_limit(100_000)
+    # when the approval names index 0 (wrong), it is refused; with index 1 it lands
+    wrong = approve_with_passkeys(action, [assertion], expires_at=expires_at, precompile_index=0)
+    refused(chain, protected, [budget, *wrong], E.INVALID_PRECOMPILE_INSTRUCTION)
+    right = approve_with_passkeys(action, [assertion], expires_at=expires_at, precompile_index=1)
+    sent = chain.send([budget, *right], [])
+    assert not sent.failed, sent.logs
+    assert chain.balance(recipient) == SOL
+
+
+def test_split_approved_returns_the_signer_forms_body(chain: Chain, protected: Wallet, passkey: Passkey) -> None:
+    action = pay(chain, protected, Keypair().pubkey(), SOL)
+    program_instruction = approved(chain, protected, action, [passkey])[1]
+    tag, body, section = split_approved(bytes(program_instruction.data))
+    assert (tag, body) == (action.data[0], bytes(action.data[1:]))
+    assert struct.unpack_from("<qB", section)[1] == 1
+    with pytest.raises(ValueError, match="not a passkey-approved instruction"):
+        split_approved(bytes(action.data))
