@@ -27,7 +27,7 @@ from programs.wallet.tests.authenticator import (
     send_approved,
     vault_and_config,
 )
-from programs.wallet.tests.conftest import DAY, SOL, Chain, Wallet, make_wallet
+from programs.wallet.tests.conftest import DAY, SOL, SOLANA_FEE, Chain, Wallet, make_wallet
 from wallets.program import (
     SECP256R1_PROGRAM_ID,
     SOL_MINT,
@@ -142,12 +142,15 @@ def test_set_settings_refuses_a_joint_threshold_of_one(chain: Chain, wallet: Wal
 def test_a_passkey_approved_sol_payment_lands_and_bumps_the_nonce(chain: Chain, protected: Wallet, passkey: Passkey) -> None:
     recipient = Keypair().pubkey()
     vault_before = chain.balance(protected.vault)
+    relayer_before = chain.balance(chain.fee_payer.pubkey())
 
     # when the passkey approves 1.5 SOL (above the custody key's cap) and the relayer submits it
     sent = send_approved(chain, protected, pay(chain, protected, recipient, 3 * SOL // 2), [passkey])
 
-    # then it lands under the passkey's own limit and the nonce moved
+    # then it lands under the passkey's own limit and the nonce moved; the relayer paid two
+    # signature fees (its own and the precompile's secp256r1 signature) and nothing else
     assert not sent.failed, sent.logs
+    assert chain.balance(chain.fee_payer.pubkey()) == relayer_before - 2 * SOLANA_FEE
     assert chain.balance(recipient) == 3 * SOL // 2
     assert chain.balance(protected.vault) == vault_before - 3 * SOL // 2
     config = chain.config_of(protected.owner.pubkey())
