@@ -255,7 +255,9 @@ class ActivityItemSerializer(serializers.Serializer):
     tone = serializers.ChoiceField(choices=["pending", "ok", "failed"])
     signature = serializers.CharField(allow_blank=True)
     slot = serializers.IntegerField(allow_null=True, help_text="Where it landed on chain; null while sending.")
-    occurred_at = serializers.DateTimeField(help_text="When it completed (else when it was started), UTC.")
+    occurred_at = serializers.DateTimeField(help_text="Its chain time, UTC: the block time of the slot it landed in; "
+                                            "while sending, when it was started; ended off chain, when it ended. "
+                                            "Results are ordered by it (sending first), then by slot.")
     payment_id = serializers.UUIDField(allow_null=True)
     explorer_url = serializers.CharField(allow_blank=True, help_text="Empty when no explorer is configured.")
 
