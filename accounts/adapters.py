@@ -56,6 +56,13 @@ class AccountAdapter(DefaultAccountAdapter):
                 wallet_provision(user=user)
         return user
 
+    def get_login_stages(self) -> list[str]:
+        """allauth's stages plus its passkey sign-up stage, which holds a sign-in started by
+        :mod:`accounts.passkey_signup` until the passkey exists (a no-op for every other sign-in)."""
+        stages = super().get_login_stages()
+        passkey_stage = "allauth.mfa.webauthn.stages.PasskeySignupStage"
+        return stages if passkey_stage in stages else [*stages, passkey_stage]
+
     def add_message(self, request: Any, level: int, message_template: str | None = None,
                     message_context: dict[str, Any] | None = None, extra_tags: str = "",
                     message: str | None = None) -> None:
