@@ -76,3 +76,29 @@ def test_sign_up_with_a_passkey_sign_out_and_sign_in_with_it(browser, live_serve
     assert Authenticator.objects.get(user=user).last_used_at is not None
     assert violations == []
     context.close()
+
+
+def test_the_login_fields_passkey_autofill_signs_in_without_pressing_anything(browser, live_server,  # noqa: F811
+                                                                               settings) -> None:
+    """Conditional mediation (WebAuthn Level 3 ``mediation: "conditional"``): the login page asks for a passkey
+    quietly when it loads, and the browser offers it in the login field's autofill. Chromium's virtual
+    authenticator (CDP ``WebAuthn``, ``automaticPresenceSimulation``) answers a conditional request as a person
+    picking the passkey from that list would, so the test needs no click: nothing but the autofill request can
+    sign this page in."""
+    settings.WEBAUTHN_ALLOWED_ORIGINS = [live_server.url]
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    _virtual_authenticator(context, page)
+    _sign_up_with_a_passkey(page, live_server.url, "autofill@example.com")
+    user = User.objects.get(email="autofill@example.com")
+    page.click("text=Sign out")
+    # when they open the login page and touch nothing
+    page.goto(f"{live_server.url}/accounts/login/")
+    # then the browser supports passkey autofill, the field offers passkeys, and the passkey signs them in
+    assert page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()") is True
+    assert page.get_attribute("input[name=login]", "autocomplete") == "username webauthn"
+    page.wait_for_url(f"{live_server.url}/wallet/")
+    page.click("[data-testid=receive-link]")
+    assert page.inner_text("[data-testid=wallet-address]").strip() == user.wallet.address
+    context.close()
