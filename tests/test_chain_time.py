@@ -93,7 +93,9 @@ def test_a_payment_confirmed_by_the_outbox_records_its_block_time(celery_worker,
     # then its block time is the chain's time of the slot it landed in
     assert payment.block_time == _chain_block_time(payment.signature)
     assert payment.block_time == unix_to_datetime(get_chain_client().get_block_time(payment.slot))
-    # and both sides' activity date it so, in the API too
+    # and the API shows it, and both sides' activity dates it so
+    shown = alice.get(f"/api/v1/payments/{payment.pk}").json()
+    assert (shown["slot"], shown["block_time"]) == (payment.slot, payment.block_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
     row = bob.get("/api/v1/activity").json()["results"][0]
     assert (row["direction"], row["amount"], row["slot"]) == ("received", "2.5", payment.slot)
     assert row["occurred_at"] == payment.block_time.strftime("%Y-%m-%dT%H:%M:%SZ")
