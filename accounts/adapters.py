@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account import app_settings as account_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
+from django.conf import settings
 from django.db import transaction
 
 from wallets.claims import wallet_claim_confirm
@@ -32,6 +34,17 @@ from .services import sms_queue
 SMS_SESSION_KEY = "numpay_sms_message_id"
 
 
+def email_sent_facts() -> dict[str, bool]:
+    """What a "we sent you an email" message may claim: ``verification_mandatory`` (allauth's
+    ``ACCOUNT_EMAIL_VERIFICATION`` is ``mandatory``: nobody signs in before confirming) and ``dev_outbox`` (emails
+    go to the development outbox, ``/dev/outbox/``, not to a mail server)."""
+    return {
+        "verification_mandatory": (account_settings.EMAIL_VERIFICATION
+                                   == account_settings.EmailVerificationMethod.MANDATORY),
+        "dev_outbox": settings.EMAIL_BACKEND == "accounts.outbox.OutboxEmailBackend" and app_settings.DEV_OUTBOX_ENABLED,
+    }
+
+
 class AccountAdapter(DefaultAccountAdapter):
     """Email and phone accounts."""
 
@@ -42,6 +55,23 @@ class AccountAdapter(DefaultAccountAdapter):
             if commit:
                 wallet_provision(user=user)
         return user
+
+    def get_login_stages(self) -> list[str]:
+        """allauth's stages plus its passkey sign-up stage, which holds a sign-in started by
+        :mod:`accounts.passkey_signup` until the passkey exists (a no-op for every other sign-in)."""
+        stages = super().get_login_stages()
+        passkey_stage = "allauth.mfa.webauthn.stages.PasskeySignupStage"
+        return stages if passkey_stage in stages else [*stages, passkey_stage]
+
+    def add_message(self, request: Any, level: int, message_template: str | None = None,
+                    message_context: dict[str, Any] | None = None, extra_tags: str = "",
+                    message: str | None = None) -> None:
+        """allauth's messages, with "a confirmation email was sent" saying what really happened: whether confirming
+        is needed (``ACCOUNT_EMAIL_VERIFICATION``) and, in development, that the email is in the dev outbox
+        (templates/account/messages/email_confirmation_sent.txt)."""
+        if message_template == "account/messages/email_confirmation_sent.txt":
+            message_context = {**(message_context or {}), **email_sent_facts()}
+        super().add_message(request, level, message_template, message_context, extra_tags, message)
 
     def confirm_email(self, request: Any, email_address: Any) -> bool:
         """Confirm the address; a wallet paid by email before sign-up becomes spendable by its owner."""

@@ -11,7 +11,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from relayer.models import OutboxAttempt
 from wallets.models import Token, Wallet
@@ -63,6 +64,9 @@ class Payment(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED, db_index=True)
     signature = models.CharField(max_length=88, blank=True, default="", db_index=True)
     slot = models.PositiveBigIntegerField(null=True, blank=True)
+    block_time = models.DateTimeField(null=True, blank=True, help_text=(
+        "The chain's time of the block its transaction landed in (getBlockTime of the slot, read once per slot): "
+        "set when it is confirmed or fails on chain; empty otherwise or when the node had no time."))
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.CharField(max_length=300, blank=True, default="")
     error_detail = models.JSONField(null=True, blank=True)
@@ -91,7 +95,14 @@ class Payment(models.Model):
             models.UniqueConstraint(fields=["sender", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
                                     name="wallets_payment_sender_idempotency_key_unique"),
         ]
-        indexes = [models.Index(fields=["wallet", "token", "status"], name="wallets_pay_open_idx")]
+        indexes = [
+            models.Index(fields=["wallet", "token", "status"], name="wallets_pay_open_idx"),
+            # the activity feed's order (payments.selectors.wallet_activity_page), from both sides
+            models.Index(F("wallet"), Coalesce("block_time", "updated_at").desc(), F("slot").desc(),
+                         name="payments_sent_feed_idx"),
+            models.Index(F("recipient_wallet"), Coalesce("block_time", "updated_at").desc(), F("slot").desc(),
+                         name="payments_received_feed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"payment {self.id} ({self.status})"

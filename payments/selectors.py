@@ -1,8 +1,11 @@
 """Reads for payments: what a user may see, one payment, a wallet's activity (payments and deposits).
 
-The activity is ordered by chain time: what is not on chain yet (no slot: "Sending") first, newest first, then
-everything on chain by slot, newest first (slots grow with block time), ties by when Numpay saw it. Pages are
-cut with an opaque keyset cursor, so new items arriving never shift a page.
+The activity is ordered by chain time (issue 14 item 3): payments still sending first, newest first; then
+everything else newest first by its chain time -- the block time of the slot it landed in (recorded when a
+payment is confirmed or fails on chain, and for every incoming transfer, however late the deposit scan finds
+it) -- then by slot. What ended without reaching the chain (expired, declined, refused before broadcast) takes
+the time it ended. Each item is dated with that time. Pages are cut with an opaque keyset cursor, so new items
+arriving never shift a page.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from numpay.core.errors import ApplicationError, NotFoundError
@@ -80,7 +83,9 @@ class ActivityItem:
     :ivar counterparty_address: the other side's full address ("" when unknown).
     :ivar status: the plain-words badge ("Sending", "Completed", "Failed: ..."); ``tone`` its colour.
     :ivar slot: the chain slot it landed in (``None`` while not on chain).
-    :ivar occurred_at: when it happened (confirmation time, else creation), aware UTC.
+    :ivar occurred_at: its chain time (module doc), aware UTC: the block time of its slot; while sending, when it
+        was started; ended off chain (expired, declined, refused before broadcast), when it ended.
+    :ivar is_pending: still sending (listed first).
     """
 
     kind: str
@@ -98,6 +103,7 @@ class ActivityItem:
     slot: int | None
     occurred_at: dt.datetime
     payment_id: object = None
+    is_pending: bool = False
 
     @property
     def ui_amount(self) -> str:
@@ -113,9 +119,10 @@ class ActivityItem:
         return explorer_transaction_url(self.signature)
 
     @property
-    def key(self) -> tuple[int, int, str, str]:
-        """Sort key, larger = newer: (not on chain yet, slot, time, kind:id)."""
-        return (1 if self.slot is None else 0, self.slot or 0, self.occurred_at.isoformat(), f"{self.kind}:{self.item_id}")
+    def key(self) -> tuple[int, str, int, str]:
+        """Sort key, larger = newer: (still sending, chain time as ISO UTC with microseconds, slot, kind:id)."""
+        return (1 if self.is_pending else 0, self.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+                self.slot or 0, f"{self.kind}:{self.item_id}")
 
 
 @dataclass(frozen=True)
@@ -126,22 +133,22 @@ class ActivityPage:
     next_cursor: str
 
 
-def _encode_cursor(key: tuple[int, int, str, str]) -> str:
+def _encode_cursor(key: tuple[int, str, int, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[int, int, str, str]:
+def _decode_cursor(cursor: str) -> tuple[int, str, int, str]:
     """:raises ApplicationError: ``invalid_cursor`` for anything this module did not make."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        pending, slot, at, tiebreak = raw
+        pending, at, slot, tiebreak = raw
         dt.datetime.fromisoformat(at)
-        if not (isinstance(pending, int) and isinstance(slot, int) and isinstance(tiebreak, str)):
+        if not (pending in (0, 1) and isinstance(slot, int) and isinstance(tiebreak, str)):
             raise TypeError(raw)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ApplicationError("invalid_cursor", "This page link is not valid any more; start from the first page.",
                                extra={"field": "cursor"}) from exc
-    return (pending, slot, at, tiebreak)
+    return (pending, at, slot, tiebreak)
 
 
 def _payment_item(payment: Payment, *, wallet: Wallet) -> ActivityItem:
@@ -155,18 +162,29 @@ def _payment_item(payment: Payment, *, wallet: Wallet) -> ActivityItem:
         other, address = payment.sender, payment.wallet.address
         fallback = short_address(address)
     label, tone = payment_status_label(payment)
+    pending = payment.status in Payment.OPEN_STATUSES
     return ActivityItem(
         kind="payment", item_id=str(payment.pk), direction="sent" if sent else "received",
         token=payment.token.symbol, decimals=payment.token.decimals, amount=payment.amount,
         counterparty=person_label(other) if other is not None else fallback,
         counterparty_address=address, memo=payment.memo, status=label, tone=tone, signature=payment.signature,
         slot=payment.slot if payment.status == Payment.Status.CONFIRMED else None,
-        occurred_at=payment.confirmed_at or payment.created_at, payment_id=payment.pk)
+        occurred_at=payment.created_at if pending else (payment.block_time or payment.updated_at),
+        payment_id=payment.pk, is_pending=pending)
+
+
+def _older_than(after: tuple[int, str, int, str]) -> Q:
+    """Rows at or before the cursor's (chain time, slot) -- coarse: ties are cut exactly in Python."""
+    at, slot = dt.datetime.fromisoformat(after[1]), after[2]
+    return Q(chain_time__lt=at) | Q(chain_time=at, slot__lte=slot) | Q(chain_time=at, slot__isnull=True)
 
 
 def wallet_activity_page(*, wallet: Wallet, limit: int = 20, token: str = "", direction: str = "",
                          cursor: str = "") -> ActivityPage:
     """A page of a wallet's payments (sent and received) and incoming transfers, in chain order (module doc).
+
+    Payments still sending come first (newest first); then everything else by chain time, then slot, newest
+    first (the order of the ``*_feed_idx`` indexes of :class:`Payment` and :class:`IncomingTransfer`).
 
     :param token: a token symbol to keep only its items ("" = all).
     :param direction: ``"sent"`` or ``"received"`` ("" = both).
@@ -174,40 +192,40 @@ def wallet_activity_page(*, wallet: Wallet, limit: int = 20, token: str = "", di
     :raises ApplicationError: ``invalid_cursor``.
     """
     after = _decode_cursor(cursor) if cursor else None
-    fetch = limit + 1
+    # a few extra rows per source: items equal to the cursor on the coarse SQL filter are dropped below
+    fetch = limit + 1 + 20
     candidates: list[ActivityItem] = []
     payments = (Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet))
-                .select_related("token", "wallet", "recipient_wallet__user", "sender")
-                .annotate(occurred=Coalesce("confirmed_at", "created_at")))
+                .select_related("token", "wallet", "recipient_wallet__user", "sender"))
     if token:
         payments = payments.filter(token__symbol=token)
     if direction == "sent":
         payments = payments.filter(wallet=wallet)
     elif direction == "received":
         payments = payments.exclude(wallet=wallet)
-    deposits = IncomingTransfer.objects.filter(wallet=wallet).select_related("token")
+    if after is None or after[0] == 1:
+        pending = payments.filter(status__in=Payment.OPEN_STATUSES).order_by("-created_at")
+        if after is not None:
+            pending = pending.filter(created_at__lte=dt.datetime.fromisoformat(after[1]))
+        candidates += [_payment_item(p, wallet=wallet) for p in pending[:fetch]]
+    done = (payments.exclude(status__in=Payment.OPEN_STATUSES)
+            .annotate(chain_time=Coalesce("block_time", "updated_at"))
+            .order_by(F("chain_time").desc(), F("slot").desc()))
+    deposits = (IncomingTransfer.objects.filter(wallet=wallet).select_related("token")
+                .annotate(chain_time=Coalesce("block_time", "created_at"))
+                .order_by(F("chain_time").desc(), F("slot").desc()))
     if token:
         deposits = deposits.filter(token__symbol=token)
-    if after is not None and after[0] == 0:  # past the pending ones: only slots up to the cursor's
-        payments = payments.filter(status=Payment.Status.CONFIRMED, slot__lte=after[1])
-        deposits = deposits.filter(slot__lte=after[1])
-    on_chain = Q(status=Payment.Status.CONFIRMED, slot__isnull=False)
-    pending = payments.exclude(on_chain).order_by("-occurred")
-    landed = payments.filter(on_chain).order_by("-slot", "-occurred")
-    # a few extra rows per source: items equal to the cursor on the coarse SQL filter are dropped below
-    spare = 20
-    if after is None or after[0] == 1:
-        if after is not None:
-            pending = pending.filter(occurred__lte=dt.datetime.fromisoformat(after[2]))
-        candidates += [_payment_item(p, wallet=wallet) for p in pending[:fetch + spare]]
-    candidates += [_payment_item(p, wallet=wallet) for p in landed[:fetch + spare]]
+    if after is not None and after[0] == 0:
+        done, deposits = done.filter(_older_than(after)), deposits.filter(_older_than(after))
+    candidates += [_payment_item(p, wallet=wallet) for p in done[:fetch]]
     if direction != "sent":
-        for d in deposits.order_by("-slot", "-created_at")[:fetch + spare]:
+        for d in deposits[:fetch]:
             candidates.append(ActivityItem(
                 kind="deposit", item_id=str(d.pk), direction="received", token=d.token.symbol,
                 decimals=d.token.decimals, amount=d.amount, counterparty=short_address(d.from_address),
                 counterparty_address=d.from_address, memo="", status="Completed", tone="ok", signature=d.signature,
-                slot=d.slot if d.slot is not None else 0, occurred_at=d.created_at))
+                slot=d.slot, occurred_at=d.chain_time))
     if after is not None:
         candidates = [item for item in candidates if item.key < after]
     candidates.sort(key=lambda item: item.key, reverse=True)

@@ -3,9 +3,10 @@
 payment reacts here to each outcome:
 
 - sent -> ``submitted``;
-- landed at the configured commitment -> ``confirmed`` (the sponsorship is settled with what the fee
-  payer really lost; balances are forgotten in every process; a payment to an email nobody has claimed
-  yet emails its owner, ``wallets.tasks.unclaimed_payment_notify``);
+- landed at the configured commitment -> ``confirmed`` with its slot and the slot's block time (one
+  ``getBlockTime`` per slot, cached across processes: :mod:`numpay.core.solana.block_times`); the
+  sponsorship is settled with what the fee payer really lost; balances are forgotten in every process;
+  a payment to an email nobody has claimed yet emails its owner (``wallets.tasks.unclaimed_payment_notify``);
 - failed on chain -> ``failed`` with a plain sentence (the fee was paid: sponsorship settled); failed in
   preflight on the first send -> ``failed`` (never broadcast: sponsorship released);
 - never landed and past ``expires_at`` -> ``expired`` (sponsorship released); before it, a new attempt
@@ -25,6 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from numpay.core.solana import Blockhash, SignatureStatus
+from numpay.core.solana.block_times import block_time_at
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
 from wallets.program import ProgramErrorCode, error_sentence
@@ -77,6 +79,7 @@ class PaymentOutbox(OutboxKind):
             state_machine.transition(owner, Status.SUBMITTED, note="landed before the send was recorded")
         state_machine.transition(owner, Status.CONFIRMED, note=f"{status.confirmation_status} at slot {status.slot}")
         owner.signature, owner.slot = attempt.signature, status.slot
+        owner.block_time = block_time_at(status.slot)
         owner.save()
         relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
         forget_balances_on_commit(owner)
@@ -91,6 +94,8 @@ class PaymentOutbox(OutboxKind):
         state_machine.transition(owner, Status.FAILED, note=message)
         owner.error_code, owner.error_message, owner.error_detail = code, message, err
         owner.signature, owner.slot = attempt.signature, slot
+        if landed and slot is not None:
+            owner.block_time = block_time_at(slot)
         owner.save()
         if landed:  # the fee was paid even though the transaction failed
             relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)

@@ -107,14 +107,14 @@ def send(request: HttpRequest) -> HttpResponse:
                                 "recipient_email": getattr(recipient_user, "email", ""),
                                 "recipient_initial": (recipient_label[:1] or "?").upper(),
                                 "display_amount": format_money(plan.amount, decimals=plan.token.decimals)})
-                return render(request, "wallets/send_review.html", context)
+                return render(request, "payments/send_review.html", context)
             except ApplicationError as exc:
                 field = exc.extra.get("field", "") if exc.extra else ""
                 errors[field if field in ("to", "token", "amount", "memo") else FORM_ERROR] = {
                     "code": exc.code, "message": exc.message}
     context.update({"errors": errors, "spendable": _spendable(wallet),
                     "recent_recipients": recent_recipients(wallet=wallet)})
-    return render(request, "wallets/send.html", context)
+    return render(request, "payments/send.html", context)
 
 
 @login_required
@@ -138,7 +138,7 @@ def payment_detail(request: HttpRequest, payment_id: str) -> HttpResponse:
         decision = payment.policy_decision or {}
         context.update({"approvals_required": decision.get("approvals_required", 0),
                         "policy_checks": [_check_label(check, payment) for check in decision.get("checks", [])]})
-    template = "wallets/_payment_status.html" if request.htmx else "wallets/payment_detail.html"
+    template = "payments/_payment_status.html" if request.htmx else "payments/payment_detail.html"
     return render(request, template, context)
 
 
@@ -168,7 +168,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     context = {"activity": page.items, "next_cursor": page.next_cursor, "cursor": cursor, "filters": filters,
                "tokens": tokens_active(), "error": error, "first_query": urlencode(base),
                "next_query": urlencode({**base, "cursor": page.next_cursor})}
-    template = "wallets/_activity.html" if request.htmx else "wallets/activity.html"
+    template = "payments/_activity.html" if request.htmx else "payments/activity.html"
     return render(request, template, context)
 
 

@@ -115,3 +115,34 @@ def test_sign_in_and_out_pages(client, make_user) -> None:
     wrong = client.post("/accounts/login/", {"login": "in@example.com", "password": "nope"})
     assert wrong.status_code == 200
     assert b"not correct" in wrong.content
+
+
+@pytest.mark.django_db
+def test_dev_signup_says_what_happened_not_that_a_confirmation_was_needed(client, settings) -> None:
+    # given development: optional email confirmation, emails kept in the dev outbox
+    settings.ACCOUNT_EMAIL_VERIFICATION = "optional"
+    settings.EMAIL_BACKEND = "accounts.outbox.OutboxEmailBackend"
+    settings.DEV_OUTBOX_ENABLED = True
+    # when someone signs up with the form
+    response = client.post("/accounts/signup/", {"email": "dev@example.com", "password1": "correct-Horse-9",
+                                                 "password2": "correct-Horse-9"}, follow=True)
+    # then they are in, and told the truth: ready to use, a link was sent, and where it is in development
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0] == "/wallet/"
+    assert "Confirmation email sent" not in html
+    assert ("Welcome to Numpay: your account is ready to use. We also sent a link to confirm dev@example.com; you do "
+            "not need it to start. (Development: emails stay on this machine, in the outbox at /dev/outbox/.)") in html
+    from accounts.models import OutboundMessage
+
+    assert OutboundMessage.objects.filter(recipient="dev@example.com", channel="email").count() == 1
+
+
+@pytest.mark.django_db
+def test_signup_where_confirmation_is_mandatory_says_the_email_was_sent(client, settings) -> None:
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    settings.SMS_SIGNIN_ENABLED = False
+    response = client.post("/accounts/signup/", {"email": "prod@example.com", "password1": "correct-Horse-9",
+                                                 "password2": "correct-Horse-9"}, follow=True)
+    html = response.content.decode()
+    assert "Confirmation email sent to prod@example.com." in html
+    assert "ready to use" not in html

@@ -30,34 +30,41 @@ def test_format_money_has_separators_two_decimals_and_every_further_digit() -> N
 
 
 def _payment(*, sender, recipient, token, amount: int, status: str, slot: int | None, at: dt.datetime,  # noqa: ANN001
-             memo: str = "", error_message: str = "") -> Payment:
+             memo: str = "", error_message: str = "", block_time: dt.datetime | None = None,
+             ended_at: dt.datetime | None = None) -> Payment:
     payment = Payment.objects.create(
         sender=sender, wallet=sender.wallet, recipient_input=recipient.email, recipient_address=recipient.wallet.address,
         recipient_wallet=recipient.wallet, token=token, amount=amount, status=status, slot=slot, memo=memo,
-        error_message=error_message, signature=f"sig{amount}" if slot else "",
-        confirmed_at=at if status == Payment.Status.CONFIRMED else None)
-    Payment.objects.filter(pk=payment.pk).update(created_at=at)  # created_at is auto_now_add
+        error_message=error_message, signature=f"sig{amount}" if slot else "", block_time=block_time,
+        confirmed_at=ended_at if status == Payment.Status.CONFIRMED else None)
+    # created_at / updated_at are automatic; a payment's last save is when it ended
+    Payment.objects.filter(pk=payment.pk).update(created_at=at, updated_at=ended_at or at)
     payment.refresh_from_db()
     return payment
 
 
 def _history(make_user, tokens):  # noqa: ANN001, ANN202
-    """Alice's history, stored in an order different from chain order."""
+    """Alice's history, stored and seen in an order different from chain order."""
     alice, bob = make_user(), make_user()
     bob.first_name, bob.last_name = "Bob", "Builder"
     bob.save()
     usdc, sol = tokens["USDC"], tokens["SOL"]
-    # confirmed at slot 300 but created first; a deposit seen late (slot 100); a failed one; one sending now
-    _payment(sender=alice, recipient=bob, token=usdc, amount=1_000_000, status="confirmed", slot=300, at=T0, memo="rent")
+    minute = dt.timedelta(minutes=1)
+    # confirmed at slot 300 (block time T0+3m) but created first; a deposit on chain at slot 100 (T0+1m) that the
+    # scan found only at T0+30m; a payment from Bob created at T0+10m whose block says T0+2m (his clock
+    # is not ours); one that failed before broadcast at T0+2.5m; one sending now
+    _payment(sender=alice, recipient=bob, token=usdc, amount=1_000_000, status="confirmed", slot=300, at=T0, memo="rent",
+             block_time=T0 + 3 * minute, ended_at=T0 + 3 * minute + dt.timedelta(seconds=1))
     deposit = IncomingTransfer.objects.create(wallet=alice.wallet, token=sol, amount=2_000_000_000, signature="dep1",
-                                              from_address="9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", slot=100)
-    IncomingTransfer.objects.filter(pk=deposit.pk).update(created_at=T0 + dt.timedelta(minutes=30))
+                                              from_address="9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", slot=100,
+                                              block_time=T0 + minute)
+    IncomingTransfer.objects.filter(pk=deposit.pk).update(created_at=T0 + 30 * minute)
     _payment(sender=bob, recipient=alice, token=usdc, amount=2_500_000, status="confirmed", slot=200,
-             at=T0 + dt.timedelta(minutes=10))
+             at=T0 + 10 * minute, block_time=T0 + 2 * minute, ended_at=T0 + 11 * minute)
     _payment(sender=alice, recipient=bob, token=usdc, amount=3_000_000, status="failed", slot=None,
-             at=T0 + dt.timedelta(minutes=5), error_message="The network refused the transaction.")
+             at=T0 + 2 * minute, ended_at=T0 + 2.5 * minute, error_message="The network refused the transaction.")
     _payment(sender=alice, recipient=bob, token=usdc, amount=4_000_000, status="submitted", slot=None,
-             at=T0 + dt.timedelta(minutes=20))
+             at=T0 + 20 * minute)
     return alice, bob
 
 
@@ -66,12 +73,16 @@ def test_activity_is_in_chain_order_with_plain_words_and_people(make_user, token
     page = wallet_activity_page(wallet=alice.wallet)
     assert [(i.direction, i.amount, i.status, i.counterparty, i.slot) for i in page.items] == [
         ("sent", 4_000_000, "Sending", "Bob Builder", None),
-        ("sent", 3_000_000, "Failed: The network refused the transaction", "Bob Builder", None),
         ("sent", 1_000_000, "Completed", "Bob Builder", 300),
+        ("sent", 3_000_000, "Failed: The network refused the transaction", "Bob Builder", None),
         ("received", 2_500_000, "Completed", "Bob Builder", 200),
         ("received", 2_000_000_000, "Completed", "9xQe…VFin", 100),
     ]
-    assert page.items[2].memo == "rent"
+    # each is dated with its chain time: the block time (not when it was created, confirmed or found)
+    minute = dt.timedelta(minutes=1)
+    assert [i.occurred_at for i in page.items] == [T0 + 20 * minute, T0 + 3 * minute, T0 + 2.5 * minute,
+                                                  T0 + 2 * minute, T0 + minute]
+    assert page.items[1].memo == "rent"
     assert page.next_cursor == ""
 
 
@@ -84,12 +95,12 @@ def test_activity_cursor_pages_and_filters_cover_everything_once(make_user, toke
         cursor = page.next_cursor
         if not cursor:
             break
-    assert seen == [4_000_000, 3_000_000, 1_000_000, 2_500_000, 2_000_000_000]
+    assert seen == [4_000_000, 1_000_000, 3_000_000, 2_500_000, 2_000_000_000]
     assert [i.amount for i in wallet_activity_page(wallet=alice.wallet, direction="received").items] == [
         2_500_000, 2_000_000_000]
     assert [i.amount for i in wallet_activity_page(wallet=alice.wallet, token="SOL").items] == [2_000_000_000]
     assert [i.amount for i in wallet_activity_page(wallet=alice.wallet, token="USDC", direction="sent").items] == [
-        4_000_000, 3_000_000, 1_000_000]
+        4_000_000, 1_000_000, 3_000_000]
 
 
 def test_activity_api_has_the_same_data_and_refuses_bad_cursors(client, make_user, tokens) -> None:
@@ -97,12 +108,14 @@ def test_activity_api_has_the_same_data_and_refuses_bad_cursors(client, make_use
     client.force_login(alice)
     first = client.get("/api/v1/activity", {"page_size": 3}).json()
     assert [(r["direction"], r["amount"], r["status"], r["counterparty"]) for r in first["results"]] == [
-        ("sent", "4", "Sending", "Bob Builder"), ("sent", "3", "Failed: The network refused the transaction",
-                                                  "Bob Builder"), ("sent", "1", "Completed", "Bob Builder")]
-    assert first["results"][2]["memo"] == "rent"
-    assert first["results"][2]["slot"] == 300
+        ("sent", "4", "Sending", "Bob Builder"), ("sent", "1", "Completed", "Bob Builder"),
+        ("sent", "3", "Failed: The network refused the transaction", "Bob Builder")]
+    assert first["results"][1]["memo"] == "rent"
+    assert first["results"][1]["slot"] == 300
+    assert first["results"][1]["occurred_at"] == "2026-11-30T12:03:00Z"
     second = client.get(first["next"]).json()
-    assert [r["amount"] for r in second["results"]] == ["2.5", "2"]
+    assert [(r["amount"], r["occurred_at"]) for r in second["results"]] == [("2.5", "2026-11-30T12:02:00Z"),
+                                                                           ("2", "2026-11-30T12:01:00Z")]
     assert second["next"] is None
     bad = client.get("/api/v1/activity", {"cursor": "not-a-cursor"})
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_cursor")
@@ -111,7 +124,7 @@ def test_activity_api_has_the_same_data_and_refuses_bad_cursors(client, make_use
     # Bob sees the same payments from his side
     client.force_login(bob)
     assert [(r["direction"], r["amount"]) for r in client.get("/api/v1/activity").json()["results"]] == [
-        ("received", "4"), ("received", "3"), ("received", "1"), ("sent", "2.5")]
+        ("received", "4"), ("received", "1"), ("received", "3"), ("sent", "2.5")]
 
 
 def test_activity_page_filters_pages_and_links_to_the_configured_explorer(client, make_user, tokens, settings) -> None:
@@ -125,9 +138,10 @@ def test_activity_page_filters_pages_and_links_to_the_configured_explorer(client
                                              "cursor": wallet_activity_page(wallet=alice.wallet, limit=2, token="USDC",
                                                                             direction="sent").next_cursor})
     assert older.content.decode().count('class="activity-item') == 1
-    assert 'href="https://explorer.example/tx/sig1000000?cluster=devnet"' in older.content.decode()
-    assert '<time datetime="2026-11-30T12:00:00+00:00" data-local-time>Nov 30, 2026, 12:00 UTC</time>' in (
-        older.content.decode())
+    assert "Failed: The network refused the transaction" in older.content.decode()
+    # the confirmed payment links to the explorer and is dated with its block time (not created or confirmed at)
+    assert 'href="https://explorer.example/tx/sig1000000?cluster=devnet"' in html
+    assert '<time datetime="2026-11-30T12:03:00+00:00" data-local-time>Nov 30, 2026, 12:03 UTC</time>' in html
 
 
 def test_live_state_has_balances_version_and_arrivals_and_changes_with_a_payment(client, make_user, tokens) -> None:

@@ -9,6 +9,7 @@ Amounts come from ``meta.preBalances/postBalances`` and ``pre/postTokenBalances`
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from numpay.core.solana import ChainClient, get_chain_client
+from numpay.core.solana.block_times import unix_to_datetime
 from relayer.outbox import known_signatures
 
 from .models import DepositCursor, IncomingTransfer, Token, Wallet
@@ -80,24 +82,27 @@ def _scan_address(*, client: ChainClient, wallet: Wallet, address: str, tokens: 
             continue
         for token, amount, sender in incoming_amounts(tx, owner=wallet.address, tokens=tokens):
             if incoming_transfer_record(wallet=wallet, token=token, amount=amount, signature=item["signature"],
-                                        from_address=sender, slot=item["slot"]):
+                                        from_address=sender, slot=item["slot"],
+                                        block_time=unix_to_datetime(item["block_time"])):
                 found += 1
     DepositCursor.objects.filter(pk=cursor.pk).update(last_signature=signatures[0], updated_at=timezone.now())
     return found
 
 
 def incoming_transfer_record(*, wallet: Wallet, token: Token, amount: int, signature: str, from_address: str,
-                             slot: int | None) -> bool:
+                             slot: int | None, block_time: datetime.datetime | None) -> bool:
     """Record money that arrived from outside Numpay's payments (a deposit, a faucet top-up) once.
 
     :param amount: base units of ``token``.
+    :param block_time: the chain's time of ``slot`` (aware UTC; ``None`` when the node has none): the activity
+        is dated and ordered by it, however late the deposit is found.
     :returns: ``True`` if recorded now, ``False`` if it already was (by the scan or by the faucet: one row per
         wallet, signature and token).
     """
     try:
         with transaction.atomic():
             IncomingTransfer.objects.create(wallet=wallet, token=token, amount=amount, signature=signature,
-                                            from_address=from_address, slot=slot)
+                                            from_address=from_address, slot=slot, block_time=block_time)
     except IntegrityError:
         return False
     return True

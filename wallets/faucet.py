@@ -27,6 +27,7 @@ from spl.token.models import InitializeMint2Params, MintToCheckedParams
 
 from numpay.core.errors import ApplicationError, ChainUnavailableError, NotFoundError
 from numpay.core.solana import ChainClient, get_chain_client
+from numpay.core.solana.block_times import block_time_at
 from numpay.core.solana.programs import LAMPORTS_PER_SOL, MINT_LEN, SOL_DECIMALS, TOKEN_PROGRAM_ID, USDC_DECIMALS
 from numpay.core.transactions import assemble, compile_message
 from relayer.app_settings import app_settings as relayer_settings
@@ -188,7 +189,7 @@ def faucet_fund(*, wallet: Wallet, token: Token, amount: int, client: ChainClien
     cache.delete_many([balance_cache_key(wallet.address, t) for t in ("SOL", token.symbol)])
     # shown in the activity at once, not after the next deposit scan (which finds it already recorded)
     incoming_transfer_record(wallet=wallet, token=token, amount=amount, signature=str(signature),
-                             from_address=from_address,
-                             slot=status.slot)
+                             from_address=from_address, slot=status.slot,
+                             block_time=block_time_at(status.slot, client=client))
     return str(signature)
 

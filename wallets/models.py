@@ -10,7 +10,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address
 
@@ -139,7 +140,8 @@ class Token(models.Model):
 
 
 class IncomingTransfer(models.Model):
-    """A deposit to a wallet from outside Numpay, found by the deposit scan (getSignaturesForAddress).
+    """A deposit to a wallet from outside Numpay, found by the deposit scan (getSignaturesForAddress), or a
+    faucet top-up recorded at once.
 
     :ivar amount: base units received by the wallet in this transaction.
     """
@@ -151,12 +153,18 @@ class IncomingTransfer(models.Model):
     signature = models.CharField(max_length=88)
     from_address = models.CharField(max_length=44, blank=True, default="")
     slot = models.PositiveBigIntegerField(null=True, blank=True)
+    block_time = models.DateTimeField(null=True, blank=True, help_text=(
+        "The chain's time of the block it landed in (getSignaturesForAddress' blockTime, or getBlockTime of its "
+        "slot); empty when the node had none. The activity is dated and ordered by it, not by when Numpay saw it."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ("-created_at",)
         constraints = [models.UniqueConstraint(fields=["wallet", "signature", "token"],
                                                name="wallets_incoming_unique")]
+        # the activity feed's order (payments.selectors.wallet_activity_page): chain time, then slot, per wallet
+        indexes = [models.Index(F("wallet"), Coalesce("block_time", "created_at").desc(), F("slot").desc(),
+                                name="wallets_incoming_feed_idx")]
 
     def __str__(self) -> str:
         return f"deposit {self.signature[:8]}… to {self.wallet_id}"

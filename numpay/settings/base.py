@@ -202,8 +202,10 @@ ACCOUNT_RATE_LIMITS = {
 MFA_ADAPTER = "accounts.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
-# allauth's passkey sign-up requires a mandatory email, verified by code: not while sign-up by phone (with an
-# optional email) and optional email verification are the rules here.
+# allauth's own passkey sign-up stays off: its system checks demand a required email, mandatory verification and
+# verification by code (no links) for every sign-up, which phone sign-up, optional verification and the claim
+# link exclude. accounts/passkey_signup.py applies those rules to the passkey sign-up alone (an email proved by a
+# code, then allauth's passkey step), at /accounts/signup/passkey/ and /_allauth/*/v1/auth/webauthn/signup.
 MFA_PASSKEY_SIGNUP_ENABLED = False
 MFA_WEBAUTHN_USER_VERIFICATION = "required"
 # The relying party: passkeys are bound to this domain; a ceremony's origin must be one of these exactly

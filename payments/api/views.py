@@ -81,6 +81,10 @@ class PaymentSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)
     confirmed_at = serializers.DateTimeField(allow_null=True)
+    slot = serializers.IntegerField(allow_null=True, help_text="The slot its transaction landed in (null until then).")
+    block_time = serializers.DateTimeField(
+        allow_null=True, help_text="The chain's time of that slot's block, UTC (null until it lands, or when the "
+                                   "node has none): the time the activity shows.")
 
 
 def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
@@ -97,6 +101,7 @@ def payment_data(payment: Payment, *, user: object) -> dict[str, object]:
         "network_fee": format_amount(payment.network_fee, decimals=payment.token.decimals), "signature": payment.signature,
         "error": {"code": payment.error_code, "message": payment.error_message} if payment.error_code else None,
         "created_at": payment.created_at, "submitted_at": payment.submitted_at, "confirmed_at": payment.confirmed_at,
+        "slot": payment.slot, "block_time": payment.block_time,
     }
 
 
@@ -255,7 +260,9 @@ class ActivityItemSerializer(serializers.Serializer):
     tone = serializers.ChoiceField(choices=["pending", "ok", "failed"])
     signature = serializers.CharField(allow_blank=True)
     slot = serializers.IntegerField(allow_null=True, help_text="Where it landed on chain; null while sending.")
-    occurred_at = serializers.DateTimeField(help_text="When it completed (else when it was started), UTC.")
+    occurred_at = serializers.DateTimeField(help_text="Its chain time, UTC: the block time of the slot it landed in; "
+                                            "while sending, when it was started; ended off chain, when it ended. "
+                                            "Results are ordered by it (sending first), then by slot.")
     payment_id = serializers.UUIDField(allow_null=True)
     explorer_url = serializers.CharField(allow_blank=True, help_text="Empty when no explorer is configured.")
 

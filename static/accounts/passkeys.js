@@ -1,5 +1,6 @@
 // Passkeys (WebAuthn) against allauth's headless browser API (the same session as the pages).
-// - [data-passkey-add] form: register a passkey (creation options -> navigator.credentials.create -> POST).
+// - [data-passkey-add] form: register a passkey (creation options -> navigator.credentials.create -> POST, or
+//   data-register-method, e.g. PUT for the passkey sign-up's last step).
 // - [data-passkey-login]: sign in with a passkey, from the button (modal) and from the login field's
 //   autofill (conditional mediation: the browser offers saved passkeys in the field's suggestions).
 // No inline script (CSP); the server checks everything (accounts/passkeys.py), this only carries bytes.
@@ -89,7 +90,8 @@
           publicKey: creationOptions(options.json.data.creation_options.publicKey),
         });
         const name = addForm.querySelector("[name=name]").value;
-        const saved = await api(addForm.dataset.registerUrl, "POST", { name, credential: credentialJSON(credential) });
+        const method = addForm.dataset.registerMethod || "POST";  // PUT: allauth's passkey sign-up step
+        const saved = await api(addForm.dataset.registerUrl, method, { name, credential: credentialJSON(credential) });
         if (!saved.ok) { showError(problem(saved.json)); return; }
         window.location.assign(safePath(addForm.dataset.doneUrl));
       } catch (error) {

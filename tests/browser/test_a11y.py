@@ -62,6 +62,30 @@ def test_every_page_has_no_serious_or_critical_axe_violations(browser, live_serv
     for path in ("/", "/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/no-such-page/"):
         page.goto(f"{base}{path}")
         check(path)
+    # the passkey sign-up's pages, in a visitor's own browser (a pending sign-up holds the other sign-up flows)
+    import re
+
+    from django.core import mail
+
+    visitor = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, locale="en-US")
+    passkey_page = visitor.new_page()
+    passkey_page.set_default_timeout(30_000)
+    passkey_page.goto(f"{base}/accounts/signup/passkey/")
+    found["/accounts/signup/passkey/"] = _serious(passkey_page, source)
+    passkey_page.fill("input[name=email]", "axe-passkey@example.com")
+    passkey_page.click("main form button[type=submit]")
+    passkey_page.wait_for_url(f"{base}/accounts/signup/passkey/code/")
+    passkey_page.fill("input[name=code]", "WRONG1")
+    passkey_page.click("main form button[type=submit]")
+    passkey_page.wait_for_load_state("load")
+    found["/accounts/signup/passkey/code/ (wrong code)"] = _serious(passkey_page, source)
+    body = [m for m in mail.outbox if m.to == ["axe-passkey@example.com"]][-1].body
+    passkey_page.fill("input[name=code]", re.search(r"^\s*([A-Z0-9-]{6,})\s*$", body, re.MULTILINE).group(1))
+    passkey_page.click("main form button[type=submit]")
+    passkey_page.wait_for_url(f"{base}/accounts/signup/passkey/create/")
+    found["/accounts/signup/passkey/create/"] = _serious(passkey_page, source)
+    visitor.close()
     # as a user with some history: home (with flash messages), receive, send, send with errors, review, payment
     _sign_up(page, base, "axe-user@example.com")
     check("/wallet/ (after sign-up, flash messages)")
@@ -108,6 +132,6 @@ def test_every_page_has_no_serious_or_critical_axe_violations(browser, live_serv
     for name, found_here in problems.items():
         print(name, found_here)
     assert problems == {}
-    assert len(found) == 25
+    assert len(found) == 28
     context.close()
     admin.context.close()

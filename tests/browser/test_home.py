@@ -131,9 +131,9 @@ def test_activity_is_in_chain_order_with_dates_in_the_readers_time_zone(browser,
     assert "−7.00 USDC" in texts[1]
     assert "+100.00 USDC" in texts[2]
     assert all("Completed" in text for text in texts)
-    # and the date and time are Tokyo's
+    # and the date and time are the block time of the slot it landed in, in Tokyo's time
     second.refresh_from_db()
-    tokyo = second.confirmed_at.astimezone(zoneinfo.ZoneInfo("Asia/Tokyo"))
+    tokyo = second.block_time.astimezone(zoneinfo.ZoneInfo("Asia/Tokyo"))
     expected = f"{tokyo:%b} {tokyo.day}, {tokyo.year}, {tokyo.hour % 12 or 12}:{tokyo:%M} {tokyo:%p}"
     shown = items.nth(0).locator("time").inner_text().replace("\u202f", " ")
     assert shown == expected

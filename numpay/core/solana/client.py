@@ -36,6 +36,7 @@ from solders.rpc.requests import (
     GetAccountInfo,
     GetBalance,
     GetBlockHeight,
+    GetBlockTime,
     GetLatestBlockhash,
     GetMinimumBalanceForRentExemption,
     GetSignaturesForAddress,
@@ -75,6 +76,8 @@ _COMMITMENTS = {
 _LEVELS = ("processed", "confirmed", "finalized")
 #: HTTP statuses worth retrying: rate limited, and server-side failures (RFC 9110 section 15.6).
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+#: ``getBlockTime`` answers for a slot without a time: block not available, skipped, long-term storage miss.
+_NO_BLOCK_TIME_CODES = frozenset({-32004, -32007, -32009})
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,20 @@ class ChainClient:
     def block_height(self) -> int:
         """The current block height at the client's commitment (``getBlockHeight``)."""
         return self._call(GetBlockHeight(self._context), GetBlockHeightResp).value
+
+    def get_block_time(self, slot: int) -> int | None:
+        """Unix time (seconds) the leader recorded for ``slot`` (``getBlockTime``); ``None`` when the node has no
+        time for it (a skipped slot, a block it no longer keeps, or one not produced yet: codes -32004, -32007,
+        -32009 of solana-rpc-client-api ``custom_error.rs``).
+
+        Cached per slot across processes by :func:`numpay.core.solana.block_times.block_time_at`; call that.
+        """
+        try:
+            return self._call_json(GetBlockTime(slot))
+        except ChainRequestError as exc:
+            if exc.rpc_code in _NO_BLOCK_TIME_CODES:
+                return None
+            raise
 
     def signature_statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
         """Statuses for up to 256 signatures, searching transaction history (``getSignatureStatuses``).
