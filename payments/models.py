@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from relayer.models import OutboxAttempt
 from wallets.models import Token, Wallet
@@ -70,7 +71,8 @@ class Payment(models.Model):
     sponsored_lamports = models.PositiveBigIntegerField(default=0)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # set when the object is made (not at INSERT time): payment_create inserts the row once, already approved
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     awaiting_approval_at = models.DateTimeField(null=True, blank=True)
@@ -91,7 +93,14 @@ class Payment(models.Model):
             models.UniqueConstraint(fields=["sender", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
                                     name="wallets_payment_sender_idempotency_key_unique"),
         ]
-        indexes = [models.Index(fields=["wallet", "token", "status"], name="wallets_pay_open_idx")]
+        indexes = [
+            models.Index(fields=["wallet", "token", "status"], name="wallets_pay_open_idx"),
+            # the spending policies' rolling windows (payments.policy_services.wallet_usage)
+            models.Index(fields=["wallet", "created_at"], name="wallets_pay_wallet_created_idx"),
+            # the outbox poller's in-flight scan (payments.submission.PaymentOutbox.in_flight)
+            models.Index(fields=["updated_at"], name="wallets_pay_inflight_idx",
+                         condition=Q(status__in=("approved", "submitted"))),
+        ]
 
     def __str__(self) -> str:
         return f"payment {self.id} ({self.status})"
