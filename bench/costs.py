@@ -22,7 +22,8 @@ signs up a sender and a recipient through the allauth headless API, funds the se
 Counted per step: SQL statements Django executed (``connection.execute_wrapper``: SELECT / INSERT /
 UPDATE / DELETE / SAVEPOINT), transactions (each adds a ``BEGIN`` and a ``COMMIT`` round trip with psycopg 3),
 connections opened (``connection_created``: a TCP + authentication + startup exchange each), JSON-RPC calls by
-method (``ChainClient._post``), Celery messages published, and the thread's CPU time. Statements + 2 x
+method (``ChainClient._post``), Celery messages published, the thread's CPU time, and the CPU time of the
+PostgreSQL backend serving it (``/proc/<backend pid>/schedstat``; a new connection's start-up included). Statements + 2 x
 transactions = the DB round trips of the step (a new connection adds its own startup exchange on top).
 
 Only 127.0.0.1 is contacted. Tasks that the steps queue on the broker are not run by a worker (there is
@@ -62,6 +63,7 @@ class Counts:
     rpc: collections.Counter[str] = field(default_factory=collections.Counter)
     messages: int = 0
     cpu: float = 0.0
+    db_cpu: float = 0.0
     runs: int = 0
     sql: list[str] = field(default_factory=list)
 
@@ -78,6 +80,7 @@ class Counts:
             "rpc": {k: round(v / n, 1) for k, v in sorted(self.rpc.items())},
             "celery_messages": round(self.messages / n, 1),
             "cpu_ms": round(1000 * self.cpu / n, 1),
+            "db_cpu_ms": round(1000 * self.db_cpu / n, 1),
         }
 
 
@@ -87,10 +90,24 @@ class Meter:
     def __init__(self) -> None:
         self.current: Counts | None = None
         self.steps: dict[str, Counts] = {}
+        self.backend_start: dict[int, float] = {}  # backend pid -> its CPU seconds when the step began
+
+    @staticmethod
+    def backend_cpu(pid: int) -> float:
+        """CPU seconds the PostgreSQL backend ``pid`` has run (``/proc/<pid>/schedstat``, nanoseconds)."""
+        try:
+            return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    @staticmethod
+    def backend_pid(wrapper: Any) -> int | None:
+        raw = getattr(wrapper, "connection", None)
+        return None if raw is None or raw.closed else raw.info.backend_pid
 
     def install(self) -> None:
         from celery.app.task import Task
-        from django.db import connection
+        from django.db import connection, connections
         from django.db.backends.base.base import BaseDatabaseWrapper
         from django.db.backends.signals import connection_created
 
@@ -118,6 +135,16 @@ class Meter:
                 meter.current.transactions += 1
             return original_rollback(wrapper)
 
+        wrapper_class = type(connections["default"])  # the PostgreSQL backend's own _close (it knows the pool)
+        original_close = wrapper_class._close
+
+        def measured_close(wrapper: BaseDatabaseWrapper) -> Any:
+            pid = meter.backend_pid(wrapper)
+            if meter.current is not None and pid is not None:  # the backend's CPU up to its end
+                meter.current.db_cpu += meter.backend_cpu(pid) - meter.backend_start.pop(pid, 0.0)
+            return original_close(wrapper)
+
+        wrapper_class._close = measured_close  # type: ignore[method-assign]
         BaseDatabaseWrapper._commit = counted_commit  # type: ignore[method-assign]
         BaseDatabaseWrapper._rollback = counted_rollback  # type: ignore[method-assign]
         original_apply = Task.apply_async
@@ -140,6 +167,9 @@ class Meter:
         self._wrap(connection)
         if self.current is not None:
             self.current.connections += 1
+            pid = self.backend_pid(connection)
+            if pid is not None:
+                self.backend_start[pid] = 0.0  # a new backend: its start-up counts too
 
     def _execute(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         if self.current is not None:
@@ -150,13 +180,22 @@ class Meter:
 
     @contextmanager
     def step(self, name: str):  # noqa: ANN201
+        from django.db import connection
+
         counts = self.steps.setdefault(name, Counts())
+        self.backend_start = {}
+        pid = self.backend_pid(connection)
+        if pid is not None:
+            self.backend_start[pid] = self.backend_cpu(pid)
         self.current = counts
         start = time.thread_time()
         try:
             yield counts
         finally:
             counts.cpu += time.thread_time() - start
+            pid = self.backend_pid(connection)
+            if pid is not None and pid in self.backend_start:
+                counts.db_cpu += self.backend_cpu(pid) - self.backend_start.pop(pid)
             counts.runs += 1
             self.current = None
 
@@ -236,8 +275,23 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
     for _ in range(2):
         confirm(pay(None), None)
     log(f"measuring {args.payments} payments ...")
+    profiler = None
+    if args.cprofile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     for _ in range(args.payments):
-        confirm(pay("web: POST /api/v1/payments"), "worker: ")
+        if profiler is not None:
+            profiler.enable()
+        payment_id = pay("web: POST /api/v1/payments")
+        if profiler is not None:
+            profiler.disable()
+        confirm(payment_id, "worker: ")
+    if profiler is not None:
+        import pstats
+
+        print(f"--- cProfile of the create requests (cumulative, top {args.cprofile})", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(args.cprofile)
     if args.sql:
         for name, counts in meter.steps.items():
             print(f"--- {name}: the first run's statements", file=sys.stderr)
@@ -253,18 +307,19 @@ def _nothing():  # noqa: ANN202
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"{'step':<30} {'stmts':>6} {'tx':>4} {'round trips':>11} {'conns':>5} {'RPC':>4} {'msgs':>4} "
-          f"{'CPU ms':>7}  statements by kind / RPC by method")
+          f"{'CPU ms':>7} {'DB CPU':>7}  statements by kind / RPC by method")
     total = collections.Counter()
     for name, row in result.items():
         print(f"{name:<30} {row['statements']:>6} {row['transactions']:>4} {row['round_trips']:>11} "
-              f"{row['connections']:>5} {row['rpc_calls']:>4} {row['celery_messages']:>4} {row['cpu_ms']:>7}  "
+              f"{row['connections']:>5} {row['rpc_calls']:>4} {row['celery_messages']:>4} {row['cpu_ms']:>7} "
+              f"{row['db_cpu_ms']:>7}  "
               f"{row['by_kind']} {row['rpc']}")
         for key in ("statements", "transactions", "round_trips", "connections", "rpc_calls", "celery_messages",
-                    "cpu_ms"):
+                    "cpu_ms", "db_cpu_ms"):
             total[key] += row[key]
     print(f"{'total per payment':<30} {total['statements']:>6.1f} {total['transactions']:>4.1f} "
           f"{total['round_trips']:>11.1f} {total['connections']:>5.1f} {total['rpc_calls']:>4.1f} "
-          f"{total['celery_messages']:>4.1f} {total['cpu_ms']:>7.1f}")
+          f"{total['celery_messages']:>4.1f} {total['cpu_ms']:>7.1f} {total['db_cpu_ms']:>7.1f}")
 
 
 def main() -> int:
@@ -276,6 +331,8 @@ def main() -> int:
                         help="Redis DBs CACHE,BROKER (flushed; default 12,13)")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE (default 0)")
     parser.add_argument("--sql", action="store_true", help="print each step's statements (first payment)")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N",
+                        help="profile the create requests with cProfile and print the top N functions")
     args = parser.parse_args()
     try:
         check_tcp(5432, "PostgreSQL", "Start it (user postgres, trust auth).")
