@@ -32,7 +32,7 @@ from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import SOL_DECIMALS
 from relayer import outbox
 from wallets.app_settings import app_settings as wallets_settings
-from wallets.lock_objects import wallet_qs_select_for_update
+from wallets.lock_objects import wallet_qs_select_for_update, wallet_qs_select_for_update_with_key
 from wallets.models import Token, Wallet
 from wallets.services import token_get, wallet_for_user
 
@@ -224,7 +224,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
         # A replay racing this request is settled by the unique (sender, idempotency key): the INSERT below
         # fails and the first payment is returned (no second look under the lock).
         with transaction.atomic(), state_machine.events_batched():
-            locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
+            locked_wallet = wallet_qs_select_for_update_with_key().get(pk=terms.wallet.pk)
             available = available_balance(client=client, wallet=locked_wallet, token=terms.token)
             # spending policies: the rolling caps' usage is read here, under the wallet lock (reserve -> commit)
             decision = payment_policy_decision(user=user, wallet=locked_wallet, token=terms.token,

@@ -18,7 +18,8 @@ How one submission moves:
    ``resend`` an unseen attempt while its blockhash is valid (at most every :data:`RESEND_AFTER_SECONDS`),
    ``renew`` once the chain's block height is past the live attempt's ``last_valid_block_height`` and its
    signature is still unknown (it can never land), else ``wait``.
-3. :func:`take_step` carries a step out under the owner's row lock, re-checking that nobody moved first.
+3. :func:`take_step` carries a step out under the owner's row lock, re-checking that nobody moved first
+   (the poller itself for ``confirm`` / ``fail``; ``outbox_check`` on a worker thread for the sends).
    ``renew`` asks the kind for a new attempt with a fresh blockhash, or, when the kind says the owner may
    not be renewed any more (past its deadline), reports it expired.
 
