@@ -32,7 +32,7 @@ from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import SOL_DECIMALS
 from relayer import outbox
 from wallets.app_settings import app_settings as wallets_settings
-from wallets.lock_objects import wallet_qs_select_for_update, wallet_qs_select_for_update_with_key
+from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.models import Token, Wallet
 from wallets.services import token_get, wallet_for_user
 
@@ -221,10 +221,15 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     # fresh (at most a second old): the approval below follows at once
     blockhash = client.recent_blockhash(max_age=app_settings.blockhash_reuse_seconds())
     try:
-        # A replay racing this request is settled by the unique (sender, idempotency key): the INSERT below
-        # fails and the first payment is returned (no second look under the lock).
         with transaction.atomic(), state_machine.events_batched():
-            locked_wallet = wallet_qs_select_for_update_with_key().get(pk=terms.wallet.pk)
+            locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
+            if key is not None:
+                # Again under the lock: a request with the same key that held it before us has committed by
+                # now. Needed before the sponsorship reservation below: the payment's INSERT comes last, and
+                # meeting that payment's key only then would wait on it while holding the day's budget row.
+                replay = _replay(user=user, key=key, fingerprint=fingerprint)
+                if replay is not None:
+                    return replay, False
             available = available_balance(client=client, wallet=locked_wallet, token=terms.token)
             # spending policies: the rolling caps' usage is read here, under the wallet lock (reserve -> commit)
             decision = payment_policy_decision(user=user, wallet=locked_wallet, token=terms.token,

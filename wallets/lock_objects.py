@@ -12,12 +12,6 @@ def wallet_qs_select_for_update() -> QuerySet[Wallet]:
     return Wallet.objects.select_for_update()
 
 
-def wallet_qs_select_for_update_with_key() -> QuerySet[Wallet]:
-    """Wallets locked ``FOR UPDATE`` (only the wallet row) with their key envelope read in the same query
-    (payment creation signs right after taking the lock: :func:`wallets.services.wallet_sign` uses it)."""
-    return Wallet.objects.select_for_update(of=("self",)).select_related("key")
-
-
 def wallet_key_qs_select_for_update() -> QuerySet[WalletKey]:
     """Key envelopes locked ``FOR UPDATE`` with ``SKIP LOCKED`` for resumable, concurrent rotation."""
     return WalletKey.objects.select_for_update(skip_locked=True)

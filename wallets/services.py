@@ -117,8 +117,7 @@ def wallet_sign(*, wallet: Wallet, message: bytes) -> Signature:
     """
     if wallet.status != Wallet.Status.ACTIVE:
         raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
-    # the envelope read with the wallet (wallet_qs_select_for_update_with_key), else now
-    key = wallet.key if Wallet.key.is_cached(wallet) else WalletKey.objects.get(wallet=wallet)
+    key = WalletKey.objects.get(wallet=wallet)
     return custody.sign(wallet_id=wallet.id, address=wallet.signing_address, ciphertext=key.ciphertext,
                         wrapped_data_key=key.wrapped_data_key, kek_id=key.kek_id, message=message)
 
