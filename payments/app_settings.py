@@ -20,6 +20,13 @@ def submission_ttl_seconds() -> int:
     return int(getattr(settings, "PAYMENTS_SUBMISSION_TTL_SECONDS", 600))
 
 
+def blockhash_reuse_seconds() -> float:
+    """Seconds a process re-uses the blockhash it fetched last when it signs a payment at creation
+    (``PAYMENTS_BLOCKHASH_REUSE_SECONDS``, default 1; 0 = fetch one per payment). A blockhash lives about
+    150 blocks, so a payment signed with one a second old still has nearly all of its submission window."""
+    return float(getattr(settings, "PAYMENTS_BLOCKHASH_REUSE_SECONDS", 1.0))
+
+
 def explorer_transaction_url(signature: str) -> str:
     """The page of transaction ``signature`` in a block explorer, or ``""`` when none is configured.
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from relayer.models import OutboxAttempt
 from wallets.models import Token, Wallet
@@ -74,7 +75,8 @@ class Payment(models.Model):
     sponsored_lamports = models.PositiveBigIntegerField(default=0)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # set when the object is made (not at INSERT time): payment_create inserts the row once, already approved
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     awaiting_approval_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +104,11 @@ class Payment(models.Model):
                          name="payments_sent_feed_idx"),
             models.Index(F("recipient_wallet"), Coalesce("block_time", "updated_at").desc(), F("slot").desc(),
                          name="payments_received_feed_idx"),
+            # the spending policies' rolling windows (payments.policy_services.wallet_usage)
+            models.Index(fields=["wallet", "created_at"], name="wallets_pay_wallet_created_idx"),
+            # the outbox poller's in-flight scan (payments.submission.PaymentOutbox.in_flight)
+            models.Index(fields=["updated_at"], name="wallets_pay_inflight_idx",
+                         condition=Q(status__in=("approved", "submitted"))),
         ]
 
     def __str__(self) -> str:

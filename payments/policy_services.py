@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from numpay.core.errors import ApplicationError
@@ -63,9 +63,22 @@ def own_policy(*, user: Any, token: Token) -> SpendingPolicy | None:
 
 
 def rules_for(*, user: Any, token: Token) -> list[policies.Rules]:
-    """Every rule that applies to ``user`` paying in ``token``: the operator's, then the user's own."""
-    rows = operator_policies(user=user, token=token)
-    own = own_policy(user=user, token=token)
+    """Every rule that applies to ``user`` paying in ``token``: the operator's (the most specific level that
+    has any, as :func:`operator_policies`), then the user's own (as :func:`own_policy`, when active).
+
+    One query for all levels (the payment-creating transaction runs this under the wallet lock)."""
+    token_match = Q(token=token) | Q(token__isnull=True)
+    candidates = list(SpendingPolicy.objects.filter(
+        (Q(is_active=True) & token_match & (Q(scope=Scope.USER, user=user)
+                                            | Q(scope=Scope.GROUP, group__in=user.groups.all())
+                                            | Q(scope=Scope.DEFAULT)))
+        | Q(scope=Scope.OWN, user=user, token=token)).select_related("group").order_by("pk"))
+    rows: list[SpendingPolicy] = []
+    for scope in (Scope.USER, Scope.GROUP, Scope.DEFAULT):
+        rows = [row for row in candidates if row.scope == scope]
+        if rows:
+            break
+    own = min((row for row in candidates if row.scope == Scope.OWN), key=lambda row: row.name, default=None)
     if own is not None and own.is_active:
         rows.append(own)
     return [_rules(row) for row in rows]
@@ -75,12 +88,16 @@ def wallet_usage(*, wallet: Wallet, token: Token, now: datetime | None = None) -
     """The wallet's reserved + committed amounts per rolling window and its payments in the last hour.
     Read it under the wallet's row lock for an exact answer. Reclaims (money coming back) do not count."""
     now = now or timezone.now()
-    counted = Payment.objects.filter(wallet=wallet, token=token, status__in=COUNTED_STATUSES,
-                                     reclaim_of__isnull=True)
-    spent = {name: counted.filter(created_at__gt=now - timedelta(seconds=seconds))
-             .aggregate(total=Sum("amount"))["total"] or 0 for name, seconds, _ in policies.WINDOWS}
-    last_hour = Payment.objects.filter(wallet=wallet, reclaim_of__isnull=True,
-                                       created_at__gt=now - timedelta(hours=1)).count()
+    counted = Q(token=token, status__in=COUNTED_STATUSES)
+    hour_ago = now - timedelta(hours=1)
+    oldest = min([hour_ago, *(now - timedelta(seconds=seconds) for _, seconds, _ in policies.WINDOWS)])
+    # one statement for every window (the index on (wallet, created_at) bounds the rows read)
+    totals = Payment.objects.filter(wallet=wallet, reclaim_of__isnull=True, created_at__gt=oldest).aggregate(
+        last_hour=Count("pk", filter=Q(created_at__gt=hour_ago)),
+        **{name: Sum("amount", filter=counted & Q(created_at__gt=now - timedelta(seconds=seconds)))
+           for name, seconds, _ in policies.WINDOWS})
+    spent = {name: totals[name] or 0 for name, _, _ in policies.WINDOWS}
+    last_hour = totals["last_hour"]
     return policies.Usage(spent=spent, payments_last_hour=last_hour)
 
 

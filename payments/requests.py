@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from solders.pubkey import Pubkey
 
 from numpay.core.errors import ApplicationError
@@ -124,6 +125,34 @@ class RecipientAccounts:
 
     account: AccountInfo | None
     token_account: AccountInfo | None
+    #: whether the token account exists, when it was known without reading it (a Numpay wallet's:
+    #: :func:`numpay_token_account_exists`); ``None``: ``token_account`` says.
+    token_account_exists: bool | None = None
+
+    @property
+    def has_token_account(self) -> bool:
+        """Whether the recipient's associated token account exists."""
+        return self.token_account is not None if self.token_account_exists is None else self.token_account_exists
+
+
+#: How long a Numpay wallet's token account, once seen, is remembered in the shared cache (seconds).
+TOKEN_ACCOUNT_SEEN_SECONDS = 3600
+
+
+def numpay_token_account_exists(*, client: ChainClient, address: Pubkey) -> bool:
+    """Whether a Numpay wallet's associated token account exists. A Numpay wallet's token account is never
+    closed (no Numpay transaction closes one), so once seen it is remembered for an hour in the shared
+    cache and not read again; a missing one is read each time (it may be created any moment).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    key = f"token-account-seen:{address}"
+    if cache.get(key):
+        return True
+    exists = client.get_account_info(address) is not None
+    if exists:
+        cache.set(key, True, TOKEN_ACCOUNT_SEEN_SECONDS)
+    return exists
 
 
 def recipient_check_spendable(*, client: ChainClient, recipient: Recipient, token: Token,
@@ -140,6 +169,10 @@ def recipient_check_spendable(*, client: ChainClient, recipient: Recipient, toke
     :raises ChainUnavailableError: the chain could not be read.
     """
     address = Pubkey.from_string(recipient.address)
+    if recipient.wallet is not None and not token.is_native:
+        # a Numpay wallet: nothing to refuse, and a token payment needs only whether its token account exists
+        exists = numpay_token_account_exists(client=client, address=token.associated_token_account(recipient.address))
+        return RecipientAccounts(account=None, token_account=None, token_account_exists=exists)
     account = client.get_account_info(address)
     token_account = None
     if not token.is_native:

@@ -154,7 +154,7 @@ def _plan(*, terms: PaymentTerms, request: PaymentRequest, available: int, clien
     else:
         target = recipient_check_spendable(client=client, recipient=recipient, token=terms.token,
                                            sender_wallet=terms.wallet)
-    creates_account = not terms.token.is_native and target.token_account is None
+    creates_account = not terms.token.is_native and not target.has_token_account
     if terms.token.is_native and target.account is None:
         minimum = client.minimum_balance_for_rent_exemption(0)
         if terms.amount < minimum:
@@ -218,11 +218,15 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
             return replay, False
     client = client or get_chain_client()
     terms = payment_terms(user=user, request=request)
-    blockhash = client.latest_blockhash()  # fresh: the approval below follows at once
+    # fresh (at most a second old): the approval below follows at once
+    blockhash = client.recent_blockhash(max_age=app_settings.blockhash_reuse_seconds())
     try:
-        with transaction.atomic():
+        with transaction.atomic(), state_machine.events_batched():
             locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
             if key is not None:
+                # Again under the lock: a request with the same key that held it before us has committed by
+                # now. Needed before the sponsorship reservation below: the payment's INSERT comes last, and
+                # meeting that payment's key only then would wait on it while holding the day's budget row.
                 replay = _replay(user=user, key=key, fingerprint=fingerprint)
                 if replay is not None:
                     return replay, False
@@ -238,7 +242,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
                 _approve(payment, blockhash=blockhash, note="policy: default (no approval required)")
             else:
                 state_machine.transition(payment, Status.AWAITING_APPROVAL, note=reason)
-                payment.save()
+                payment.save()  # the INSERT (see _authorize)
     except IntegrityError:
         if key is None:
             raise
@@ -251,10 +255,12 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
 
 def _authorize(*, user: Any, wallet: Wallet, plan: PaymentPlan, request: PaymentRequest, key: str | None,
                fingerprint: str) -> Payment:
-    """Insert the ``created`` payment: from now on its debit is reserved (it counts in every availability
-    check until it ends). Inside the transaction that holds ``wallet``'s row lock, after :func:`_plan`
-    checked the debit against the available balance read under that lock."""
-    payment = Payment.objects.create(
+    """The ``created`` payment, inserted by the caller's next ``save()`` in this same transaction (one INSERT
+    of the row in its state at commit, with its events, instead of an INSERT then an UPDATE): from the commit
+    on, its debit is reserved (it counts in every availability check until it ends). Inside the transaction
+    that holds ``wallet``'s row lock, after :func:`_plan` checked the debit against the available balance read
+    under that lock."""
+    payment = Payment(
         sender=user, wallet=wallet, recipient_input=request.to.strip()[:254],
         recipient_address=plan.recipient.address, recipient_wallet=plan.recipient.wallet, token=plan.token,
         amount=plan.amount, network_fee=plan.network_fee, memo=plan.memo, idempotency_key=key,

@@ -9,6 +9,10 @@ place that changes ``Payment.status`` or writes events.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.utils import timezone
 
 from .models import Payment, PaymentEvent
@@ -37,6 +41,32 @@ TIMESTAMP_FIELDS: dict[str, str] = {
 }
 
 
+_pending = threading.local()
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Write the events of the transitions made inside the block in one INSERT when it ends without an
+    error (inside the caller's transaction: a payment inserted in the block may be saved after its events)."""
+    outer = getattr(_pending, "events", None)
+    _pending.events = []
+    try:
+        yield
+        if _pending.events:
+            PaymentEvent.objects.bulk_create(_pending.events)
+    finally:
+        _pending.events = outer
+
+
+def _record(payment: Payment, *, from_status: str, to_status: str, note: str) -> None:
+    event = PaymentEvent(payment=payment, from_status=from_status, to_status=to_status, note=note[:300])
+    pending = getattr(_pending, "events", None)
+    if pending is None:
+        event.save()
+    else:
+        pending.append(event)
+
+
 class TransitionNotAllowed(ValueError):
     """A move the state machine forbids (a programming error, never a user's)."""
 
@@ -47,8 +77,9 @@ def can_transition(from_status: str, to_status: str) -> bool:
 
 
 def record_created(payment: Payment, *, note: str = "") -> None:
-    """Write the creation event of a newly inserted ``created`` payment."""
-    PaymentEvent.objects.create(payment=payment, from_status="", to_status=payment.status, note=note[:300])
+    """Write the creation event of a new ``created`` payment (inserted, or inserted later in the same
+    transaction inside :func:`events_batched`)."""
+    _record(payment, from_status="", to_status=payment.status, note=note)
 
 
 def transition(payment: Payment, to_status: str, *, note: str = "") -> None:
@@ -61,7 +92,7 @@ def transition(payment: Payment, to_status: str, *, note: str = "") -> None:
     """
     if not can_transition(payment.status, to_status):
         raise TransitionNotAllowed(f"payment {payment.id}: {payment.status} -> {to_status} is not allowed")
-    PaymentEvent.objects.create(payment=payment, from_status=payment.status, to_status=to_status, note=note[:300])
+    _record(payment, from_status=payment.status, to_status=to_status, note=note)
     payment.status = to_status
     setattr(payment, TIMESTAMP_FIELDS[to_status], timezone.now())
     if to_status in Payment.TERMINAL_STATUSES:
@@ -70,5 +101,4 @@ def transition(payment: Payment, to_status: str, *, note: str = "") -> None:
 
 def record_note(payment: Payment, note: str) -> None:
     """Write an event that changes no state (e.g. "attempt 1 expired unseen; attempt 2 signed")."""
-    PaymentEvent.objects.create(payment=payment, from_status=payment.status, to_status=payment.status,
-                                note=note[:300])
+    _record(payment, from_status=payment.status, to_status=payment.status, note=note)

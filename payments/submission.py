@@ -53,7 +53,8 @@ class PaymentOutbox(OutboxKind):
         return Payment.objects.filter(status__in=Payment.IN_FLIGHT_STATUSES).order_by("updated_at")
 
     def lock(self, owner_id: Any) -> Payment | None:
-        return payment_qs_select_for_update().select_related("token", "wallet", "sender").filter(pk=owner_id).first()
+        return (payment_qs_select_for_update().select_related("token", "wallet", "sender", "recipient_wallet")
+                .filter(pk=owner_id).first())
 
     def is_open(self, owner: Payment) -> bool:
         return owner.status in Payment.IN_FLIGHT_STATUSES

@@ -190,7 +190,9 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
         payment=payment, fee_payer=fee_payer, create_recipient_account=payment.creates_recipient_token_account,
         create_config=create_config, config_tokens=list(tokens_active()) if create_config else None),
         fee_payer=fee_payer, blockhash=blockhash.blockhash)
-    cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve)
+    # attempt 1 is signed once, in the transaction that approves the payment: no charge can exist for it yet
+    cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve,
+                                      fresh_reference=reserve and number == 1)
     wallet_signature = wallet_sign(wallet=payment.wallet, message=bytes(message))
     tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
                                                Pubkey.from_string(payment.wallet.signing_address): wallet_signature})

@@ -18,7 +18,8 @@ How one submission moves:
    ``resend`` an unseen attempt while its blockhash is valid (at most every :data:`RESEND_AFTER_SECONDS`),
    ``renew`` once the chain's block height is past the live attempt's ``last_valid_block_height`` and its
    signature is still unknown (it can never land), else ``wait``.
-3. :func:`take_step` carries a step out under the owner's row lock, re-checking that nobody moved first.
+3. :func:`take_step` carries a step out under the owner's row lock, re-checking that nobody moved first
+   (the poller itself for ``confirm`` / ``fail``; ``outbox_check`` on a worker thread for the sends).
    ``renew`` asks the kind for a new attempt with a fresh blockhash, or, when the kind says the owner may
    not be renewed any more (past its deadline), reports it expired.
 
@@ -255,16 +256,21 @@ def submit(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None
         return owner  # nothing to send any more
     attempt = kind.latest_attempt(owner)
     if attempt is not None:
-        send(kind=kind, owner=owner, attempt=attempt, client=client)
+        sent = send(kind=kind, owner=owner, attempt=attempt, client=client)
+        if sent is not None:
+            return sent
     return type(owner).objects.get(pk=owner.pk)
 
 
-def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainClient) -> None:
+def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainClient) -> Any | None:
     """Send (or re-send) an attempt's stored bytes with preflight.
 
     A preflight failure on an attempt's very first send proves it was never broadcast: the owner fails at
     once (no fee). On a re-send an earlier copy may still be in flight, so the error is only recorded;
     once the blockhash expires unseen, the next attempt's first send decides.
+
+    :returns: the owner as it stands after the send was recorded (read under its lock), or ``None`` when the
+        send was not recorded (refused, or the owner is gone).
     """
     model = kind.attempt_model
     first_try = attempt.last_sent_at is None
@@ -276,13 +282,13 @@ def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainC
     except BlockhashNotFound:
         logger.info("%s %s attempt %s: blockhash not found on send; checking status", kind.name, owner.pk,
                     attempt.number)
-        return
+        return None
     except PreflightFailure as exc:
         if first_try:
             _fail(kind=kind, owner_id=owner.pk, attempt_id=attempt.pk, err=exc.err, landed=False)
         else:
             model.objects.filter(pk=attempt.pk).update(error_detail=exc.err)
-        return
+        return None
     with transaction.atomic():
         locked = kind.lock(owner.pk)
         model.objects.filter(pk=attempt.pk).update(
@@ -291,19 +297,24 @@ def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainC
             last_sent_at=timezone.now(), send_count=F("send_count") + 1)
         if locked is not None and kind.is_open(locked):
             kind.on_sent(locked, attempt)
+    return locked
 
 
-def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None) -> bool:
+def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None,
+          attempt: OutboxAttempt | None = None) -> bool:
     """Have the endpoint push the live attempt's outcome (``signatureSubscribe``) and queue a check of the
     owner as soon as it arrives, instead of waiting for the poller's next round (DESIGN.md invariant 5:
     "batched poller and/or signatureSubscribe"). The pushed check re-decides from fresh reads under the
     owner's lock like every other; the poller stays scheduled as the fallback and the beat sweep remains
     the safety net, so a push that never comes costs nothing but its speed-up.
 
+    :param attempt: the owner's live attempt when the caller has it (else it is read).
     :returns: whether a push was asked for (``False``: no websocket, or no attempt).
     """
     client = client or get_chain_client()
-    attempt = kind.latest_attempt(owner)
+    if client.ws_url is None:
+        return False
+    attempt = attempt or kind.latest_attempt(owner)
     if attempt is None:
         return False
     from .tasks import enqueue_check
@@ -336,7 +347,7 @@ def take_step(*, kind: OutboxKind, step: NextStep, client: ChainClient | None = 
         _fail(kind=kind, owner_id=owner.pk, attempt_id=attempt.pk, err=status.err, landed=True, slot=status.slot,
               fee_payer_cost=fee_payer_cost(client, attempt.signature))
     elif step.kind == "confirm" and attempt is not None and status is not None:
-        _land(kind=kind, owner_id=owner.pk, attempt_id=attempt.pk, status=status,
+        _land(kind=kind, owner_id=owner.pk, attempt=attempt, status=status,
               fee_payer_cost=fee_payer_cost(client, attempt.signature))
     elif step.kind == "renew" and attempt is not None:
         _renew(kind=kind, owner_id=owner.pk, expired_attempt_id=attempt.pk, client=client)
@@ -364,15 +375,15 @@ def _renew(*, kind: OutboxKind, owner_id: Any, expired_attempt_id: int, client: 
     send(kind=kind, owner=owner, attempt=attempt, client=client)
 
 
-def _land(*, kind: OutboxKind, owner_id: Any, attempt_id: int, status: SignatureStatus,
+def _land(*, kind: OutboxKind, owner_id: Any, attempt: OutboxAttempt, status: SignatureStatus,
           fee_payer_cost: int | None) -> None:
     with transaction.atomic():
         owner = kind.lock(owner_id)
         if owner is None or not kind.is_open(owner):
             return
-        kind.attempt_model.objects.filter(pk=attempt_id).update(status=OutboxAttempt.Status.LANDED)
-        kind.on_landed(owner, kind.attempt_model.objects.get(pk=attempt_id), status=status,
-                       fee_payer_cost=fee_payer_cost)
+        kind.attempt_model.objects.filter(pk=attempt.pk).update(status=OutboxAttempt.Status.LANDED)
+        attempt.status = OutboxAttempt.Status.LANDED  # its other fields are the stored bytes' (never change)
+        kind.on_landed(owner, attempt, status=status, fee_payer_cost=fee_payer_cost)
 
 
 def _fail(*, kind: OutboxKind, owner_id: Any, attempt_id: int, err: Any, landed: bool, slot: int | None = None,

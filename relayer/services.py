@@ -78,7 +78,8 @@ def ata_rent_lamports() -> int:
 
 
 def relayer_cosign(
-    *, user: AbstractBaseUser, message: Message, reference: uuid.UUID, reserve: bool = True
+    *, user: AbstractBaseUser, message: Message, reference: uuid.UUID, reserve: bool = True,
+    fresh_reference: bool = False,
 ) -> CosignResult:
     """Validate ``message``, count its cost against ``user``'s daily budget, and sign it as fee payer.
 
@@ -95,6 +96,9 @@ def relayer_cosign(
     :param reference: the payment id.
     :param reserve: ``True`` for a payment's first attempt; ``False`` to re-sign a new attempt whose charge
         already exists.
+    :param fresh_reference: the caller knows no charge exists for ``reference`` (a payment's first signing, in
+        the transaction that approves it): the reservation skips looking for one (were there one, the charge's
+        unique ``reference`` refuses the INSERT and the caller's transaction rolls back).
     :returns: the fee payer's signature and the maximum cost in lamports.
     :raises ApplicationError: ``transaction_not_allowed`` / ``fee_payer_cap_exceeded`` (HTTP 400, from the
         validator); ``sponsorship_budget_exceeded`` (HTTP 429) when today's reserved lamports plus this cost
@@ -106,9 +110,34 @@ def relayer_cosign(
     """
     signer = get_fee_payer()
     cost = validate_sponsored_message(message, fee_payer=signer.pubkey(), ata_rent_lamports=ata_rent_lamports())
-    with transaction.atomic():
-        _sponsorship_reserve(user=user, reference=reference, lamports=cost, is_new_allowed=reserve)
+    # No savepoint: an error inside marks the caller's transaction for rollback (its payment goes too).
+    with transaction.atomic(savepoint=False):
+        if not (reserve and _sponsorship_reserve_new(user=user, reference=reference, lamports=cost,
+                                                     fresh=fresh_reference)):
+            _sponsorship_reserve(user=user, reference=reference, lamports=cost, is_new_allowed=reserve)
     return CosignResult(signature=signer.sign_message(bytes(message)), cost_lamports=cost)
+
+
+def _sponsorship_reserve_new(*, user: AbstractBaseUser, reference: uuid.UUID, lamports: int, fresh: bool) -> bool:
+    """The common case in two or three statements: no charge for ``reference`` yet (not looked up when
+    ``fresh``), and today's row takes ``lamports`` within the budget (``UPDATE ... WHERE reserved + lamports
+    <= budget``, which also takes the day's row lock first, as the lock order says); then the charge is
+    inserted.
+
+    :returns: ``False`` when the general path must decide (a charge exists, no day row yet, or the budget
+        would be exceeded: it then raises with the figures); nothing was written.
+    """
+    if not fresh and SponsorshipCharge.objects.filter(reference=reference).exists():
+        return False
+    day = sponsorship_today()
+    taken = SponsorshipDay.objects.filter(
+        user=user, day=day, reserved_lamports__lte=app_settings.DAILY_BUDGET_LAMPORTS - lamports,
+    ).update(reserved_lamports=F("reserved_lamports") + lamports, updated_at=timezone.now())
+    if not taken:
+        return False
+    SponsorshipCharge.objects.create(user=user, day=day, reference=reference, lamports=lamports,
+                                     estimated_lamports=lamports)
+    return True
 
 
 def _sponsorship_reserve(*, user: AbstractBaseUser, reference: uuid.UUID, lamports: int, is_new_allowed: bool) -> None:
@@ -179,7 +208,7 @@ def sponsorship_release(*, reference: uuid.UUID) -> SponsorshipCharge | None:
     :param reference: the payment id given to :func:`relayer_cosign`.
     :returns: the charge, or ``None`` when there is none for ``reference``.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the caller's transaction: no savepoint of its own
         charge = _locked_charge(reference)
         if charge is None or charge.status == SponsorshipCharge.Status.RELEASED:
             return charge
@@ -206,7 +235,7 @@ def sponsorship_settle(*, reference: uuid.UUID, actual_lamports: int | None = No
     """
     if actual_lamports is not None and actual_lamports < 0:
         raise ValueError("actual_lamports must not be negative")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the caller's transaction: no savepoint of its own
         charge = _locked_charge(reference)
         if charge is None or charge.status == SponsorshipCharge.Status.SETTLED:
             return charge

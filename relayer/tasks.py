@@ -79,8 +79,9 @@ def outbox_submit(kind: str, owner_id: str) -> bool:
 @shared_task(name="relayer.tasks.outbox_poll", time_limit=60, soft_time_limit=45, acks_late=False)
 def outbox_poll() -> int:
     """Look at every in-flight submission of every kind in batches (one ``getSignatureStatuses`` per 256)
-    every 0.2 s while any is open, and hand those with a step to take (confirm, fail, re-send, renew) to
-    :func:`outbox_check`. Single-flight: one poller at a time; the beat sweep restarts it if it stops.
+    every 0.2 s while any is open: record the outcomes it reads (confirm, fail) itself, and hand those with a
+    sending step (re-send, renew) to :func:`outbox_check`. Single-flight: one poller at a time; the beat sweep
+    restarts it if it stops.
 
     :returns: how many submissions were still in flight (-1: another poller is running).
     """
@@ -93,12 +94,19 @@ def outbox_poll() -> int:
             batch = list(kind.in_flight()[:POLL_BATCH])
             if not batch:
                 continue
+            outcomes = []
             for step in outbox.next_steps(kind=kind, owners=batch):
-                # In parallel on the worker's threads (one queued check per owner at a time);
-                # outbox_check decides again from fresh reads.
-                if step.kind != "wait":
+                if step.kind in ("confirm", "fail"):
+                    outcomes.append(step)
+                elif step.kind != "wait":
+                    # Sending (re-send, renew) in parallel on the worker's threads (one queued check per owner
+                    # at a time); outbox_check decides again from fresh reads.
                     enqueue_check(kind.name, str(step.owner.pk))
-            still_open += len(batch)
+            # An outcome read in this round is recorded here, each under its owner's row lock (which re-checks
+            # that the owner is still open): no hand-off, no second read of the same statuses.
+            for step in outcomes:
+                outbox.take_step(kind=kind, step=step)
+            still_open += len(batch) - len(outcomes)
             # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
             # owner not touched for a while as "the poller stopped".
             kind.touch([owner.pk for owner in batch])

@@ -142,3 +142,32 @@ def test_rotate_kek_command_reports_count(make_user, settings) -> None:
     out = io.StringIO()
     call_command("rotate_kek", stdout=out)
     assert out.getvalue().strip() == "Re-wrapped 1 data key(s)."
+
+
+def test_bulk_provisioning_gives_each_user_one_signing_wallet(make_user) -> None:
+    from accounts.models import User
+    from wallets.claims import wallet_reserve_for_email
+    from wallets.services import wallets_provision_bulk
+
+    already = make_user()
+    reserved = wallet_reserve_for_email(email="waiting@example.com")
+    users = [User.objects.create_user(email=f"bulk{i}@example.com", password="pw-Numpay-1") for i in range(5)]
+    waiting = User.objects.create_user(email="Waiting@example.com", password="pw-Numpay-1")
+    before = Wallet.objects.get(user=already)
+
+    created = wallets_provision_bulk(users=[already, *users, waiting], batch_size=3)
+
+    assert created == 6
+    assert Wallet.objects.get(user=already) == before  # skipped, not replaced
+    assert Wallet.objects.get(user=waiting).pk == reserved.pk  # the reserved wallet, through the claim path
+    wallets = list(Wallet.objects.filter(user__in=users))
+    assert len(wallets) == 5
+    assert len({w.address for w in wallets}) == 5
+    message = b"numpay bulk provisioning"
+    for wallet in wallets:
+        assert wallet.kind == Wallet.Kind.SMART
+        assert wallet.config_address
+        signature = wallet_sign(wallet=wallet, message=message)
+        assert signature.verify(Pubkey.from_string(wallet.signing_address), message)
+    assert wallets_provision_bulk(users=users) == 0  # idempotent
+    assert WalletKey.objects.filter(wallet__user__in=users).count() == 5

@@ -55,3 +55,15 @@ def test_outside_deposits_are_recorded_once_and_shown_as_incoming(make_user, tok
     activity = wallet_activity(wallet=user.wallet)
     assert sorted((a.direction, a.token, a.amount) for a in activity) == [
         ("received", "SOL", 250_000_000), ("received", "USDC", 7_000_000)]
+
+
+def test_a_scan_out_of_time_leaves_the_rest_for_the_next_run(make_user, tokens) -> None:
+    user = make_user()
+    sol_signature, _ = _outside_sol_transfer(user.wallet.address, 150_000_000)
+    # when a run's time budget is already spent before the first wallet
+    assert deposit_scan(wallet_limit=10, seconds=0) == 0
+    # then nothing was scanned or recorded, and the next run (with time) finds the deposit
+    assert not DepositCursor.objects.filter(wallet=user.wallet).exists()
+    assert not IncomingTransfer.objects.filter(signature=sol_signature).exists()
+    assert deposit_scan(wallet_limit=10, seconds=30) == 1
+    assert IncomingTransfer.objects.filter(wallet=user.wallet, signature=sol_signature).count() == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -41,15 +42,19 @@ def watched_addresses(wallet: Wallet, tokens: list[Token]) -> list[tuple[str, To
     return result
 
 
-def deposit_scan(*, wallet_limit: int = 50, client: ChainClient | None = None) -> int:
-    """Scan the ``wallet_limit`` least recently scanned wallets. :returns: new incoming transfers."""
+def deposit_scan(*, wallet_limit: int = 50, client: ChainClient | None = None, seconds: float | None = None) -> int:
+    """Scan the ``wallet_limit`` least recently scanned wallets, stopping early once ``seconds`` have passed
+    (the wallets not reached come first next time). :returns: new incoming transfers."""
     client = client or get_chain_client()
+    deadline = None if seconds is None else time.monotonic() + seconds
     tokens = list(tokens_active())
     last_scanned = DepositCursor.objects.filter(wallet=OuterRef("pk"), address=OuterRef("address")).values("updated_at")
     wallets = list(Wallet.objects.annotate(last_scanned=Subquery(last_scanned[:1]))
                    .order_by(F("last_scanned").asc(nulls_first=True), "created_at")[:wallet_limit])
     found = 0
     for wallet in wallets:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         for address, _token in watched_addresses(wallet, tokens):
             found += _scan_address(client=client, wallet=wallet, address=address, tokens=tokens)
     return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,7 +15,7 @@ from solders.signature import Signature
 from numpay.core.errors import ApplicationError, NotFoundError
 
 from . import custody
-from .claims import wallet_take_reserved
+from .claims import normalize_email, wallet_take_reserved
 from .lock_objects import wallet_key_qs_select_for_update
 from .models import Token, Wallet, WalletKey
 from .smart import smart_wallet_addresses
@@ -56,6 +58,54 @@ def wallet_provision(*, user: object) -> Wallet:
         return Wallet.objects.get(user=user)
     logger.info("Provisioned smart wallet %s for user %s", vault, getattr(user, "pk", None))
     return wallet
+
+
+def wallets_provision_bulk(*, users: Sequence[Any], batch_size: int = 500) -> int:
+    """Give many users their wallet at once (imports, back-fills): the same wallets as :func:`wallet_provision`
+    (a fresh custody key per wallet, envelope-encrypted, bound to the wallet's id), written ``batch_size`` at a
+    time in one transaction each instead of one transaction per wallet (the commit, not the key wrapping, is
+    what a wallet costs: ``bench/scale.py``).
+
+    Users who already have a wallet are skipped; a user for whose email a wallet is reserved
+    (``wallets.claims``) goes through :func:`wallet_provision`, which gives them that one. Safe against a
+    concurrent :func:`wallet_provision`: a batch that meets a wallet created meanwhile is redone user by user.
+
+    :param users: user objects (saved).
+    :returns: how many wallets were created.
+    """
+    created = 0
+    for start in range(0, len(users), batch_size):
+        batch = list(users[start:start + batch_size])
+        have = set(Wallet.objects.filter(user__in=batch).values_list("user_id", flat=True))
+        emails = {normalize_email(getattr(user, "email", "") or ""): user for user in batch if user.pk not in have}
+        reserved = set(Wallet.objects.filter(claim_email__in=[e for e in emails if e], user__isnull=True)
+                       .values_list("claim_email", flat=True))
+        fresh = [user for user in batch if user.pk not in have
+                 and normalize_email(getattr(user, "email", "") or "") not in reserved]
+        for email in reserved:
+            wallet_provision(user=emails[email])
+            created += 1
+        wallets, keys = [], []
+        for user in fresh:
+            wallet_id = uuid.uuid4()
+            authority, envelope = custody.new_keypair_envelope(wallet_id=wallet_id)
+            config, vault = smart_wallet_addresses(authority=authority)
+            wallets.append(Wallet(id=wallet_id, user=user, address=vault, kind=Wallet.Kind.SMART, authority=authority,
+                                  config_address=config, custody=Wallet.Custody.CUSTODIAL))
+            keys.append(WalletKey(wallet_id=wallet_id, ciphertext=envelope.ciphertext,
+                                  wrapped_data_key=envelope.wrapped_data_key, kek_id=envelope.kek_id))
+        try:
+            with transaction.atomic():
+                Wallet.objects.bulk_create(wallets)
+                WalletKey.objects.bulk_create(keys)
+            created += len(wallets)
+        except IntegrityError:  # someone provisioned one of them meanwhile: one by one (idempotent)
+            for user in fresh:
+                had = Wallet.objects.filter(user=user).exists()
+                wallet_provision(user=user)
+                created += 0 if had else 1
+    logger.info("Provisioned %d smart wallets in bulk", created)
+    return created
 
 
 def wallet_sign(*, wallet: Wallet, message: bytes) -> Signature:

@@ -75,8 +75,10 @@ else:
 DEV_OUTBOX_ENABLED = False
 
 # Persistent, health-checked database connections (a new connection per request costs ~10% of a request).
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)  # noqa: F405
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+# With the pool on (DATABASE_POOL_MAX_SIZE, base.py) the pool keeps the connections instead (CONN_MAX_AGE = 0).
+if "pool" not in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)  # noqa: F405
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 
 # Mandatory email verification needs an email at sign-up (allauth); with sign-up by phone, email is optional
 # and verification "optional": allauth still only trusts verified addresses for linking and resets.

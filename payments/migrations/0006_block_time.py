@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0004_spending_policies'),
+        ('payments', '0005_hot_path_indexes'),
         ('wallets', '0007_incoming_block_time'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
