@@ -165,3 +165,62 @@ def install() -> None:
     if not getattr(auth.complete_authentication, "numpay", False):
         auth.complete_authentication = _complete_authentication_with_counter(auth.complete_authentication)
     signals.authenticator_added.connect(_on_authenticator_added, dispatch_uid="numpay_passkey_added")
+
+
+# --- assertions outside allauth's sign-in: a payment's step-up (payments.approvals) ---
+
+
+class AssertionRefused(ValueError):
+    """A WebAuthn assertion was refused. :ivar reason: ``"invalid"`` (origin, RP ID, UP/UV, signature,
+    type, challenge) or ``"sign_count"`` (the counter did not grow)."""
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def passkey_for_credential(*, user: Any, credential_id: bytes) -> Any | None:
+    """The ``mfa.Authenticator`` (type ``webauthn``) of ``user`` whose credential id is ``credential_id``,
+    or ``None`` (another user's passkey, a removed one, or an unknown id)."""
+    from allauth.mfa.models import Authenticator
+
+    for authenticator in Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN):
+        if bytes(authenticator.wrap().authenticator_data.credential_data.credential_id) == credential_id:
+            return authenticator
+    return None
+
+
+def verify_assertion(*, authenticator: Any, credential: Mapping[str, Any], expected_challenge: bytes) -> int:
+    """Verify a ``webauthn.get`` assertion by a stored passkey over ``expected_challenge`` and advance its
+    signature counter (py_webauthn over the same stored credential: :func:`accounts.selectors.passkey_cose_public_key`).
+
+    The rules of sign-in apply (WebAuthn Level 3, 7.2): ``clientDataJSON.type`` is ``webauthn.get``, its
+    challenge is ``expected_challenge``, its origin one of ``WEBAUTHN_ALLOWED_ORIGINS``; the rpIdHash is
+    SHA-256 of ``WEBAUTHN_RP_ID``; UP and UV are set; the ES256 signature verifies over
+    ``authenticatorData || SHA-256(clientDataJSON)``; the counter grows (:func:`sign_count_advance`). Call
+    inside the caller's transaction: the counter is written in it (rolled back with it).
+
+    :param credential: the browser's ``PublicKeyCredential.toJSON()`` (base64url fields).
+    :returns: the assertion's signature counter.
+    :raises AssertionRefused: any check failed; the counter is unchanged.
+    """
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
+    from .selectors import passkey_cose_public_key
+
+    try:
+        verified = verify_authentication_response(
+            credential=dict(credential), expected_challenge=expected_challenge,
+            expected_rp_id=app_settings.WEBAUTHN_RP_ID, expected_origin=list(app_settings.WEBAUTHN_ALLOWED_ORIGINS),
+            credential_public_key=passkey_cose_public_key(authenticator=authenticator),
+            # the counter rule is sign_count_advance's (one place, under the state row's lock)
+            credential_current_sign_count=0, require_user_verification=True)
+    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
+        raise AssertionRefused(str(error)) from error
+    backed_up = bool(getattr(verified, "credential_backed_up", False))
+    try:
+        sign_count_advance(authenticator=authenticator, counter=verified.new_sign_count, backed_up=backed_up)
+    except ValueError as error:
+        raise AssertionRefused(str(error), reason="sign_count") from error
+    return verified.new_sign_count

@@ -31,3 +31,9 @@ def explorer_transaction_url(signature: str) -> str:
     if not template or not signature:
         return ""
     return template.replace("{signature}", signature)
+
+
+def step_up_ttl_seconds(*, default: int) -> int:
+    """Seconds a payment's passkey approval challenge stays usable (``PAYMENTS_STEP_UP_TTL_SECONDS``, else
+    ``default``: the passkey ceremonies' challenge timeout)."""
+    return int(getattr(settings, "PAYMENTS_STEP_UP_TTL_SECONDS", default))

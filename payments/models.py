@@ -213,3 +213,41 @@ class SpendingPolicy(models.Model):
         if not self.allowlist_only:
             return None
         return frozenset(line.strip().lower() for line in self.allowed_recipients.splitlines() if line.strip())
+
+
+class PaymentApproval(models.Model):
+    """One passkey step-up of a payment awaiting approval (issue 9 items 3 and 5; :mod:`payments.approvals`).
+
+    Issued by ``POST /api/v1/payments/{id}/approval-options``: a fresh random ``nonce`` and a short
+    ``expires_at`` bind a WebAuthn challenge to exactly what is approved (wallet, recipient, mint, amount,
+    network fee, payment, nonce, expiry: :func:`payments.approvals.approval_challenge`). Only the challenge's
+    SHA-256 is stored (``challenge_hash``): the challenge is recomputed from the payment and this row when
+    the assertion comes back. Used once: ``used_at`` and the approving ``authenticator`` (the user's allauth
+    ``mfa.Authenticator``, the one credential store) are set when its assertion is accepted; a passkey
+    approves a payment at most once (unique constraint), so "2 of 2" needs two distinct passkeys.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_approvals")
+    nonce = models.BinaryField(max_length=32, help_text="32 random bytes, part of the signed challenge.")
+    challenge_hash = models.CharField(max_length=64, unique=True,
+                                      help_text="SHA-256 (hex) of the WebAuthn challenge; the challenge is not stored.")
+    expires_at = models.DateTimeField(help_text="The challenge is refused after this instant.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    authenticator = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="payment_approvals",
+                                      help_text="The passkey whose assertion was accepted.")
+    sign_count = models.PositiveBigIntegerField(null=True, blank=True,
+                                                help_text="The assertion's signature counter.")
+
+    class Meta:
+        ordering = ("created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "authenticator"], condition=Q(used_at__isnull=False),
+                                    name="payments_approval_one_per_passkey"),
+        ]
+
+    def __str__(self) -> str:
+        return f"approval of {self.payment_id} ({'used' if self.used_at else 'open'})"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from .approvals import PaymentApprovalOptionsView, PaymentApproveView
 from .views import (
     ActivityView,
     OwnLimitsView,
@@ -17,5 +18,8 @@ urlpatterns = [
     path("payments/<str:payment_id>", PaymentDetailView.as_view(), name="api-payment"),
     path("payments/<str:payment_id>/reclaim", PaymentReclaimView.as_view(), name="api-payment-reclaim"),
     path("payments/<str:payment_id>/cancel", PaymentCancelView.as_view(), name="api-payment-cancel"),
+    path("payments/<str:payment_id>/approval-options", PaymentApprovalOptionsView.as_view(),
+         name="api-payment-approval-options"),
+    path("payments/<str:payment_id>/approve", PaymentApproveView.as_view(), name="api-payment-approve"),
     path("wallet/limits", OwnLimitsView.as_view(), name="api-wallet-limits"),
 ]
