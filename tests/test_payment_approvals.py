@@ -375,3 +375,36 @@ def test_an_expired_payment_refuses_its_approval_and_is_released(people, tokens)
     wallet = User.objects.get(email=alice.email).wallet
     assert available_balance(client=get_chain_client(), wallet=wallet, token=tokens["USDC"]) == 100 * USDC
     refused(approve(alice, payment_id, laptop.get(options["public_key"])), 409, "payment_not_approvable")
+
+
+# --- the payment page ---
+
+
+@pytest.mark.chain
+def test_the_payment_page_asks_to_approve_on_the_device_and_shows_1_of_2(people) -> None:
+    alice, bob, laptop = people
+    register_passkey(alice, "Phone")
+    payment_id = awaiting(alice, bob, "60")
+    alice.client.force_login(User.objects.get(email=alice.email))
+    page = alice.client.get(f"/wallet/payments/{payment_id}/").content.decode()
+    assert "Approve on your device." in page
+    assert 'data-testid="payment-approve"' in page
+    assert f'data-approve-url="/api/v1/payments/{payment_id}/approve"' in page
+    assert "payments/approval.js" in page
+    assert "Waiting for your approval" in page
+    assert '0 of 2 approvals' in page
+    assert f'href="http://testserver/wallet/payments/{payment_id}/"' in page
+    assert 'data-testid="approval-qr"' in page
+    # one passkey approves (on this device): the live part says 1 of 2 and stays
+    options = options_for(alice, payment_id).json()
+    assert approve(alice, payment_id, laptop.get(options["public_key"])).status_code == 200
+    part = alice.client.get(f"/wallet/payments/{payment_id}/?part=approval", HTTP_HX_REQUEST="true")
+    assert "1 of 2 approvals" in part.content.decode()
+    assert "HX-Refresh" not in part
+    # once it stops waiting (cancelled here), the live part reloads the page, which offers no approval
+    alice.post(f"/api/v1/payments/{payment_id}/cancel", {})
+    part = alice.client.get(f"/wallet/payments/{payment_id}/?part=approval", HTTP_HX_REQUEST="true")
+    assert part["HX-Refresh"] == "true"
+    page = alice.client.get(f"/wallet/payments/{payment_id}/").content.decode()
+    assert 'data-testid="payment-approve"' not in page
+    assert "Cancelled: nothing was sent" in page
