@@ -11,6 +11,7 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from relayer import outbox
 
+        from . import checks  # noqa: F401 - registers the system checks
         from .submission import PaymentOutbox
 
         outbox.register(PaymentOutbox())
