@@ -279,8 +279,13 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
                                        "backwards: it may have been copied. Nothing was approved.") from refused
             raise ApplicationError("passkey_assertion_invalid", "Your passkey's answer could not be verified; "
                                    "nothing was approved.") from refused
+        response = credential["response"]
         approval.used_at, approval.authenticator, approval.sign_count = now, authenticator, counter
-        approval.save(update_fields=["used_at", "authenticator", "sign_count"])
+        approval.authenticator_data = unb64u(response["authenticatorData"])
+        approval.client_data_json = unb64u(response["clientDataJSON"])
+        approval.signature = unb64u(response["signature"])
+        approval.save(update_fields=["used_at", "authenticator", "sign_count", "authenticator_data",
+                                     "client_data_json", "signature"])
         type(authenticator).objects.filter(pk=authenticator.pk).update(last_used_at=now)
         progress = approval_progress(payment)
         if progress.received >= progress.required:

@@ -241,6 +241,12 @@ class PaymentApproval(models.Model):
                                       help_text="The passkey whose assertion was accepted.")
     sign_count = models.PositiveBigIntegerField(null=True, blank=True,
                                                 help_text="The assertion's signature counter.")
+    # The accepted assertion, kept so that a protected wallet's transaction (which carries it on-chain in the
+    # secp256r1 precompile instruction) can be rebuilt with a fresh blockhash. Public data: it approves only
+    # this payment's exact execute, once (the config's nonce).
+    authenticator_data = models.BinaryField(null=True, blank=True)
+    client_data_json = models.BinaryField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True, help_text="DER-encoded ECDSA (ES256) signature.")
 
     class Meta:
         ordering = ("created_at",)

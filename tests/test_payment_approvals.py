@@ -162,7 +162,8 @@ def test_one_passkey_approves_and_the_payment_is_signed_with_a_fresh_blockhash_a
     assert PaymentAttempt.objects.filter(payment_id=payment_id).count() == 0  # nothing signed while waiting
     # when her passkey signs the options' challenge
     options = options_for(alice, payment_id).json()
-    response = approve(alice, payment_id, laptop.get(options["public_key"]))
+    laptop_assertions = [laptop.get(options["public_key"])]
+    response = approve(alice, payment_id, laptop_assertions[0])
     # then the payment is approved, signed once, and lands
     assert response.status_code == 200, response.content
     assert response.json()["approvals"] == {"received": 1, "required": 1}
@@ -175,6 +176,10 @@ def test_one_passkey_approves_and_the_payment_is_signed_with_a_fresh_blockhash_a
     assert approval.used_at is not None
     assert approval.authenticator.user.email == alice.email
     assert approval.sign_count == 6
+    assertion = laptop_assertions[0]
+    assert (bytes(approval.client_data_json), bytes(approval.authenticator_data), bytes(approval.signature)) == (
+        unb64u(assertion["response"]["clientDataJSON"]), unb64u(assertion["response"]["authenticatorData"]),
+        unb64u(assertion["response"]["signature"]))
     assert PasskeyState.objects.get(authenticator=approval.authenticator).sign_count == 6
 
 
