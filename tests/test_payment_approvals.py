@@ -7,6 +7,7 @@ toward "2 of 2", a payment no longer waiting), each with its registered code and
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from accounts.models import PasskeyState, User
 from numpay.core.solana import get_chain_client
@@ -25,6 +27,7 @@ from payments.policy_services import wallet_usage
 from payments.services import payments_expire_due
 
 from .payments_support import ApiUser, token_balance, wait_terminal
+from .races import postgresql_only, wait_for_lock_waiters
 from .webauthn_support import UP, SoftAuthenticator, b64u, unb64u
 
 pytestmark = [pytest.mark.django_db]
@@ -413,3 +416,47 @@ def test_the_payment_page_asks_to_approve_on_the_device_and_shows_1_of_2(people)
     page = alice.client.get(f"/wallet/payments/{payment_id}/").content.decode()
     assert 'data-testid="payment-approve"' not in page
     assert "Cancelled: nothing was sent" in page
+
+
+# --- race: two devices approving at once ---
+
+
+@postgresql_only
+@pytest.mark.chain
+def test_two_passkeys_approving_at_once_sign_the_payment_exactly_once(transactional_db, tokens,
+                                                                      monkeypatch) -> None:  # noqa: ANN001
+    # given a payment needing 2 of 2 and both devices' assertions over their own challenges
+    monkeypatch.setattr("relayer.outbox.enqueue_send", lambda kind, owner_id: None)  # the test only counts signing
+    SpendingPolicy.objects.create(name="Standard", scope="default", token=tokens["USDC"], passkey_above=10 * USDC,
+                                  two_passkeys_above=50 * USDC)
+    alice, bob = ApiUser(f"alice-{uuid.uuid4().hex[:8]}@example.com"), ApiUser(f"bob-{uuid.uuid4().hex[:8]}@example.com")
+    alice.faucet("USDC", "100")
+    laptop, phone = register_passkey(alice, "Laptop"), register_passkey(alice, "Phone")
+    payment_id = awaiting(alice, bob, "60")
+    user = User.objects.get(email=alice.email)
+    first = laptop.get(approvals.approval_options(user=user, payment_id=payment_id).public_key)
+    second = phone.get(approvals.approval_options(user=user, payment_id=payment_id).public_key)
+    outcome: dict[str, object] = {}
+
+    def other_device() -> None:
+        try:
+            outcome["second"] = approvals.approval_submit(user=user, payment_id=payment_id, credential=second).progress
+        except Exception as exc:  # noqa: BLE001 - the assertion below says which
+            outcome["second"] = getattr(exc, "code", repr(exc))
+        finally:
+            connection.close()
+
+    # when the first approval's transaction holds the payment and the second device's arrives meanwhile
+    thread = threading.Thread(target=other_device)
+    with transaction.atomic():
+        result = approvals.approval_submit(user=user, payment_id=payment_id, credential=first)
+        assert result.progress == approvals.Progress(received=1, required=2)
+        thread.start()
+        assert wait_for_lock_waiters(1, give_up_when=lambda: not thread.is_alive())
+    thread.join()
+    # then the second saw the first's approval: 2 of 2, signed once
+    assert outcome == {"second": approvals.Progress(received=2, required=2)}
+    payment = Payment.objects.get(pk=payment_id)
+    assert payment.status == "approved"
+    assert PaymentAttempt.objects.filter(payment=payment).count() == 1
+    assert PaymentApproval.objects.filter(payment=payment, used_at__isnull=False).count() == 2
