@@ -224,3 +224,73 @@ def verify_assertion(*, authenticator: Any, credential: Mapping[str, Any], expec
     except ValueError as error:
         raise AssertionRefused(str(error), reason="sign_count") from error
     return verified.new_sign_count
+
+
+def verify_payment_assertion(*, authenticator: Any, credential: Mapping[str, Any], expected_challenge: bytes,
+                             expected_payment: Mapping[str, Any]) -> int:
+    """Verify a Secure Payment Confirmation assertion (``clientDataJSON.type`` ``payment.get``; W3C Secure
+    Payment Confirmation, "Verifying an Authentication Assertion") and advance the passkey's counter.
+
+    py_webauthn refuses that type, so the checks are made here with ``cryptography``, as WebAuthn Level 3
+    7.2 lists them plus SPC's: the type; the challenge; the origin one of ``WEBAUTHN_ALLOWED_ORIGINS``, not
+    cross-origin; ``payment.rpId`` and the rpIdHash are ``WEBAUTHN_RP_ID``; ``payment.topOrigin`` allowed;
+    the payee and the total the browser showed (``payment.payeeName``, ``payment.payeeOrigin``,
+    ``payment.total``) and the instrument's ``displayName`` exactly ``expected_payment``'s; UP and UV set;
+    the ES256 signature over ``authenticatorData || SHA-256(clientDataJSON)``; the counter grows.
+
+    :param expected_payment: ``{"payeeName", "payeeOrigin", "total": {"currency", "value"},
+        "instrument": {"displayName"}}`` as the server put them in the request options.
+    :returns: the assertion's signature counter.
+    :raises AssertionRefused: any check failed; the counter is unchanged.
+    """
+    import base64
+    import hashlib
+    import json
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from .selectors import passkey_public_key
+
+    def unb64u(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    try:
+        response = credential["response"]
+        client_data_json = unb64u(response["clientDataJSON"])
+        authenticator_data = unb64u(response["authenticatorData"])
+        signature = unb64u(response["signature"])
+        client_data = json.loads(client_data_json)
+        payment = client_data["payment"]
+        checks = {
+            "type": client_data.get("type") == "payment.get",
+            "challenge": unb64u(client_data["challenge"]) == expected_challenge,
+            "origin": origin_allowed(client_data.get("origin", "")) and not client_data.get("crossOrigin", False),
+            "rp id": payment.get("rpId") == app_settings.WEBAUTHN_RP_ID,
+            "top origin": origin_allowed(payment.get("topOrigin", "")),
+            "payee": payment.get("payeeName") == expected_payment["payeeName"]
+            and payment.get("payeeOrigin") == expected_payment["payeeOrigin"],
+            "total": payment.get("total") == dict(expected_payment["total"]),
+            "instrument": (payment.get("instrument") or {}).get("displayName")
+            == expected_payment["instrument"]["displayName"],
+            "rp id hash": authenticator_data[:32] == hashlib.sha256(app_settings.WEBAUTHN_RP_ID.encode()).digest(),
+            "user present and verified": len(authenticator_data) >= 37 and authenticator_data[32] & 0x05 == 0x05,
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise AssertionRefused(f"Not a payment assertion: {error}") from error
+    failed = [name for name, passed in checks.items() if not passed]
+    if failed:
+        raise AssertionRefused(f"Payment assertion refused: {', '.join(failed)}.")
+    try:
+        passkey_public_key(authenticator=authenticator).verify(
+            signature, authenticator_data + hashlib.sha256(client_data_json).digest(), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError) as error:
+        raise AssertionRefused("The payment assertion's signature does not verify.") from error
+    counter = int.from_bytes(authenticator_data[33:37], "big")
+    try:
+        sign_count_advance(authenticator=authenticator, counter=counter,
+                           backed_up=bool(authenticator_data[32] & 0x10))
+    except ValueError as error:
+        raise AssertionRefused(str(error), reason="sign_count") from error
+    return counter

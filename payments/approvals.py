@@ -119,6 +119,33 @@ def approval_progress(payment: Payment) -> Progress:
     return Progress(received=received, required=approvals_required(payment))
 
 
+#: Tokens the browser may show as an amount in Secure Payment Confirmation, with the ISO 4217 code it shows
+#: (the Payment Request API takes only 3-letter currency codes; USDC is redeemable 1:1 for US dollars).
+SPC_CURRENCIES = {"USDC": "USD"}
+#: The instrument's icon in the browser's payment sheet (a static file of this site).
+SPC_ICON = "icons/icon-192.png"
+
+
+def secure_payment_details(payment: Payment) -> dict[str, Any] | None:
+    """What the browser's Secure Payment Confirmation sheet shows and signs for ``payment`` (deterministic, so
+    :func:`approval_submit` checks the assertion's ``clientDataJSON.payment`` against the same values), or
+    ``None`` when its token has no ISO 4217 equivalent (the plain WebAuthn prompt is used).
+
+    :returns: ``{"payeeName", "payeeOrigin": None, "total": {"currency", "value"}, "instrument":
+        {"displayName"}}``; ``value`` is what leaves the wallet (amount + network fee) in token units. No
+        ``payeeOrigin``: the payee is a person, not a site (SPC also requires https for it).
+    """
+    from numpay.core.money import format_amount
+
+    currency = SPC_CURRENCIES.get(payment.token.symbol)
+    if currency is None:
+        return None
+    value = format_amount(payment.amount + payment.network_fee, decimals=payment.token.decimals)
+    return {"payeeName": f"{payment.recipient_input[:60]} ({payment.token.symbol})", "payeeOrigin": None,
+            "total": {"currency": currency, "value": value},
+            "instrument": {"displayName": f"Numpay wallet, {value} {payment.token.symbol}"}}
+
+
 @dataclass(frozen=True)
 class ApprovalOptions:
     """An issued approval and the WebAuthn request options for it.
@@ -130,6 +157,8 @@ class ApprovalOptions:
     approval: PaymentApproval
     public_key: dict[str, Any]
     progress: Progress
+    #: :func:`secure_payment_details` plus the icon's static path, or ``None``.
+    secure_payment: dict[str, Any] | None = None
 
 
 def _own_payment(*, user: Any, payment_id: uuid.UUID | str, lock: bool = False) -> Payment:
@@ -198,19 +227,23 @@ def approval_options(*, user: Any, payment_id: uuid.UUID | str) -> ApprovalOptio
                               **({"transports": list(passkey.transports)} if passkey.transports else {})}
                              for passkey in remaining],
     }
-    return ApprovalOptions(approval=approval, public_key=public_key, progress=progress)
+    secure_payment = secure_payment_details(payment)
+    if secure_payment is not None:
+        secure_payment = {**secure_payment, "instrument": {**secure_payment["instrument"], "icon": SPC_ICON}}
+    return ApprovalOptions(approval=approval, public_key=public_key, progress=progress,
+                           secure_payment=secure_payment)
 
 
-def _signed_challenge(credential: Mapping[str, Any]) -> tuple[bytes, bytes]:
-    """``(challenge, credential id)`` named by an assertion (nothing verified yet).
+def _signed_challenge(credential: Mapping[str, Any]) -> tuple[bytes, bytes, str]:
+    """``(challenge, credential id, clientDataJSON.type)`` named by an assertion (nothing verified yet).
 
     :raises ApplicationError: ``passkey_assertion_invalid`` (not an assertion in the JSON form).
     """
     try:
         response = credential["response"]
         client_data = json.loads(unb64u(response["clientDataJSON"]))
-        return unb64u(client_data["challenge"]), unb64u(credential["rawId"])
-    except (KeyError, TypeError, ValueError) as error:
+        return unb64u(client_data["challenge"]), unb64u(credential["rawId"]), str(client_data.get("type"))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ApplicationError("passkey_assertion_invalid", "This is not a passkey assertion.") from error
 
 
@@ -240,7 +273,7 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
     """
     from .services import payment_approve
 
-    challenge, credential_id = _signed_challenge(credential)
+    challenge, credential_id, kind = _signed_challenge(credential)
     with transaction.atomic():
         payment = _own_payment(user=user, payment_id=payment_id, lock=True)
         approval = (PaymentApproval.objects.select_for_update()
@@ -271,8 +304,14 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
             raise ApplicationError("approval_wrong_payment", "This approval was made for another payment; nothing "
                                    "was approved.")
         try:
-            counter = passkey_rules.verify_assertion(authenticator=authenticator, credential=credential,
-                                                     expected_challenge=expected)
+            secure_payment = secure_payment_details(payment) if kind == "payment.get" else None
+            if secure_payment is not None:  # the browser's payment sheet showed the payee and the total
+                counter = passkey_rules.verify_payment_assertion(
+                    authenticator=authenticator, credential=credential, expected_challenge=expected,
+                    expected_payment=secure_payment)
+            else:
+                counter = passkey_rules.verify_assertion(authenticator=authenticator, credential=credential,
+                                                         expected_challenge=expected)
         except passkey_rules.AssertionRefused as refused:
             if refused.reason == "sign_count":
                 raise ApplicationError("passkey_sign_count_regressed", "This passkey's signature counter went "

@@ -7,6 +7,7 @@ toward "2 of 2", a payment no longer waiting), each with its registered code and
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.cache import cache
 from django.db import connection, transaction
 
@@ -28,7 +31,7 @@ from payments.services import payments_expire_due
 
 from .payments_support import ApiUser, token_balance, wait_terminal
 from .races import postgresql_only, wait_for_lock_waiters
-from .webauthn_support import UP, SoftAuthenticator, b64u, unb64u
+from .webauthn_support import UP, UV, SoftAuthenticator, b64u, unb64u
 
 pytestmark = [pytest.mark.django_db]
 USDC = 1_000_000
@@ -460,3 +463,62 @@ def test_two_passkeys_approving_at_once_sign_the_payment_exactly_once(transactio
     assert payment.status == "approved"
     assert PaymentAttempt.objects.filter(payment=payment).count() == 1
     assert PaymentApproval.objects.filter(payment=payment, used_at__isnull=False).count() == 2
+
+
+# --- Secure Payment Confirmation (the browser shows payee and total; clientDataJSON type payment.get) ---
+
+
+def spc_assertion(soft: SoftAuthenticator, options: dict[str, Any], *, payment: dict[str, Any] | None = None,
+                  flags: int = UP | UV, kind: str = "payment.get") -> dict[str, Any]:
+    """What Chromium returns from a ``secure-payment-confirmation`` PaymentRequest (``response.details``): an
+    assertion whose clientDataJSON has type ``payment.get`` and the ``payment`` the sheet showed."""
+    details = options["secure_payment_confirmation"]
+    shown = payment if payment is not None else {
+        "rpId": "localhost", "topOrigin": soft.origin, "payeeName": details["payeeName"],
+        "total": details["total"], "instrument": details["instrument"]}
+    soft.counter += 1
+    auth_data = hashlib.sha256(soft.rp_id.encode()).digest() + bytes([flags]) + soft.counter.to_bytes(4, "big")
+    client_data = json.dumps({"type": kind, "challenge": options["public_key"]["challenge"], "origin": soft.origin,
+                              "crossOrigin": False, "payment": shown}).encode()
+    signature = soft.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+    return {"id": b64u(soft.credential_id), "rawId": b64u(soft.credential_id), "type": "public-key",
+            "response": {"clientDataJSON": b64u(client_data), "authenticatorData": b64u(auth_data),
+                         "signature": b64u(signature), "userHandle": b64u(soft.user_handle)},
+            "clientExtensionResults": {}}
+
+
+@pytest.mark.chain
+def test_a_secure_payment_confirmation_assertion_approves_what_the_browser_showed(people) -> None:
+    alice, bob, laptop = people
+    payment_id = awaiting(alice, bob, "20")
+    options = options_for(alice, payment_id).json()
+    assert options["secure_payment_confirmation"] == {
+        "payeeName": f"{bob.email} (USDC)", "payeeOrigin": None, "total": {"currency": "USD", "value": "20"},
+        "instrument": {"displayName": "Numpay wallet, 20 USDC", "icon": "/static/icons/icon-192.png"}}
+    before = state(payment_id)
+    # the sheet showed another amount, another payee, or the user was not verified: refused, nothing changed
+    shown = {"rpId": "localhost", "topOrigin": laptop.origin, "payeeName": f"{bob.email} (USDC)",
+             "total": {"currency": "USD", "value": "20"}, "instrument": {"displayName": "Numpay wallet, 20 USDC"}}
+    for tampered in ({**shown, "total": {"currency": "USD", "value": "2"}}, {**shown, "payeeName": "mallory"},
+                     {**shown, "rpId": "evil.example"}, {**shown, "topOrigin": "https://evil.example"}):
+        refused(approve(alice, payment_id, spc_assertion(laptop, options, payment=tampered)), 400,
+                "passkey_assertion_invalid")
+    refused(approve(alice, payment_id, spc_assertion(laptop, options, flags=UP)), 400, "passkey_assertion_invalid")
+    refused(approve(alice, payment_id, spc_assertion(laptop, options, kind="payment.create")), 400,
+            "passkey_assertion_invalid")
+    assert state(payment_id) == before
+    # when the assertion carries exactly what the server asked the browser to show
+    response = approve(alice, payment_id, spc_assertion(laptop, options))
+    # then it approves the payment (verified with cryptography: py_webauthn refuses the payment.get type)
+    assert response.status_code == 200, response.content
+    assert response.json()["payment"]["status"] == "approved"
+
+
+def test_secure_payment_confirmation_is_offered_only_for_a_token_with_an_iso_currency(tokens) -> None:  # noqa: ANN001
+    from wallets.models import Wallet
+
+    payment = Payment(id=uuid.UUID(int=1), wallet=Wallet(address="9" * 44), recipient_input="bob@example.com",
+                      recipient_address="8" * 44, token=tokens["SOL"], amount=10**9)
+    assert approvals.secure_payment_details(payment) is None
+    payment.token, payment.amount, payment.network_fee = tokens["USDC"], 12_500_000, 500_000
+    assert approvals.secure_payment_details(payment)["total"] == {"currency": "USD", "value": "13"}

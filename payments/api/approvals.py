@@ -6,6 +6,7 @@ The options are issued by a POST: each call creates a single-use approval (STYLE
 
 from __future__ import annotations
 
+from django.templatetags.static import static
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -39,6 +40,14 @@ class ApprovalOptionsSerializer(serializers.Serializer):
         "recipient, mint, amount, network fee, payment, nonce, expiry)."))
 
 
+    secure_payment_confirmation = serializers.DictField(allow_null=True, help_text=(
+        "Where the browser supports Secure Payment Confirmation: what its payment sheet shows and signs "
+        "(payeeName, total {currency, value}, instrument {displayName, icon URL path}). Pass them with public_key's "
+        "challenge, rpId, timeout and allowCredentials ids as the \"secure-payment-confirmation\" method's data of "
+        "a PaymentRequest; the approve endpoint then checks the payment.get assertion against exactly these. "
+        "null: use navigator.credentials.get (the token has no ISO 4217 equivalent)."))
+
+
 class ApprovalResultSerializer(serializers.Serializer):
     payment = PaymentSerializer()
     approvals = ProgressSerializer()
@@ -55,7 +64,14 @@ class PaymentApprovalOptionsView(APIView):
         return Response(ApprovalOptionsSerializer({
             "approval_id": options.approval.id, "expires_at": options.approval.expires_at,
             "approvals": {"received": options.progress.received, "required": options.progress.required},
-            "public_key": options.public_key}).data, status=201)
+            "public_key": options.public_key, "secure_payment_confirmation": _with_icon_url(options.secure_payment),
+        }).data, status=201)
+
+
+def _with_icon_url(details: dict | None) -> dict | None:
+    if details is None:
+        return None
+    return {**details, "instrument": {**details["instrument"], "icon": static(details["instrument"]["icon"])}}
 
 
 class PaymentApproveView(APIView):

@@ -56,6 +56,32 @@
   };
   const problem = (json) => (json && (json.detail || json.message)) || "That did not work. Please try again.";
 
+  // Secure Payment Confirmation: the browser's own sheet shows the payee and the total, and the passkey signs
+  // them (clientDataJSON type "payment.get"). Any failure (unsupported, no payment credential, closed) falls
+  // back to the plain passkey prompt over the same single-use challenge; only that prompt's cancel ends the
+  // payment.
+  const securePaymentConfirmation = async (options) => {
+    const details = options.secure_payment_confirmation;
+    if (!details || typeof window.PaymentRequest !== "function") return null;
+    const publicKey = requestOptions(options.public_key);
+    const data = {
+      credentialIds: publicKey.allowCredentials.map((c) => c.id), challenge: publicKey.challenge,
+      rpId: publicKey.rpId, timeout: publicKey.timeout, payeeName: details.payeeName,
+      instrument: { displayName: details.instrument.displayName,
+        icon: new URL(details.instrument.icon, window.location.origin).href },
+    };
+    try {
+      const request = new PaymentRequest([{ supportedMethods: "secure-payment-confirmation", data }],
+        { total: { label: "Total", amount: details.total } });
+      if (!(await request.canMakePayment())) return null;
+      const response = await request.show();
+      await response.complete("success");
+      return response.details;
+    } catch (error) {
+      return null;
+    }
+  };
+
   const approve = async (button) => {
     button.disabled = true;
     say("Approve on your device…");
@@ -65,9 +91,11 @@
       button.disabled = false;
       return;
     }
-    let credential;
+    let credential = await securePaymentConfirmation(options.json);
     try {
-      credential = await navigator.credentials.get({ publicKey: requestOptions(options.json.public_key) });
+      if (!credential) {
+        credential = await navigator.credentials.get({ publicKey: requestOptions(options.json.public_key) });
+      }
     } catch (error) {
       if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) {
         // the user closed the prompt: the payment ends, its amount is released
