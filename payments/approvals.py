@@ -36,13 +36,14 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from solders.pubkey import Pubkey
 
 from accounts import passkeys as passkey_rules
 from accounts.app_settings import app_settings as accounts_settings
 from numpay.core.errors import ApplicationError, ConflictError, NotFoundError
 from numpay.core.solana import ChainClient
 
-from . import app_settings
+from . import app_settings, protection
 from .lock_objects import payment_qs_select_for_update
 from .models import Payment, PaymentApproval
 
@@ -86,6 +87,30 @@ def approval_challenge(*, payment: Payment, nonce: bytes, expires_at: datetime) 
         struct.pack("<QQ", payment.amount, payment.network_fee), payment.id.bytes, nonce,
         struct.pack("<q", int(expires_at.timestamp()))))
     return hashlib.sha256(message).digest()
+
+
+def onchain_approval_challenge(*, payment: Payment, onchain_nonce: int, expires_at: datetime) -> bytes:
+    """The challenge of a protected wallet's payment: the wallet program's own
+    (:func:`wallets.program.approval_challenge`, docs/wallet-program.md "Passkey approvals") over the exact
+    ``execute`` that will be submitted (:func:`payments.transactions.payment_execute_instruction`), the config's
+    ``onchain_nonce`` and ``expires_at`` (UNIX seconds): the program recomputes it from the transaction, so the
+    passkey's signature moves exactly this payment, once, before ``expires_at``."""
+    from relayer.services import fee_payer_pubkey
+    from wallets.program import approval_challenge as program_challenge
+    from wallets.smart import wallet_program_id
+
+    from .transactions import payment_execute_instruction
+
+    return program_challenge(wallet_program_id(), Pubkey.from_string(payment.wallet.config_address), onchain_nonce,
+                             int(expires_at.timestamp()),
+                             payment_execute_instruction(payment=payment, fee_payer=fee_payer_pubkey()))
+
+
+def _challenge_for(payment: Payment, approval: PaymentApproval) -> bytes:
+    if approval.onchain_nonce is None:
+        return approval_challenge(payment=payment, nonce=bytes(approval.nonce), expires_at=approval.expires_at)
+    return onchain_approval_challenge(payment=payment, onchain_nonce=approval.onchain_nonce,
+                                      expires_at=approval.expires_at)
 
 
 def challenge_hash(challenge: bytes) -> str:
@@ -189,13 +214,33 @@ def _approved_authenticator_ids(payment: Payment) -> set[int]:
                .values_list("authenticator_id", flat=True))
 
 
-def approval_options(*, user: Any, payment_id: uuid.UUID | str) -> ApprovalOptions:
+def _config_nonce(payment: Payment, *, client: ChainClient | None) -> int:
+    """The protected wallet's config nonce, read from the chain now.
+
+    :raises ChainUnavailableError: the chain could not be read (also when the config is not there).
+    """
+    from numpay.core.errors import ChainUnavailableError
+    from numpay.core.solana import get_chain_client
+    from wallets.smart import wallet_config_read
+
+    config = wallet_config_read(client=client or get_chain_client(), wallet=payment.wallet)
+    if config is None:
+        raise ChainUnavailableError("chain_unavailable", "The wallet could not be read from the network; try again.")
+    return config.nonce
+
+
+def approval_options(*, user: Any, payment_id: uuid.UUID | str, client: ChainClient | None = None) -> ApprovalOptions:
     """Issue a single-use, short-lived approval of ``user``'s payment ``payment_id`` and its request options.
 
     :raises NotFoundError: ``payment_not_found`` (not a payment ``user`` sent).
     :raises ConflictError: ``approval_not_needed``, ``payment_not_approvable`` (not ``awaiting_approval``),
         ``payment_expired``, ``passkeys_insufficient`` (fewer registered passkeys than distinct approvals
-        needed, or every passkey of the user already approved).
+        needed, or every passkey of the user already approved; in a protected wallet only the passkeys its
+        config holds count), ``wallet_protection_pending`` (the switch to protected mode is on its way: retry).
+    :raises ChainUnavailableError: a protected wallet's config could not be read.
+
+    A protected wallet's challenge is the wallet program's (:func:`onchain_approval_challenge`, with the
+    config's nonce read now); a custodial one's is :func:`approval_challenge`.
     """
     from accounts.selectors import passkeys
 
@@ -204,6 +249,15 @@ def approval_options(*, user: Any, payment_id: uuid.UUID | str) -> ApprovalOptio
     _check_awaiting(payment, now=now)
     progress = approval_progress(payment)
     registered = passkeys(user=user)
+    onchain_nonce = None
+    if protection.protection_in_flight(payment.wallet):
+        raise ConflictError("wallet_protection_pending", "Your passkey is being added to your wallet on the "
+                            "network; try again in a few seconds.")
+    if protection.wallet_mode(payment.wallet) == protection.PROTECTED:
+        # the chain checks the approval: only the passkeys the wallet's config holds can give it
+        owners = protection.onchain_passkey_ids(payment.wallet)
+        registered = [passkey for passkey in registered if passkey.id in owners]
+        onchain_nonce = _config_nonce(payment, client=client)
     done = _approved_authenticator_ids(payment)
     remaining = [passkey for passkey in registered if passkey.id not in done]
     if len(registered) < progress.required or not remaining:
@@ -214,10 +268,11 @@ def approval_options(*, user: Any, payment_id: uuid.UUID | str) -> ApprovalOptio
     if payment.expires_at is not None:
         expires_at = min(expires_at, payment.expires_at)
     expires_at = expires_at.replace(microsecond=0)
-    nonce = os.urandom(NONCE_BYTES)
-    challenge = approval_challenge(payment=payment, nonce=nonce, expires_at=expires_at)
-    approval = PaymentApproval.objects.create(payment=payment, user=user, nonce=nonce,
-                                              challenge_hash=challenge_hash(challenge), expires_at=expires_at)
+    approval = PaymentApproval(payment=payment, user=user, nonce=os.urandom(NONCE_BYTES), expires_at=expires_at,
+                               onchain_nonce=onchain_nonce)
+    challenge = _challenge_for(payment, approval)
+    approval.challenge_hash = challenge_hash(challenge)
+    approval.save(force_insert=True)
     public_key = {
         "challenge": b64u(challenge),
         "rpId": accounts_settings.WEBAUTHN_RP_ID,
@@ -292,13 +347,17 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
             raise ConflictError("approval_challenge_expired", "This approval request expired; start the approval "
                                 "again.")
         _check_awaiting(payment, now=now)
+        if approval.onchain_nonce is None and (protection.protection_in_flight(payment.wallet) or protection.wallet_mode(
+                payment.wallet) == protection.PROTECTED):
+            raise ConflictError("approval_outdated", "Your wallet is now protected by your passkey on the network; "
+                                "start the approval again.")
         authenticator = passkey_rules.passkey_for_credential(user=user, credential_id=credential_id)
         if authenticator is None:
             raise ApplicationError("passkey_unknown", "This passkey is not one of yours.")
         if authenticator.pk in _approved_authenticator_ids(payment):
             raise ConflictError("passkey_already_approved", "This passkey already approved this payment; approve "
                                 "on another device with another passkey.")
-        expected = approval_challenge(payment=payment, nonce=bytes(approval.nonce), expires_at=approval.expires_at)
+        expected = _challenge_for(payment, approval)
         if challenge_hash(expected) != approval.challenge_hash:
             # the payment's terms are not what was put before the user
             raise ApplicationError("approval_wrong_payment", "This approval was made for another payment; nothing "

@@ -241,6 +241,9 @@ class PaymentApproval(models.Model):
                                       help_text="The passkey whose assertion was accepted.")
     sign_count = models.PositiveBigIntegerField(null=True, blank=True,
                                                 help_text="The assertion's signature counter.")
+    onchain_nonce = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Protected wallet: the config's nonce the challenge was derived with (the "
+                                         "challenge is then the wallet program's approval_challenge of the execute).")
     # The accepted assertion, kept so that a protected wallet's transaction (which carries it on-chain in the
     # secp256r1 precompile instruction) can be rebuilt with a fresh blockhash. Public data: it approves only
     # this payment's exact execute, once (the config's nonce).
@@ -257,3 +260,65 @@ class PaymentApproval(models.Model):
 
     def __str__(self) -> str:
         return f"approval of {self.payment_id} ({'used' if self.used_at else 'open'})"
+
+
+class WalletProtection(models.Model):
+    """A smart wallet's switch to protected mode (DESIGN.md "Modes"; :mod:`payments.protection`): one
+    transaction, signed by the custody key while it still holds ``manage``, that adds the user's passkey as an
+    on-chain owner, caps the custody key at what the spending policy allows without a passkey, and drops its
+    ``manage``. Submitted through the relayer's outbox (kind ``wallet_protect``). A ``confirmed`` row is the
+    record of the wallet's on-chain mode: ``protected`` (:func:`payments.protection.wallet_mode`).
+
+    :ivar public_key: the passkey's 33-byte compressed P-256 key, as written on-chain (kind-2 authority).
+    :ivar limits: what was written, per token symbol: ``{"custody": [per_tx, period], "passkey": [...],
+        "joint_threshold": n}`` in base units.
+    """
+
+    class Status(models.TextChoices):
+        SIGNED = "signed", "Signed"
+        SUBMITTED = "submitted", "Submitted"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    IN_FLIGHT_STATUSES = (Status.SIGNED, Status.SUBMITTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="protections")
+    authenticator = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="wallet_protections")
+    public_key = models.BinaryField(max_length=33)
+    limits = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SIGNED, db_index=True)
+    signature = models.CharField(max_length=88, blank=True, default="")
+    slot = models.PositiveBigIntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=300, blank=True, default="")
+    expires_at = models.DateTimeField(help_text="No new attempt is signed after this instant.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            # one switch per wallet in flight or done: a second passkey goes on-chain by a passkey approval
+            models.UniqueConstraint(fields=["wallet"], condition=Q(status__in=("signed", "submitted", "confirmed")),
+                                    name="payments_one_live_protection_per_wallet"),
+        ]
+
+    def __str__(self) -> str:
+        return f"protection of {self.wallet_id} ({self.status})"
+
+
+class WalletProtectionAttempt(OutboxAttempt):
+    """An outbox attempt of a :class:`WalletProtection` (see :class:`relayer.models.OutboxAttempt`)."""
+
+    protection = models.ForeignKey(WalletProtection, on_delete=models.CASCADE, related_name="attempts")
+
+    class Meta:
+        ordering = ("protection", "number")
+        constraints = [models.UniqueConstraint(fields=["protection", "number"],
+                                               name="payments_protection_attempt_number_unique")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of protection {self.protection_id}"

@@ -17,8 +17,21 @@ the chain is the last line, not the only one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+
+from numpay.core.solana import Blockhash, ChainClient
+from numpay.core.transactions import assemble, compile_message
+from wallets.models import Token
+from wallets.program import Authority, Limit, WalletConfig, add_authority, set_limits, set_permissions, set_settings
+from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
+from wallets.smart import token_program_mint
 
 from . import policies
 
@@ -71,3 +84,176 @@ def protected_limits(*, rules: Sequence[policies.Rules], custodial: OnChainCaps 
     passkey = OnChainCaps(per_transaction_cap=_tightest([per_transaction, two_above, U64_MAX]) or 0,
                           period_cap=_tightest([daily, U64_MAX]) or 0)
     return ProtectedLimits(custody=custody, passkey=passkey, joint_threshold=2 if two_above is not None else 0)
+
+
+# --- the switch: one transaction through the outbox ---
+
+PROTECTED, CUSTODIAL = "protected", "custodial"
+
+
+def wallet_mode(wallet: Any) -> str:
+    """``"protected"`` once the wallet's switch (:class:`~payments.models.WalletProtection`) landed, else
+    ``"custodial"`` (keypair wallets too)."""
+    from .models import WalletProtection
+
+    confirmed = WalletProtection.objects.filter(wallet=wallet, status=WalletProtection.Status.CONFIRMED).exists()
+    return PROTECTED if confirmed else CUSTODIAL
+
+
+def protection_in_flight(wallet: Any) -> bool:
+    """Whether the wallet's switch to protected mode is signed or sent but not landed yet."""
+    from .models import WalletProtection
+
+    return WalletProtection.objects.filter(wallet=wallet, status__in=WalletProtection.IN_FLIGHT_STATUSES).exists()
+
+
+def onchain_passkey_ids(wallet: Any) -> set[int]:
+    """The ``mfa.Authenticator`` ids of the passkeys the wallet's config holds as owners (protected mode)."""
+    from .models import WalletProtection
+
+    return set(WalletProtection.objects.filter(wallet=wallet, status=WalletProtection.Status.CONFIRMED,
+                                               authenticator__isnull=False).values_list("authenticator_id", flat=True))
+
+
+def _limits_json(*, user: Any, tokens: Sequence[Token]) -> dict[str, Any]:
+    from wallets.smart import custody_limits
+
+    from .policy_services import rules_for
+
+    custodial = {limit.mint: limit for limit in custody_limits(list(tokens))}
+    result: dict[str, Any] = {}
+    for token in tokens:
+        mint = token_program_mint(token)
+        chain = custodial.get(mint)
+        limits = protected_limits(rules=rules_for(user=user, token=token), custodial=None if chain is None else
+                                  OnChainCaps(chain.per_transaction_cap, chain.period_cap, chain.period_seconds))
+        result[token.symbol] = {
+            "mint": str(mint), "had_custody_limit": chain is not None,
+            "custody": [limits.custody.per_transaction_cap, limits.custody.period_cap, limits.custody.period_seconds],
+            "passkey": [limits.passkey.per_transaction_cap, limits.passkey.period_cap, limits.passkey.period_seconds],
+            "joint_threshold": limits.joint_threshold}
+    return result
+
+
+def protection_instructions(*, wallet: Any, public_key: bytes, limits: dict[str, Any],
+                            settings_from: WalletConfig | None, create_config: Instruction | None) -> list[Instruction]:
+    """The switch's instructions, all authorized by the custody key (still ``manage``), in the order
+    docs/wallet-program.md "Protected mode" gives: ``set_settings`` (RP ID hash, joint threshold; the recovery
+    settings kept), ``add_authority`` (the passkey, kind 2, ``spend | manage``), its limits, the custody key's
+    limits, ``set_permissions`` (the custody key: ``spend`` only). ``create`` in front while the config is not
+    on-chain.
+
+    :param limits: :func:`_limits_json` (base units per token symbol).
+    :param settings_from: the config as on-chain now (its guardian threshold and recovery timelock are kept).
+    """
+    from accounts.app_settings import app_settings as accounts_settings
+    from wallets.smart import wallet_program_id
+
+    program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
+    joint = max([entry["joint_threshold"] for entry in limits.values()] or [0])
+    instructions = [create_config] if create_config is not None else []
+    instructions.append(set_settings(
+        program, custody, custody, rp_id_hash=hashlib.sha256(accounts_settings.WEBAUTHN_RP_ID.encode()).digest(),
+        joint_threshold=joint, guardian_threshold=settings_from.guardian_threshold if settings_from else 0,
+        recovery_timelock=settings_from.recovery_timelock if settings_from else 0))
+    instructions.append(add_authority(program, custody, custody,
+                                      Authority.passkey(public_key, PERMISSION_SPEND | PERMISSION_MANAGE)))
+    for entry in limits.values():
+        mint = Pubkey.from_string(entry["mint"])
+        per_transaction, period, seconds = entry["passkey"]
+        if per_transaction or period:
+            instructions.append(set_limits(program, custody, custody, public_key,
+                                           Limit(mint, per_transaction, period, seconds)))
+        per_transaction, period, seconds = entry["custody"]
+        if per_transaction or period or entry["had_custody_limit"]:  # both 0 deletes an existing limit
+            instructions.append(set_limits(program, custody, custody, custody, Limit(mint, per_transaction, period,
+                                                                                     seconds)))
+    instructions.append(set_permissions(program, custody, custody, custody, PERMISSION_SPEND))
+    return instructions
+
+
+def protection_sign_attempt(*, protection: Any, blockhash: Blockhash, number: int, reserve: bool,
+                            client: ChainClient) -> Any:
+    """Build, validate and co-sign (relayer), sign (custody key) and store attempt ``number`` of the switch.
+    Call inside an atomic block holding the protection's (or its wallet's) row lock.
+
+    :raises ApplicationError: the relayer's refusals (``transaction_not_allowed``, ``fee_payer_cap_exceeded``,
+        ``sponsorship_budget_exceeded``).
+    """
+    from relayer import services as relayer
+    from wallets.selectors import tokens_active
+    from wallets.services import wallet_sign
+    from wallets.smart import config_create_instruction, wallet_config_read
+
+    from .models import WalletProtectionAttempt
+
+    wallet = protection.wallet
+    fee_payer = relayer.fee_payer_pubkey()
+    config = wallet_config_read(client=client, wallet=wallet)
+    create_config = None if config is not None else config_create_instruction(
+        wallet=wallet, payer=fee_payer, tokens=list(tokens_active()))
+    message = compile_message(instructions=protection_instructions(
+        wallet=wallet, public_key=bytes(protection.public_key), limits=protection.limits, settings_from=config,
+        create_config=create_config), fee_payer=fee_payer, blockhash=blockhash.blockhash)
+    cosigned = relayer.relayer_cosign(user=wallet.user, message=message, reference=protection.id, reserve=reserve)
+    tx = assemble(message=message, signatures={
+        fee_payer: cosigned.signature,
+        Pubkey.from_string(wallet.signing_address): wallet_sign(wallet=wallet, message=bytes(message))})
+    return WalletProtectionAttempt.objects.create(
+        protection=protection, number=number, signed_transaction=bytes(tx), signature=str(tx.signatures[0]),
+        blockhash=str(blockhash.blockhash), last_valid_block_height=blockhash.last_valid_block_height)
+
+
+def wallet_protect(*, authenticator_id: int, client: ChainClient | None = None) -> Any | None:
+    """Switch the smart wallet of a passkey's owner to protected mode with that passkey (idempotent): sign the
+    switch (:func:`protection_instructions`) with a fresh blockhash and submit it through the outbox.
+
+    Nothing happens (``None``) for a passkey that is gone or not ES256, a user without an active, claimed smart
+    wallet, or a wallet already protected or switching (a further passkey needs a passkey-approved
+    ``add_authority``, not this switch).
+
+    :returns: the :class:`~payments.models.WalletProtection` created, or ``None``.
+    :raises ApplicationError: the relayer's refusals. :raises ChainUnavailableError: the chain is unreachable.
+    """
+    from allauth.mfa.models import Authenticator
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts.selectors import passkey_public_key
+    from numpay.core.solana import get_chain_client
+    from relayer import outbox
+    from wallets.lock_objects import wallet_qs_select_for_update
+    from wallets.models import Wallet
+    from wallets.selectors import tokens_active
+
+    from . import app_settings
+    from .models import WalletProtection
+
+    authenticator = Authenticator.objects.filter(pk=authenticator_id, type=Authenticator.Type.WEBAUTHN).first()
+    wallet = Wallet.objects.filter(user_id=getattr(authenticator, "user_id", None)).first()
+    if authenticator is None or wallet is None or not wallet.is_smart or wallet.claim_email \
+            or wallet.status != Wallet.Status.ACTIVE:
+        return None
+    try:
+        public_key = passkey_public_key(authenticator=authenticator).public_bytes(Encoding.X962,
+                                                                                 PublicFormat.CompressedPoint)
+    except ValueError:
+        return None
+    client = client or get_chain_client()
+    blockhash = client.latest_blockhash()
+    with transaction.atomic():
+        wallet = wallet_qs_select_for_update().select_related("user").get(pk=wallet.pk)
+        if WalletProtection.objects.filter(wallet=wallet, status__in=(
+                *WalletProtection.IN_FLIGHT_STATUSES, WalletProtection.Status.CONFIRMED)).exists():
+            return None
+        protection = WalletProtection.objects.create(
+            wallet=wallet, authenticator=authenticator, public_key=public_key,
+            limits=_limits_json(user=wallet.user, tokens=list(tokens_active())),
+            expires_at=timezone.now() + timedelta(seconds=app_settings.submission_ttl_seconds()))
+        attempt = protection_sign_attempt(protection=protection, blockhash=blockhash, number=1, reserve=True,
+                                          client=client)
+        protection.signature = attempt.signature
+        protection.save(update_fields=["signature", "updated_at"])
+        outbox.enqueue_send(outbox.get_kind("wallet_protect"), protection.id)
+    return protection

@@ -30,7 +30,7 @@ from spl.token.models import TransferCheckedParams
 
 from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import MEMO_PROGRAM_ID
-from numpay.core.transactions import assemble, compile_message
+from numpay.core.transactions import assemble, compile_message, message_signers
 from relayer import services as relayer
 from wallets import program as wallet_program
 from wallets.models import Token, Wallet
@@ -38,7 +38,7 @@ from wallets.selectors import tokens_active
 from wallets.services import wallet_sign
 from wallets.smart import config_create_instruction, wallet_config_read, wallet_program_id
 
-from .models import Payment, PaymentAttempt
+from .models import Payment, PaymentApproval, PaymentAttempt
 
 
 def payment_reference(payment_id: uuid.UUID) -> Pubkey:
@@ -102,6 +102,22 @@ def wallet_config_exists(*, client: ChainClient, wallet: Wallet) -> bool:
     return exists
 
 
+def payment_execute_instruction(*, payment: Payment, fee_payer: Pubkey) -> Instruction:
+    """The smart wallet payment's ``execute`` in its Ed25519-signer form (custody key as authority), with the
+    payment's reference key: what a custody-signed transaction carries, and what a passkey approves in a
+    protected wallet (:func:`wallets.program.approval_challenge` binds its transfers and every account from
+    the destinations on: recipient, amount, network fee, fee payer as rent payer, mint, token program)."""
+    return _smart_instructions(payment=payment, fee_payer=fee_payer,
+                               create_recipient_account=payment.creates_recipient_token_account,
+                               create_config=False, config_tokens=[])[-1]
+
+
+def _passkey_approvals(payment: Payment) -> list[PaymentApproval]:
+    """The payment's accepted on-chain-form approvals (protected wallet), in approval order."""
+    return list(PaymentApproval.objects.filter(payment=payment, used_at__isnull=False, onchain_nonce__isnull=False)
+                .select_related("authenticator").order_by("used_at"))
+
+
 def _smart_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool,
                         create_config: bool, config_tokens: list[Token]) -> list[Instruction]:
     wallet, token = payment.wallet, payment.token
@@ -162,12 +178,32 @@ def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_
             instructions.append(transfer_checked(TransferCheckedParams(
                 program_id=program, source=source, mint=mint, dest=token.associated_token_account(str(fee_payer)),
                 owner=sender, amount=payment.network_fee, decimals=token.decimals)))
+    needs_approval = bool((payment.policy_decision or {}).get("approvals_required"))
+    approvals = _passkey_approvals(payment) if needs_approval and payment.wallet.is_smart and not create_config else []
+    if approvals:
+        # protected wallet, above the custody key's on-chain cap: the passkey-approved execute, verified on-chain
+        # through the secp256r1 precompile instruction in front of it
+        instructions = wallet_program.approve_with_passkeys(
+            instructions[-1], [_assertion(approval) for approval in approvals],
+            expires_at=int(approvals[0].expires_at.timestamp()), precompile_index=1 if payment.memo else 0)
     if payment.memo:
         limit = payment_compute_unit_limit(memo=payment.memo, other_instructions=len(instructions))
         instructions.insert(0, set_compute_unit_limit(limit))
         instructions.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=sender,
                                                    message=payment.memo.encode())))
     return instructions
+
+
+def _assertion(approval: PaymentApproval) -> wallet_program.PasskeyAssertion:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from accounts.selectors import passkey_public_key
+
+    key = passkey_public_key(authenticator=approval.authenticator)
+    return wallet_program.PasskeyAssertion(
+        public_key=key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint),
+        authenticator_data=bytes(approval.authenticator_data), client_data_json=bytes(approval.client_data_json),
+        signature=bytes(approval.signature))
 
 
 def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int, reserve: bool,
@@ -191,9 +227,11 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
         create_config=create_config, config_tokens=list(tokens_active()) if create_config else None),
         fee_payer=fee_payer, blockhash=blockhash.blockhash)
     cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve)
-    wallet_signature = wallet_sign(wallet=payment.wallet, message=bytes(message))
-    tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
-                                               Pubkey.from_string(payment.wallet.signing_address): wallet_signature})
+    signatures = {fee_payer: cosigned.signature}
+    custody = Pubkey.from_string(payment.wallet.signing_address)
+    if custody in message_signers(message):  # not in a passkey-approved execute without a memo
+        signatures[custody] = wallet_sign(wallet=payment.wallet, message=bytes(message))
+    tx = assemble(message=message, signatures=signatures)
     if reserve:
         payment.sponsored_lamports = cosigned.cost_lamports
     return PaymentAttempt.objects.create(

@@ -130,6 +130,10 @@ REGISTRY: dict[str, ErrorCode] = _registry(
       "with another passkey.", "Passkey already approved"),
     E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was approved.",
       "Passkey assertion invalid"),
+    E("wallet_protection_pending", 409, "Your passkey is being added to your wallet on the network; try again in a "
+      "few seconds.", "Wallet protection pending"),
+    E("approval_outdated", 409, "Your wallet is now protected by your passkey on the network; start the approval "
+      "again.", "Approval outdated"),
     E("passkey_sign_count_regressed", 400, "This passkey's signature counter went backwards: it may have been "
       "copied. Nothing was approved.", "Passkey sign count regressed"),
     # --- spending policies (payments.policies) ---

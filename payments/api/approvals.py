@@ -58,7 +58,9 @@ class PaymentApprovalOptionsView(APIView):
     this payment, usable once, for a few minutes."""
 
     @extend_schema(operation_id="payments_approval_options", request=None, responses={
-        201: ApprovalOptionsSerializer, **problems(*APPROVAL_STATE_CODES, "passkeys_insufficient")})
+        201: ApprovalOptionsSerializer, **problems(*APPROVAL_STATE_CODES, "passkeys_insufficient",
+                                                   "wallet_protection_pending", "chain_unavailable",
+                                                   "chain_request_failed")})
     def post(self, request: Request, payment_id: str) -> Response:
         options = approval_options(user=request.user, payment_id=payment_id)
         return Response(ApprovalOptionsSerializer({
@@ -93,7 +95,7 @@ class PaymentApproveView(APIView):
         responses={200: ApprovalResultSerializer, **problems(
             *APPROVAL_STATE_CODES, "passkey_assertion_invalid", "approval_challenge_unknown", "approval_wrong_payment",
             "approval_challenge_used", "approval_challenge_expired", "passkey_unknown", "passkey_already_approved",
-            "passkey_sign_count_regressed", "transaction_not_allowed", "fee_payer_cap_exceeded",
+            "passkey_sign_count_regressed", "approval_outdated", "transaction_not_allowed", "fee_payer_cap_exceeded",
             "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
     def post(self, request: Request, payment_id: str) -> Response:
         data = self.ApproveInputSerializer(data=request.data)

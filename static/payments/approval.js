@@ -85,7 +85,12 @@
   const approve = async (button) => {
     button.disabled = true;
     say("Approve on your device…");
-    const options = await api(button.dataset.optionsUrl);
+    let options = await api(button.dataset.optionsUrl);
+    // the wallet's switch to protected mode is landing: it takes a moment
+    for (let tries = 0; !options.ok && options.json.code === "wallet_protection_pending" && tries < 20; tries += 1) {
+      await new Promise((resolve) => { setTimeout(resolve, 1000); });
+      options = await api(button.dataset.optionsUrl);
+    }
     if (!options.ok) {
       say(problem(options.json));
       button.disabled = false;
