@@ -243,7 +243,7 @@ def wallet_protect(*, authenticator_id: int, client: ChainClient | None = None) 
     client = client or get_chain_client()
     blockhash = client.latest_blockhash()
     with transaction.atomic():
-        wallet = wallet_qs_select_for_update().select_related("user").get(pk=wallet.pk)
+        wallet = wallet_qs_select_for_update().get(pk=wallet.pk)
         if WalletProtection.objects.filter(wallet=wallet, status__in=(
                 *WalletProtection.IN_FLIGHT_STATUSES, WalletProtection.Status.CONFIRMED)).exists():
             return None
