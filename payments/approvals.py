@@ -282,7 +282,9 @@ def approval_options(*, user: Any, payment_id: uuid.UUID | str, client: ChainCli
                               **({"transports": list(passkey.transports)} if passkey.transports else {})}
                              for passkey in remaining],
     }
-    secure_payment = secure_payment_details(payment)
+    # A protected wallet's transaction carries the clientDataJSON on-chain: Secure Payment Confirmation's (payee,
+    # total, instrument, icon URL) makes it pass Solana's 1,232-byte transaction size, so it gets the plain prompt.
+    secure_payment = secure_payment_details(payment) if onchain_nonce is None else None
     if secure_payment is not None:
         secure_payment = {**secure_payment, "instrument": {**secure_payment["instrument"], "icon": SPC_ICON}}
     return ApprovalOptions(approval=approval, public_key=public_key, progress=progress,
@@ -363,7 +365,8 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
             raise ApplicationError("approval_wrong_payment", "This approval was made for another payment; nothing "
                                    "was approved.")
         try:
-            secure_payment = secure_payment_details(payment) if kind == "payment.get" else None
+            secure_payment = secure_payment_details(payment) if kind == "payment.get" and approval.onchain_nonce is None \
+                else None
             if secure_payment is not None:  # the browser's payment sheet showed the payee and the total
                 counter = passkey_rules.verify_payment_assertion(
                     authenticator=authenticator, credential=credential, expected_challenge=expected,

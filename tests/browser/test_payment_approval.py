@@ -12,9 +12,10 @@ from allauth.account.models import EmailAddress
 from accounts.models import User
 from numpay.core.solana import get_chain_client
 from payments.authorization import available_balance
-from payments.models import Payment, PaymentApproval, SpendingPolicy
+from payments.models import Payment, PaymentApproval, SpendingPolicy, WalletProtection
+from wallets.program import SECP256R1_PROGRAM_ID
 
-from ..payments_support import ApiUser, token_balance
+from ..payments_support import ApiUser, token_balance, transaction_json
 from .test_e2e import SCREENSHOTS, _sign_up, browser  # noqa: F401 - the module-scoped Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.django_db(transaction=True)]
@@ -114,6 +115,13 @@ def test_operator_sets_passkey_above_10_then_pay_5_and_20_and_a_cancelled_prompt
     assert signs_after == signs_before + 1
     approved = Payment.objects.get(amount=20 * USDC)
     assert approved.status == "confirmed"
+    # registering the passkey protected the wallet on-chain: the landed transaction carries the secp256r1 check
+    assert WalletProtection.objects.get(wallet=user.wallet).status == "confirmed"
+    assert PaymentApproval.objects.get().onchain_nonce == 0
+    landed = transaction_json(approved.signature)["transaction"]["message"]
+    keys = [key["pubkey"] if isinstance(key, dict) else key for key in landed["accountKeys"]]
+    assert str(SECP256R1_PROGRAM_ID) in [instruction.get("programId") or keys[instruction["programIdIndex"]]
+                                         for instruction in landed["instructions"]]
     assert PaymentApproval.objects.get().payment_id == approved.pk
     assert token_balance(bob.address, tokens["USDC"].mint) == 25 * USDC
 

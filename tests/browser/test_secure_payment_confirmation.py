@@ -62,6 +62,8 @@ def spc_browser() -> Iterator[object]:
 def test_the_step_up_uses_the_browsers_payment_sheet_where_supported(spc_browser, live_server, celery_worker,
                                                                      tokens, settings) -> None:  # noqa: ANN001
     settings.WEBAUTHN_ALLOWED_ORIGINS = [live_server.url]
+    # a custodial wallet: a protected one carries the clientDataJSON on-chain, and SPC's does not fit a transaction
+    settings.PAYMENTS_PROTECT_ON_PASSKEY = False
     SpendingPolicy.objects.create(name="Standard", scope="default", token=tokens["USDC"], passkey_above=10 * USDC)
     bob = ApiUser(f"bob-{uuid.uuid4().hex[:8]}@example.com")
     context = spc_browser.new_context()
