@@ -522,3 +522,37 @@ def test_secure_payment_confirmation_is_offered_only_for_a_token_with_an_iso_cur
     assert approvals.secure_payment_details(payment) is None
     payment.token, payment.amount, payment.network_fee = tokens["USDC"], 12_500_000, 500_000
     assert approvals.secure_payment_details(payment)["total"] == {"currency": "USD", "value": "13"}
+
+
+@pytest.mark.chain
+def test_a_wallet_switching_to_protected_mode_defers_options_and_outdates_earlier_approvals(people) -> None:
+    from payments.models import WalletProtection
+
+    alice, bob, laptop = people
+    payment_id = awaiting(alice, bob, "20")
+    options = options_for(alice, payment_id).json()  # issued while the wallet is custodial
+    wallet = User.objects.get(email=alice.email).wallet
+    # given the switch to protected mode is on its way (signed, not landed)
+    protection = WalletProtection.objects.create(wallet=wallet, public_key=b"\2" * 33, expires_at=wallet.created_at)
+    before = state(payment_id)
+    refused(options_for(alice, payment_id), 409, "wallet_protection_pending")
+    # and once it landed, an approval issued before it is refused: its transaction would fail on-chain
+    WalletProtection.objects.filter(pk=protection.pk).update(status="confirmed")
+    refused(approve(alice, payment_id, laptop.get(options["public_key"])), 409, "approval_outdated")
+    assert state(payment_id) == before
+    assert PaymentApproval.objects.filter(payment_id=payment_id).count() == 1
+
+
+@pytest.mark.chain
+def test_the_admin_shows_a_payments_approvals_without_assertions(people, admin_client) -> None:  # noqa: ANN001
+    alice, bob, laptop = people
+    payment_id = awaiting(alice, bob, "20")
+    options = options_for(alice, payment_id).json()
+    assert approve(alice, payment_id, laptop.get(options["public_key"])).status_code == 200
+    page = admin_client.get(f"/admin/payments/payment/{payment_id}/change/").content.decode()
+    assert "Payment approvals" in page
+    assert "Laptop" in page  # the approving passkey
+    approval = PaymentApproval.objects.get()
+    assert approval.challenge_hash not in page
+    assert b64u(bytes(approval.signature)) not in page
+    assert admin_client.get("/admin/payments/walletprotection/").status_code == 200
