@@ -156,8 +156,10 @@ def test_options_are_bound_to_the_payment_and_list_the_users_passkeys(people) ->
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.chain
 def test_one_passkey_approves_and_the_payment_is_signed_with_a_fresh_blockhash_and_lands(
-        celery_worker, tokens) -> None:  # noqa: ANN001
-    # given alice's 20 USDC payment waiting for her passkey (passkey above 10 USDC)
+        celery_worker, tokens, settings) -> None:  # noqa: ANN001
+    # given alice's 20 USDC payment waiting for her passkey (passkey above 10 USDC), in a custodial wallet (protected
+    # mode, where the chain checks the approval too, is tests/test_protected_mode.py)
+    settings.PAYMENTS_PROTECT_ON_PASSKEY = False
     SpendingPolicy.objects.create(name="Standard", scope="default", token=tokens["USDC"], passkey_above=10 * USDC)
     alice, bob = ApiUser(f"alice-{uuid.uuid4().hex[:8]}@example.com"), ApiUser(f"bob-{uuid.uuid4().hex[:8]}@example.com")
     alice.faucet("USDC", "100")
