@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
@@ -268,6 +269,12 @@ def approval_options(*, user: Any, payment_id: uuid.UUID | str, client: ChainCli
     if payment.expires_at is not None:
         expires_at = min(expires_at, payment.expires_at)
     expires_at = expires_at.replace(microsecond=0)
+    if onchain_nonce is not None:
+        # a joint approval: every passkey signs the same challenge (one expiry, one nonce in the transaction)
+        shared = (PaymentApproval.objects.filter(payment=payment, onchain_nonce=onchain_nonce, expires_at__gt=now)
+                  .order_by("created_at").first())
+        if shared is not None:
+            expires_at = shared.expires_at
     approval = PaymentApproval(payment=payment, user=user, nonce=os.urandom(NONCE_BYTES), expires_at=expires_at,
                                onchain_nonce=onchain_nonce)
     challenge = _challenge_for(payment, approval)
@@ -334,7 +341,8 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
     with transaction.atomic():
         payment = _own_payment(user=user, payment_id=payment_id, lock=True)
         approval = (PaymentApproval.objects.select_for_update()
-                    .filter(challenge_hash=challenge_hash(challenge), user=user).first())
+                    .filter(challenge_hash=challenge_hash(challenge), user=user)
+                    .order_by(F("used_at").asc(nulls_first=True), "created_at").first())
         if approval is None:
             raise ApplicationError("approval_challenge_unknown", "This approval request is unknown; start the "
                                    "approval again.")

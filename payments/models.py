@@ -231,8 +231,10 @@ class PaymentApproval(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="approvals")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_approvals")
     nonce = models.BinaryField(max_length=32, help_text="32 random bytes, part of the signed challenge.")
-    challenge_hash = models.CharField(max_length=64, unique=True,
-                                      help_text="SHA-256 (hex) of the WebAuthn challenge; the challenge is not stored.")
+    challenge_hash = models.CharField(max_length=64, db_index=True, help_text=(
+        "SHA-256 (hex) of the WebAuthn challenge; the challenge is not stored. Unique for a custodial wallet (a random "
+        "nonce is in it); a protected wallet's distinct passkeys approving one payment together sign one challenge "
+        "(the program checks them against one execute, nonce and expiry), each through its own row."))
     expires_at = models.DateTimeField(help_text="The challenge is refused after this instant.")
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
@@ -281,9 +283,14 @@ class WalletProtection(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
 
+    class Kind(models.TextChoices):
+        PROTECT = "protect", "Switch to protected mode (custody key signs)"
+        ADD_PASSKEY = "add_passkey", "Add a further passkey owner (approved by an owner passkey)"
+
     IN_FLIGHT_STATUSES = (Status.SIGNED, Status.SUBMITTED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROTECT)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="protections")
     authenticator = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="wallet_protections")
@@ -297,13 +304,23 @@ class WalletProtection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # kind add_passkey: the owner passkey's approval of the add_authority, carried on-chain
+    approver = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="wallet_passkey_additions_approved")
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    authenticator_data = models.BinaryField(null=True, blank=True)
+    client_data_json = models.BinaryField(null=True, blank=True)
+    signature_der = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
         constraints = [
-            # one switch per wallet in flight or done: a second passkey goes on-chain by a passkey approval
-            models.UniqueConstraint(fields=["wallet"], condition=Q(status__in=("signed", "submitted", "confirmed")),
-                                    name="payments_one_live_protection_per_wallet"),
+            # one switch per wallet in flight or done: a further passkey goes on-chain by a passkey approval
+            models.UniqueConstraint(fields=["wallet"], condition=Q(kind="protect", status__in=(
+                "signed", "submitted", "confirmed")), name="payments_one_live_protection_per_wallet"),
+            models.UniqueConstraint(fields=["wallet", "authenticator"], condition=Q(
+                kind="add_passkey", status__in=("signed", "submitted", "confirmed")),
+                name="payments_one_live_passkey_addition"),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,7 @@ from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
 from numpay.core.solana import Blockhash, ChainClient
-from numpay.core.transactions import assemble, compile_message
+from numpay.core.transactions import assemble, compile_message, message_signers
 from wallets.models import Token
 from wallets.program import Authority, Limit, WalletConfig, add_authority, set_limits, set_permissions, set_settings
 from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
@@ -96,7 +96,8 @@ def wallet_mode(wallet: Any) -> str:
     ``"custodial"`` (keypair wallets too)."""
     from .models import WalletProtection
 
-    confirmed = WalletProtection.objects.filter(wallet=wallet, status=WalletProtection.Status.CONFIRMED).exists()
+    confirmed = WalletProtection.objects.filter(wallet=wallet, kind=WalletProtection.Kind.PROTECT,
+                                                status=WalletProtection.Status.CONFIRMED).exists()
     return PROTECTED if confirmed else CUSTODIAL
 
 
@@ -104,11 +105,13 @@ def protection_in_flight(wallet: Any) -> bool:
     """Whether the wallet's switch to protected mode is signed or sent but not landed yet."""
     from .models import WalletProtection
 
-    return WalletProtection.objects.filter(wallet=wallet, status__in=WalletProtection.IN_FLIGHT_STATUSES).exists()
+    return WalletProtection.objects.filter(wallet=wallet, kind=WalletProtection.Kind.PROTECT,
+                                           status__in=WalletProtection.IN_FLIGHT_STATUSES).exists()
 
 
 def onchain_passkey_ids(wallet: Any) -> set[int]:
-    """The ``mfa.Authenticator`` ids of the passkeys the wallet's config holds as owners (protected mode)."""
+    """The ``mfa.Authenticator`` ids of the passkeys the wallet's config holds as owners (protected mode: the
+    switch's passkey and those added since, :mod:`payments.passkey_owners`)."""
     from .models import WalletProtection
 
     return set(WalletProtection.objects.filter(wallet=wallet, status=WalletProtection.Status.CONFIRMED,
@@ -189,16 +192,24 @@ def protection_sign_attempt(*, protection: Any, blockhash: Blockhash, number: in
 
     wallet = protection.wallet
     fee_payer = relayer.fee_payer_pubkey()
-    config = wallet_config_read(client=client, wallet=wallet)
-    create_config = None if config is not None else config_create_instruction(
-        wallet=wallet, payer=fee_payer, tokens=list(tokens_active()))
-    message = compile_message(instructions=protection_instructions(
-        wallet=wallet, public_key=bytes(protection.public_key), limits=protection.limits, settings_from=config,
-        create_config=create_config), fee_payer=fee_payer, blockhash=blockhash.blockhash)
+    if protection.kind == protection.Kind.ADD_PASSKEY:  # approved by an owner passkey: no custody signature
+        from .passkey_owners import addition_instructions
+
+        instructions = addition_instructions(protection)
+    else:
+        config = wallet_config_read(client=client, wallet=wallet)
+        create_config = None if config is not None else config_create_instruction(
+            wallet=wallet, payer=fee_payer, tokens=list(tokens_active()))
+        instructions = protection_instructions(
+            wallet=wallet, public_key=bytes(protection.public_key), limits=protection.limits, settings_from=config,
+            create_config=create_config)
+    message = compile_message(instructions=instructions, fee_payer=fee_payer, blockhash=blockhash.blockhash)
     cosigned = relayer.relayer_cosign(user=wallet.user, message=message, reference=protection.id, reserve=reserve)
-    tx = assemble(message=message, signatures={
-        fee_payer: cosigned.signature,
-        Pubkey.from_string(wallet.signing_address): wallet_sign(wallet=wallet, message=bytes(message))})
+    signatures = {fee_payer: cosigned.signature}
+    custody = Pubkey.from_string(wallet.signing_address)
+    if custody in message_signers(message):
+        signatures[custody] = wallet_sign(wallet=wallet, message=bytes(message))
+    tx = assemble(message=message, signatures=signatures)
     return WalletProtectionAttempt.objects.create(
         protection=protection, number=number, signed_transaction=bytes(tx), signature=str(tx.signatures[0]),
         blockhash=str(blockhash.blockhash), last_valid_block_height=blockhash.last_valid_block_height)
@@ -244,7 +255,7 @@ def wallet_protect(*, authenticator_id: int, client: ChainClient | None = None) 
     blockhash = client.latest_blockhash()
     with transaction.atomic():
         wallet = wallet_qs_select_for_update().get(pk=wallet.pk)
-        if WalletProtection.objects.filter(wallet=wallet, status__in=(
+        if WalletProtection.objects.filter(wallet=wallet, kind=WalletProtection.Kind.PROTECT, status__in=(
                 *WalletProtection.IN_FLIGHT_STATUSES, WalletProtection.Status.CONFIRMED)).exists():
             return None
         protection = WalletProtection.objects.create(

@@ -28,6 +28,7 @@ from spl.memo.models import MemoParams
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
+from numpay.core.errors import ApplicationError
 from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import MEMO_PROGRAM_ID
 from numpay.core.transactions import assemble, compile_message, message_signers
@@ -66,6 +67,8 @@ MEMO_UNITS_PER_CHARACTER = {1: 400, 2: 1_000, 3: 12_500, 4: 19_000}
 MEMO_FIXED_UNITS = 20_000
 #: What every other instruction of a payment may use (the runtime's default per instruction).
 INSTRUCTION_UNITS = 200_000
+#: The largest transaction the network takes, bytes (``PACKET_DATA_SIZE``: https://solana.com/docs/core/transactions).
+MAX_TRANSACTION_BYTES = 1232
 #: The most compute units one transaction may ask for (https://solana.com/docs/core/fees#compute-budget).
 MAX_TRANSACTION_UNITS = 1_400_000
 
@@ -218,7 +221,8 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
         sender's daily budget and ``payment.sponsored_lamports`` is set (the caller saves the payment);
         ``False`` for a renewal, which re-uses the reservation.
     :raises ApplicationError: ``transaction_not_allowed``, ``fee_payer_cap_exceeded``,
-        ``sponsorship_budget_exceeded`` (from the relayer).
+        ``sponsorship_budget_exceeded`` (from the relayer); ``transaction_too_large`` (above 1,232 bytes: e.g. a
+        2-of-2 passkey-approved token payment that also opens the recipient's token account).
     """
     fee_payer = relayer.fee_payer_pubkey()
     create_config = not wallet_config_exists(client=client or get_chain_client(), wallet=payment.wallet)
@@ -232,6 +236,9 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
     if custody in message_signers(message):  # not in a passkey-approved execute without a memo
         signatures[custody] = wallet_sign(wallet=payment.wallet, message=bytes(message))
     tx = assemble(message=message, signatures=signatures)
+    if len(bytes(tx)) > MAX_TRANSACTION_BYTES:
+        raise ApplicationError("transaction_too_large", "This payment does not fit one Solana transaction (passkey "
+                               "approvals take room); send it without a memo, or in two smaller payments.")
     if reserve:
         payment.sponsored_lamports = cosigned.cost_lamports
     return PaymentAttempt.objects.create(

@@ -134,6 +134,11 @@ REGISTRY: dict[str, ErrorCode] = _registry(
       "few seconds.", "Wallet protection pending"),
     E("approval_outdated", 409, "Your wallet is now protected by your passkey on the network; start the approval "
       "again.", "Approval outdated"),
+    E("transaction_too_large", 400, "This payment does not fit one Solana transaction.", "Transaction too large"),
+    E("passkey_not_found", 404, "No such passkey.", "Passkey not found"),
+    E("wallet_not_protected", 409, "Your wallet is not protected by a passkey yet.", "Wallet not protected"),
+    E("passkey_already_owner", 409, "This passkey already is (or is becoming) an owner of your wallet.",
+      "Passkey already an owner"),
     E("passkey_sign_count_regressed", 400, "This passkey's signature counter went backwards: it may have been "
       "copied. Nothing was approved.", "Passkey sign count regressed"),
     # --- spending policies (payments.policies) ---

@@ -1,5 +1,7 @@
 """REST API v1 for the passkey step-up of a payment (:mod:`payments.approvals`):
-``POST /api/v1/payments/{id}/approval-options`` and ``POST /api/v1/payments/{id}/approve``.
+``POST /api/v1/payments/{id}/approval-options`` and ``POST /api/v1/payments/{id}/approve``; and for adding a
+further passkey as an owner of a protected wallet (:mod:`payments.passkey_owners`):
+``POST /api/v1/wallet/passkeys/{id}/owner-options`` and ``POST /api/v1/wallet/passkeys/{id}/owner``.
 
 The options are issued by a POST: each call creates a single-use approval (STYLE.md: a GET never writes).
 """
@@ -16,6 +18,7 @@ from rest_framework.views import APIView
 from numpay.core.api import problems
 
 from ..approvals import approval_options, approval_submit
+from ..passkey_owners import passkey_owner_add, passkey_owner_options
 from .views import PaymentSerializer, payment_data
 
 APPROVAL_STATE_CODES = ("payment_not_found", "payment_not_approvable", "payment_expired", "approval_not_needed")
@@ -95,7 +98,8 @@ class PaymentApproveView(APIView):
         responses={200: ApprovalResultSerializer, **problems(
             *APPROVAL_STATE_CODES, "passkey_assertion_invalid", "approval_challenge_unknown", "approval_wrong_payment",
             "approval_challenge_used", "approval_challenge_expired", "passkey_unknown", "passkey_already_approved",
-            "passkey_sign_count_regressed", "approval_outdated", "transaction_not_allowed", "fee_payer_cap_exceeded",
+            "passkey_sign_count_regressed", "approval_outdated", "transaction_too_large", "transaction_not_allowed",
+            "fee_payer_cap_exceeded",
             "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
     def post(self, request: Request, payment_id: str) -> Response:
         data = self.ApproveInputSerializer(data=request.data)
@@ -104,3 +108,52 @@ class PaymentApproveView(APIView):
         return Response(ApprovalResultSerializer({
             "payment": payment_data(result.payment, user=request.user),
             "approvals": {"received": result.progress.received, "required": result.progress.required}}).data)
+
+
+class OwnerOptionsSerializer(serializers.Serializer):
+    nonce = serializers.IntegerField(help_text="The wallet config's nonce in the challenge; send it back.")
+    expires_at = serializers.IntegerField(help_text="UNIX seconds; part of the challenge; send it back.")
+    public_key = serializers.DictField(help_text="PublicKeyCredentialRequestOptions (JSON form) for one of the "
+                                                 "passkeys that already protect the wallet.")
+
+
+class OwnerAdditionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text="signed, submitted, confirmed, failed or expired.")
+    signature = serializers.CharField()
+
+
+class PasskeyOwnerOptionsView(APIView):
+    """Start adding one of your passkeys as an owner of your protected wallet: a passkey that already protects it
+    approves (the wallet program checks the approval on-chain)."""
+
+    @extend_schema(operation_id="wallet_passkey_owner_options", request=None, responses={
+        201: OwnerOptionsSerializer, **problems("passkey_not_found", "wallet_not_protected", "passkey_already_owner",
+                                                "wallet_not_found", "chain_unavailable", "chain_request_failed")})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        options = passkey_owner_options(user=request.user, authenticator_id=authenticator_id)
+        return Response(OwnerOptionsSerializer({"nonce": options.nonce, "expires_at": options.expires_at,
+                                                "public_key": options.public_key}).data, status=201)
+
+
+class PasskeyOwnerAddView(APIView):
+    """Add the passkey as an owner with an owner passkey's assertion over the options' challenge (202: submitted;
+    poll ``status``)."""
+
+    class OwnerAddInputSerializer(serializers.Serializer):
+        credential = serializers.DictField()
+        nonce = serializers.IntegerField(min_value=0)
+        expires_at = serializers.IntegerField(min_value=0)
+
+    @extend_schema(operation_id="wallet_passkey_owner_add", request=OwnerAddInputSerializer, responses={
+        202: OwnerAdditionSerializer, **problems(
+            "passkey_not_found", "wallet_not_protected", "passkey_already_owner", "wallet_not_found",
+            "approval_challenge_expired", "approval_outdated", "passkey_assertion_invalid", "passkey_unknown",
+            "passkey_sign_count_regressed", "transaction_not_allowed", "fee_payer_cap_exceeded",
+            "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        data = self.OwnerAddInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        addition = passkey_owner_add(user=request.user, authenticator_id=authenticator_id, **data.validated_data)
+        return Response(OwnerAdditionSerializer({"id": addition.id, "status": addition.status,
+                                                 "signature": addition.signature}).data, status=202)
