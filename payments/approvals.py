@@ -47,6 +47,7 @@ from numpay.core.solana import ChainClient
 from . import app_settings, protection
 from .lock_objects import payment_qs_select_for_update
 from .models import Payment, PaymentApproval
+from .secure_payment import SPC_ICON, secure_payment_details
 
 Status = Payment.Status
 
@@ -143,33 +144,6 @@ def approval_progress(payment: Payment) -> Progress:
     """The payment's :class:`Progress` (a read)."""
     received = PaymentApproval.objects.filter(payment=payment, used_at__isnull=False).count()
     return Progress(received=received, required=approvals_required(payment))
-
-
-#: Tokens the browser may show as an amount in Secure Payment Confirmation, with the ISO 4217 code it shows
-#: (the Payment Request API takes only 3-letter currency codes; USDC is redeemable 1:1 for US dollars).
-SPC_CURRENCIES = {"USDC": "USD"}
-#: The instrument's icon in the browser's payment sheet (a static file of this site).
-SPC_ICON = "icons/icon-192.png"
-
-
-def secure_payment_details(payment: Payment) -> dict[str, Any] | None:
-    """What the browser's Secure Payment Confirmation sheet shows and signs for ``payment`` (deterministic, so
-    :func:`approval_submit` checks the assertion's ``clientDataJSON.payment`` against the same values), or
-    ``None`` when its token has no ISO 4217 equivalent (the plain WebAuthn prompt is used).
-
-    :returns: ``{"payeeName", "payeeOrigin": None, "total": {"currency", "value"}, "instrument":
-        {"displayName"}}``; ``value`` is what leaves the wallet (amount + network fee) in token units. No
-        ``payeeOrigin``: the payee is a person, not a site (SPC also requires https for it).
-    """
-    from numpay.core.money import format_amount
-
-    currency = SPC_CURRENCIES.get(payment.token.symbol)
-    if currency is None:
-        return None
-    value = format_amount(payment.amount + payment.network_fee, decimals=payment.token.decimals)
-    return {"payeeName": f"{payment.recipient_input[:60]} ({payment.token.symbol})", "payeeOrigin": None,
-            "total": {"currency": currency, "value": value},
-            "instrument": {"displayName": f"Numpay wallet, {value} {payment.token.symbol}"}}
 
 
 @dataclass(frozen=True)
@@ -333,7 +307,8 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
         ``approval_wrong_payment`` (issued for another payment), ``passkey_unknown`` (not one of the
         user's passkeys), ``passkey_sign_count_regressed``; the relayer's refusals when signing.
     :raises ConflictError: ``approval_challenge_used``, ``approval_challenge_expired``,
-        ``payment_not_approvable``, ``payment_expired``, ``approval_not_needed``, ``passkey_already_approved``.
+        ``payment_not_approvable``, ``payment_expired``, ``approval_not_needed``, ``passkey_already_approved``,
+        ``approval_outdated`` (custodial-form approval of a wallet protected since, or the config's nonce moved).
     """
     from .services import payment_approve
 
@@ -361,6 +336,10 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
                 payment.wallet) == protection.PROTECTED):
             raise ConflictError("approval_outdated", "Your wallet is now protected by your passkey on the network; "
                                 "start the approval again.")
+        if approval.onchain_nonce is not None and _config_nonce(payment, client=client) != approval.onchain_nonce:
+            # another passkey-approved action landed since: the program would refuse this approval (nonce)
+            raise ConflictError("approval_outdated", "Your wallet changed on the network since this approval "
+                                "started; start the approval again.")
         authenticator = passkey_rules.passkey_for_credential(user=user, credential_id=credential_id)
         if authenticator is None:
             raise ApplicationError("passkey_unknown", "This passkey is not one of yours.")
