@@ -159,6 +159,9 @@ def test_two_owner_passkeys_approve_together_above_the_second_threshold_and_one_
     wallet = user.wallet
     laptop = register(alice, "Laptop")
     assert wait_until(lambda: wallet_mode(wallet) == PROTECTED, timeout=60)
+    # (a payment whose approval starts now, at the config's nonce 0)
+    early_id = awaiting(alice, bob, "1.5", symbol="SOL")
+    early = options_for(alice, early_id).json()
     # when she registers her phone's passkey: the custody key cannot add it; the laptop's passkey approves it
     phone = register(alice, "Phone")
     phone_id = Authenticator.objects.get(user=user, type="webauthn", data__name="Phone").pk
@@ -179,6 +182,11 @@ def test_two_owner_passkeys_approve_together_above_the_second_threshold_and_one_
     config = wallet_config_read(client=client, wallet=wallet)
     assert config.authority(compressed(phone)).permissions == PERMISSION_SPEND | PERMISSION_MANAGE
     assert (config.joint_threshold, config.nonce) == (2, 1)
+    # and the approval started before the nonce moved is refused, nothing recorded (the program would refuse it)
+    outdated = approve(alice, early_id, laptop.get(early["public_key"]))
+    assert (outdated.status_code, outdated.json()["code"]) == (409, "approval_outdated")
+    assert PaymentApproval.objects.filter(payment_id=early_id, used_at__isnull=False).count() == 0
+    assert alice.post(f"/api/v1/payments/{early_id}/cancel", {}).json()["status"] == "rejected"
 
     # when one owner passkey alone approves 3 SOL on-chain (a server that skipped the second approval)
     fee_payer = relayer.fee_payer_pubkey()
