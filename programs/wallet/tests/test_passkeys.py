@@ -578,3 +578,18 @@ def test_split_approved_returns_the_signer_forms_body(chain: Chain, protected: W
     assert struct.unpack_from("<qB", section)[1] == 1
     with pytest.raises(ValueError, match="not a passkey-approved instruction"):
         split_approved(bytes(action.data))
+
+
+def test_an_expired_passkey_authority_cannot_approve(chain: Chain, protected: Wallet, passkey: Passkey) -> None:
+    # given a second owner passkey that expires in an hour
+    me = protected.owner.pubkey()
+    session = Passkey()
+    expires = chain.svm.get_clock().unix_timestamp + 3600
+    record = Authority.passkey(session.public_key, PERMISSION_SPEND | PERMISSION_MANAGE, expires_at=expires)
+    assert not send_approved(chain, protected, add_authority(chain.program_id, me, PLACEHOLDER, record), [passkey]).failed
+    limit = set_limits(chain.program_id, me, PLACEHOLDER, session.public_key, Limit(SOL_MINT, SOL, SOL))
+    assert not send_approved(chain, protected, limit, [passkey]).failed
+    # when its expiry has passed, its approval (made while it was still valid) is refused
+    instructions = approved(chain, protected, pay(chain, protected, Keypair().pubkey(), SOL // 10), [session], expires + 600)
+    chain.set_time(expires)
+    refused(chain, protected, instructions, E.AUTHORITY_EXPIRED)
