@@ -165,3 +165,132 @@ def install() -> None:
     if not getattr(auth.complete_authentication, "numpay", False):
         auth.complete_authentication = _complete_authentication_with_counter(auth.complete_authentication)
     signals.authenticator_added.connect(_on_authenticator_added, dispatch_uid="numpay_passkey_added")
+
+
+# --- assertions outside allauth's sign-in: a payment's step-up (payments.approvals) ---
+
+
+class AssertionRefused(ValueError):
+    """A WebAuthn assertion was refused. :ivar reason: ``"invalid"`` (origin, RP ID, UP/UV, signature,
+    type, challenge) or ``"sign_count"`` (the counter did not grow)."""
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def passkey_for_credential(*, user: Any, credential_id: bytes) -> Any | None:
+    """The ``mfa.Authenticator`` (type ``webauthn``) of ``user`` whose credential id is ``credential_id``,
+    or ``None`` (another user's passkey, a removed one, or an unknown id)."""
+    from allauth.mfa.models import Authenticator
+
+    for authenticator in Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN):
+        if bytes(authenticator.wrap().authenticator_data.credential_data.credential_id) == credential_id:
+            return authenticator
+    return None
+
+
+def verify_assertion(*, authenticator: Any, credential: Mapping[str, Any], expected_challenge: bytes) -> int:
+    """Verify a ``webauthn.get`` assertion by a stored passkey over ``expected_challenge`` and advance its
+    signature counter (py_webauthn over the same stored credential: :func:`accounts.selectors.passkey_cose_public_key`).
+
+    The rules of sign-in apply (WebAuthn Level 3, 7.2): ``clientDataJSON.type`` is ``webauthn.get``, its
+    challenge is ``expected_challenge``, its origin one of ``WEBAUTHN_ALLOWED_ORIGINS``; the rpIdHash is
+    SHA-256 of ``WEBAUTHN_RP_ID``; UP and UV are set; the ES256 signature verifies over
+    ``authenticatorData || SHA-256(clientDataJSON)``; the counter grows (:func:`sign_count_advance`). Call
+    inside the caller's transaction: the counter is written in it (rolled back with it).
+
+    :param credential: the browser's ``PublicKeyCredential.toJSON()`` (base64url fields).
+    :returns: the assertion's signature counter.
+    :raises AssertionRefused: any check failed; the counter is unchanged.
+    """
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import WebAuthnException
+
+    from .selectors import passkey_cose_public_key
+
+    try:
+        verified = verify_authentication_response(
+            credential=dict(credential), expected_challenge=expected_challenge,
+            expected_rp_id=app_settings.WEBAUTHN_RP_ID, expected_origin=list(app_settings.WEBAUTHN_ALLOWED_ORIGINS),
+            credential_public_key=passkey_cose_public_key(authenticator=authenticator),
+            # the counter rule is sign_count_advance's (one place, under the state row's lock)
+            credential_current_sign_count=0, require_user_verification=True)
+    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
+        raise AssertionRefused(str(error)) from error
+    backed_up = bool(getattr(verified, "credential_backed_up", False))
+    try:
+        sign_count_advance(authenticator=authenticator, counter=verified.new_sign_count, backed_up=backed_up)
+    except ValueError as error:
+        raise AssertionRefused(str(error), reason="sign_count") from error
+    return verified.new_sign_count
+
+
+def verify_payment_assertion(*, authenticator: Any, credential: Mapping[str, Any], expected_challenge: bytes,
+                             expected_payment: Mapping[str, Any]) -> int:
+    """Verify a Secure Payment Confirmation assertion (``clientDataJSON.type`` ``payment.get``; W3C Secure
+    Payment Confirmation, "Verifying an Authentication Assertion") and advance the passkey's counter.
+
+    py_webauthn refuses that type, so the checks are made here with ``cryptography``, as WebAuthn Level 3
+    7.2 lists them plus SPC's: the type; the challenge; the origin one of ``WEBAUTHN_ALLOWED_ORIGINS``, not
+    cross-origin; ``payment.rpId`` and the rpIdHash are ``WEBAUTHN_RP_ID``; ``payment.topOrigin`` allowed;
+    the payee and the total the browser showed (``payment.payeeName``, ``payment.payeeOrigin``,
+    ``payment.total``) and the instrument's ``displayName`` exactly ``expected_payment``'s; UP and UV set;
+    the ES256 signature over ``authenticatorData || SHA-256(clientDataJSON)``; the counter grows.
+
+    :param expected_payment: ``{"payeeName", "payeeOrigin", "total": {"currency", "value"},
+        "instrument": {"displayName"}}`` as the server put them in the request options.
+    :returns: the assertion's signature counter.
+    :raises AssertionRefused: any check failed; the counter is unchanged.
+    """
+    import base64
+    import hashlib
+    import json
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from .selectors import passkey_public_key
+
+    def unb64u(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    try:
+        response = credential["response"]
+        client_data_json = unb64u(response["clientDataJSON"])
+        authenticator_data = unb64u(response["authenticatorData"])
+        signature = unb64u(response["signature"])
+        client_data = json.loads(client_data_json)
+        payment = client_data["payment"]
+        checks = {
+            "type": client_data.get("type") == "payment.get",
+            "challenge": unb64u(client_data["challenge"]) == expected_challenge,
+            "origin": origin_allowed(client_data.get("origin", "")) and not client_data.get("crossOrigin", False),
+            "rp id": payment.get("rpId") == app_settings.WEBAUTHN_RP_ID,
+            "top origin": origin_allowed(payment.get("topOrigin", "")),
+            "payee": payment.get("payeeName") == expected_payment["payeeName"]
+            and payment.get("payeeOrigin") == expected_payment["payeeOrigin"],
+            "total": payment.get("total") == dict(expected_payment["total"]),
+            "instrument": (payment.get("instrument") or {}).get("displayName")
+            == expected_payment["instrument"]["displayName"],
+            "rp id hash": authenticator_data[:32] == hashlib.sha256(app_settings.WEBAUTHN_RP_ID.encode()).digest(),
+            "user present and verified": len(authenticator_data) >= 37 and authenticator_data[32] & 0x05 == 0x05,
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise AssertionRefused(f"Not a payment assertion: {error}") from error
+    failed = [name for name, passed in checks.items() if not passed]
+    if failed:
+        raise AssertionRefused(f"Payment assertion refused: {', '.join(failed)}.")
+    try:
+        passkey_public_key(authenticator=authenticator).verify(
+            signature, authenticator_data + hashlib.sha256(client_data_json).digest(), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError) as error:
+        raise AssertionRefused("The payment assertion's signature does not verify.") from error
+    counter = int.from_bytes(authenticator_data[33:37], "big")
+    try:
+        sign_count_advance(authenticator=authenticator, counter=counter,
+                           backed_up=bool(authenticator_data[32] & 0x10))
+    except ValueError as error:
+        raise AssertionRefused(str(error), reason="sign_count") from error
+    return counter

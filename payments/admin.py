@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount, parse_amount
 
-from .models import Payment, PaymentAttempt, PaymentEvent, SpendingPolicy
+from .models import Payment, PaymentApproval, PaymentAttempt, PaymentEvent, SpendingPolicy, WalletProtection
 
 
 class PaymentAttemptInline(admin.TabularInline):
@@ -40,6 +40,20 @@ class PaymentEventInline(admin.TabularInline):
         return False
 
 
+class PaymentApprovalInline(admin.TabularInline):
+    """The passkey step-ups of a payment: which passkey approved, when, its counter; challenges are stored only
+    as hashes, assertions not shown."""
+
+    model = PaymentApproval
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "expires_at", "used_at", "authenticator", "sign_count", "onchain_nonce")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
     """Payments, view-only; "Re-check status" asks the chain now (audited)."""
@@ -49,7 +63,7 @@ class PaymentAdmin(admin.ModelAdmin):
     list_filter = ("status", "token")
     search_fields = ("id", "sender__email", "recipient_input", "recipient_address", "signature")
     date_hierarchy = "created_at"
-    inlines = [PaymentAttemptInline, PaymentEventInline]
+    inlines = [PaymentAttemptInline, PaymentApprovalInline, PaymentEventInline]
     actions = ["recheck_status"]
     #: base-unit columns are shown once, in token units (``display_amount``, ``display_network_fee``)
     readonly_fields = [f.name for f in Payment._meta.fields if f.name not in ("amount", "network_fee",
@@ -161,3 +175,24 @@ class SpendingPolicyAdmin(admin.ModelAdmin):
         if obj.allowlist_only:
             parts.append("allowlist only")
         return ", ".join(parts) or "-"
+
+
+@admin.register(WalletProtection)
+class WalletProtectionAdmin(admin.ModelAdmin):
+    """Wallets' switches to protected mode (passkey owner on-chain, custody key capped): view-only."""
+
+    list_display = ("wallet", "status", "authenticator", "signature", "created_at", "confirmed_at")
+    list_filter = ("status",)
+    search_fields = ("wallet__address", "wallet__user__email", "signature")
+    fields = ("wallet", "authenticator", "status", "limits", "signature", "slot", "error_message", "expires_at",
+              "created_at", "confirmed_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):  # noqa: ANN001, ANN201
+        return False
+
+    def has_change_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False

@@ -38,3 +38,15 @@ def explorer_transaction_url(signature: str) -> str:
     if not template or not signature:
         return ""
     return template.replace("{signature}", signature)
+
+
+def step_up_ttl_seconds(*, default: int) -> int:
+    """Seconds a payment's passkey approval challenge stays usable (``PAYMENTS_STEP_UP_TTL_SECONDS``, else
+    ``default``: the passkey ceremonies' challenge timeout)."""
+    return int(getattr(settings, "PAYMENTS_STEP_UP_TTL_SECONDS", default))
+
+
+def protect_on_passkey() -> bool:
+    """Whether registering a passkey switches the user's smart wallet to protected mode
+    (``PAYMENTS_PROTECT_ON_PASSKEY``, default on; DESIGN.md "Modes")."""
+    return bool(setting("PAYMENTS_PROTECT_ON_PASSKEY", True, cast=bool))

@@ -9,8 +9,14 @@ class PaymentsConfig(AppConfig):
     name = "payments"
 
     def ready(self) -> None:
+        from allauth.mfa import signals
+
         from relayer import outbox
 
+        from . import checks  # noqa: F401 - registers the system checks
+        from .protection_submission import WalletProtectionOutbox, passkey_registered
         from .submission import PaymentOutbox
 
         outbox.register(PaymentOutbox())
+        outbox.register(WalletProtectionOutbox())
+        signals.authenticator_added.connect(passkey_registered, dispatch_uid="numpay_wallet_protect")

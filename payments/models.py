@@ -231,3 +231,129 @@ class SpendingPolicy(models.Model):
         if not self.allowlist_only:
             return None
         return frozenset(line.strip().lower() for line in self.allowed_recipients.splitlines() if line.strip())
+
+
+class PaymentApproval(models.Model):
+    """One passkey step-up of a payment awaiting approval (issue 9 items 3 and 5; :mod:`payments.approvals`).
+
+    Issued by ``POST /api/v1/payments/{id}/approval-options``: a fresh random ``nonce`` and a short
+    ``expires_at`` bind a WebAuthn challenge to exactly what is approved (wallet, recipient, mint, amount,
+    network fee, payment, nonce, expiry: :func:`payments.approvals.approval_challenge`). Only the challenge's
+    SHA-256 is stored (``challenge_hash``): the challenge is recomputed from the payment and this row when
+    the assertion comes back. Used once: ``used_at`` and the approving ``authenticator`` (the user's allauth
+    ``mfa.Authenticator``, the one credential store) are set when its assertion is accepted; a passkey
+    approves a payment at most once (unique constraint), so "2 of 2" needs two distinct passkeys.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_approvals")
+    nonce = models.BinaryField(max_length=32, help_text="32 random bytes, part of the signed challenge.")
+    challenge_hash = models.CharField(max_length=64, db_index=True, help_text=(
+        "SHA-256 (hex) of the WebAuthn challenge; the challenge is not stored. Unique for a custodial wallet (a random "
+        "nonce is in it); a protected wallet's distinct passkeys approving one payment together sign one challenge "
+        "(the program checks them against one execute, nonce and expiry), each through its own row."))
+    expires_at = models.DateTimeField(help_text="The challenge is refused after this instant.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    authenticator = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="payment_approvals",
+                                      help_text="The passkey whose assertion was accepted.")
+    sign_count = models.PositiveBigIntegerField(null=True, blank=True,
+                                                help_text="The assertion's signature counter.")
+    onchain_nonce = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Protected wallet: the config's nonce the challenge was derived with (the "
+                                         "challenge is then the wallet program's approval_challenge of the execute).")
+    # The accepted assertion, kept so that a protected wallet's transaction (which carries it on-chain in the
+    # secp256r1 precompile instruction) can be rebuilt with a fresh blockhash. Public data: it approves only
+    # this payment's exact execute, once (the config's nonce).
+    authenticator_data = models.BinaryField(null=True, blank=True)
+    client_data_json = models.BinaryField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True, help_text="DER-encoded ECDSA (ES256) signature.")
+
+    class Meta:
+        ordering = ("created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "authenticator"], condition=Q(used_at__isnull=False),
+                                    name="payments_approval_one_per_passkey"),
+        ]
+
+    def __str__(self) -> str:
+        return f"approval of {self.payment_id} ({'used' if self.used_at else 'open'})"
+
+
+class WalletProtection(models.Model):
+    """A smart wallet's switch to protected mode (DESIGN.md "Modes"; :mod:`payments.protection`): one
+    transaction, signed by the custody key while it still holds ``manage``, that adds the user's passkey as an
+    on-chain owner, caps the custody key at what the spending policy allows without a passkey, and drops its
+    ``manage``. Submitted through the relayer's outbox (kind ``wallet_protect``). A ``confirmed`` row is the
+    record of the wallet's on-chain mode: ``protected`` (:func:`payments.protection.wallet_mode`).
+
+    :ivar public_key: the passkey's 33-byte compressed P-256 key, as written on-chain (kind-2 authority).
+    :ivar limits: what was written, per token symbol: ``{"custody": [per_tx, period], "passkey": [...],
+        "joint_threshold": n}`` in base units.
+    """
+
+    class Status(models.TextChoices):
+        SIGNED = "signed", "Signed"
+        SUBMITTED = "submitted", "Submitted"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    class Kind(models.TextChoices):
+        PROTECT = "protect", "Switch to protected mode (custody key signs)"
+        ADD_PASSKEY = "add_passkey", "Add a further passkey owner (approved by an owner passkey)"
+
+    IN_FLIGHT_STATUSES = (Status.SIGNED, Status.SUBMITTED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROTECT)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="protections")
+    authenticator = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="wallet_protections")
+    public_key = models.BinaryField(max_length=33)
+    limits = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SIGNED, db_index=True)
+    signature = models.CharField(max_length=88, blank=True, default="")
+    slot = models.PositiveBigIntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=300, blank=True, default="")
+    expires_at = models.DateTimeField(help_text="No new attempt is signed after this instant.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # kind add_passkey: the owner passkey's approval of the add_authority, carried on-chain
+    approver = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="wallet_passkey_additions_approved")
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    authenticator_data = models.BinaryField(null=True, blank=True)
+    client_data_json = models.BinaryField(null=True, blank=True)
+    signature_der = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            # one switch per wallet in flight or done: a further passkey goes on-chain by a passkey approval
+            models.UniqueConstraint(fields=["wallet"], condition=Q(kind="protect", status__in=(
+                "signed", "submitted", "confirmed")), name="payments_one_live_protection_per_wallet"),
+            models.UniqueConstraint(fields=["wallet", "authenticator"], condition=Q(
+                kind="add_passkey", status__in=("signed", "submitted", "confirmed")),
+                name="payments_one_live_passkey_addition"),
+        ]
+
+    def __str__(self) -> str:
+        return f"protection of {self.wallet_id} ({self.status})"
+
+
+class WalletProtectionAttempt(OutboxAttempt):
+    """An outbox attempt of a :class:`WalletProtection` (see :class:`relayer.models.OutboxAttempt`)."""
+
+    protection = models.ForeignKey(WalletProtection, on_delete=models.CASCADE, related_name="attempts")
+
+    class Meta:
+        ordering = ("protection", "number")
+        constraints = [models.UniqueConstraint(fields=["protection", "number"],
+                                               name="payments_protection_attempt_number_unique")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of protection {self.protection_id}"

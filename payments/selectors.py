@@ -60,15 +60,20 @@ def person_label(user: object) -> str:
 def payment_status_label(payment: Payment) -> tuple[str, str]:
     """A payment's status in plain words and its tone (``"pending" | "ok" | "failed"``); never an internal state.
 
-    Open payments are "Sending", a confirmed one "Completed", the others "Failed: <why>".
+    Open payments are "Sending" ("Waiting for your approval" while a passkey must approve), a confirmed one
+    "Completed", a payment the sender cancelled "Cancelled: nothing was sent", the others "Failed: <why>".
     """
     if payment.status == Payment.Status.CONFIRMED:
         return "Completed", "ok"
+    if payment.status == Payment.Status.AWAITING_APPROVAL:
+        return "Waiting for your approval", "pending"
     if payment.status in Payment.OPEN_STATUSES:
         return "Sending", "pending"
     if payment.status == Payment.Status.EXPIRED:
         return "Failed: it timed out and nothing was sent", "failed"
     if payment.status == Payment.Status.REJECTED:
+        if payment.error_code == "payment_cancelled":
+            return "Cancelled: nothing was sent", "failed"
         return "Failed: declined", "failed"
     reason = (payment.error_message or "the network refused it").rstrip(".")
     return f"Failed: {reason}", "failed"

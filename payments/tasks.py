@@ -15,3 +15,21 @@ def payment_expire_sweep() -> int:
     from .services import payments_expire_due
 
     return payments_expire_due()
+
+
+@shared_task(name="payments.tasks.wallet_protect", time_limit=60, soft_time_limit=50, acks_late=True,
+             autoretry_for=(ConnectionError, TimeoutError), retry_backoff=2, max_retries=5)
+def wallet_protect(authenticator_id: int) -> str:
+    """Switch the wallet of a newly registered passkey's owner to protected mode (idempotent).
+
+    :returns: the switch's id, or ``""`` when nothing was to be done.
+    """
+    from numpay.core.solana import ChainUnavailableError
+
+    from .protection import wallet_protect as protect
+
+    try:
+        protection = protect(authenticator_id=authenticator_id)
+    except ChainUnavailableError as error:
+        raise ConnectionError(str(error)) from error
+    return str(protection.id) if protection is not None else ""

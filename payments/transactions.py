@@ -28,9 +28,10 @@ from spl.memo.models import MemoParams
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
+from numpay.core.errors import ApplicationError
 from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import MEMO_PROGRAM_ID
-from numpay.core.transactions import assemble, compile_message
+from numpay.core.transactions import assemble, compile_message, message_signers
 from relayer import services as relayer
 from wallets import program as wallet_program
 from wallets.models import Token, Wallet
@@ -38,7 +39,7 @@ from wallets.selectors import tokens_active
 from wallets.services import wallet_sign
 from wallets.smart import config_create_instruction, wallet_config_read, wallet_program_id
 
-from .models import Payment, PaymentAttempt
+from .models import Payment, PaymentApproval, PaymentAttempt
 
 
 def payment_reference(payment_id: uuid.UUID) -> Pubkey:
@@ -66,6 +67,8 @@ MEMO_UNITS_PER_CHARACTER = {1: 400, 2: 1_000, 3: 12_500, 4: 19_000}
 MEMO_FIXED_UNITS = 20_000
 #: What every other instruction of a payment may use (the runtime's default per instruction).
 INSTRUCTION_UNITS = 200_000
+#: The largest transaction the network takes, bytes (``PACKET_DATA_SIZE``: https://solana.com/docs/core/transactions).
+MAX_TRANSACTION_BYTES = 1232
 #: The most compute units one transaction may ask for (https://solana.com/docs/core/fees#compute-budget).
 MAX_TRANSACTION_UNITS = 1_400_000
 
@@ -100,6 +103,22 @@ def wallet_config_exists(*, client: ChainClient, wallet: Wallet) -> bool:
     if exists:
         cache.set(key, True, 3600)
     return exists
+
+
+def payment_execute_instruction(*, payment: Payment, fee_payer: Pubkey) -> Instruction:
+    """The smart wallet payment's ``execute`` in its Ed25519-signer form (custody key as authority), with the
+    payment's reference key: what a custody-signed transaction carries, and what a passkey approves in a
+    protected wallet (:func:`wallets.program.approval_challenge` binds its transfers and every account from
+    the destinations on: recipient, amount, network fee, fee payer as rent payer, mint, token program)."""
+    return _smart_instructions(payment=payment, fee_payer=fee_payer,
+                               create_recipient_account=payment.creates_recipient_token_account,
+                               create_config=False, config_tokens=[])[-1]
+
+
+def _passkey_approvals(payment: Payment) -> list[PaymentApproval]:
+    """The payment's accepted on-chain-form approvals (protected wallet), in approval order."""
+    return list(PaymentApproval.objects.filter(payment=payment, used_at__isnull=False, onchain_nonce__isnull=False)
+                .select_related("authenticator").order_by("used_at"))
 
 
 def _smart_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_account: bool,
@@ -162,12 +181,32 @@ def build_instructions(*, payment: Payment, fee_payer: Pubkey, create_recipient_
             instructions.append(transfer_checked(TransferCheckedParams(
                 program_id=program, source=source, mint=mint, dest=token.associated_token_account(str(fee_payer)),
                 owner=sender, amount=payment.network_fee, decimals=token.decimals)))
+    needs_approval = bool((payment.policy_decision or {}).get("approvals_required"))
+    approvals = _passkey_approvals(payment) if needs_approval and payment.wallet.is_smart and not create_config else []
+    if approvals:
+        # protected wallet, above the custody key's on-chain cap: the passkey-approved execute, verified on-chain
+        # through the secp256r1 precompile instruction in front of it
+        instructions = wallet_program.approve_with_passkeys(
+            instructions[-1], [_assertion(approval) for approval in approvals],
+            expires_at=int(approvals[0].expires_at.timestamp()), precompile_index=1 if payment.memo else 0)
     if payment.memo:
         limit = payment_compute_unit_limit(memo=payment.memo, other_instructions=len(instructions))
         instructions.insert(0, set_compute_unit_limit(limit))
         instructions.append(create_memo(MemoParams(program_id=MEMO_PROGRAM_ID, signer=sender,
                                                    message=payment.memo.encode())))
     return instructions
+
+
+def _assertion(approval: PaymentApproval) -> wallet_program.PasskeyAssertion:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from accounts.selectors import passkey_public_key
+
+    key = passkey_public_key(authenticator=approval.authenticator)
+    return wallet_program.PasskeyAssertion(
+        public_key=key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint),
+        authenticator_data=bytes(approval.authenticator_data), client_data_json=bytes(approval.client_data_json),
+        signature=bytes(approval.signature))
 
 
 def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int, reserve: bool,
@@ -182,7 +221,8 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
         sender's daily budget and ``payment.sponsored_lamports`` is set (the caller saves the payment);
         ``False`` for a renewal, which re-uses the reservation.
     :raises ApplicationError: ``transaction_not_allowed``, ``fee_payer_cap_exceeded``,
-        ``sponsorship_budget_exceeded`` (from the relayer).
+        ``sponsorship_budget_exceeded`` (from the relayer); ``transaction_too_large`` (above 1,232 bytes: e.g. a
+        2-of-2 passkey-approved token payment that also opens the recipient's token account).
     """
     fee_payer = relayer.fee_payer_pubkey()
     create_config = not wallet_config_exists(client=client or get_chain_client(), wallet=payment.wallet)
@@ -193,9 +233,14 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
     # attempt 1 is signed once, in the transaction that approves the payment: no charge can exist for it yet
     cosigned = relayer.relayer_cosign(user=payment.sender, message=message, reference=payment.id, reserve=reserve,
                                       fresh_reference=reserve and number == 1)
-    wallet_signature = wallet_sign(wallet=payment.wallet, message=bytes(message))
-    tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
-                                               Pubkey.from_string(payment.wallet.signing_address): wallet_signature})
+    signatures = {fee_payer: cosigned.signature}
+    custody = Pubkey.from_string(payment.wallet.signing_address)
+    if custody in message_signers(message):  # not in a passkey-approved execute without a memo
+        signatures[custody] = wallet_sign(wallet=payment.wallet, message=bytes(message))
+    tx = assemble(message=message, signatures=signatures)
+    if len(bytes(tx)) > MAX_TRANSACTION_BYTES:
+        raise ApplicationError("transaction_too_large", "This payment does not fit one Solana transaction (passkey "
+                               "approvals take room); send it without a memo, or in two smaller payments.")
     if reserve:
         payment.sponsored_lamports = cosigned.cost_lamports
     return PaymentAttempt.objects.create(

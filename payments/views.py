@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
+import segno
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from numpay.core.errors import ApplicationError, NotFoundError
@@ -19,7 +21,9 @@ from wallets.selectors import tokens_active
 from wallets.services import token_get, wallet_for_user
 
 from .app_settings import explorer_transaction_url
+from .approvals import approval_progress
 from .authorization import available_balance
+from .models import Payment
 from .policy_services import OWN_FIELDS, limits_overview, own_limits_parse, own_limits_set
 from .requests import PaymentRequest, parse_recipient, validate_memo
 from .selectors import (
@@ -138,8 +142,27 @@ def payment_detail(request: HttpRequest, payment_id: str) -> HttpResponse:
         decision = payment.policy_decision or {}
         context.update({"approvals_required": decision.get("approvals_required", 0),
                         "policy_checks": [_check_label(check, payment) for check in decision.get("checks", [])]})
+        if payment.status == Payment.Status.AWAITING_APPROVAL:
+            context.update(_approval_context(request, payment))
+    if request.htmx and request.GET.get("part") == "approval":
+        # the live "n of 2 approvals" part; once the payment stops waiting, the whole page is reloaded
+        response = render(request, "payments/_approval_progress.html", context)
+        if not is_sender or payment.status != Payment.Status.AWAITING_APPROVAL:
+            response["HX-Refresh"] = "true"
+        return response
     template = "payments/_payment_status.html" if request.htmx else "payments/payment_detail.html"
     return render(request, template, context)
+
+
+def _approval_context(request: HttpRequest, payment: Payment) -> dict[str, object]:
+    """What the page of a payment awaiting passkey approval shows: the progress ("1 of 2 approvals"), and
+    for a second device the payment page's address as a link and a QR code (the other device signs in with
+    the same account and approves with its own passkey)."""
+    progress = approval_progress(payment)
+    page_url = request.build_absolute_uri(reverse("payment-detail", args=[payment.pk]))
+    return {"approvals": progress, "approval_page_url": page_url,
+            "approval_qr": segno.make(page_url, error="m").svg_data_uri(scale=4, border=2)
+            if progress.required > 1 else ""}
 
 
 @login_required

@@ -51,16 +51,21 @@ from numpay.core.solana.programs import (
     TOKEN_PROGRAM_ID,
 )
 from relayer.app_settings import app_settings
+from wallets.program.approvals import SECP256R1_PROGRAM_ID, split_approved
 from wallets.program.config import CONFIG_LEN
 from wallets.program.instructions import (
     FIRST_EXTRA_ACCOUNT,
     MAX_TRANSFERS,
+    PASSKEY_FLAG,
     TAG_CREATE,
     TAG_EXECUTE,
     TRANSFER_KIND_SOL,
     TRANSFER_KIND_TOKEN,
 )
 from wallets.smart import wallet_program_id
+
+#: Signatures one secp256r1 precompile instruction may check (the wallet program takes up to 8 approvals).
+MAX_PRECOMPILE_SIGNATURES = 8
 
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT = 200_000
@@ -129,6 +134,14 @@ def _wallet_program_cost(position: int, keys: list[Pubkey], accounts: list[int],
     - Other tags (managing authorities and limits) never name the fee payer.
     """
     where = f"Instruction {position + 1}"
+    if data and data[0] & PASSKEY_FLAG:  # the passkey-approved form: its body is read as in the signer form
+        try:
+            base, body, _approvals = split_approved(data)
+        except ValueError:
+            raise _refuse("malformed_message", f"{where} is not a well-formed passkey-approved action.") from None
+        if base == TAG_CREATE:
+            raise _refuse("malformed_message", f"{where} is not a well-formed passkey-approved action.")
+        data = bytes([base]) + body
     tag = data[0] if data else None
     fee_payer_uses = [i for i, index in enumerate(accounts) if index == 0]
     if tag == TAG_CREATE:
@@ -206,16 +219,19 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     7. The Numpay wallet program (``NUMPAY_WALLET_PROGRAM_ID``) is allowed, with the fee payer only
        where :func:`_wallet_program_cost` allows it (config rent, recipient token account rent, or as a
        token transfer's destination wallet); what it calls (System, Token, Token-2022, Associated Token)
-       is allowlisted already.
+       is allowlisted already. Its passkey-approved form (tag | 0x80) is checked on its body as the signer
+       form; the secp256r1 precompile instruction in front of it (no accounts, 1..8 signatures) is allowed,
+       each of its signatures priced as a signature fee (Solana charges precompile signatures like the
+       transaction's own).
 
     :param message: the compiled legacy message to be signed.
     :param fee_payer: the relayer's fee payer address.
     :param ata_rent_lamports: rent-exempt minimum of a token account (165 bytes), in lamports; charged
         once per ATA creation the fee payer funds (even ``CreateIdempotent``, which may end up free),
         scaled up to :data:`TOKEN_2022_ACCOUNT_MAX_LEN` for a Token-2022 account.
-    :returns: the maximum lamports the fee payer can lose with this transaction: 5000 x required
-        signatures + the prioritization fee + the rent of each ATA creation it funds + the rent of each
-        wallet config it funds.
+    :returns: the maximum lamports the fee payer can lose with this transaction: 5000 x (required
+        signatures + secp256r1 precompile signatures) + the prioritization fee + the rent of each ATA
+        creation it funds + the rent of each wallet config it funds.
     :raises ApplicationError: code ``transaction_not_allowed`` (HTTP 400) with ``extra["reason"]`` one
         of ``unsupported_message``, ``malformed_message``, ``fee_payer_not_first_signer``,
         ``fee_payer_duplicated``, ``program_not_allowed``, ``fee_payer_in_instruction``,
@@ -239,6 +255,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     compute_unit_price = 0
     seen_compute_budget: set[int] = set()
     other_instructions = 0
+    precompile_signatures = 0
 
     for position, instruction in enumerate(message.instructions):
         accounts = list(bytes(instruction.accounts))
@@ -252,6 +269,16 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
                                                          ata_rent_lamports=ata_rent_lamports)
             ata_rent_total += ata_rent
             config_rent_total += config_rent
+            continue
+        if program_id == SECP256R1_PROGRAM_ID:
+            # a passkey approval's signature check: no accounts (the fee payer cannot be named); each of its
+            # signatures costs a signature fee like the transaction's own
+            count = data[0] if data else 0
+            if accounts or not 1 <= count <= MAX_PRECOMPILE_SIGNATURES:
+                raise _refuse("malformed_message", f"Instruction {position + 1} is not a secp256r1 signature check "
+                              "the relayer sponsors.")
+            precompile_signatures += count
+            other_instructions += 1
             continue
         if program_id not in ALLOWED_PROGRAM_IDS:
             raise _refuse(
@@ -312,7 +339,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
         compute_unit_limit = DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT * other_instructions
     compute_unit_limit = min(compute_unit_limit, MAX_COMPUTE_UNIT_LIMIT)
     priority_fee = -(-compute_unit_price * compute_unit_limit // MICRO_LAMPORTS_PER_LAMPORT)
-    max_loss = LAMPORTS_PER_SIGNATURE * signer_count + priority_fee + ata_rent_total
+    max_loss = LAMPORTS_PER_SIGNATURE * (signer_count + precompile_signatures) + priority_fee + ata_rent_total
 
     cap = app_settings.MAX_LAMPORTS_PER_TX
     if max_loss > cap:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from numpay.core.checks import shared_cache_and_proxies
 from relayer.checks import sponsorship_limits_agree
 from wallets.checks import balance_cache_and_faucet_settings
@@ -43,3 +45,26 @@ def test_relayer_cap_and_budget_must_agree(settings) -> None:
 def test_allauth_and_drf_must_count_the_same_proxies(settings) -> None:
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
     assert _ids(shared_cache_and_proxies(None)) == ["numpay.E004"]
+
+
+@pytest.mark.django_db
+def test_default_policy_caps_must_fit_the_on_chain_limits(settings) -> None:
+    from payments.checks import default_policy_fits_the_on_chain_limits
+    from payments.models import SpendingPolicy
+    from wallets.models import Token
+
+    settings.NUMPAY_WALLET_LIMITS = "USDC=1000/5000,SOL=10/50"
+    usdc = Token.objects.create(cluster="checks", symbol="USDC", name="USD Coin", mint="8" * 44, decimals=6)
+    policy = SpendingPolicy.objects.create(name="Standard", scope="default", token=usdc,
+                                           per_transaction_cap=1000 * 10**6, daily_cap=5000 * 10**6)
+    # within the chain's limits (equal included): no warning; without a database: not run
+    assert _ids(default_policy_fits_the_on_chain_limits(None, databases=["default"])) == []
+    assert _ids(default_policy_fits_the_on_chain_limits(None, databases=None)) == []
+    # above the per-transaction and the daily on-chain limits: one warning each
+    SpendingPolicy.objects.filter(pk=policy.pk).update(per_transaction_cap=1000 * 10**6 + 1, daily_cap=6000 * 10**6)
+    messages = default_policy_fits_the_on_chain_limits(None, databases=["default"])
+    assert _ids(messages) == ["payments.W001", "payments.W001"]
+    assert "allows 1000.000001 USDC (per_transaction_cap), above the on-chain limit of 1000 USDC" in messages[0].msg
+    # a user's own or a group policy is not the default: not checked
+    SpendingPolicy.objects.filter(pk=policy.pk).update(is_active=False)
+    assert _ids(default_policy_fits_the_on_chain_limits(None, databases=["default"])) == []

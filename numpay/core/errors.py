@@ -113,6 +113,34 @@ REGISTRY: dict[str, ErrorCode] = _registry(
       "Payment not cancellable"),
     E("payment_cancelled", 409, "You cancelled this payment before approving it; nothing left your wallet.",
       "Payment cancelled"),
+    # --- passkey step-up of a payment (payments.approvals) ---
+    E("approval_not_needed", 409, "This payment does not need a passkey approval.", "Approval not needed"),
+    E("passkeys_insufficient", 409, "You need more registered passkeys to approve this payment.",
+      "Not enough passkeys"),
+    E("approval_challenge_unknown", 400, "This approval request is unknown; start the approval again.",
+      "Unknown approval challenge"),
+    E("approval_wrong_payment", 400, "This approval was made for another payment; nothing was approved.",
+      "Approval for another payment"),
+    E("approval_challenge_used", 409, "This approval request was already used; start the approval again.",
+      "Approval challenge used"),
+    E("approval_challenge_expired", 409, "This approval request expired; start the approval again.",
+      "Approval challenge expired"),
+    E("passkey_unknown", 400, "This passkey is not one of yours.", "Unknown passkey"),
+    E("passkey_already_approved", 409, "This passkey already approved this payment; approve on another device "
+      "with another passkey.", "Passkey already approved"),
+    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was approved.",
+      "Passkey assertion invalid"),
+    E("wallet_protection_pending", 409, "Your passkey is being added to your wallet on the network; try again in a "
+      "few seconds.", "Wallet protection pending"),
+    E("approval_outdated", 409, "Your wallet is now protected by your passkey on the network; start the approval "
+      "again.", "Approval outdated"),
+    E("transaction_too_large", 400, "This payment does not fit one Solana transaction.", "Transaction too large"),
+    E("passkey_not_found", 404, "No such passkey.", "Passkey not found"),
+    E("wallet_not_protected", 409, "Your wallet is not protected by a passkey yet.", "Wallet not protected"),
+    E("passkey_already_owner", 409, "This passkey already is (or is becoming) an owner of your wallet.",
+      "Passkey already an owner"),
+    E("passkey_sign_count_regressed", 400, "This passkey's signature counter went backwards: it may have been "
+      "copied. Nothing was approved.", "Passkey sign count regressed"),
     # --- spending policies (payments.policies) ---
     E("limit_exceeded", 400, "This payment is above your spending limit.", "Spending limit exceeded"),
     E("velocity_exceeded", 429, "You have made too many payments in the last hour; try again later.",

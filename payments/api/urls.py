@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from .approvals import PasskeyOwnerAddView, PasskeyOwnerOptionsView, PaymentApprovalOptionsView, PaymentApproveView
 from .views import (
     ActivityView,
     OwnLimitsView,
@@ -17,5 +18,11 @@ urlpatterns = [
     path("payments/<str:payment_id>", PaymentDetailView.as_view(), name="api-payment"),
     path("payments/<str:payment_id>/reclaim", PaymentReclaimView.as_view(), name="api-payment-reclaim"),
     path("payments/<str:payment_id>/cancel", PaymentCancelView.as_view(), name="api-payment-cancel"),
+    path("payments/<str:payment_id>/approval-options", PaymentApprovalOptionsView.as_view(),
+         name="api-payment-approval-options"),
+    path("payments/<str:payment_id>/approve", PaymentApproveView.as_view(), name="api-payment-approve"),
+    path("wallet/passkeys/<int:authenticator_id>/owner-options", PasskeyOwnerOptionsView.as_view(),
+         name="api-wallet-passkey-owner-options"),
+    path("wallet/passkeys/<int:authenticator_id>/owner", PasskeyOwnerAddView.as_view(), name="api-wallet-passkey-owner"),
     path("wallet/limits", OwnLimitsView.as_view(), name="api-wallet-limits"),
 ]

@@ -1,0 +1,159 @@
+"""REST API v1 for the passkey step-up of a payment (:mod:`payments.approvals`):
+``POST /api/v1/payments/{id}/approval-options`` and ``POST /api/v1/payments/{id}/approve``; and for adding a
+further passkey as an owner of a protected wallet (:mod:`payments.passkey_owners`):
+``POST /api/v1/wallet/passkeys/{id}/owner-options`` and ``POST /api/v1/wallet/passkeys/{id}/owner``.
+
+The options are issued by a POST: each call creates a single-use approval (STYLE.md: a GET never writes).
+"""
+
+from __future__ import annotations
+
+from django.templatetags.static import static
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from numpay.core.api import problems
+
+from ..approvals import approval_options, approval_submit
+from ..passkey_owners import passkey_owner_add, passkey_owner_options
+from .views import PaymentSerializer, payment_data
+
+APPROVAL_STATE_CODES = ("payment_not_found", "payment_not_approvable", "payment_expired", "approval_not_needed")
+
+
+class ProgressSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Distinct passkeys that approved this payment so far.")
+    required = serializers.IntegerField(help_text="Distinct passkeys the spending policy asks for (1 or 2).")
+
+
+class ApprovalOptionsSerializer(serializers.Serializer):
+    """A single-use approval and its WebAuthn request options."""
+
+    approval_id = serializers.UUIDField()
+    expires_at = serializers.DateTimeField(help_text="The challenge is refused after this instant (UTC).")
+    approvals = ProgressSerializer()
+    public_key = serializers.DictField(help_text=(
+        "PublicKeyCredentialRequestOptions (JSON form: base64url challenge and credential ids; rpId, "
+        "userVerification \"required\", allowCredentials = your passkeys that have not approved this payment). "
+        "Pass to navigator.credentials.get({publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(...)}) "
+        "or the platform's passkey API. The challenge is SHA-256 over exactly what is approved (wallet, "
+        "recipient, mint, amount, network fee, payment, nonce, expiry)."))
+
+
+    secure_payment_confirmation = serializers.DictField(allow_null=True, help_text=(
+        "Where the browser supports Secure Payment Confirmation: what its payment sheet shows and signs "
+        "(payeeName, total {currency, value}, instrument {displayName, icon URL path}). Pass them with public_key's "
+        "challenge, rpId, timeout and allowCredentials ids as the \"secure-payment-confirmation\" method's data of "
+        "a PaymentRequest; the approve endpoint then checks the payment.get assertion against exactly these. "
+        "null: use navigator.credentials.get (the token has no ISO 4217 equivalent)."))
+
+
+class ApprovalResultSerializer(serializers.Serializer):
+    payment = PaymentSerializer()
+    approvals = ProgressSerializer()
+
+
+class PaymentApprovalOptionsView(APIView):
+    """Start approving a payment that waits for your passkey (``awaiting_approval``): a fresh challenge bound to
+    this payment, usable once, for a few minutes."""
+
+    @extend_schema(operation_id="payments_approval_options", request=None, responses={
+        201: ApprovalOptionsSerializer, **problems(*APPROVAL_STATE_CODES, "passkeys_insufficient",
+                                                   "wallet_protection_pending", "chain_unavailable",
+                                                   "chain_request_failed")})
+    def post(self, request: Request, payment_id: str) -> Response:
+        options = approval_options(user=request.user, payment_id=payment_id)
+        return Response(ApprovalOptionsSerializer({
+            "approval_id": options.approval.id, "expires_at": options.approval.expires_at,
+            "approvals": {"received": options.progress.received, "required": options.progress.required},
+            "public_key": options.public_key, "secure_payment_confirmation": _with_icon_url(options.secure_payment),
+        }).data, status=201)
+
+
+def _with_icon_url(details: dict | None) -> dict | None:
+    if details is None:
+        return None
+    return {**details, "instrument": {**details["instrument"], "icon": static(details["instrument"]["icon"])}}
+
+
+class PaymentApproveView(APIView):
+    """Approve a payment with your passkey's assertion over the challenge of ``approval-options``. When the
+    spending policy's number of distinct passkeys have approved, the payment is signed and sent (its status
+    becomes ``approved``); with "1 of 2" it keeps waiting for a second passkey."""
+
+    class ApproveInputSerializer(serializers.Serializer):
+        credential = serializers.DictField(help_text=(
+            "PublicKeyCredential.toJSON() of the assertion: id, rawId, type, response.{clientDataJSON, "
+            "authenticatorData, signature, userHandle} (base64url)."))
+
+    @extend_schema(
+        operation_id="payments_approve", request=ApproveInputSerializer,
+        examples=[OpenApiExample("assertion", request_only=True, value={"credential": {
+            "id": "<base64url>", "rawId": "<base64url>", "type": "public-key", "response": {
+                "clientDataJSON": "<base64url>", "authenticatorData": "<base64url>", "signature": "<base64url>",
+                "userHandle": "<base64url>"}, "clientExtensionResults": {}}})],
+        responses={200: ApprovalResultSerializer, **problems(
+            *APPROVAL_STATE_CODES, "passkey_assertion_invalid", "approval_challenge_unknown", "approval_wrong_payment",
+            "approval_challenge_used", "approval_challenge_expired", "passkey_unknown", "passkey_already_approved",
+            "passkey_sign_count_regressed", "approval_outdated", "transaction_too_large", "transaction_not_allowed",
+            "fee_payer_cap_exceeded",
+            "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
+    def post(self, request: Request, payment_id: str) -> Response:
+        data = self.ApproveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = approval_submit(user=request.user, payment_id=payment_id, credential=data.validated_data["credential"])
+        return Response(ApprovalResultSerializer({
+            "payment": payment_data(result.payment, user=request.user),
+            "approvals": {"received": result.progress.received, "required": result.progress.required}}).data)
+
+
+class OwnerOptionsSerializer(serializers.Serializer):
+    nonce = serializers.IntegerField(help_text="The wallet config's nonce in the challenge; send it back.")
+    expires_at = serializers.IntegerField(help_text="UNIX seconds; part of the challenge; send it back.")
+    public_key = serializers.DictField(help_text="PublicKeyCredentialRequestOptions (JSON form) for one of the "
+                                                 "passkeys that already protect the wallet.")
+
+
+class OwnerAdditionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text="signed, submitted, confirmed, failed or expired.")
+    signature = serializers.CharField()
+
+
+class PasskeyOwnerOptionsView(APIView):
+    """Start adding one of your passkeys as an owner of your protected wallet: a passkey that already protects it
+    approves (the wallet program checks the approval on-chain)."""
+
+    @extend_schema(operation_id="wallet_passkey_owner_options", request=None, responses={
+        201: OwnerOptionsSerializer, **problems("passkey_not_found", "wallet_not_protected", "passkey_already_owner",
+                                                "wallet_not_found", "chain_unavailable", "chain_request_failed")})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        options = passkey_owner_options(user=request.user, authenticator_id=authenticator_id)
+        return Response(OwnerOptionsSerializer({"nonce": options.nonce, "expires_at": options.expires_at,
+                                                "public_key": options.public_key}).data, status=201)
+
+
+class PasskeyOwnerAddView(APIView):
+    """Add the passkey as an owner with an owner passkey's assertion over the options' challenge (202: submitted;
+    poll ``status``)."""
+
+    class OwnerAddInputSerializer(serializers.Serializer):
+        credential = serializers.DictField()
+        nonce = serializers.IntegerField(min_value=0)
+        expires_at = serializers.IntegerField(min_value=0)
+
+    @extend_schema(operation_id="wallet_passkey_owner_add", request=OwnerAddInputSerializer, responses={
+        202: OwnerAdditionSerializer, **problems(
+            "passkey_not_found", "wallet_not_protected", "passkey_already_owner", "wallet_not_found",
+            "approval_challenge_expired", "approval_outdated", "passkey_assertion_invalid", "passkey_unknown",
+            "passkey_sign_count_regressed", "transaction_not_allowed", "fee_payer_cap_exceeded",
+            "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        data = self.OwnerAddInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        addition = passkey_owner_add(user=request.user, authenticator_id=authenticator_id, **data.validated_data)
+        return Response(OwnerAdditionSerializer({"id": addition.id, "status": addition.status,
+                                                 "signature": addition.signature}).data, status=202)
