@@ -1,0 +1,231 @@
+"""Recovery execution with the real parts: a Celery worker and beat on the configured broker, the localnet
+chain, the relayer's outbox. The beat sweep finds due recoveries, the on-chain step lands through the
+outbox, the new passkey signs in and the old one does not; a lost send (broker restarted) is found again;
+two sweeps never execute one request twice (PostgreSQL row locks, interleaved deterministically); a guardian
+removal racing an approval."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from allauth.mfa.models import Authenticator
+from django.core import mail
+from django.core.cache import cache
+from django.db import connections, transaction
+from django.utils import timezone
+from solders.pubkey import Pubkey
+
+from numpay.core.errors import ApplicationError
+from numpay.core.solana import get_chain_client
+from recovery import digests, services
+from recovery.models import Guardian, RecoveryAttempt, RecoveryEvent, RecoveryRequest
+from recovery.services.common import locked_wallet
+from relayer import outbox
+from tests.helpers import wait_until
+from tests.races import postgresql_only, wait_for_lock_waiters
+from tests.recovery_support import add_guardian, person, sign, start_collecting
+
+Status = RecoveryRequest.Status
+API = "/_allauth/browser/v1"
+JSON = "application/json"
+
+
+@pytest.fixture(autouse=True)
+def _short_delays(settings: Any) -> None:
+    cache.clear()
+    settings.NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS = 0
+    settings.NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS = 1
+    settings.NUMPAY_RECOVERY_DEFAULT_TIMELOCK_SECONDS = 2
+
+
+def _family(make_user: Any) -> tuple[Any, list[Any]]:
+    owner = person(make_user, "owner@example.com")
+    guardians = [person(make_user, f"guardian{n}@example.com") for n in range(3)]
+    for guardian in guardians:
+        add_guardian(owner, guardian)
+    return owner, guardians
+
+
+def _approved(owner: Any, guardians: list[Any]) -> tuple[RecoveryRequest, Any]:
+    request, _token, new_soft = start_collecting(owner)
+    for guardian in guardians[:2]:
+        services.recovery_approve(request_id=request.id, user=guardian.user,
+                                  credential=sign(guardian, digests.approval_challenge(request)))
+    request.refresh_from_db()
+    assert request.status == Status.TIMELOCKED
+    return request, new_soft
+
+
+def _passkey_login(client: Any, soft: Any) -> int:
+    options = client.get(f"{API}/auth/webauthn/login").json()["data"]["request_options"]["publicKey"]
+    return client.post(f"{API}/auth/webauthn/login", {"credential": soft.get(options)}, content_type=JSON).status_code
+
+
+def test_a_full_recovery_by_worker_and_beat(celery_worker: Any, make_user: Any, client: Any) -> None:
+    # given an owner with 3 guardians, signed in somewhere, who lost their passkey; 2 guardians approve
+    owner, guardians = _family(make_user)
+    old_session = type(client)()
+    old_session.force_login(owner.user)
+    request, new_soft = _approved(owner, guardians)
+    # when the 2 s timelock passes: beat's sweep submits the on-chain step through the outbox and it lands
+    executed = wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=90)
+    # then the request executed once, its one attempt landed, the config is on-chain
+    assert executed, RecoveryRequest.objects.get(pk=request.pk).status
+    assert list(RecoveryAttempt.objects.filter(request=request).values_list("status", flat=True)) == ["landed"]
+    request.refresh_from_db()
+    config = get_chain_client().get_account_info(Pubkey.from_string(request.wallet.config_address))
+    assert config is not None
+    # the new passkey is the account's only passkey; the old sessions are gone; an audit record exists
+    names = list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True))
+    assert names == ["Recovered passkey"]
+    assert old_session.get(f"{API}/auth/session").status_code == 401
+    assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
+    # the new passkey signs in; the old one is refused
+    assert _passkey_login(type(client)(), owner.soft) == 400
+    assert _passkey_login(client, new_soft) == 200
+    assert any(m.subject == "Your Numpay account was recovered" for m in mail.outbox)
+
+
+def test_a_recovery_whose_send_was_lost_is_found_again(celery_worker: Any, make_user: Any, monkeypatch: Any) -> None:
+    # given every "send after commit" message lost (a broker restarted without its queue)
+    owner, guardians = _family(make_user)
+    lost: list[Any] = []
+    monkeypatch.setattr(outbox, "enqueue_send", lambda kind, owner_id: lost.append(owner_id))
+    from celery import current_app
+
+    with current_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("default")
+    request, _soft = _approved(owner, guardians)
+    # when the timelock passes: the sweep stores the attempt, but its send message never arrives
+    assert wait_until(lambda: lost, timeout=60) == [request.pk]
+    # then the outbox's poller (restarted by its beat sweep) sends the stored attempt and the recovery completes
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=90)
+    # (resent while its blockhash lived, or replaced once provably expired: one landed either way)
+    statuses = list(RecoveryAttempt.objects.filter(request=request).order_by("number").values_list("status", flat=True))
+    assert statuses[-1] == "landed"
+    assert set(statuses[:-1]) <= {"expired"}
+
+
+def test_a_cancelled_recovery_never_executes(celery_worker: Any, make_user: Any) -> None:
+    owner, guardians = _family(make_user)
+    request, _soft = _approved(owner, guardians)
+    services.recovery_cancel(request_id=request.id, session_user=owner.user)
+    # the sweep runs at least once past executes_at (its events are the proof it looked)
+    services.recovery_due_sweep(now=timezone.now() + timedelta(days=1))
+    request.refresh_from_db()
+    assert request.status == Status.CANCELLED
+    assert not RecoveryAttempt.objects.filter(request=request).exists()
+    assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == ["Laptop"]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_never_execute_one_request_twice(tokens: Any, make_user: Any, settings: Any) -> None:
+    # given a due request (a long timelock, so that beat is not involved: no worker runs here)
+    settings.NUMPAY_RECOVERY_DEFAULT_TIMELOCK_SECONDS = 86_400
+    owner, guardians = _family(make_user)
+    request, _soft = _approved(owner, guardians)
+    later = request.executes_at + timedelta(seconds=1)
+    # when one sweep holds the request (its transaction is still open) and a second sweep runs
+    held, release = threading.Event(), threading.Event()
+
+    def first_sweep() -> None:
+        try:
+            with transaction.atomic():
+                RecoveryRequest.objects.select_for_update().get(pk=request.pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first_sweep)
+    thread.start()
+    assert held.wait(30)
+    # then the second skips it (SKIP LOCKED: it neither waits nor executes)
+    assert services.recovery_due_sweep(now=later) == 0
+    assert not RecoveryAttempt.objects.exists()
+    release.set()
+    thread.join()
+    # once free, one sweep begins the execution and every later sweep finds nothing to do
+    assert services.recovery_due_sweep(now=later) == 1
+    assert services.recovery_due_sweep(now=later) == 0
+    assert RecoveryAttempt.objects.filter(request=request).count() == 1
+    assert RecoveryEvent.objects.filter(request=request, kind="execution_started").count() == 1
+    assert RecoveryRequest.objects.get(pk=request.pk).status in (Status.EXECUTING, Status.EXECUTED)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_sweeps_begin_one_execution(tokens: Any, make_user: Any, settings: Any) -> None:
+    settings.NUMPAY_RECOVERY_DEFAULT_TIMELOCK_SECONDS = 86_400
+    owner, guardians = _family(make_user)
+    request, _soft = _approved(owner, guardians)
+    later = request.executes_at + timedelta(seconds=1)
+    barrier, results = threading.Barrier(2), []
+
+    def sweep() -> None:
+        try:
+            barrier.wait(30)
+            results.append(services.recovery_due_sweep(now=later))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [0, 1]
+    assert RecoveryAttempt.objects.filter(request=request).count() == 1
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_guardian_removal_racing_an_approval(make_user: Any) -> None:
+    # given a request with one approval (of 2 needed) and a second guardian whose removal is taking effect
+    owner, guardians = _family(make_user)
+    request, _token, _soft = start_collecting(owner)
+    services.recovery_approve(request_id=request.id, user=guardians[0].user,
+                              credential=sign(guardians[0], digests.approval_challenge(request)))
+    leaving = Guardian.objects.get(guardian_user=guardians[1].user)
+    credential = sign(guardians[1], digests.approval_challenge(request))
+    removing, release, outcome = threading.Event(), threading.Event(), {}
+
+    def remove() -> None:
+        try:
+            with transaction.atomic():
+                locked_wallet(user=owner.user)
+                guardian = Guardian.objects.select_for_update().get(pk=leaving.pk)
+                removing.set()
+                release.wait(30)
+                services.guardians.guardian_removed_locked(guardian=guardian, now=timezone.now())
+        finally:
+            connections.close_all()
+
+    def approve() -> None:
+        try:
+            services.recovery_approve(request_id=request.id, user=guardians[1].user, credential=credential)
+            outcome["result"] = "approved"
+        except ApplicationError as error:
+            outcome["result"] = error.code
+        finally:
+            connections.close_all()
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    assert removing.wait(30)
+    # when the leaving guardian approves while the removal holds the wallet lock
+    approver = threading.Thread(target=approve)
+    approver.start()
+    assert wait_for_lock_waiters(1)
+    release.set()
+    remover.join()
+    approver.join()
+    # then the approval waited for the removal and was refused: the clock never started
+    assert outcome["result"] == "recovery_not_guardian"
+    request.refresh_from_db()
+    assert (request.status, request.executes_at) == (Status.COLLECTING, None)
+    assert services.live_approvals(request) == 1
