@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "numpay.core.context_processors.numpay",
+                "recovery.context_processors.recovery_banner",
             ],
         },
     },

@@ -147,8 +147,8 @@ def recovery_code_verify(*, token: str, code: str) -> dict[str, Any]:
     with transaction.atomic():
         locked_wallet(user=request.user)
         request = recovery_request_qs_select_for_update().select_related("user").get(pk=request.pk)
-        if request.status != Status.VERIFYING:
-            raise ApplicationError("recovery_not_verifying")
+        if request.status != Status.VERIFYING or request.verified_at is not None:
+            raise ApplicationError("recovery_not_verifying")  # ended, or the code was already used
         if request.code_expires_at is None or request.code_expires_at <= timezone.now():
             raise ApplicationError("recovery_code_expired")
         if not constant_time_compare(request.code_hash, _code_hash(request.id, (code or "").strip())):
