@@ -209,8 +209,7 @@ class RequestStartView(APIView):
         identifier = serializers.CharField(max_length=254, help_text="The account's email address or phone number.")
 
     @extend_schema(operation_id="recovery_request_start", request=InputSerializer, responses={
-        202: serializers.DictField(), **problems("recovery_identifier_required", "rate_limited", body=True,
-                                                 authenticated=False)})
+        202: serializers.DictField(), **problems("recovery_identifier_required", "rate_limited", body=True)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
