@@ -14,6 +14,13 @@ from wallets.program.addresses import (
     config_address,
     vault_address,
 )
+from wallets.program.approvals import (
+    INSTRUCTIONS_SYSVAR_ID,
+    SECP256R1_PROGRAM_ID,
+    PasskeyAssertion,
+    approval_challenge,
+    approve_with_passkeys,
+)
 from wallets.program.config import AuthorityEntry, LimitEntry, WalletConfig, decode_config
 from wallets.program.errors import ProgramErrorCode, error_sentence
 from wallets.program.instructions import (
@@ -24,12 +31,31 @@ from wallets.program.instructions import (
     add_authority,
     create,
     execute,
+    recovery_approve,
+    recovery_cancel,
+    recovery_execute,
+    recovery_start,
+    recovery_withdraw,
     remove_authority,
     set_limits,
+    set_permissions,
+    set_settings,
 )
 
 __all__ = [
     "ASSOCIATED_TOKEN_PROGRAM_ID",
+    "INSTRUCTIONS_SYSVAR_ID",
+    "SECP256R1_PROGRAM_ID",
+    "PasskeyAssertion",
+    "approval_challenge",
+    "approve_with_passkeys",
+    "recovery_approve",
+    "recovery_cancel",
+    "recovery_execute",
+    "recovery_start",
+    "recovery_withdraw",
+    "set_permissions",
+    "set_settings",
     "SOL_MINT",
     "TOKEN_2022_PROGRAM_ID",
     "TOKEN_PROGRAM_ID",

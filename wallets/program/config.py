@@ -19,16 +19,32 @@ AUTHORITIES_AT = HEADER_LEN
 LIMITS_AT = AUTHORITIES_AT + MAX_AUTHORITIES * AUTHORITY_LEN
 EXTENSION_AT = LIMITS_AT + MAX_LIMITS * LIMIT_LEN
 CONFIG_LEN = EXTENSION_AT + EXTENSION_LEN
+RP_ID_HASH_AT = EXTENSION_AT
+RECOVERY_AT = EXTENSION_AT + 32
+KIND_ED25519 = 1
+KIND_SECP256R1 = 2
+
+
+class P256Key(bytes):
+    """A passkey authority's 33-byte compressed P-256 public key; ``str()`` is its hex form (for
+    display next to base58 Ed25519 keys). Equal to the plain ``bytes`` of the key."""
+
+    def __str__(self) -> str:
+        return self.hex()
+
+    def __repr__(self) -> str:
+        return f"P256Key({self.hex()})"
 
 
 @dataclass(frozen=True)
 class AuthorityEntry:
-    """An authority slot in use: ``slot`` is its index in the table (0..7)."""
+    """An authority slot in use: ``slot`` is its index in the table (0..7); ``key`` is a ``Pubkey``
+    for kind 1 (Ed25519) and the 33-byte compressed P-256 key (``P256Key``, a ``bytes``) for kind 2 (passkey)."""
 
     slot: int
     kind: int
     permissions: int
-    key: Pubkey
+    key: Pubkey | bytes
     expires_at: int
 
 
@@ -41,7 +57,7 @@ class LimitEntry:
     """
 
     index: int
-    authority: Pubkey
+    authority: Pubkey | bytes
     mint: Pubkey
     per_transaction_cap: int
     period_cap: int
@@ -56,6 +72,15 @@ class LimitEntry:
 
 @dataclass(frozen=True)
 class WalletConfig:
+    """A decoded config.
+
+    ``nonce`` counts passkey-approved actions (it is part of every approval challenge);
+    ``rp_id_hash`` is the SHA-256 of the WebAuthn RP ID passkey approvals must carry (32 zero
+    bytes = not set); ``joint_threshold`` the distinct ``manage`` passkeys whose joint approval of
+    an ``execute`` lifts the limits (0 = off); ``guardian_threshold`` and ``recovery_timelock``
+    (seconds) the recovery settings.
+    """
+
     version: int
     config_bump: int
     vault_bump: int
@@ -63,12 +88,31 @@ class WalletConfig:
     nonce: int
     authorities: tuple[AuthorityEntry, ...]
     limits: tuple[LimitEntry, ...]
+    joint_threshold: int = 0
+    guardian_threshold: int = 0
+    recovery_timelock: int = 0
+    rp_id_hash: bytes = bytes(32)
+    recovery_id: int = 0
+    recovery_pending: bool = False
+    recovery_approvals: int = 0
+    recovery_new_owner: bytes | None = None
+    recovery_executes_at: int = 0
 
-    def authority(self, key: Pubkey) -> AuthorityEntry | None:
+    @property
+    def recovery_approving_slots(self) -> tuple[int, ...]:
+        """The authority slots whose guardians approve the pending recovery."""
+        return tuple(slot for slot in range(MAX_AUTHORITIES) if self.recovery_approvals >> slot & 1)
+
+    def authority(self, key: Pubkey | bytes) -> AuthorityEntry | None:
         return next((entry for entry in self.authorities if entry.key == key), None)
 
-    def limit(self, authority: Pubkey, mint: Pubkey) -> LimitEntry | None:
+    def limit(self, authority: Pubkey | bytes, mint: Pubkey) -> LimitEntry | None:
         return next((entry for entry in self.limits if entry.authority == authority and entry.mint == mint), None)
+
+    @property
+    def passkey_keys(self) -> tuple[bytes, ...]:
+        """The 33-byte compressed P-256 keys of the kind-2 (passkey) authorities."""
+        return tuple(bytes(entry.key) for entry in self.authorities if entry.kind == KIND_SECP256R1)
 
 
 def decode_config(data: bytes) -> WalletConfig:
@@ -83,14 +127,20 @@ def decode_config(data: bytes) -> WalletConfig:
         raise ValueError(f"unknown config version {version}")
     creator = Pubkey(data[16:48])
     (nonce,) = struct.unpack_from("<Q", data, 48)
+    joint_threshold, guardian_threshold = data[56], data[57]
+    (recovery_timelock,) = struct.unpack_from("<q", data, 64)
+    recovery_id, pending, approvals = struct.unpack_from("<QBB", data, RECOVERY_AT)
+    recovery_new_owner = P256Key(data[RECOVERY_AT + 16 : RECOVERY_AT + 49]) if pending else None
+    (recovery_executes_at,) = struct.unpack_from("<q", data, RECOVERY_AT + 56)
+    rp_id_hash = bytes(data[RP_ID_HASH_AT : RP_ID_HASH_AT + 32])
     authorities = []
-    keys: dict[int, Pubkey] = {}
+    keys: dict[int, Pubkey | bytes] = {}
     for slot in range(MAX_AUTHORITIES):
         at = AUTHORITIES_AT + slot * AUTHORITY_LEN
         kind, permissions = data[at], data[at + 1]
         if kind == 0:
             continue
-        key = Pubkey(data[at + 8 : at + 40])
+        key: Pubkey | bytes = P256Key(data[at + 8 : at + 41]) if kind == KIND_SECP256R1 else Pubkey(data[at + 8 : at + 40])
         (expires_at,) = struct.unpack_from("<q", data, at + 48)
         keys[slot] = key
         authorities.append(AuthorityEntry(slot, kind, permissions, key, expires_at))
@@ -112,4 +162,21 @@ def decode_config(data: bytes) -> WalletConfig:
                 spent=spent,
             )
         )
-    return WalletConfig(version, config_bump, vault_bump, creator, nonce, tuple(authorities), tuple(limits))
+    return WalletConfig(
+        version,
+        config_bump,
+        vault_bump,
+        creator,
+        nonce,
+        tuple(authorities),
+        tuple(limits),
+        joint_threshold=joint_threshold,
+        guardian_threshold=guardian_threshold,
+        recovery_timelock=recovery_timelock,
+        rp_id_hash=rp_id_hash,
+        recovery_id=recovery_id,
+        recovery_pending=bool(pending),
+        recovery_approvals=approvals,
+        recovery_new_owner=recovery_new_owner,
+        recovery_executes_at=recovery_executes_at,
+    )

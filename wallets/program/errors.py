@@ -36,6 +36,21 @@ class ProgramErrorCode(enum.IntEnum):
     SYSVAR_UNAVAILABLE = 6026
     CROSS_PROGRAM_CALL_FAILED = 6027
     AUTHORITY_NOT_FOUND = 6028
+    INVALID_INSTRUCTIONS_SYSVAR = 6029
+    INVALID_PRECOMPILE_INSTRUCTION = 6030
+    CLIENT_DATA_MISMATCH = 6031
+    RELYING_PARTY_MISMATCH = 6032
+    USER_NOT_VERIFIED = 6033
+    INVALID_CLIENT_DATA_TYPE = 6034
+    CHALLENGE_MISMATCH = 6035
+    APPROVAL_EXPIRED = 6036
+    DUPLICATE_APPROVAL = 6037
+    RECOVERY_DISABLED = 6038
+    RECOVERY_PENDING = 6039
+    NO_RECOVERY_PENDING = 6040
+    RECOVERY_MISMATCH = 6041
+    RECOVERY_NOT_READY = 6042
+    NOTHING_TO_WITHDRAW = 6043
 
 
 _SENTENCES = {
@@ -68,6 +83,21 @@ _SENTENCES = {
     ProgramErrorCode.SYSVAR_UNAVAILABLE: "The chain's clock or rent settings could not be read.",
     ProgramErrorCode.CROSS_PROGRAM_CALL_FAILED: "A transfer inside the wallet program failed.",
     ProgramErrorCode.AUTHORITY_NOT_FOUND: "That key is not on the wallet.",
+    ProgramErrorCode.INVALID_INSTRUCTIONS_SYSVAR: "The passkey approval did not name the chain's instructions account.",
+    ProgramErrorCode.INVALID_PRECOMPILE_INSTRUCTION: "The passkey signature check in the transaction is not valid.",
+    ProgramErrorCode.CLIENT_DATA_MISMATCH: "The passkey approval's data does not match what the passkey signed.",
+    ProgramErrorCode.RELYING_PARTY_MISMATCH: "The passkey was not used on this wallet's site.",
+    ProgramErrorCode.USER_NOT_VERIFIED: "The passkey approval lacks user verification (fingerprint, face or PIN).",
+    ProgramErrorCode.INVALID_CLIENT_DATA_TYPE: "The passkey response is not a sign-in or payment confirmation.",
+    ProgramErrorCode.CHALLENGE_MISMATCH: "The passkey approved a different action, or an approval that was already used.",
+    ProgramErrorCode.APPROVAL_EXPIRED: "The passkey approval has expired; approve again.",
+    ProgramErrorCode.DUPLICATE_APPROVAL: "The same passkey approved twice; another passkey must approve.",
+    ProgramErrorCode.RECOVERY_DISABLED: "This wallet has no guardians set up for recovery.",
+    ProgramErrorCode.RECOVERY_PENDING: "A recovery of this wallet is already under way.",
+    ProgramErrorCode.NO_RECOVERY_PENDING: "No recovery of this wallet is under way.",
+    ProgramErrorCode.RECOVERY_MISMATCH: "This approval is for a different recovery request.",
+    ProgramErrorCode.RECOVERY_NOT_READY: "The recovery cannot complete yet: more guardians or more waiting time are needed.",
+    ProgramErrorCode.NOTHING_TO_WITHDRAW: "This guardian has not approved the recovery.",
 }
 
 

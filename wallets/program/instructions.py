@@ -26,9 +26,19 @@ TAG_EXECUTE = 1
 TAG_ADD_AUTHORITY = 2
 TAG_REMOVE_AUTHORITY = 3
 TAG_SET_LIMITS = 4
+TAG_SET_PERMISSIONS = 5
+TAG_SET_SETTINGS = 6
+TAG_RECOVERY_START = 7
+TAG_RECOVERY_APPROVE = 8
+TAG_RECOVERY_WITHDRAW = 9
+TAG_RECOVERY_CANCEL = 10
+TAG_RECOVERY_EXECUTE = 11
+#: Added to a tag: the passkey-approved form of the action (``wallets.program.approvals``).
+PASSKEY_FLAG = 0x80
 
 KIND_ED25519 = 1
-KIND_SECP256R1 = 2  # reserved: refused by program version 1
+KIND_SECP256R1 = 2  # passkey: 33-byte compressed P-256 public key
+P256_KEY_LEN = 33
 
 PERMISSION_SPEND = 1
 PERMISSION_MANAGE = 2
@@ -42,22 +52,53 @@ TRANSFER_KIND_TOKEN = 1
 FIRST_EXTRA_ACCOUNT = 4
 
 
+AuthorityKey = Pubkey | bytes
+"""An authority's key: an Ed25519 ``Pubkey``, or the 33-byte compressed P-256 key of a passkey."""
+
+
+def encode_target(key: AuthorityKey) -> bytes:
+    """The target-key field of ``remove_authority``/``set_limits``/``set_permissions``: 32 bytes
+    for an Ed25519 key, 33 bytes for a compressed P-256 key.
+
+    :raises ValueError: bytes that are not a 33-byte compressed P-256 key (prefix 0x02/0x03).
+    """
+    if isinstance(key, Pubkey):
+        return bytes(key)
+    if len(key) != P256_KEY_LEN or key[0] not in (2, 3):
+        raise ValueError("a passkey key is a 33-byte compressed P-256 public key")
+    return bytes(key)
+
+
 @dataclass(frozen=True)
 class Authority:
     """An authority record (48 bytes): who may act, with which permission bits, until when.
 
-    :param key: the Ed25519 public key that signs transactions.
+    :param key: the Ed25519 public key that signs transactions (kind 1), or the 33-byte
+        compressed P-256 public key of a passkey (kind 2; see ``Authority.passkey``).
     :param permissions: ``PERMISSION_SPEND | PERMISSION_MANAGE | PERMISSION_GUARDIAN`` bits.
     :param expires_at: unix seconds after which the key may no longer act; 0 = never.
-    :param kind: ``KIND_ED25519`` (the only kind version 1 accepts).
+    :param kind: ``KIND_ED25519`` or ``KIND_SECP256R1``.
     """
 
-    key: Pubkey
+    key: AuthorityKey
     permissions: int
     expires_at: int = 0
     kind: int = KIND_ED25519
 
+    @classmethod
+    def passkey(cls, public_key: bytes, permissions: int, expires_at: int = 0) -> Authority:
+        """A kind-2 (Secp256r1) authority from a passkey's 33-byte compressed P-256 public key."""
+        return cls(bytes(public_key), permissions, expires_at, KIND_SECP256R1)
+
     def encode(self) -> bytes:
+        """Kind 1: ``kind, permissions, reserved 6, key 32, expires_at``; kind 2: ``kind,
+        permissions, key prefix (0x02/0x03), reserved 5, key x-coordinate 32, expires_at``.
+
+        :raises ValueError: a kind-2 key that is not a compressed P-256 key.
+        """
+        if self.kind == KIND_SECP256R1:
+            key = encode_target(bytes(self.key))
+            return struct.pack("<BBB5x32sq", self.kind, self.permissions, key[0], key[1:], self.expires_at)
         return struct.pack("<BB6x32sq", self.kind, self.permissions, bytes(self.key), self.expires_at)
 
 
@@ -216,12 +257,100 @@ def add_authority(program_id: Pubkey, creator: Pubkey, authority: Pubkey, new: A
     return _manage(program_id, creator, authority, bytes([TAG_ADD_AUTHORITY]) + new.encode())
 
 
-def remove_authority(program_id: Pubkey, creator: Pubkey, authority: Pubkey, removed: Pubkey) -> Instruction:
-    """``remove_authority``: ``authority`` (``manage``) removes ``removed`` and its limits."""
-    return _manage(program_id, creator, authority, bytes([TAG_REMOVE_AUTHORITY]) + bytes(removed))
+def remove_authority(program_id: Pubkey, creator: Pubkey, authority: Pubkey, removed: AuthorityKey) -> Instruction:
+    """``remove_authority``: ``authority`` (``manage``) removes ``removed`` (Ed25519 key or
+    33-byte passkey key) and its limits."""
+    return _manage(program_id, creator, authority, bytes([TAG_REMOVE_AUTHORITY]) + encode_target(removed))
 
 
-def set_limits(program_id: Pubkey, creator: Pubkey, authority: Pubkey, target: Pubkey, limit: Limit) -> Instruction:
+def set_limits(program_id: Pubkey, creator: Pubkey, authority: Pubkey, target: AuthorityKey, limit: Limit) -> Instruction:
     """``set_limits``: ``authority`` (``manage``) sets ``target``'s limit for ``limit.mint``
     (both caps 0 deletes it)."""
-    return _manage(program_id, creator, authority, bytes([TAG_SET_LIMITS]) + bytes(target) + limit.encode())
+    return _manage(program_id, creator, authority, bytes([TAG_SET_LIMITS]) + encode_target(target) + limit.encode())
+
+
+def set_permissions(
+    program_id: Pubkey, creator: Pubkey, authority: Pubkey, target: AuthorityKey, permissions: int
+) -> Instruction:
+    """``set_permissions``: ``authority`` (``manage``) sets ``target``'s permission bits (non-zero).
+    The program refuses (6021) when no live ``manage`` authority would remain."""
+    return _manage(
+        program_id, creator, authority, struct.pack("<BB", TAG_SET_PERMISSIONS, permissions) + encode_target(target)
+    )
+
+
+def set_settings(
+    program_id: Pubkey,
+    creator: Pubkey,
+    authority: Pubkey,
+    *,
+    rp_id_hash: bytes,
+    joint_threshold: int = 0,
+    guardian_threshold: int = 0,
+    recovery_timelock: int = 0,
+) -> Instruction:
+    """``set_settings``: ``authority`` (``manage``) writes all the wallet settings at once (read the
+    config first to keep the others).
+
+    :param rp_id_hash: SHA-256 of the WebAuthn RP ID (32 bytes) that passkey approvals must carry.
+    :param joint_threshold: 0 (off) or 2..8 distinct ``manage`` passkeys whose joint approval of an
+        ``execute`` lifts the spending limits.
+    :param guardian_threshold: 0 (recovery off) or the guardian approvals a recovery needs (1..8).
+    :param recovery_timelock: seconds between the threshold being met and the recovery executing.
+    :raises ValueError: ``rp_id_hash`` is not 32 bytes.
+    """
+    if len(rp_id_hash) != 32:
+        raise ValueError("rp_id_hash is 32 bytes (SHA-256 of the RP ID)")
+    body = struct.pack("<32sBB6xq", rp_id_hash, joint_threshold, guardian_threshold, recovery_timelock)
+    return _manage(program_id, creator, authority, bytes([TAG_SET_SETTINGS]) + body)
+
+
+def _passkey_key(key: bytes) -> bytes:
+    encoded = encode_target(bytes(key))
+    if len(encoded) != P256_KEY_LEN:
+        raise ValueError("the new owner is a passkey: a 33-byte compressed P-256 public key")
+    return encoded
+
+
+def recovery_start(program_id: Pubkey, creator: Pubkey, authority: Pubkey, new_owner: bytes) -> Instruction:
+    """``recovery_start``: a guardian opens the wallet's recovery request for the passkey
+    ``new_owner`` (33-byte compressed P-256 key); the starting guardians' approvals count. Normally
+    passkey-approved by guardians (``approve_with_passkeys``); ``authority`` is then a placeholder.
+
+    :raises ValueError: ``new_owner`` is not a compressed P-256 key.
+    """
+    return _manage(program_id, creator, authority, bytes([TAG_RECOVERY_START]) + _passkey_key(new_owner))
+
+
+def recovery_approve(
+    program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int, new_owner: bytes
+) -> Instruction:
+    """``recovery_approve``: a guardian approves the pending request ``recovery_id`` (from
+    ``WalletConfig.recovery_id``) for ``new_owner``."""
+    body = struct.pack("<BQ", TAG_RECOVERY_APPROVE, recovery_id) + _passkey_key(new_owner)
+    return _manage(program_id, creator, authority, body)
+
+
+def recovery_withdraw(
+    program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int, new_owner: bytes
+) -> Instruction:
+    """``recovery_withdraw``: a guardian takes back its approval of the pending request; below the
+    threshold the clock stops."""
+    body = struct.pack("<BQ", TAG_RECOVERY_WITHDRAW, recovery_id) + _passkey_key(new_owner)
+    return _manage(program_id, creator, authority, body)
+
+
+def recovery_cancel(program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int) -> Instruction:
+    """``recovery_cancel``: an owner (``manage``: a signer, or passkey-approved) ends the pending request."""
+    return _manage(program_id, creator, authority, struct.pack("<BQ", TAG_RECOVERY_CANCEL, recovery_id))
+
+
+def recovery_execute(program_id: Pubkey, creator: Pubkey, recovery_id: int) -> Instruction:
+    """``recovery_execute``: completes the pending request once its timelock has run out; anyone may
+    submit it (no signer besides the fee payer). Only account: the config (writable)."""
+    config, _ = config_address(program_id, creator)
+    return Instruction(
+        program_id,
+        struct.pack("<BQ", TAG_RECOVERY_EXECUTE, recovery_id),
+        [AccountMeta(config, is_signer=False, is_writable=True)],
+    )

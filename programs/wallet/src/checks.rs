@@ -3,8 +3,9 @@
 
 use crate::error::Error;
 use crate::ids::SYSTEM_PROGRAM;
+use crate::passkey;
 use crate::rt::{self, Account};
-use crate::state::{Config, CONFIG_LEN, CONFIG_SEED, VAULT_SEED, VERSION};
+use crate::state::{same, Config, CONFIG_LEN, CONFIG_SEED, VAULT_SEED, VERSION};
 
 pub fn signer(account: &Account) -> Result<(), Error> {
     if account.is_signer() { Ok(()) } else { Err(Error::MissingSignature) }
@@ -15,10 +16,11 @@ pub fn writable(account: &Account) -> Result<(), Error> {
 }
 
 /// Refuses when two of `accounts` are the same account (same key).
+#[inline(never)]
 pub fn distinct(accounts: &[&Account]) -> Result<(), Error> {
     for (i, a) in accounts.iter().enumerate() {
         for b in &accounts[i + 1..] {
-            if a.key() == b.key() {
+            if same(a.key(), b.key()) {
                 return Err(Error::DuplicateAccount);
             }
         }
@@ -27,7 +29,7 @@ pub fn distinct(accounts: &[&Account]) -> Result<(), Error> {
 }
 
 pub fn program(account: &Account, id: &[u8; 32]) -> Result<(), Error> {
-    if account.key() == id { Ok(()) } else { Err(Error::InvalidProgramAccount) }
+    if same(account.key(), id) { Ok(()) } else { Err(Error::InvalidProgramAccount) }
 }
 
 /// The writable config account of this program: owner, size, discriminator, version, and its
@@ -71,4 +73,64 @@ pub fn authority(account: &Account, config: &Config, permission: u8, now: i64) -
         return Err(Error::PermissionDenied);
     }
     Ok(slot)
+}
+
+/// How an action is approved: by the Ed25519 authority that signs (the account at the approver
+/// position), or by passkeys (that account is the Instructions sysvar; the bytes are the
+/// approvals section).
+#[derive(Clone, Copy)]
+pub enum Approval<'a> {
+    Signer,
+    Passkeys(&'a [u8]),
+}
+
+/// An action to authorize: `accounts[approver]` is the signer or the Instructions sysvar; the
+/// keys of `accounts[first_extra..]` are bound into a passkey challenge with `tag` and `body`.
+pub struct Action<'a> {
+    pub program_id: &'a [u8; 32],
+    pub accounts: &'a [Account],
+    pub approver: usize,
+    pub first_extra: usize,
+    pub tag: u8,
+    pub body: &'a [u8],
+    pub permission: u8,
+    pub approval: Approval<'a>,
+}
+
+/// Who authorized an action: `slot` is the signer's (or the first approving passkey's) slot;
+/// `managers` how many distinct approving passkeys hold `manage` (0 for a signer).
+pub struct Authorized {
+    pub slot: usize,
+    pub managers: usize,
+    /// The approving slots as a bitmap (the signer's one bit for the signer form).
+    pub slots: u8,
+}
+
+/// Checks that the action is approved by authorities holding `action.permission`. A
+/// passkey-approved action also bumps the config's nonce (its approvals cannot be replayed).
+pub fn authorize(action: &Action, config: &mut Config, now: i64) -> Result<Authorized, Error> {
+    let approver = action.accounts.get(action.approver).ok_or(Error::NotEnoughAccounts)?;
+    match action.approval {
+        Approval::Signer => {
+            let slot = authority(approver, config, action.permission, now)?;
+            Ok(Authorized { slot, managers: 0, slots: 1u8 << slot })
+        }
+        Approval::Passkeys(bytes) => {
+            let section = passkey::Section::parse(bytes)?;
+            let extra = action.accounts.get(action.first_extra..).unwrap_or(&[]);
+            let challenge = passkey::action_challenge(&passkey::ActionDigest {
+                program_id: action.program_id,
+                config: action.accounts[0].key(),
+                nonce: config.nonce(),
+                expires_at: section.expires_at,
+                tag: action.tag,
+                body: action.body,
+                extra,
+            })?;
+            let expected = passkey::Expectation { challenge: &challenge, permission: action.permission, now };
+            let approvers = passkey::verify(config, approver, &section, &expected)?;
+            config.bump_nonce()?;
+            Ok(Authorized { slot: approvers.first_slot, managers: approvers.managers, slots: approvers.slots })
+        }
+    }
 }

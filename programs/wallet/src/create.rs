@@ -76,8 +76,9 @@ pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> Prog
         let record = AuthorityRecord::parse(&body[at..at + AUTHORITY_RECORD_LEN])?;
         has_manager |= record.permissions & PERMISSION_MANAGE != 0;
         for j in 0..i {
-            let other = HEADER_LEN + j * AUTHORITY_RECORD_LEN + 8;
-            if body[other..other + 32] == record.key {
+            let other = HEADER_LEN + j * AUTHORITY_RECORD_LEN;
+            let other = AuthorityRecord::parse(&body[other..other + AUTHORITY_RECORD_LEN])?;
+            if other.kind == record.kind && other.key == record.key {
                 return Err(Error::AuthorityExists);
             }
         }

@@ -61,6 +61,37 @@ pub enum Error {
     CrossProgramCallFailed = 6027,
     /// The target authority is not in the wallet.
     AuthorityNotFound = 6028,
+    /// The account in the approver's position of a passkey-approved action is not the Instructions sysvar.
+    InvalidInstructionsSysvar = 6029,
+    /// The named instruction is not a well-formed secp256r1 precompile instruction, the signature
+    /// index is out of range, or an offset points into another instruction.
+    InvalidPrecompileInstruction = 6030,
+    /// The SHA-256 of the clientDataJSON is not the one the passkey signed.
+    ClientDataMismatch = 6031,
+    /// The authenticatorData's rpIdHash is not the wallet's RP ID hash (or the wallet has none).
+    RelyingPartyMismatch = 6032,
+    /// The authenticatorData lacks the user-present (UP) or user-verified (UV) flag.
+    UserNotVerified = 6033,
+    /// The clientDataJSON does not start with a `webauthn.get` or `payment.get` type.
+    InvalidClientDataType = 6034,
+    /// The clientDataJSON's challenge is not the one of this action (other action, wallet or nonce).
+    ChallengeMismatch = 6035,
+    /// The approvals' `expires_at` has passed.
+    ApprovalExpired = 6036,
+    /// The same passkey approves twice (or a guardian approves the same recovery twice).
+    DuplicateApproval = 6037,
+    /// Recovery is off for this wallet (guardian threshold 0).
+    RecoveryDisabled = 6038,
+    /// A recovery is already pending (one per wallet).
+    RecoveryPending = 6039,
+    /// No recovery is pending.
+    NoRecoveryPending = 6040,
+    /// The recovery id or new owner key is not the pending request's.
+    RecoveryMismatch = 6041,
+    /// The pending recovery lacks guardian approvals, or its timelock has not passed.
+    RecoveryNotReady = 6042,
+    /// The guardian has no approval of the pending recovery to withdraw.
+    NothingToWithdraw = 6043,
 }
 
 impl Error {
@@ -100,6 +131,21 @@ impl Error {
             Error::SysvarUnavailable => b"numpay_wallet: sysvar unavailable",
             Error::CrossProgramCallFailed => b"numpay_wallet: cross-program call failed",
             Error::AuthorityNotFound => b"numpay_wallet: authority not found",
+            Error::InvalidInstructionsSysvar => b"numpay_wallet: not the instructions sysvar",
+            Error::InvalidPrecompileInstruction => b"numpay_wallet: invalid secp256r1 precompile instruction",
+            Error::ClientDataMismatch => b"numpay_wallet: clientDataJSON hash mismatch",
+            Error::RelyingPartyMismatch => b"numpay_wallet: rpIdHash mismatch",
+            Error::UserNotVerified => b"numpay_wallet: user presence or verification missing",
+            Error::InvalidClientDataType => b"numpay_wallet: clientDataJSON type not webauthn.get",
+            Error::ChallengeMismatch => b"numpay_wallet: challenge mismatch",
+            Error::ApprovalExpired => b"numpay_wallet: approval expired",
+            Error::DuplicateApproval => b"numpay_wallet: duplicate approval",
+            Error::RecoveryDisabled => b"numpay_wallet: recovery is off",
+            Error::RecoveryPending => b"numpay_wallet: a recovery is already pending",
+            Error::NoRecoveryPending => b"numpay_wallet: no recovery pending",
+            Error::RecoveryMismatch => b"numpay_wallet: not the pending recovery",
+            Error::RecoveryNotReady => b"numpay_wallet: recovery not ready",
+            Error::NothingToWithdraw => b"numpay_wallet: no approval to withdraw",
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `execute`: moves SOL and tokens out of the vault, authorized by a `spend` authority that signs
-//! the transaction, within that authority's per-mint limits.
+//! the transaction (or, passkey-approved, by `spend` passkeys), within that authority's per-mint
+//! limits (the first approving passkey's; none when at least the joint threshold of distinct
+//! `manage` passkeys approve).
 //!
-//! Accounts: 0 config (writable), 1 vault (writable), 2 authority (signer), 3 System program,
+//! Accounts: 0 config (writable), 1 vault (writable), 2 authority (signer) or the Instructions
+//! sysvar, 3 System program,
 //! 4.. the accounts the transfers name by index.
 //! Data after the tag: `count u8 (1..=8), reserved 6`, then `count` transfers of 24 bytes:
 //! `kind u8 (0 SOL, 1 token), destination u8, destination_token_account u8, mint u8,
@@ -19,7 +22,7 @@ use crate::checks;
 use crate::error::{Error, ProgramResult};
 use crate::ids::{ASSOCIATED_TOKEN_PROGRAM, SOL_MINT, SYSTEM_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM};
 use crate::rt::{self, Account, Call, Meta};
-use crate::state::{all_zero, read_key, read_u64, MAX_LIMITS, PERMISSION_SPEND, VAULT_SEED};
+use crate::state::{all_zero, same, read_key, read_u64, MAX_LIMITS, PERMISSION_SPEND, VAULT_SEED};
 
 const HEADER_LEN: usize = 7;
 const TRANSFER_LEN: usize = 24;
@@ -76,7 +79,8 @@ impl Transfer {
     }
 }
 
-pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> ProgramResult {
+pub fn process(request: &crate::Request) -> ProgramResult {
+    let crate::Request { program_id, accounts, body, approval } = *request;
     let [config_account, vault, authority, system_program, ..] = accounts else {
         return Err(Error::NotEnoughAccounts);
     };
@@ -92,7 +96,21 @@ pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> Prog
     let mut config = checks::config(config_account, program_id)?;
     checks::vault(vault, config_account, &config, program_id)?;
     let now = rt::unix_timestamp()?;
-    let slot = checks::authority(authority, &config, PERMISSION_SPEND, now)?;
+    let action = checks::Action {
+        program_id,
+        accounts,
+        approver: 2,
+        first_extra: FIRST_EXTRA_ACCOUNT,
+        tag: crate::TAG_EXECUTE,
+        body,
+        permission: PERMISSION_SPEND,
+        approval,
+    };
+    let authorized = checks::authorize(&action, &mut config, now)?;
+    let slot = authorized.slot;
+    // The owners together: enough distinct `manage` passkeys approving the same execute.
+    let joint = config.joint_threshold();
+    let unlimited = joint != 0 && authorized.managers >= joint as usize;
 
     // Pass 1: every account and every limit; the counters are written here, before any transfer.
     let mut spent_in_call = [0u64; MAX_LIMITS];
@@ -100,6 +118,9 @@ pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> Prog
         let at = HEADER_LEN + i * TRANSFER_LEN;
         let transfer = Transfer::parse(&body[at..at + TRANSFER_LEN], accounts.len())?;
         let mint = check_transfer_accounts(&transfer, accounts)?;
+        if unlimited {
+            continue;
+        }
         let limit = config.find_limit(slot, &mint).ok_or(Error::NoLimitForMint)?;
         let in_call = spent_in_call[limit].checked_add(transfer.amount).ok_or(Error::ArithmeticOverflow)?;
         let cap = config.per_transaction_cap(limit);
@@ -110,7 +131,6 @@ pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> Prog
         spent_in_call[limit] = in_call;
         config.spend(limit, transfer.amount, now)?;
     }
-    config.bump_nonce()?;
 
     // Pass 2: the transfers, each signed for by the vault PDA.
     let bump = [config.vault_bump()];
@@ -175,7 +195,7 @@ fn check_transfer_accounts(transfer: &Transfer, accounts: &[Account]) -> Result<
     let token_program = &accounts[transfer.token_program];
     let associated_token_program = &accounts[transfer.associated_token_program];
     let payer = &accounts[transfer.payer];
-    if token_program.key() != &TOKEN_PROGRAM && token_program.key() != &TOKEN_2022_PROGRAM {
+    if !same(token_program.key(), &TOKEN_PROGRAM) && !same(token_program.key(), &TOKEN_2022_PROGRAM) {
         return Err(Error::InvalidProgramAccount);
     }
     checks::program(associated_token_program, &ASSOCIATED_TOKEN_PROGRAM)?;
@@ -185,7 +205,7 @@ fn check_transfer_accounts(transfer: &Transfer, accounts: &[Account]) -> Result<
     checks::writable(payer)?;
     checks::writable(source)?;
     checks::writable(destination_token_account)?;
-    if mint.owner() != token_program.key() {
+    if !same(mint.owner(), token_program.key()) {
         return Err(Error::InvalidMint);
     }
     let source_data = source.data();

@@ -23,3 +23,15 @@ pub const ASSOCIATED_TOKEN_PROGRAM: [u8; 32] = [
 
 /// The key that stands for SOL in limits and in `execute` transfers.
 pub const SOL_MINT: [u8; 32] = [0; 32];
+
+/// `Sysvar1nstructions1111111111111111111111111`: the Instructions sysvar.
+pub const INSTRUCTIONS_SYSVAR: [u8; 32] = [
+    6, 167, 213, 23, 24, 123, 209, 102, 53, 218, 212, 4, 85, 253, 194, 192, 193, 36, 198, 143, 33, 86, 117, 165, 219,
+    186, 203, 95, 8, 0, 0, 0,
+];
+
+/// `Secp256r1SigVerify1111111111111111111111111`: the secp256r1 (P-256) signature-verify precompile.
+pub const SECP256R1_PROGRAM: [u8; 32] = [
+    6, 146, 13, 236, 47, 234, 113, 181, 183, 35, 129, 77, 116, 45, 169, 3, 28, 131, 231, 95, 219, 121, 93, 86, 142, 117,
+    71, 128, 32, 0, 0, 0,
+];

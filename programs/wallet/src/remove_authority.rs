@@ -1,30 +1,22 @@
 //! `remove_authority`: removes an authority and its limits. The last live authority holding
 //! `manage` cannot be removed.
 //!
-//! Accounts: 0 config (writable), 1 authority (signer, `manage`).
-//! Data after the tag: the key to remove (32 bytes).
+//! Accounts: 0 config (writable), 1 authority (signer, `manage`) or, passkey-approved, the
+//! Instructions sysvar. Data after the tag: the key to remove (32 bytes Ed25519, 33 bytes
+//! compressed P-256).
 
-use crate::checks;
 use crate::error::{Error, ProgramResult};
-use crate::rt::{self, Account};
-use crate::state::{read_key, PERMISSION_MANAGE};
+use crate::Request;
+use crate::state::parse_target;
 
-pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> ProgramResult {
-    let [config_account, authority, ..] = accounts else {
-        return Err(Error::NotEnoughAccounts);
-    };
-    if body.len() != 32 {
-        return Err(Error::InvalidInstructionData);
-    }
-    let target = read_key(body, 0);
-    checks::distinct(&[config_account, authority])?;
-    let mut config = checks::config(config_account, program_id)?;
-    let now = rt::unix_timestamp()?;
-    checks::authority(authority, &config, PERMISSION_MANAGE, now)?;
-    let slot = config.find_authority(&target).ok_or(Error::AuthorityNotFound)?;
+pub fn process(request: &Request) -> ProgramResult {
+    let body = request.body;
+    let (kind, target) = parse_target(body)?;
+    let (mut config, now) = crate::manage(request, crate::TAG_REMOVE_AUTHORITY)?;
+    let slot = config.find_authority_of(kind, &target).ok_or(Error::AuthorityNotFound)?;
     if config.count_managers(now, Some(slot)) == 0 {
         return Err(Error::LastOwner);
     }
     config.clear_authority(slot);
-    config.bump_nonce()
+    config.refresh_recovery_clock(now)
 }

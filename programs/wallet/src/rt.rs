@@ -5,7 +5,8 @@
 //! lamports u64, data_len u64, data, 10 KiB realloc room, align 8, rent_epoch u64`; then the
 //! instruction data length u64, the data, the program id), and wraps the syscalls the program uses
 //! (`sol_log_`, `sol_log_64_`, `sol_invoke_signed_c`, `sol_create_program_address`,
-//! `sol_try_find_program_address`, `sol_get_clock_sysvar`, `sol_get_rent_sysvar`, `abort`).
+//! `sol_try_find_program_address`, `sol_get_clock_sysvar`, `sol_get_rent_sysvar`, `sol_sha256`,
+//! `abort`).
 //! Everything outside this module is safe Rust.
 
 use crate::error::Error;
@@ -147,6 +148,7 @@ unsafe extern "C" {
         bump: *mut u8,
     ) -> u64;
     fn sol_get_clock_sysvar(out: *mut u8) -> u64;
+    fn sol_sha256(vals: *const CSeed, val_len: u64, hash_result: *mut u8) -> u64;
     fn sol_get_rent_sysvar(out: *mut u8) -> u64;
     fn abort() -> !;
 }
@@ -237,6 +239,23 @@ pub fn find_program_address(seeds: &[&[u8]], program_id: &[u8; 32]) -> Option<([
     let mut bump = 0u8;
     let status = unsafe { sol_try_find_program_address(c.as_ptr(), n, program_id.as_ptr(), out.as_mut_ptr(), &mut bump) };
     if status == 0 { Some((out, bump)) } else { None }
+}
+
+/// The most byte strings one `sha256` call hashes.
+pub const MAX_HASH_PARTS: usize = 32;
+
+/// SHA-256 of the concatenation of `parts` (the `sol_sha256` syscall).
+pub fn sha256(parts: &[&[u8]]) -> Result<[u8; 32], Error> {
+    if parts.len() > MAX_HASH_PARTS {
+        return Err(Error::InvalidInstructionData);
+    }
+    let mut c = [CSeed { addr: core::ptr::null(), len: 0 }; MAX_HASH_PARTS];
+    for (slot, part) in c.iter_mut().zip(parts.iter()) {
+        *slot = CSeed { addr: part.as_ptr(), len: part.len() as u64 };
+    }
+    let mut out = [0u8; 32];
+    let status = unsafe { sol_sha256(c.as_ptr(), parts.len() as u64, out.as_mut_ptr()) };
+    if status == 0 { Ok(out) } else { Err(Error::InvalidInstructionData) }
 }
 
 /// The cluster's unix timestamp (seconds) from the Clock sysvar.

@@ -1,35 +1,31 @@
 //! `set_limits`: sets (adds, changes or deletes) one authority's limit for one mint.
 //!
-//! Accounts: 0 config (writable), 1 authority (signer, `manage`).
-//! Data after the tag: the target authority's key (32 bytes), then a limit body (56 bytes:
-//! `mint 32, per_transaction_cap u64, period_cap u64, period_seconds u64`). Both caps 0 deletes the
-//! limit. A new limit starts its period now with nothing spent; a changed limit keeps its period
-//! start and spent counter.
+//! Accounts: 0 config (writable), 1 authority (signer, `manage`) or, passkey-approved, the
+//! Instructions sysvar.
+//! Data after the tag: the target authority's key (32 bytes Ed25519 or 33 bytes compressed
+//! P-256), then a limit body (56 bytes: `mint 32, per_transaction_cap u64, period_cap u64,
+//! period_seconds u64`). Both caps 0 deletes the limit. A new limit starts its period now with
+//! nothing spent; a changed limit keeps its period start and spent counter.
 
-use crate::checks;
 use crate::error::{Error, ProgramResult};
-use crate::rt::{self, Account};
-use crate::state::{read_key, LimitBody, LIMIT_BODY_LEN, PERMISSION_MANAGE};
+use crate::Request;
+use crate::state::{parse_target, LimitBody, LIMIT_BODY_LEN};
 
-pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> ProgramResult {
-    let [config_account, authority, ..] = accounts else {
-        return Err(Error::NotEnoughAccounts);
-    };
-    if body.len() != 32 + LIMIT_BODY_LEN {
+pub fn process(request: &Request) -> ProgramResult {
+    let body = request.body;
+    if body.len() < LIMIT_BODY_LEN {
         return Err(Error::InvalidInstructionData);
     }
-    let target = read_key(body, 0);
-    let limit = LimitBody::parse(&body[32..])?;
-    checks::distinct(&[config_account, authority])?;
-    let mut config = checks::config(config_account, program_id)?;
-    let now = rt::unix_timestamp()?;
-    checks::authority(authority, &config, PERMISSION_MANAGE, now)?;
-    let slot = config.find_authority(&target).ok_or(Error::AuthorityNotFound)?;
+    let (target_bytes, limit_bytes) = body.split_at(body.len() - LIMIT_BODY_LEN);
+    let (kind, target) = parse_target(target_bytes)?;
+    let limit = LimitBody::parse(limit_bytes)?;
+    let (mut config, now) = crate::manage(request, crate::TAG_SET_LIMITS)?;
+    let slot = config.find_authority_of(kind, &target).ok_or(Error::AuthorityNotFound)?;
     let existing = config.find_limit(slot, &limit.mint);
     if limit.is_delete() {
         let index = existing.ok_or(Error::InvalidLimit)?;
         config.clear_limit(index);
-        return config.bump_nonce();
+        return Ok(());
     }
     limit.validate()?;
     match existing {
@@ -39,5 +35,5 @@ pub fn process(program_id: &[u8; 32], accounts: &[Account], body: &[u8]) -> Prog
             config.set_new_limit(index, slot, &limit, now);
         }
     }
-    config.bump_nonce()
+    Ok(())
 }

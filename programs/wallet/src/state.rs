@@ -23,6 +23,22 @@ const CONFIG_BUMP_AT: usize = 9;
 const VAULT_BUMP_AT: usize = 10;
 const CREATOR_AT: usize = 16;
 const NONCE_AT: usize = 48;
+const JOINT_THRESHOLD_AT: usize = 56;
+const GUARDIAN_THRESHOLD_AT: usize = 57;
+const RECOVERY_TIMELOCK_AT: usize = 64;
+/// The wallet's WebAuthn RP ID hash (SHA-256 of the relying party id): the extension area's first 32 bytes.
+pub const RP_ID_HASH_AT: usize = EXTENSION_AT;
+// pending recovery (extension area after the RP ID hash)
+const RECOVERY_ID_AT: usize = EXTENSION_AT + 32;
+const RECOVERY_PENDING_AT: usize = RECOVERY_ID_AT + 8;
+const RECOVERY_APPROVALS_AT: usize = RECOVERY_PENDING_AT + 1;
+const RECOVERY_KEY_AT: usize = RECOVERY_ID_AT + 16;
+const RECOVERY_EXECUTES_AT: usize = RECOVERY_KEY_AT + 40;
+const RECOVERY_END: usize = RECOVERY_EXECUTES_AT + 8;
+/// The length of a compressed P-256 public key (`0x02`/`0x03`, then x).
+pub const P256_KEY_LEN: usize = 33;
+/// An authority slot's key field: 32-byte Ed25519 key or 33-byte compressed P-256 key, zero-padded.
+pub const KEY_FIELD_LEN: usize = 40;
 
 pub const KIND_NONE: u8 = 0;
 pub const KIND_ED25519: u8 = 1;
@@ -56,6 +72,19 @@ pub fn read_key(data: &[u8], at: usize) -> [u8; 32] {
     key
 }
 
+/// Byte-wise equality through one out-of-line `memcmp` (an inlined comparison of a constant
+/// length is unrolled into byte loads on BPF, which multiplies the program size).
+#[inline(never)]
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a == b
+}
+
+/// A table size the optimizer cannot see through: table scans stay loops (fully unrolled, the 8-
+/// and 16-entry scans with their comparisons multiplied the program size).
+pub fn opaque(n: usize) -> usize {
+    core::hint::black_box(n)
+}
+
 pub fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| *b == 0)
 }
@@ -67,33 +96,63 @@ pub const AUTHORITY_RECORD_LEN: usize = 48;
 pub struct AuthorityRecord {
     pub kind: u8,
     pub permissions: u8,
-    pub key: [u8; 32],
+    /// The slot's key field: Ed25519 key then 8 zero bytes, or the 33-byte compressed P-256 key
+    /// then 7 zero bytes.
+    pub key: [u8; KEY_FIELD_LEN],
     pub expires_at: i64,
 }
 
 impl AuthorityRecord {
+    /// Kind 1: `kind, permissions, reserved 6, Ed25519 key 32, expires_at`. Kind 2: `kind,
+    /// permissions, key prefix (0x02 or 0x03), reserved 5, key x-coordinate 32, expires_at`.
     pub fn parse(bytes: &[u8]) -> Result<AuthorityRecord, Error> {
-        if bytes.len() != AUTHORITY_RECORD_LEN || !all_zero(&bytes[2..8]) {
+        if bytes.len() != AUTHORITY_RECORD_LEN {
             return Err(Error::InvalidInstructionData);
         }
-        let record = AuthorityRecord {
-            kind: bytes[0],
-            permissions: bytes[1],
-            key: read_key(bytes, 8),
-            expires_at: read_i64(bytes, 40),
-        };
-        if record.kind == KIND_SECP256R1 {
-            return Err(Error::UnsupportedAuthorityKind);
+        let kind = bytes[0];
+        let mut key = [0u8; KEY_FIELD_LEN];
+        match kind {
+            KIND_ED25519 => {
+                if !all_zero(&bytes[2..8]) {
+                    return Err(Error::InvalidInstructionData);
+                }
+                key[..32].copy_from_slice(&bytes[8..40]);
+            }
+            KIND_SECP256R1 => {
+                if (bytes[2] != 2 && bytes[2] != 3) || !all_zero(&bytes[3..8]) {
+                    return Err(Error::InvalidInstructionData);
+                }
+                key[0] = bytes[2];
+                key[1..P256_KEY_LEN].copy_from_slice(&bytes[8..40]);
+            }
+            _ => return Err(Error::InvalidInstructionData),
         }
-        if record.kind != KIND_ED25519
-            || record.permissions == 0
+        let record = AuthorityRecord { kind, permissions: bytes[1], key, expires_at: read_i64(bytes, 40) };
+        if record.permissions == 0
             || record.permissions & !PERMISSIONS_KNOWN != 0
             || record.expires_at < 0
-            || all_zero(&record.key)
+            || all_zero(&bytes[8..40])
         {
             return Err(Error::InvalidInstructionData);
         }
         Ok(record)
+    }
+}
+
+/// A target authority named in instruction data: 32 bytes = an Ed25519 key, 33 bytes = a
+/// compressed P-256 key (first byte 0x02 or 0x03). Returns (kind, key field).
+pub fn parse_target(bytes: &[u8]) -> Result<(u8, [u8; KEY_FIELD_LEN]), Error> {
+    let mut key = [0u8; KEY_FIELD_LEN];
+    match bytes.len() {
+        32 => {
+            key[..32].copy_from_slice(bytes);
+            Ok((KIND_ED25519, key))
+        }
+        P256_KEY_LEN if bytes[0] == 2 || bytes[0] == 3 => {
+            key[..P256_KEY_LEN].copy_from_slice(bytes);
+            Ok((KIND_SECP256R1, key))
+        }
+        _ => Err(Error::InvalidInstructionData),
     }
 }
 
@@ -171,7 +230,108 @@ impl<'a> Config<'a> {
         write_u64(self.data, NONCE_AT, 0);
     }
 
-    /// Counts one state change (execute, add_authority, remove_authority, set_limits).
+    pub fn nonce(&self) -> u64 {
+        read_u64(self.data, NONCE_AT)
+    }
+
+    pub fn joint_threshold(&self) -> u8 {
+        self.data[JOINT_THRESHOLD_AT]
+    }
+
+    pub fn guardian_threshold(&self) -> u8 {
+        self.data[GUARDIAN_THRESHOLD_AT]
+    }
+
+    pub fn recovery_timelock(&self) -> i64 {
+        read_i64(self.data, RECOVERY_TIMELOCK_AT)
+    }
+
+    pub fn rp_id_hash(&self) -> [u8; 32] {
+        read_key(self.data, RP_ID_HASH_AT)
+    }
+
+    /// Writes the wallet settings (`set_settings`).
+    pub fn set_settings(&mut self, rp_id_hash: &[u8; 32], joint_threshold: u8, guardian_threshold: u8, timelock: i64) {
+        self.data[RP_ID_HASH_AT..RP_ID_HASH_AT + 32].copy_from_slice(rp_id_hash);
+        self.data[JOINT_THRESHOLD_AT] = joint_threshold;
+        self.data[GUARDIAN_THRESHOLD_AT] = guardian_threshold;
+        write_u64(self.data, RECOVERY_TIMELOCK_AT, timelock as u64);
+    }
+
+    /// The id of the pending (or last) recovery request: +1 at every `recovery_start`.
+    pub fn recovery_id(&self) -> u64 {
+        read_u64(self.data, RECOVERY_ID_AT)
+    }
+
+    pub fn recovery_pending(&self) -> bool {
+        self.data[RECOVERY_PENDING_AT] != 0
+    }
+
+    /// The guardian slots that approve the pending recovery.
+    pub fn recovery_approvals(&self) -> u8 {
+        self.data[RECOVERY_APPROVALS_AT]
+    }
+
+    pub fn recovery_key(&self) -> &[u8] {
+        &self.data[RECOVERY_KEY_AT..RECOVERY_KEY_AT + KEY_FIELD_LEN]
+    }
+
+    pub fn recovery_executes_at(&self) -> i64 {
+        read_i64(self.data, RECOVERY_EXECUTES_AT)
+    }
+
+    /// Opens a recovery request for `key` (a kind-2 key field); returns its id.
+    pub fn start_recovery(&mut self, key: &[u8; KEY_FIELD_LEN]) -> Result<u64, Error> {
+        let id = self.recovery_id().checked_add(1).ok_or(Error::ArithmeticOverflow)?;
+        self.clear_recovery();
+        write_u64(self.data, RECOVERY_ID_AT, id);
+        self.data[RECOVERY_PENDING_AT] = 1;
+        self.data[RECOVERY_KEY_AT..RECOVERY_KEY_AT + KEY_FIELD_LEN].copy_from_slice(key);
+        Ok(id)
+    }
+
+    pub fn set_recovery_approvals(&mut self, approvals: u8) {
+        self.data[RECOVERY_APPROVALS_AT] = approvals;
+    }
+
+    pub fn set_recovery_executes_at(&mut self, executes_at: i64) {
+        write_u64(self.data, RECOVERY_EXECUTES_AT, executes_at as u64);
+    }
+
+    /// No pending recovery (the id stays: approvals of an old request never match a new one).
+    pub fn clear_recovery(&mut self) {
+        self.data[RECOVERY_PENDING_AT..RECOVERY_END].fill(0);
+    }
+
+    /// The approvals of the pending recovery that count: slots that still hold `guardian` and are live.
+    pub fn counted_recovery_approvals(&self, now: i64) -> usize {
+        let approvals = self.recovery_approvals();
+        (0..opaque(MAX_AUTHORITIES))
+            .filter(|&slot| approvals & (1u8 << slot) != 0)
+            .filter(|&slot| self.authority_kind(slot) != KIND_NONE)
+            .filter(|&slot| self.authority_permissions(slot) & PERMISSION_GUARDIAN != 0)
+            .filter(|&slot| self.authority_is_live(slot, now))
+            .count()
+    }
+
+    /// Starts or stops the pending recovery's clock: when the counted approvals reach the guardian
+    /// threshold and the clock is not running, `executes_at = now + timelock`; below it (or with
+    /// recovery off) the clock stops (`executes_at = 0`). Nothing without a pending recovery.
+    pub fn refresh_recovery_clock(&mut self, now: i64) -> Result<(), Error> {
+        if !self.recovery_pending() {
+            return Ok(());
+        }
+        let threshold = self.guardian_threshold() as usize;
+        if threshold == 0 || self.counted_recovery_approvals(now) < threshold {
+            self.set_recovery_executes_at(0);
+        } else if self.recovery_executes_at() == 0 {
+            let executes_at = now.checked_add(self.recovery_timelock()).ok_or(Error::ArithmeticOverflow)?;
+            self.set_recovery_executes_at(executes_at);
+        }
+        Ok(())
+    }
+
+    /// Counts one passkey-approved action (the challenge of the next approval changes).
     pub fn bump_nonce(&mut self) -> Result<(), Error> {
         let next = read_u64(self.data, NONCE_AT).checked_add(1).ok_or(Error::ArithmeticOverflow)?;
         write_u64(self.data, NONCE_AT, next);
@@ -196,14 +356,36 @@ impl<'a> Config<'a> {
 
     /// The slot of an Ed25519 authority with this key.
     pub fn find_authority(&self, key: &[u8; 32]) -> Option<usize> {
-        (0..MAX_AUTHORITIES).find(|&slot| {
+        let mut field = [0u8; KEY_FIELD_LEN];
+        field[..32].copy_from_slice(key);
+        self.find_authority_of(KIND_ED25519, &field)
+    }
+
+    /// The slot of an authority of `kind` whose key field is `key`.
+    #[inline(never)]
+    pub fn find_authority_of(&self, kind: u8, key: &[u8; KEY_FIELD_LEN]) -> Option<usize> {
+        (0..opaque(MAX_AUTHORITIES)).find(|&slot| {
             let at = Self::authority_at(slot);
-            self.data[at] == KIND_ED25519 && self.data[at + 8..at + 40] == key[..]
+            self.data[at] == kind && same(&self.data[at + 8..at + 8 + KEY_FIELD_LEN], key)
         })
     }
 
+    /// The slot of the Secp256r1 authority with this compressed P-256 key.
+    pub fn find_passkey(&self, key: &[u8]) -> Option<usize> {
+        if key.len() != P256_KEY_LEN {
+            return None;
+        }
+        let mut field = [0u8; KEY_FIELD_LEN];
+        field[..P256_KEY_LEN].copy_from_slice(key);
+        self.find_authority_of(KIND_SECP256R1, &field)
+    }
+
+    pub fn set_authority_permissions(&mut self, slot: usize, permissions: u8) {
+        self.data[Self::authority_at(slot) + 1] = permissions;
+    }
+
     pub fn free_authority_slot(&self) -> Option<usize> {
-        (0..MAX_AUTHORITIES).find(|&slot| self.authority_kind(slot) == KIND_NONE)
+        (0..opaque(MAX_AUTHORITIES)).find(|&slot| self.authority_kind(slot) == KIND_NONE)
     }
 
     pub fn set_authority(&mut self, slot: usize, record: &AuthorityRecord) {
@@ -212,14 +394,16 @@ impl<'a> Config<'a> {
         entry.fill(0);
         entry[0] = record.kind;
         entry[1] = record.permissions;
-        entry[8..40].copy_from_slice(&record.key);
+        entry[8..8 + KEY_FIELD_LEN].copy_from_slice(&record.key);
         entry[48..56].copy_from_slice(&record.expires_at.to_le_bytes());
     }
 
     pub fn clear_authority(&mut self, slot: usize) {
         let at = Self::authority_at(slot);
         self.data[at..at + AUTHORITY_LEN].fill(0);
-        for limit in 0..MAX_LIMITS {
+        // A removed guardian's approval of a pending recovery goes with it (the slot may be reused).
+        self.data[RECOVERY_APPROVALS_AT] &= !(1u8 << slot);
+        for limit in 0..opaque(MAX_LIMITS) {
             if self.limit_in_use(limit) && self.limit_authority(limit) == slot {
                 self.clear_limit(limit);
             }
@@ -234,7 +418,7 @@ impl<'a> Config<'a> {
 
     /// Live authorities holding `manage`, not counting `except`.
     pub fn count_managers(&self, now: i64, except: Option<usize>) -> usize {
-        (0..MAX_AUTHORITIES)
+        (0..opaque(MAX_AUTHORITIES))
             .filter(|&slot| Some(slot) != except)
             .filter(|&slot| self.authority_kind(slot) != KIND_NONE)
             .filter(|&slot| self.authority_permissions(slot) & PERMISSION_MANAGE != 0)
@@ -255,14 +439,14 @@ impl<'a> Config<'a> {
     }
 
     pub fn find_limit(&self, slot: usize, mint: &[u8; 32]) -> Option<usize> {
-        (0..MAX_LIMITS).find(|&index| {
+        (0..opaque(MAX_LIMITS)).find(|&index| {
             let at = Self::limit_at(index);
-            self.limit_in_use(index) && self.limit_authority(index) == slot && self.data[at + 8..at + 40] == mint[..]
+            self.limit_in_use(index) && self.limit_authority(index) == slot && same(&self.data[at + 8..at + 40], mint)
         })
     }
 
     pub fn free_limit(&self) -> Option<usize> {
-        (0..MAX_LIMITS).find(|&index| !self.limit_in_use(index))
+        (0..opaque(MAX_LIMITS)).find(|&index| !self.limit_in_use(index))
     }
 
     /// A new limit entry: the period starts `now`, nothing spent.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from solders.keypair import Keypair
 
+from programs.wallet.tests.authenticator import PLACEHOLDER, RP_ID_HASH, Passkey, send_approved
 from programs.wallet.tests.conftest import DAY, PROGRAM_SO, SOL, Chain, Sent, make_wallet
 from wallets.program import (
     SOL_MINT,
@@ -16,10 +17,14 @@ from wallets.program import (
     add_authority,
     create,
     execute,
+    recovery_execute,
+    recovery_start,
     remove_authority,
     set_limits,
+    set_permissions,
+    set_settings,
 )
-from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
+from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
 
 #: Ceilings (compute units) per instruction; the doc lists the measured values under them.
 BUDGETS = {
@@ -32,8 +37,15 @@ BUDGETS = {
     "add_authority": 6_000,
     "set_limits": 6_000,
     "remove_authority": 6_000,
+    "set_permissions": 6_000,
+    "set_settings": 6_000,
+    "execute, passkey-approved: 1 SOL transfer, 1 approval": 25_000,
+    "execute, passkey-approved: 1 SOL transfer, 2 approvals (joint)": 35_000,
+    "add_authority, passkey-approved": 20_000,
+    "recovery_start, passkey-approved (2 guardians)": 30_000,
+    "recovery_execute": 10_000,
 }
-PROGRAM_SIZE_CEILING = 96 * 1024  # bytes
+PROGRAM_SIZE_CEILING = 128 * 1024  # bytes
 
 
 def measure() -> dict[str, int]:
@@ -98,6 +110,44 @@ def measure() -> dict[str, int]:
     )
     record("set_limits", chain.send([set_limits(chain.program_id, me, me, spender, Limit(SOL_MINT, 1, 1))], [wallet.owner]))
     record("remove_authority", chain.send([remove_authority(chain.program_id, me, me, spender)], [wallet.owner]))
+    record(
+        "set_permissions",
+        chain.send([set_permissions(chain.program_id, me, me, me, PERMISSION_SPEND | PERMISSION_MANAGE)], [wallet.owner]),
+    )
+    record(
+        "set_settings",
+        chain.send([set_settings(chain.program_id, me, me, rp_id_hash=RP_ID_HASH, joint_threshold=2)], [wallet.owner]),
+    )
+
+    # passkeys: two owner passkeys (the precompile's own units are not the program's)
+    first, second = Passkey(), Passkey()
+    for passkey in (first, second):
+        owner_passkey = Authority.passkey(passkey.public_key, PERMISSION_SPEND | PERMISSION_MANAGE)
+        assert not chain.send([add_authority(chain.program_id, me, me, owner_passkey)], [wallet.owner]).failed
+        assert not chain.send(
+            [set_limits(chain.program_id, me, me, passkey.public_key, Limit(SOL_MINT, SOL, SOL))], [wallet.owner]
+        ).failed
+
+    pay = execute(chain.program_id, me, PLACEHOLDER, [SolTransfer(Keypair().pubkey(), SOL // 10)])
+    record("execute, passkey-approved: 1 SOL transfer, 1 approval", send_approved(chain, wallet, pay, [first]))
+    pay = execute(chain.program_id, me, PLACEHOLDER, [SolTransfer(Keypair().pubkey(), 2 * SOL)])
+    record(
+        "execute, passkey-approved: 1 SOL transfer, 2 approvals (joint)", send_approved(chain, wallet, pay, [first, second])
+    )
+    add = add_authority(chain.program_id, me, PLACEHOLDER, Authority(Keypair().pubkey(), PERMISSION_SPEND))
+    record("add_authority, passkey-approved", send_approved(chain, wallet, add, [first]))
+
+    # recovery: two guardians start it together (threshold 2, no timelock); anyone executes it
+    guardians, new_owner = [Passkey(), Passkey()], Passkey()
+    for guardian in guardians:
+        add = add_authority(chain.program_id, me, me, Authority.passkey(guardian.public_key, PERMISSION_GUARDIAN))
+        assert not chain.send([add], [wallet.owner]).failed
+    settings = set_settings(chain.program_id, me, me, rp_id_hash=RP_ID_HASH, guardian_threshold=2)
+    assert not chain.send([settings], [wallet.owner]).failed
+    start = recovery_start(chain.program_id, me, PLACEHOLDER, new_owner.public_key)
+    record("recovery_start, passkey-approved (2 guardians)", send_approved(chain, wallet, start, guardians))
+    recovery_id = chain.config_of(me).recovery_id
+    record("recovery_execute", chain.send([recovery_execute(chain.program_id, me, recovery_id)], []))
     return measured
 
 

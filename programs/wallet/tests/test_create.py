@@ -3,6 +3,7 @@ else can create it (squatting)."""
 
 from __future__ import annotations
 
+import pytest
 from solders.account import Account
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -151,11 +152,18 @@ def test_create_refuses_a_wallet_without_an_owner(chain: Chain) -> None:
     assert chain.svm.get_account(config_address(chain.program_id, owner.pubkey())[0]) is None
 
 
-def test_create_refuses_passkey_authorities_until_the_passkey_version(chain: Chain) -> None:
+@pytest.mark.parametrize("prefix", [0, 1, 4, 0xFF])
+def test_create_refuses_a_passkey_key_that_is_not_a_compressed_point(chain: Chain, prefix: int) -> None:
     owner = Keypair()
-    passkey = Authority(owner.pubkey(), PERMISSION_MANAGE, kind=KIND_SECP256R1)
-    sent = chain.send([create(chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [passkey])], [owner])
-    assert sent.error_code == ProgramErrorCode.UNSUPPORTED_AUTHORITY_KIND
+    record = Authority(owner.pubkey(), PERMISSION_MANAGE).encode()
+    record = bytes([KIND_SECP256R1, PERMISSION_MANAGE, prefix]) + record[3:]  # kind 2 with a bad key prefix
+    instruction = create(
+        chain.program_id, owner.pubkey(), chain.fee_payer.pubkey(), [Authority(owner.pubkey(), PERMISSION_MANAGE)]
+    )
+    data = bytes(instruction.data)[:8] + record
+    sent = chain.send([Instruction(chain.program_id, data, instruction.accounts)], [owner])
+    assert sent.error_code == ProgramErrorCode.INVALID_INSTRUCTION_DATA
+    assert chain.svm.get_account(config_address(chain.program_id, owner.pubkey())[0]) is None
 
 
 def test_create_refuses_a_config_account_that_already_holds_data(chain: Chain) -> None:

@@ -40,7 +40,7 @@ def test_sol_transfer_moves_lamports_from_the_vault_and_counts_them(chain: Chain
     assert chain.balance(wallet.vault) == vault_before - 400_000_000
     assert chain.balance(chain.fee_payer.pubkey()) == payer_before - 2 * SOLANA_FEE
     config = chain.config_of(wallet.owner.pubkey())
-    assert config.nonce == 1
+    assert config.nonce == 0  # the nonce counts passkey-approved actions only
     assert config.limit(wallet.owner.pubkey(), SOL_MINT).spent == 400_000_000
 
 
@@ -116,7 +116,7 @@ def test_one_execute_carries_several_transfers_under_one_authorization(chain: Ch
     config = chain.config_of(wallet.owner.pubkey())
     owner = wallet.owner.pubkey()
     assert [config.limit(owner, m).spent for m in (SOL_MINT, usdc, points)] == [100_000_000, 3_000_000, 300]
-    assert config.nonce == 1
+    assert config.nonce == 0  # the nonce counts passkey-approved actions only
 
 
 def test_a_refused_transfer_in_a_batch_undoes_the_whole_batch(chain: Chain, wallet: Wallet) -> None:

@@ -11,9 +11,12 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from programs.wallet.tests.conftest import DAY, SOL, Chain, make_wallet
+from programs.wallet.tests.authenticator import PLACEHOLDER, Passkey, approved, protect
+from programs.wallet.tests.conftest import DAY, SOL, START_TIME, Chain, make_wallet
 from wallets.program import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
+    INSTRUCTIONS_SYSVAR_ID,
+    SECP256R1_PROGRAM_ID,
     SOL_MINT,
     TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
@@ -41,6 +44,31 @@ class Arena:
         self.victim = make_wallet(chain, extra_limits=[Limit(self.mint, 10**12, 10**12, DAY)])
         self.victim_tokens = chain.mint_to(self.mint, mint_authority, self.victim.vault, 10**9)
         self.attacker = make_wallet(chain, extra_limits=[Limit(self.mint, 10**12, 10**12, DAY)])
+        # a protected wallet (passkey owner) and valid passkey approvals of a payment and of a
+        # manage action on it: mutated or re-wired copies must never land
+        self.protected = make_wallet(chain)
+        self.passkey = Passkey()
+        assert not protect(chain, self.protected, self.passkey).failed
+        far = START_TIME + 10 * 365 * DAY
+        me = self.protected.owner.pubkey()
+        self.approved = [
+            approved(
+                chain,
+                self.protected,
+                execute(chain.program_id, me, PLACEHOLDER, [SolTransfer(self.attacker.vault, SOL)]),
+                [self.passkey],
+                far,
+            ),
+            approved(
+                chain,
+                self.protected,
+                set_limits(
+                    chain.program_id, me, PLACEHOLDER, self.passkey.public_key, Limit(SOL_MINT, 2**64 - 1, 2**64 - 1)
+                ),
+                [self.passkey],
+                far,
+            ),
+        ]
         self.stranger = Keypair()
         chain.airdrop(self.stranger.pubkey(), 10 * SOL)
         self.signers = [self.stranger, self.attacker.owner, chain.fee_payer]
@@ -57,8 +85,15 @@ class Arena:
             TOKEN_2022_PROGRAM_ID,
             ASSOCIATED_TOKEN_PROGRAM_ID,
             *[signer.pubkey() for signer in self.signers],
+            self.protected.config,
+            self.protected.vault,
+            INSTRUCTIONS_SYSVAR_ID,
+            SECP256R1_PROGRAM_ID,
             Keypair().pubkey(),
         ]
+
+    def protected_state(self) -> tuple[int, bytes]:
+        return self.chain.balance(self.protected.vault), self.chain.data(self.protected.config)
 
     def victim_state(self) -> tuple[int, int | None, bytes]:
         chain = self.chain
@@ -131,6 +166,56 @@ def test_no_input_moves_the_victims_funds_without_the_victims_authority(attack: 
     event(f"error {sent.error_code}" if sent.failed else "succeeded")
     # then the victim's funds and config are as they were
     assert world.victim_state() == before
+
+
+@st.composite
+def passkey_attacks(draw: st.DrawFn) -> tuple[list[Instruction], str]:
+    """A valid passkey-approved instruction pair with the program instruction changed: data bytes
+    flipped (never to the same value), accounts replaced by other keys, or the approvals section
+    moved to another instruction's body."""
+    world = arena()
+    precompile, program_instruction = draw(st.sampled_from(world.approved))
+    data = bytearray(program_instruction.data)
+    accounts = list(program_instruction.accounts)
+    style = draw(st.sampled_from(["flip", "rewire", "truncate", "append"]))
+    if style == "flip":
+        for position in draw(st.lists(st.integers(0, len(data) - 1), min_size=1, max_size=4, unique=True)):
+            data[position] ^= draw(st.integers(1, 255))
+    elif style == "rewire":
+        position = draw(st.integers(0, len(accounts) - 1))
+        key = draw(st.sampled_from([key for key in world.pool if key != accounts[position].pubkey]))
+        accounts[position] = AccountMeta(key, False, draw(st.booleans()))
+    elif style == "truncate":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    else:
+        data += draw(st.binary(min_size=1, max_size=8))
+    signing = {meta.pubkey for meta in accounts if meta.is_signer}
+    assert signing <= {world.chain.fee_payer.pubkey()}
+    return [precompile, Instruction(world.chain.program_id, bytes(data), accounts)], style
+
+
+@FUZZ
+@given(attack=passkey_attacks())
+def test_no_changed_passkey_approval_moves_funds(attack: tuple[list[Instruction], str]) -> None:
+    # given a protected wallet and a valid passkey approval the attacker has seen
+    world = arena()
+    instructions, style = attack
+    before = world.protected_state()
+    # when the attacker changes it and submits it
+    sent = world.chain.send(instructions, [])
+    event(f"{style}: error {sent.error_code}" if sent.failed else f"{style}: succeeded")
+    # then it fails and the protected wallet is as it was
+    assert sent.failed
+    assert world.protected_state() == before
+
+
+def test_the_unchanged_passkey_approvals_would_land() -> None:
+    # The approvals the fuzz mutates are valid: each lands on a copy of the arena's chain state
+    # (proved here on a fresh arena so the shared one keeps its nonce).
+    world = Arena()
+    for precompile, program_instruction in world.approved[:1]:
+        sent = world.chain.send([precompile, program_instruction], [])
+        assert not sent.failed, sent.logs
 
 
 @FUZZ
