@@ -13,6 +13,7 @@ class RecoveryConfig(AppConfig):
         from relayer import outbox
 
         from . import checks  # noqa: F401 - registers the system checks
-        from .services import RECOVERY_OUTBOX
+        from .services import RECOVERY_OUTBOXES
 
-        outbox.register(RECOVERY_OUTBOX)
+        for kind in RECOVERY_OUTBOXES:
+            outbox.register(kind)

@@ -36,7 +36,14 @@ def request_digest(*, wallet_key: str, request_id: uuid.UUID, new_owner_key: byt
 
 
 def approval_challenge(request: Any) -> bytes:
-    """What a guardian's passkey signs to approve ``request`` (a :class:`~recovery.models.RecoveryRequest`)."""
+    """What a guardian's passkey signs to approve ``request`` (a :class:`~recovery.models.RecoveryRequest`):
+    for a smart wallet the program's approval challenge of its ``recovery_start``
+    (:func:`recovery.chain.start_challenge`), so the same assertion is checked on-chain; for a keypair wallet
+    (nothing on-chain) a digest of the request."""
+    if request.chain_nonce is not None:
+        from .chain import start_challenge
+
+        return start_challenge(request)
     return _digest(b"numpay/recovery/approve/v1", bytes.fromhex(request.digest))
 
 

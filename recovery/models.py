@@ -141,6 +141,16 @@ class RecoveryRequest(models.Model):
         FAILED = "failed", "Failed"
         FROZEN = "frozen", "Frozen by an operator"
 
+    class ChainPhase(models.TextChoices):
+        NONE = "", "Nothing on-chain"
+        SYNC = "sync", "Guardian set and rules being written"
+        START = "start", "recovery_start in flight"
+        STARTED = "started", "Pending on-chain (clock running)"
+        CANCEL = "cancel", "recovery_cancel in flight"
+        CANCELLED = "cancelled", "Cancelled on-chain"
+        CANCEL_FAILED = "stuck", "Cancel refused on-chain (an operator must look)"
+        EXECUTED = "executed", "Executed on-chain"
+
     OPEN_STATUSES = ("verifying", "collecting", "timelocked", "executing")
     CANCELLABLE_STATUSES = ("verifying", "collecting", "timelocked")
 
@@ -172,6 +182,10 @@ class RecoveryRequest(models.Model):
     end_reason = models.CharField(max_length=255, blank=True, default="")
     error_detail = models.JSONField(null=True, blank=True)
     signature = models.CharField(max_length=88, blank=True, default="")
+    chain_nonce = models.PositiveBigIntegerField(null=True, blank=True, help_text=(
+        "Smart wallet: the config nonce the guardians' approvals are bound to (the program's approval "
+        "challenge of recovery_start); null for a keypair wallet (off-chain digest)."))
+    chain_phase = models.CharField(max_length=10, choices=ChainPhase.choices, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -245,13 +259,23 @@ class RecoveryEvent(models.Model):
 
 
 class RecoveryAttempt(OutboxAttempt):
-    """One signed transaction of a recovery's on-chain execution (the relayer's outbox)."""
+    """One signed transaction of a recovery's on-chain step (the relayer's outbox): ``start`` (the
+    guardians' approvals, the on-chain clock starts), ``execute`` (after the timelock) or ``cancel``.
+    Each phase is its own outbox kind with its own attempts (:mod:`recovery.services.execution`)."""
+
+    class Phase(models.TextChoices):
+        SYNC = "sync", "guardians and rules (set_settings, add/remove_authority)"
+        START = "start", "recovery_start"
+        EXECUTE = "execute", "recovery_execute"
+        CANCEL = "cancel", "recovery_cancel"
 
     request = models.ForeignKey(RecoveryRequest, on_delete=models.PROTECT, related_name="attempts")
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.EXECUTE)
 
     class Meta:
-        ordering = ("request_id", "number")
-        constraints = [models.UniqueConstraint(fields=["request", "number"], name="recovery_attempt_number_unique")]
+        ordering = ("request_id", "phase", "number")
+        constraints = [models.UniqueConstraint(fields=["request", "phase", "number"],
+                                               name="recovery_attempt_phase_number_unique")]
 
     def __str__(self) -> str:
         return f"recovery {self.request_id} attempt {self.number}"

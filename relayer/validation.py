@@ -51,6 +51,7 @@ from numpay.core.solana.programs import (
     TOKEN_PROGRAM_ID,
 )
 from relayer.app_settings import app_settings
+from wallets.program.approvals import SECP256R1_PROGRAM_ID
 from wallets.program.config import CONFIG_LEN
 from wallets.program.instructions import (
     FIRST_EXTRA_ACCOUNT,
@@ -194,7 +195,8 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     1. The message is a legacy :class:`solders.message.Message` whose first signer
        (``account_keys[0]``) is ``fee_payer``, and ``fee_payer`` appears in no other key slot.
     2. Every instruction's program is allowlisted: System, SPL Token, Token-2022, Associated Token
-       Account, Memo (v2 and v1), Compute Budget.
+       Account, Memo (v2 and v1), Compute Budget; the secp256r1 precompile (no accounts; its signatures are
+       priced like transaction signatures), which carries the wallet program's passkey approvals.
     3. ``fee_payer`` appears in no instruction's accounts, except as account 0 (the funder) of an
        Associated Token Account ``Create`` / ``CreateIdempotent`` instruction, and only when
        ``app_settings.SPONSOR_ATA_RENT`` is on.
@@ -239,6 +241,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     compute_unit_price = 0
     seen_compute_budget: set[int] = set()
     other_instructions = 0
+    precompile_signatures = 0
 
     for position, instruction in enumerate(message.instructions):
         accounts = list(bytes(instruction.accounts))
@@ -252,6 +255,11 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
                                                          ata_rent_lamports=ata_rent_lamports)
             ata_rent_total += ata_rent
             config_rent_total += config_rent
+            continue
+        if program_id == SECP256R1_PROGRAM_ID and not accounts and data:
+            # the secp256r1 precompile (passkey approvals of the wallet program): no accounts; each of its
+            # signatures is charged like a transaction signature (SIMD-0075)
+            precompile_signatures += data[0]
             continue
         if program_id not in ALLOWED_PROGRAM_IDS:
             raise _refuse(
@@ -312,7 +320,7 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
         compute_unit_limit = DEFAULT_INSTRUCTION_COMPUTE_UNIT_LIMIT * other_instructions
     compute_unit_limit = min(compute_unit_limit, MAX_COMPUTE_UNIT_LIMIT)
     priority_fee = -(-compute_unit_price * compute_unit_limit // MICRO_LAMPORTS_PER_LAMPORT)
-    max_loss = LAMPORTS_PER_SIGNATURE * signer_count + priority_fee + ata_rent_total
+    max_loss = LAMPORTS_PER_SIGNATURE * (signer_count + precompile_signatures) + priority_fee + ata_rent_total
 
     cap = app_settings.MAX_LAMPORTS_PER_TX
     if max_loss > cap:

@@ -4,6 +4,7 @@ responses, stored in the one credential store), guardians set up through the ser
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,15 @@ from recovery import services
 from recovery.models import Guardian, GuardianInvitation, RecoveryRequest
 from recovery.passkeys import passkey_install, registration_begin, registration_complete, request_options
 from tests.webauthn_support import SoftAuthenticator
+
+
+class BrowserAuthenticator(SoftAuthenticator):
+    """A software authenticator whose clientDataJSON is serialized as browsers do (compact, in WebAuthn's
+    order: type, challenge, origin, crossOrigin), which the program's approval check relies on."""
+
+    def _client_data(self, kind: str, challenge: str, origin: str | None) -> bytes:
+        return json.dumps({"type": kind, "challenge": challenge, "origin": origin or self.origin,
+                           "crossOrigin": False}, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -29,7 +39,7 @@ def person(make_user: Any, email: str) -> Person:
     """A user with a verified email, a wallet and one passkey."""
     user = make_user(email=email)
     EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
-    soft = SoftAuthenticator()
+    soft = BrowserAuthenticator()
     options, state = registration_begin(user=user)
     credential = soft.create(options["publicKey"])
     registration_complete(state=state, credential=credential)
@@ -91,6 +101,6 @@ def start_collecting(owner: Person, *, client_key: str = "198.51.100.7") -> tupl
     """
     token = services.recovery_start(identifier=owner.user.email, client_key=client_key)
     options = services.recovery_code_verify(token=token, code=last_code(owner.user.email))
-    new_soft = SoftAuthenticator()
+    new_soft = BrowserAuthenticator()
     request = services.recovery_passkey_register(token=token, credential=new_soft.create(options["publicKey"]))
     return request, token, new_soft

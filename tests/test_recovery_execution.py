@@ -21,12 +21,16 @@ from solders.pubkey import Pubkey
 from numpay.core.errors import ApplicationError
 from numpay.core.solana import get_chain_client
 from recovery import digests, services
-from recovery.models import Guardian, RecoveryAttempt, RecoveryEvent, RecoveryRequest
+from recovery.models import Guardian, RecoveryAttempt, RecoveryEvent, RecoveryRequest, RecoverySetup
 from recovery.services.common import locked_wallet
 from relayer import outbox
 from tests.helpers import wait_until
 from tests.races import postgresql_only, wait_for_lock_waiters
 from tests.recovery_support import add_guardian, person, sign, start_collecting
+from wallets.models import Wallet
+from wallets.program import ProgramErrorCode
+from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
+from wallets.smart import wallet_config_read
 
 Status = RecoveryRequest.Status
 API = "/_allauth/browser/v1"
@@ -34,7 +38,7 @@ JSON = "application/json"
 
 
 @pytest.fixture(autouse=True)
-def _short_delays(settings: Any) -> None:
+def _short_delays(settings: Any, chain_setup: Any) -> None:
     cache.clear()
     settings.NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS = 0
     settings.NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS = 1
@@ -49,7 +53,9 @@ def _family(make_user: Any) -> tuple[Any, list[Any]]:
     return owner, guardians
 
 
-def _approved(owner: Any, guardians: list[Any]) -> tuple[RecoveryRequest, Any]:
+def _approved(owner: Any, guardians: list[Any], *, timelock: int | None = None) -> tuple[RecoveryRequest, Any]:
+    if timelock is not None:
+        RecoverySetup.objects.filter(user=owner.user).update(timelock_seconds=timelock)
     request, _token, new_soft = start_collecting(owner)
     for guardian in guardians[:2]:
         services.recovery_approve(request_id=request.id, user=guardian.user,
@@ -57,6 +63,29 @@ def _approved(owner: Any, guardians: list[Any]) -> tuple[RecoveryRequest, Any]:
     request.refresh_from_db()
     assert request.status == Status.TIMELOCKED
     return request, new_soft
+
+
+def _custody_manage_refusal(wallet: Any) -> int | None:
+    """Send a manage action signed by the wallet's custody key; the program's error code, or ``None``."""
+    from numpay.core.solana import PreflightFailure
+    from numpay.core.transactions import assemble, compile_message
+    from relayer.signer import get_fee_payer
+    from wallets.program import Authority, add_authority
+    from wallets.services import wallet_sign
+    from wallets.smart import wallet_program_id
+
+    custody, payer = Pubkey.from_string(wallet.signing_address), get_fee_payer()
+    intruder = Authority(Pubkey.new_unique(), PERMISSION_MANAGE | PERMISSION_SPEND)
+    client = get_chain_client()
+    message = compile_message(instructions=[add_authority(wallet_program_id(), custody, custody, intruder)],
+                              fee_payer=payer.pubkey(), blockhash=client.latest_blockhash().blockhash)
+    tx = assemble(message=message, signatures={payer.pubkey(): payer.sign_message(bytes(message)),
+                                               custody: wallet_sign(wallet=wallet, message=bytes(message))})
+    try:
+        client.send_raw_transaction(bytes(tx), skip_preflight=False)
+    except PreflightFailure as failure:
+        return failure.err["InstructionError"][1]["Custom"]
+    return None
 
 
 def _passkey_login(client: Any, soft: Any) -> int:
@@ -72,12 +101,22 @@ def test_a_full_recovery_by_worker_and_beat(celery_worker: Any, make_user: Any, 
     request, new_soft = _approved(owner, guardians)
     # when the 2 s timelock passes: beat's sweep submits the on-chain step through the outbox and it lands
     executed = wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=90)
-    # then the request executed once, its one attempt landed, the config is on-chain
+    # then the guardians were written on-chain, the request started and executed there: one landed attempt each
     assert executed, RecoveryRequest.objects.get(pk=request.pk).status
-    assert list(RecoveryAttempt.objects.filter(request=request).values_list("status", flat=True)) == ["landed"]
+    assert list(RecoveryAttempt.objects.filter(request=request).order_by("phase").values_list("phase", "status")) == [
+        ("execute", "landed"), ("start", "landed"), ("sync", "landed")]
     request.refresh_from_db()
-    config = get_chain_client().get_account_info(Pubkey.from_string(request.wallet.config_address))
-    assert config is not None
+    assert request.chain_phase == "executed"
+    # the new passkey is the on-chain owner; the guardians stay; the custody key only spends (within its caps)
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert config.authority(bytes(request.pending_public_key)).permissions == PERMISSION_MANAGE | PERMISSION_SPEND
+    custody = Pubkey.from_string(request.wallet.signing_address)
+    assert config.authority(custody).permissions == PERMISSION_SPEND
+    assert {bytes(e.key) for e in config.authorities if e.permissions == PERMISSION_GUARDIAN} == {
+        bytes(Guardian.objects.get(guardian_user=g.user).authority_key) for g in guardians}
+    assert not config.recovery_pending
+    # the old owner authority is refused on-chain: the custody key can no longer manage the wallet
+    assert _custody_manage_refusal(request.wallet) == ProgramErrorCode.PERMISSION_DENIED
     # the new passkey is the account's only passkey; the old sessions are gone; an audit record exists
     names = list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True))
     assert names == ["Recovered passkey"]
@@ -99,34 +138,58 @@ def test_a_recovery_whose_send_was_lost_is_found_again(celery_worker: Any, make_
     with current_app.connection_for_write() as connection:
         connection.default_channel.queue_purge("default")
     request, _soft = _approved(owner, guardians)
-    # when the timelock passes: the sweep stores the attempt, but its send message never arrives
-    assert wait_until(lambda: lost, timeout=60) == [request.pk]
-    # then the outbox's poller (restarted by its beat sweep) sends the stored attempt and the recovery completes
-    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=90)
-    # (resent while its blockhash lived, or replaced once provably expired: one landed either way)
-    statuses = list(RecoveryAttempt.objects.filter(request=request).order_by("number").values_list("status", flat=True))
-    assert statuses[-1] == "landed"
-    assert set(statuses[:-1]) <= {"expired"}
+    # when the sweeps store the guardian sync, the start and the execute, but no send message ever arrives
+    # then the outbox's poller (restarted by its beat sweep) sends the stored attempts and the recovery completes
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=120)
+    assert lost == [request.pk] * 3  # sync, start, execute
+    # (resent while its blockhash lived, or replaced once provably expired: one landed per step either way)
+    for phase in ("sync", "start", "execute"):
+        statuses = list(RecoveryAttempt.objects.filter(request=request, phase=phase).order_by("number")
+                        .values_list("status", flat=True))
+        assert statuses[-1] == "landed"
+        assert set(statuses[:-1]) <= {"expired"}
 
 
-def test_a_cancelled_recovery_never_executes(celery_worker: Any, make_user: Any) -> None:
+def test_a_cancelled_recovery_is_cancelled_on_chain_and_never_executes(celery_worker: Any, make_user: Any) -> None:
+    # given a recovery the guardians approved, started on-chain (the chain's clock runs)
     owner, guardians = _family(make_user)
-    request, _soft = _approved(owner, guardians)
+    request, _soft = _approved(owner, guardians, timelock=3600)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    assert wallet_config_read(client=get_chain_client(), wallet=request.wallet).recovery_pending
+    # when the owner cancels (their session)
     services.recovery_cancel(request_id=request.id, session_user=owner.user)
-    # the sweep runs at least once past executes_at (its events are the proof it looked)
-    services.recovery_due_sweep(now=timezone.now() + timedelta(days=1))
-    request.refresh_from_db()
-    assert request.status == Status.CANCELLED
-    assert not RecoveryAttempt.objects.filter(request=request).exists()
+    # then the sweep cancels it on-chain too (recovery_execute is permissionless there), and nothing executes
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "cancelled", timeout=60)
+    assert not wallet_config_read(client=get_chain_client(), wallet=request.wallet).recovery_pending
+    assert RecoveryRequest.objects.get(pk=request.pk).status == Status.CANCELLED
+    assert not RecoveryAttempt.objects.filter(request=request, phase="execute").exists()
     assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == ["Laptop"]
+
+
+def test_a_withdrawal_below_the_threshold_after_the_start_stops_the_chains_clock(celery_worker: Any,
+                                                                                  make_user: Any) -> None:
+    owner, guardians = _family(make_user)
+    request, _soft = _approved(owner, guardians, timelock=3600)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    services.recovery_approval_withdraw(request_id=request.id, user=guardians[1].user)
+    # the on-chain request is cancelled; the guardians approve again, bound to the next nonce
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "", timeout=60)
+    request.refresh_from_db()
+    assert (request.status, request.executes_at) == (Status.COLLECTING, None)
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert not config.recovery_pending
+    assert request.chain_nonce == config.nonce
+    assert services.live_approvals(request) == 0
 
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_never_execute_one_request_twice(tokens: Any, make_user: Any, settings: Any) -> None:
-    # given a due request (a long timelock, so that beat is not involved: no worker runs here)
+    # given a request due later (a long timelock: a running beat never finds it due) of a wallet with nothing
+    # on-chain, so that the step the sweeps race for is the hand-over itself
     settings.NUMPAY_RECOVERY_DEFAULT_TIMELOCK_SECONDS = 86_400
     owner, guardians = _family(make_user)
+    Wallet.objects.filter(user=owner.user).update(kind=Wallet.Kind.KEYPAIR)
     request, _soft = _approved(owner, guardians)
     later = request.executes_at + timedelta(seconds=1)
     # when one sweep holds the request (its transaction is still open) and a second sweep runs
@@ -149,12 +212,13 @@ def test_two_sweeps_never_execute_one_request_twice(tokens: Any, make_user: Any,
     assert not RecoveryAttempt.objects.exists()
     release.set()
     thread.join()
-    # once free, one sweep begins the execution and every later sweep finds nothing to do
+    assert RecoveryRequest.objects.get(pk=request.pk).status == Status.TIMELOCKED
+    # once free, one sweep executes it and every later sweep finds nothing to do
     assert services.recovery_due_sweep(now=later) == 1
     assert services.recovery_due_sweep(now=later) == 0
-    assert RecoveryAttempt.objects.filter(request=request).count() == 1
     assert RecoveryEvent.objects.filter(request=request, kind="execution_started").count() == 1
-    assert RecoveryRequest.objects.get(pk=request.pk).status in (Status.EXECUTING, Status.EXECUTED)
+    assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
+    assert RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED
 
 
 @postgresql_only
@@ -162,6 +226,7 @@ def test_two_sweeps_never_execute_one_request_twice(tokens: Any, make_user: Any,
 def test_two_concurrent_sweeps_begin_one_execution(tokens: Any, make_user: Any, settings: Any) -> None:
     settings.NUMPAY_RECOVERY_DEFAULT_TIMELOCK_SECONDS = 86_400
     owner, guardians = _family(make_user)
+    Wallet.objects.filter(user=owner.user).update(kind=Wallet.Kind.KEYPAIR)
     request, _soft = _approved(owner, guardians)
     later = request.executes_at + timedelta(seconds=1)
     barrier, results = threading.Barrier(2), []
@@ -179,7 +244,7 @@ def test_two_concurrent_sweeps_begin_one_execution(tokens: Any, make_user: Any, 
     for thread in threads:
         thread.join()
     assert sorted(results) == [0, 1]
-    assert RecoveryAttempt.objects.filter(request=request).count() == 1
+    assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
 
 
 @postgresql_only

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _short_delays(settings: Any) -> None:
+def _short_delays(settings: Any, chain_setup: Any) -> None:
     cache.clear()
     settings.NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS = 0
     settings.NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS = 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .execution import RECOVERY_OUTBOX, recovery_complete_locked, recovery_due_sweep, sessions_revoke
+from .execution import RECOVERY_OUTBOXES, recovery_complete_locked, recovery_due_sweep, sessions_revoke
 from .guardians import (
     guardian_change_cancel,
     guardian_changes_apply,
@@ -36,7 +36,7 @@ from .requests import (
 )
 
 __all__ = [
-    "RECOVERY_OUTBOX", "cancel_link", "guardian_change_cancel", "guardian_changes_apply", "guardian_invitation_accept",
+    "RECOVERY_OUTBOXES", "cancel_link", "guardian_change_cancel", "guardian_changes_apply", "guardian_invitation_accept",
     "guardian_invite", "guardian_of", "guardian_remove", "invitation_accept_options", "invitation_by_token",
     "invitations_expire", "live_approvals", "owner_change_options", "recovery_approval_withdraw", "recovery_approve",
     "recovery_cancel", "recovery_code_verify", "recovery_complete_locked", "recovery_due_sweep", "recovery_freeze",

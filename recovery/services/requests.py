@@ -26,9 +26,10 @@ from accounts.models import User
 from accounts.phones import phone_normalize
 from accounts.services import sms_queue
 from numpay.core.errors import ApplicationError
+from numpay.core.solana import get_chain_client
 from wallets.models import Wallet
 
-from .. import digests
+from .. import chain, digests
 from ..app_settings import app_settings
 from ..lock_objects import recovery_request_qs_select_for_update
 from ..models import Guardian, RecoveryApproval, RecoveryRequest
@@ -175,20 +176,25 @@ def recovery_passkey_register(*, token: str, credential: Any) -> RecoveryRequest
     emailed (and texted where a phone is known) a link to approve; the owner is told at once on every
     channel with a cancel link.
 
+    For a smart wallet the guardians' approvals are bound to the config's current nonce (read here).
+
     :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_verifying`` (no verified code
         yet, or a passkey already registered), ``passkey_registration_invalid``.
+    :raises ChainUnavailableError: the config could not be read (nothing changed).
     """
     request = request_by_token(token)
     if request.status != Status.VERIFYING or request.verified_at is None or not request.registration_state:
         raise ApplicationError("recovery_not_verifying")
     public_key = registration_complete(state=request.registration_state, credential=credential)
+    chain_nonce = chain.current_nonce(client=get_chain_client(), wallet=request.wallet) \
+        if chain.is_on_chain(request.wallet) else None
     with transaction.atomic():
         locked_wallet(user=request.user)
         request = recovery_request_qs_select_for_update().select_related("user", "wallet").get(pk=request.pk)
         if request.status != Status.VERIFYING or request.verified_at is None:
             raise ApplicationError("recovery_not_verifying")
         request.pending_credential, request.pending_public_key = credential, public_key
-        request.registration_state = None
+        request.registration_state, request.chain_nonce = None, chain_nonce
         request.digest = digests.request_digest(
             wallet_key=request.wallet.config_address or request.wallet.address, request_id=request.id,
             new_owner_key=public_key, expires_at=int(request.expires_at.timestamp())).hex()
@@ -273,8 +279,9 @@ def recovery_approve(*, request_id: Any, user: Any, credential: Any) -> Recovery
     """
     with transaction.atomic():
         request = _locked_open_request(request_id)
-        if request.status not in (Status.COLLECTING, Status.TIMELOCKED):
-            raise ApplicationError("recovery_not_collecting")
+        if request.status not in (Status.COLLECTING, Status.TIMELOCKED) or (
+                request.status == Status.COLLECTING and request.chain_phase):
+            raise ApplicationError("recovery_not_collecting")  # (or its earlier on-chain start is being undone)
         guardian = guardian_of(request=request, user=user)
         if RecoveryApproval.objects.filter(request=request, guardian=guardian, withdrawn_at__isnull=True).exists():
             raise ApplicationError("recovery_already_approved")
