@@ -15,6 +15,7 @@ from allauth.mfa.models import Authenticator
 from django.core import mail
 from django.core.cache import cache
 from django.db import connections, transaction
+from django.test import Client
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
@@ -126,6 +127,94 @@ def test_a_full_recovery_by_worker_and_beat(celery_worker: Any, make_user: Any, 
     assert _passkey_login(type(client)(), owner.soft) == 400
     assert _passkey_login(client, new_soft) == 200
     assert any(m.subject == "Your Numpay account was recovered" for m in mail.outbox)
+
+
+def _send_signed(instructions: list[Any], *, wallet: Any | None = None) -> int | None:
+    """Send ``instructions`` paid by the fee payer (and signed by ``wallet``'s custody key when given); the
+    program's error code of a refusal, or ``None`` when it landed."""
+    from numpay.core.solana import PreflightFailure
+    from numpay.core.transactions import assemble, compile_message
+    from relayer.signer import get_fee_payer
+    from wallets.services import wallet_sign
+
+    payer, client = get_fee_payer(), get_chain_client()
+    message = compile_message(instructions=instructions, fee_payer=payer.pubkey(),
+                              blockhash=client.latest_blockhash().blockhash)
+    signatures = {payer.pubkey(): payer.sign_message(bytes(message))}
+    if wallet is not None:
+        signatures[Pubkey.from_string(wallet.signing_address)] = wallet_sign(wallet=wallet, message=bytes(message))
+    try:
+        signature = client.send_raw_transaction(bytes(assemble(message=message, signatures=signatures)),
+                                                skip_preflight=False)
+    except PreflightFailure as failure:
+        return failure.err["InstructionError"][1]["Custom"]
+    def landed() -> bool:
+        status = client.signature_statuses([signature])[0]
+        return status is not None and status.err is None and client.is_at_commitment(status)
+
+    assert wait_until(landed, timeout=30)
+    return None
+
+
+def test_a_protected_wallet_is_recovered_and_the_old_passkey_is_refused_on_chain(celery_worker: Any,
+                                                                                  make_user: Any) -> None:
+    from recovery import chain as recovery_chain
+    from recovery.passkeys import authenticator_key
+    from tests.webauthn_support import b64u
+    from wallets.program import (
+        SOL_MINT,
+        Authority,
+        Limit,
+        PasskeyAssertion,
+        add_authority,
+        approval_challenge,
+        approve_with_passkeys,
+        set_limits,
+        set_permissions,
+    )
+    from wallets.smart import wallet_program_id
+
+    # given an owner whose passkey is the on-chain owner (protected mode: the custody key only spends), with
+    # three guardians written on-chain while the custody key could still manage
+    owner, guardians = _family(make_user)
+    wallet = owner.user.wallet
+    program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
+    old_key = authenticator_key(Authenticator.objects.get(user=owner.user))
+    guardian_keys = [bytes(Guardian.objects.get(guardian_user=g.user).authority_key) for g in guardians]
+    from relayer.signer import get_fee_payer
+
+    sync = recovery_chain.guardian_sync_instructions(wallet=wallet, config=None, guardian_keys=guardian_keys,
+                                                     threshold=2, timelock_seconds=2,
+                                                     fee_payer=get_fee_payer().pubkey())
+    assert _send_signed(sync, wallet=wallet) is None
+    assert _send_signed([
+        add_authority(program, custody, custody, Authority.passkey(old_key, PERMISSION_MANAGE | PERMISSION_SPEND)),
+        set_limits(program, custody, custody, old_key, Limit(SOL_MINT, 10**9, 10**9)),
+        set_permissions(program, custody, custody, custody, PERMISSION_SPEND)], wallet=wallet) is None
+    assert wallet_config_read(client=get_chain_client(), wallet=wallet).authority(old_key).permissions == (
+        PERMISSION_MANAGE | PERMISSION_SPEND)
+    # when two guardians approve and the timelock passes (the sweep starts and executes it on-chain)
+    request, new_soft = _approved(owner, guardians)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=120), (
+        RecoveryRequest.objects.get(pk=request.pk).end_reason)
+    assert not RecoveryAttempt.objects.filter(request=request, phase="sync").exists()  # nothing to write: protected
+    # then the new passkey is the on-chain owner and the old passkey is gone
+    config = wallet_config_read(client=get_chain_client(), wallet=wallet)
+    assert config.authority(bytes(request.pending_public_key)).permissions == PERMISSION_MANAGE | PERMISSION_SPEND
+    assert config.authority(old_key) is None
+    # and an action approved by the old passkey is refused on-chain (unknown authority)
+    action = add_authority(program, custody, custody, Authority.passkey(old_key, PERMISSION_MANAGE))
+    expires_at = int(timezone.now().timestamp()) + 300
+    challenge = approval_challenge(program, Pubkey.from_string(wallet.config_address), config.nonce, expires_at, action)
+    answer = owner.soft.get({"challenge": b64u(challenge), "rpId": "localhost"})
+    from tests.webauthn_support import unb64u
+
+    assertion = PasskeyAssertion(old_key, unb64u(answer["response"]["authenticatorData"]),
+                                 unb64u(answer["response"]["clientDataJSON"]), unb64u(answer["response"]["signature"]))
+    refusal = _send_signed(approve_with_passkeys(action, [assertion], expires_at=expires_at))
+    assert refusal == ProgramErrorCode.UNKNOWN_AUTHORITY
+    # while the new passkey signs in
+    assert _passkey_login(Client(), new_soft) == 200
 
 
 def test_a_recovery_whose_send_was_lost_is_found_again(celery_worker: Any, make_user: Any, monkeypatch: Any) -> None:
