@@ -175,3 +175,17 @@ def approve_with_passkeys(
     accounts = list(action.accounts)
     accounts[approver_position(tag)] = AccountMeta(INSTRUCTIONS_SYSVAR_ID, is_signer=False, is_writable=False)
     return [secp256r1_instruction(assertions), Instruction(action.program_id, data, accounts)]
+
+
+def split_approved(data: bytes) -> tuple[int, bytes, bytes]:
+    """Splits a passkey-approved instruction's data into ``(tag without the flag, body, approvals
+    section)`` (for readers such as the relayer's checks, which inspect the body as in the signer form).
+
+    :raises ValueError: not the passkey-approved form, or a body length past the end.
+    """
+    if len(data) < 3 or not data[0] & PASSKEY_FLAG:
+        raise ValueError("not a passkey-approved instruction")
+    (body_len,) = struct.unpack_from("<H", data, 1)
+    if 3 + body_len > len(data):
+        raise ValueError("the body length runs past the data")
+    return data[0] & ~PASSKEY_FLAG & 0xFF, bytes(data[3 : 3 + body_len]), bytes(data[3 + body_len :])

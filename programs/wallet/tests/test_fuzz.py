@@ -11,7 +11,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from programs.wallet.tests.authenticator import PLACEHOLDER, Passkey, approved, protect
+from programs.wallet.tests.authenticator import PLACEHOLDER, RP_ID_HASH, Passkey, approved, protect, send_approved
 from programs.wallet.tests.conftest import DAY, SOL, START_TIME, Chain, make_wallet
 from wallets.program import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
@@ -25,10 +25,12 @@ from wallets.program import (
     TokenTransfer,
     add_authority,
     execute,
+    recovery_start,
     remove_authority,
     set_limits,
+    set_settings,
 )
-from wallets.program.instructions import Authority
+from wallets.program.instructions import PERMISSION_GUARDIAN, Authority
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
@@ -51,6 +53,16 @@ class Arena:
         assert not protect(chain, self.protected, self.passkey).failed
         far = START_TIME + 10 * 365 * DAY
         me = self.protected.owner.pubkey()
+        # two guardians (threshold 2, no timelock) and their valid joint approval of a recovery
+        guardians = [Passkey(), Passkey()]
+        for guardian in guardians:
+            add = add_authority(
+                chain.program_id, me, PLACEHOLDER, Authority.passkey(guardian.public_key, PERMISSION_GUARDIAN)
+            )
+            assert not send_approved(chain, self.protected, add, [self.passkey]).failed
+        settings = set_settings(chain.program_id, me, PLACEHOLDER, rp_id_hash=RP_ID_HASH, guardian_threshold=2)
+        assert not send_approved(chain, self.protected, settings, [self.passkey]).failed
+        start = recovery_start(chain.program_id, me, PLACEHOLDER, Passkey().public_key)
         self.approved = [
             approved(
                 chain,
@@ -69,6 +81,7 @@ class Arena:
                 far,
             ),
         ]
+        self.approved.append(approved(chain, self.protected, start, guardians, far))  # all at the same nonce
         self.stranger = Keypair()
         chain.airdrop(self.stranger.pubkey(), 10 * SOL)
         self.signers = [self.stranger, self.attacker.owner, chain.fee_payer]
@@ -212,8 +225,9 @@ def test_no_changed_passkey_approval_moves_funds(attack: tuple[list[Instruction]
 def test_the_unchanged_passkey_approvals_would_land() -> None:
     # The approvals the fuzz mutates are valid: each lands on a copy of the arena's chain state
     # (proved here on a fresh arena so the shared one keeps its nonce).
-    world = Arena()
-    for precompile, program_instruction in world.approved[:1]:
+    for index in range(3):
+        world = Arena()
+        precompile, program_instruction = world.approved[index]
         sent = world.chain.send([precompile, program_instruction], [])
         assert not sent.failed, sent.logs
 

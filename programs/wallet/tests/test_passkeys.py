@@ -9,6 +9,7 @@ import struct
 
 import pytest
 from solders.account import Account
+from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -26,7 +27,7 @@ from programs.wallet.tests.authenticator import (
     send_approved,
     vault_and_config,
 )
-from programs.wallet.tests.conftest import DAY, SOL, Chain, Wallet, make_wallet
+from programs.wallet.tests.conftest import DAY, SOL, SOLANA_FEE, Chain, Wallet, make_wallet
 from wallets.program import (
     SECP256R1_PROGRAM_ID,
     SOL_MINT,
@@ -48,7 +49,7 @@ from wallets.program import (
     set_settings,
     vault_address,
 )
-from wallets.program.approvals import secp256r1_instruction
+from wallets.program.approvals import secp256r1_instruction, split_approved
 from wallets.program.instructions import KIND_SECP256R1, PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
 
 E = ProgramErrorCode
@@ -141,12 +142,15 @@ def test_set_settings_refuses_a_joint_threshold_of_one(chain: Chain, wallet: Wal
 def test_a_passkey_approved_sol_payment_lands_and_bumps_the_nonce(chain: Chain, protected: Wallet, passkey: Passkey) -> None:
     recipient = Keypair().pubkey()
     vault_before = chain.balance(protected.vault)
+    relayer_before = chain.balance(chain.fee_payer.pubkey())
 
     # when the passkey approves 1.5 SOL (above the custody key's cap) and the relayer submits it
     sent = send_approved(chain, protected, pay(chain, protected, recipient, 3 * SOL // 2), [passkey])
 
-    # then it lands under the passkey's own limit and the nonce moved
+    # then it lands under the passkey's own limit and the nonce moved; the relayer paid two
+    # signature fees (its own and the precompile's secp256r1 signature) and nothing else
     assert not sent.failed, sent.logs
+    assert chain.balance(chain.fee_payer.pubkey()) == relayer_before - 2 * SOLANA_FEE
     assert chain.balance(recipient) == 3 * SOL // 2
     assert chain.balance(protected.vault) == vault_before - 3 * SOL // 2
     config = chain.config_of(protected.owner.pubkey())
@@ -546,3 +550,46 @@ def test_config_decoding_round_trips_the_settings(chain: Chain, protected: Walle
     assert (config.joint_threshold, config.guardian_threshold, config.recovery_timelock) == (0, 0, 0)
     assert config.rp_id_hash == RP_ID_HASH
     assert DAY > 0
+
+
+def test_a_compute_budget_instruction_in_front_moves_the_precompile_index(
+    chain: Chain, protected: Wallet, passkey: Passkey
+) -> None:
+    # given the relayer's compute budget instruction first: the precompile is instruction 1
+    recipient = Keypair().pubkey()
+    action = pay(chain, protected, recipient, SOL)
+    expires_at = expiry(chain)
+    assertion = passkey.get_assertion(challenge_for(chain, protected, action, expires_at))
+    budget = set_compute_unit_limit(100_000)
+    # when the approval names index 0 (wrong), it is refused; with index 1 it lands
+    wrong = approve_with_passkeys(action, [assertion], expires_at=expires_at, precompile_index=0)
+    refused(chain, protected, [budget, *wrong], E.INVALID_PRECOMPILE_INSTRUCTION)
+    right = approve_with_passkeys(action, [assertion], expires_at=expires_at, precompile_index=1)
+    sent = chain.send([budget, *right], [])
+    assert not sent.failed, sent.logs
+    assert chain.balance(recipient) == SOL
+
+
+def test_split_approved_returns_the_signer_forms_body(chain: Chain, protected: Wallet, passkey: Passkey) -> None:
+    action = pay(chain, protected, Keypair().pubkey(), SOL)
+    program_instruction = approved(chain, protected, action, [passkey])[1]
+    tag, body, section = split_approved(bytes(program_instruction.data))
+    assert (tag, body) == (action.data[0], bytes(action.data[1:]))
+    assert struct.unpack_from("<qB", section)[1] == 1
+    with pytest.raises(ValueError, match="not a passkey-approved instruction"):
+        split_approved(bytes(action.data))
+
+
+def test_an_expired_passkey_authority_cannot_approve(chain: Chain, protected: Wallet, passkey: Passkey) -> None:
+    # given a second owner passkey that expires in an hour
+    me = protected.owner.pubkey()
+    session = Passkey()
+    expires = chain.svm.get_clock().unix_timestamp + 3600
+    record = Authority.passkey(session.public_key, PERMISSION_SPEND | PERMISSION_MANAGE, expires_at=expires)
+    assert not send_approved(chain, protected, add_authority(chain.program_id, me, PLACEHOLDER, record), [passkey]).failed
+    limit = set_limits(chain.program_id, me, PLACEHOLDER, session.public_key, Limit(SOL_MINT, SOL, SOL))
+    assert not send_approved(chain, protected, limit, [passkey]).failed
+    # when its expiry has passed, its approval (made while it was still valid) is refused
+    instructions = approved(chain, protected, pay(chain, protected, Keypair().pubkey(), SOL // 10), [session], expires + 600)
+    chain.set_time(expires)
+    refused(chain, protected, instructions, E.AUTHORITY_EXPIRED)

@@ -323,3 +323,29 @@ def test_the_new_owner_cannot_be_an_existing_passkey(setup: Setup) -> None:
     s = setup
     s.new_owner = s.guardians[2]
     refused(s, lambda: s.start(s.guardians[0]), E.AUTHORITY_EXISTS)
+
+
+def test_an_ed25519_owner_cancels_by_signing(chain: Chain) -> None:
+    # given a custodial wallet (the custody key owns it) with a pending recovery
+    wallet = make_wallet(chain)
+    me = wallet.owner.pubkey()
+    guardians = [Passkey(), Passkey()]
+    instructions = [
+        set_settings(chain.program_id, me, me, rp_id_hash=RP_ID_HASH, guardian_threshold=2, recovery_timelock=DAY)
+    ]
+    instructions += [
+        add_authority(chain.program_id, me, me, Authority.passkey(g.public_key, PERMISSION_GUARDIAN)) for g in guardians
+    ]
+    assert not chain.send(instructions, [wallet.owner]).failed
+    s = Setup(chain, wallet, Passkey(), guardians, Passkey())
+    assert not s.start(*guardians).failed
+    # when the owner signs recovery_cancel naming another request id, nothing changes
+    wrong = recovery_cancel(chain.program_id, me, me, s.config().recovery_id + 1)
+    refused(s, lambda: chain.send([wrong], [wallet.owner]), E.RECOVERY_MISMATCH)
+    # and with the pending id the request ends
+    sent = chain.send([recovery_cancel(chain.program_id, me, me, s.config().recovery_id)], [wallet.owner])
+    assert not sent.failed, sent.logs
+    config = s.config()
+    assert (config.recovery_pending, config.recovery_approvals, config.recovery_executes_at) == (False, 0, 0)
+    chain.set_time(s.now() + DAY)
+    refused(s, s.execute, E.NO_RECOVERY_PENDING)
