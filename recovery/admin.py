@@ -33,7 +33,7 @@ class ApprovalInline(ReadOnlyInline):
 
 class AttemptInline(ReadOnlyInline):
     model = RecoveryAttempt
-    fields = ("number", "signature", "status", "send_count", "last_sent_at", "error_detail", "created_at")
+    fields = ("phase", "number", "signature", "status", "send_count", "last_sent_at", "error_detail", "created_at")
     readonly_fields = fields
 
 
@@ -47,11 +47,12 @@ class EventInline(ReadOnlyInline):
 class RecoveryRequestAdmin(admin.ModelAdmin):
     """Requests: status, timelock, approvals, attempts and the timeline; the only action is freeze."""
 
-    list_display = ("id", "user", "status", "channel", "threshold", "executes_at", "expires_at", "created_at")
-    list_filter = ("status", "channel")
+    list_display = ("id", "user", "status", "chain_phase", "threshold", "executes_at", "expires_at", "created_at")
+    list_filter = ("status", "chain_phase", "channel")
     search_fields = ("id", "user__email", "user__phone")
     fields = ("id", "user", "wallet", "status", "channel", "verified_at", "digest", "threshold", "timelock_seconds",
-              "timelock_started_at", "executes_at", "expires_at", "ended_at", "end_reason", "signature",
+              "timelock_started_at", "executes_at", "expires_at", "chain_nonce", "chain_phase", "ended_at",
+              "end_reason", "signature",
               "error_detail", "created_at", "updated_at")
     readonly_fields = fields
     inlines = [ApprovalInline, AttemptInline, EventInline]

@@ -17,7 +17,8 @@ A smart wallet's recovery has three possible on-chain steps, each sent through t
   passkey becomes the owner (``manage | spend``), old passkey owners are removed, the custody key loses
   ``manage``.
 - **cancel**, when a started request is cancelled, frozen, expires or falls below the threshold:
-  ``recovery_cancel`` signed by the custody key (custodial mode only).
+  ``recovery_cancel`` signed by the custody key (custodial mode), or approved by the owner's passkey
+  (protected mode: the owner cancels with their passkey, signing the program's challenge of that cancel).
 
 A keypair wallet has no on-chain authorities: its recovery is off-chain only.
 """
@@ -89,6 +90,41 @@ def current_nonce(*, client: ChainClient, wallet: Any) -> int:
     return 0 if config is None else config.nonce
 
 
+def custody_manages(*, client: ChainClient, wallet: Any) -> bool:
+    """Whether the wallet's custody key holds ``manage`` on-chain (custodial mode), so it can write the
+    guardians and cancel; ``False`` in protected mode, where an owner passkey must.
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    return _custody_manages(wallet_config_read(client=client, wallet=wallet), _creator(wallet))
+
+
+def cancel_action(request: Any, recovery_id: int) -> Instruction:
+    """The signer-form ``recovery_cancel`` of ``recovery_id`` for an owner passkey's approval."""
+    return recovery_cancel(wallet_program_id(), _creator(request.wallet), INSTRUCTIONS_SYSVAR_ID, recovery_id)
+
+
+def owner_cancel_terms(*, client: ChainClient, request: Any, expires_at: int) -> dict[str, int] | None:
+    """What an owner passkey must sign to cancel ``request`` on-chain in protected mode: ``{"nonce",
+    "recovery_id", "expires_at"}``, or ``None`` when nothing needs an owner passkey on-chain (not started
+    there, or the custody key can cancel).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    if not is_on_chain(request.wallet):
+        return None
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    if config is None or not config.recovery_pending or _custody_manages(config, _creator(request.wallet)):
+        return None
+    return {"nonce": config.nonce, "recovery_id": config.recovery_id, "expires_at": expires_at}
+
+
+def owner_cancel_challenge(request: Any, terms: dict[str, int]) -> bytes:
+    """The program's approval challenge of ``recovery_cancel`` under ``terms``."""
+    return approval_challenge(wallet_program_id(), Pubkey.from_string(request.wallet.config_address), terms["nonce"],
+                              terms["expires_at"], cancel_action(request, terms["recovery_id"]))
+
+
 def _custody_manages(config: WalletConfig | None, custody: Pubkey) -> bool:
     if config is None:
         return True  # created below with the custody key as its owner
@@ -149,10 +185,13 @@ def execute_instructions(*, request: Any, recovery_id: int) -> list[Instruction]
 
 
 def cancel_instructions(*, request: Any, recovery_id: int) -> list[Instruction]:
-    """``recovery_cancel`` of ``recovery_id`` signed by the custody key.
-
-    :raises ValueError: the custody key cannot cancel (protected mode: an owner passkey must).
-    """
+    """``recovery_cancel`` of ``recovery_id``: approved by the owner's passkey when the owner gave one
+    (protected mode: ``request.chain_cancel_approval``), else signed by the custody key (custodial mode)."""
+    approval = request.chain_cancel_approval
+    if approval and approval["recovery_id"] == recovery_id:
+        assertion = PasskeyAssertion(bytes.fromhex(approval["public_key"]), bytes.fromhex(approval["authenticator_data"]),
+                                     bytes.fromhex(approval["client_data_json"]), bytes.fromhex(approval["signature"]))
+        return approve_with_passkeys(cancel_action(request, recovery_id), [assertion], expires_at=approval["expires_at"])
     custody = _creator(request.wallet)
     return [recovery_cancel(wallet_program_id(), custody, custody, recovery_id)]
 

@@ -186,6 +186,9 @@ class RecoveryRequest(models.Model):
         "Smart wallet: the config nonce the guardians' approvals are bound to (the program's approval "
         "challenge of recovery_start); null for a keypair wallet (off-chain digest)."))
     chain_phase = models.CharField(max_length=10, choices=ChainPhase.choices, blank=True, default="")
+    chain_cancel_approval = models.JSONField(null=True, blank=True, help_text=(
+        "Protected mode: the owner's passkey assertion approving recovery_cancel on-chain (hex parts, with the "
+        "recovery id and expiry it is bound to)."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

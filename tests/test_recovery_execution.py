@@ -156,35 +156,21 @@ def _send_signed(instructions: list[Any], *, wallet: Any | None = None) -> int |
     return None
 
 
-def test_a_protected_wallet_is_recovered_and_the_old_passkey_is_refused_on_chain(celery_worker: Any,
-                                                                                  make_user: Any) -> None:
+def _protect(owner: Any, guardians: list[Any], *, timelock: int) -> bytes:
+    """Write the guardians (threshold 2, ``timelock``) with the custody key, then make the owner's passkey the
+    on-chain owner and take ``manage`` from the custody key (protected mode). :returns: the owner's key."""
     from recovery import chain as recovery_chain
     from recovery.passkeys import authenticator_key
-    from tests.webauthn_support import b64u
-    from wallets.program import (
-        SOL_MINT,
-        Authority,
-        Limit,
-        PasskeyAssertion,
-        add_authority,
-        approval_challenge,
-        approve_with_passkeys,
-        set_limits,
-        set_permissions,
-    )
+    from relayer.signer import get_fee_payer
+    from wallets.program import SOL_MINT, Authority, Limit, add_authority, set_limits, set_permissions
     from wallets.smart import wallet_program_id
 
-    # given an owner whose passkey is the on-chain owner (protected mode: the custody key only spends), with
-    # three guardians written on-chain while the custody key could still manage
-    owner, guardians = _family(make_user)
     wallet = owner.user.wallet
     program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
     old_key = authenticator_key(Authenticator.objects.get(user=owner.user))
     guardian_keys = [bytes(Guardian.objects.get(guardian_user=g.user).authority_key) for g in guardians]
-    from relayer.signer import get_fee_payer
-
     sync = recovery_chain.guardian_sync_instructions(wallet=wallet, config=None, guardian_keys=guardian_keys,
-                                                     threshold=2, timelock_seconds=2,
+                                                     threshold=2, timelock_seconds=timelock,
                                                      fee_payer=get_fee_payer().pubkey())
     assert _send_signed(sync, wallet=wallet) is None
     assert _send_signed([
@@ -193,6 +179,27 @@ def test_a_protected_wallet_is_recovered_and_the_old_passkey_is_refused_on_chain
         set_permissions(program, custody, custody, custody, PERMISSION_SPEND)], wallet=wallet) is None
     assert wallet_config_read(client=get_chain_client(), wallet=wallet).authority(old_key).permissions == (
         PERMISSION_MANAGE | PERMISSION_SPEND)
+    return old_key
+
+
+def test_a_protected_wallet_is_recovered_and_the_old_passkey_is_refused_on_chain(celery_worker: Any,
+                                                                                  make_user: Any) -> None:
+    from tests.webauthn_support import b64u
+    from wallets.program import (
+        Authority,
+        PasskeyAssertion,
+        add_authority,
+        approval_challenge,
+        approve_with_passkeys,
+    )
+    from wallets.smart import wallet_program_id
+
+    # given an owner whose passkey is the on-chain owner (protected mode: the custody key only spends), with
+    # three guardians written on-chain while the custody key could still manage
+    owner, guardians = _family(make_user)
+    wallet = owner.user.wallet
+    program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
+    old_key = _protect(owner, guardians, timelock=2)
     # when two guardians approve and the timelock passes (the sweep starts and executes it on-chain)
     request, new_soft = _approved(owner, guardians)
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=120), (
@@ -215,6 +222,27 @@ def test_a_protected_wallet_is_recovered_and_the_old_passkey_is_refused_on_chain
     assert refusal == ProgramErrorCode.UNKNOWN_AUTHORITY
     # while the new passkey signs in
     assert _passkey_login(Client(), new_soft) == 200
+
+
+def test_a_protected_owner_cancels_on_chain_with_their_passkey(celery_worker: Any, make_user: Any) -> None:
+    # given a protected wallet whose guardians started a recovery on-chain (an hour's timelock)
+    owner, guardians = _family(make_user)
+    _protect(owner, guardians, timelock=3600)
+    request, _soft = _approved(owner, guardians, timelock=3600)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    # when the owner tries with their session alone: refused (the custody key cannot cancel on-chain)
+    with pytest.raises(ApplicationError) as refused:
+        services.recovery_cancel(request_id=request.id, session_user=owner.user)
+    assert refused.value.code == "owner_passkey_required"
+    assert RecoveryRequest.objects.get(pk=request.pk).status == Status.TIMELOCKED
+    # then with their passkey, signing the program's challenge of the cancel
+    options = services.recovery_cancel_options(request_id=request.id)
+    services.recovery_cancel(request_id=request.id, credential=owner.soft.get(options["publicKey"]))
+    # the sweep cancels it on-chain with that approval: nobody can execute it there any more
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "cancelled", timeout=60), (
+        RecoveryRequest.objects.get(pk=request.pk).chain_phase)
+    assert not wallet_config_read(client=get_chain_client(), wallet=request.wallet).recovery_pending
+    assert not RecoveryAttempt.objects.filter(request=request, phase="execute").exists()
 
 
 def test_a_recovery_whose_send_was_lost_is_found_again(celery_worker: Any, make_user: Any, monkeypatch: Any) -> None:

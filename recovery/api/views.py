@@ -47,6 +47,36 @@ class CredentialSerializer(serializers.Serializer):
     credential = serializers.DictField(help_text="PublicKeyCredential.toJSON() of the passkey's answer.")
 
 
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The requester's secret: send it as X-Recovery-Token to follow the request.")
+
+
+class InvitationCreatedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    expires_at = serializers.DateTimeField()
+
+
+class RulesSerializer(serializers.Serializer):
+    threshold = serializers.IntegerField(allow_null=True, help_text="null = a majority of active guardians.")
+    timelock_seconds = serializers.IntegerField()
+    hold_payments = serializers.BooleanField()
+
+
+class InvitationInfoSerializer(serializers.Serializer):
+    owner = serializers.CharField()
+    email = serializers.EmailField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    options = OptionsSerializer()
+
+
+class ApprovalInfoSerializer(serializers.Serializer):
+    account = serializers.CharField()
+    status = StatusSerializer()
+    options = OptionsSerializer()
+
+
 def _status(request: RecoveryRequest) -> dict[str, Any]:
     return StatusSerializer(selectors.request_status(request).__dict__).data
 
@@ -90,15 +120,15 @@ class RecoveryOverviewView(APIView):
 class OwnerChallengeView(APIView):
     """WebAuthn options for the owner's passkey to approve one change (single use)."""
 
-    class InputSerializer(serializers.Serializer):
+    class OwnerChallengeInputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=["invite", "remove", "settings"])
         subject = serializers.CharField(max_length=254, help_text="invite: the email; remove: the guardian id; "
                                                                   "settings: threshold=N;timelock=S;hold=0|1.")
 
-    @extend_schema(operation_id="recovery_owner_challenge", request=InputSerializer,
+    @extend_schema(operation_id="recovery_owner_challenge", request=OwnerChallengeInputSerializer,
                    responses={200: OptionsSerializer, **problems("passkey_required", body=True)})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.OwnerChallengeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         subject = data.validated_data["subject"]
         if data.validated_data["action"] == "invite":
@@ -110,15 +140,15 @@ class OwnerChallengeView(APIView):
 class GuardianInviteView(APIView):
     """Invite a guardian by email (the owner's passkey over ``invite`` / the email)."""
 
-    class InputSerializer(CredentialSerializer):
+    class GuardianInviteInputSerializer(CredentialSerializer):
         email = serializers.EmailField()
 
-    @extend_schema(operation_id="recovery_guardian_invite", request=InputSerializer, responses={
-        201: serializers.DictField(), **problems("guardian_is_owner", "guardian_limit_reached",
+    @extend_schema(operation_id="recovery_guardian_invite", request=GuardianInviteInputSerializer, responses={
+        201: InvitationCreatedSerializer, **problems("guardian_is_owner", "guardian_limit_reached",
                                                  "guardian_already_invited", "wallet_not_found", *OWNER_PASSKEY,
                                                  body=True)})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.GuardianInviteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invitation, _token = services.guardian_invite(owner=request.user, email=data.validated_data["email"],
                                                       credential=data.validated_data["credential"])
@@ -154,16 +184,16 @@ class GuardianChangeCancelView(APIView):
 class RecoverySettingsView(APIView):
     """Change the owner's rules: threshold (null = majority), timelock (seconds), payment hold."""
 
-    class InputSerializer(CredentialSerializer):
+    class RecoverySettingsInputSerializer(CredentialSerializer):
         threshold = serializers.IntegerField(allow_null=True, min_value=1, max_value=255)
         timelock_seconds = serializers.IntegerField(min_value=1)
         hold_payments = serializers.BooleanField()
 
-    @extend_schema(operation_id="recovery_settings_update", request=InputSerializer, responses={
-        200: serializers.DictField(), **problems("recovery_threshold_invalid", "recovery_timelock_out_of_range",
+    @extend_schema(operation_id="recovery_settings_update", request=RecoverySettingsInputSerializer, responses={
+        200: RulesSerializer, **problems("recovery_threshold_invalid", "recovery_timelock_out_of_range",
                                                  "wallet_not_found", *OWNER_PASSKEY, body=True)})
     def put(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.RecoverySettingsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         setup = services.recovery_settings_update(owner=request.user, **data.validated_data)
         return Response({"threshold": setup.threshold, "timelock_seconds": setup.timelock_seconds,
@@ -175,7 +205,7 @@ class InvitationView(APIView):
     """An invitation (by its token) and the WebAuthn options to accept it with the signed-in user's passkey."""
 
     @extend_schema(operation_id="recovery_invitation_retrieve", responses={
-        200: serializers.DictField(), **problems("guardian_invitation_not_found", "passkey_required")})
+        200: InvitationInfoSerializer, **problems("guardian_invitation_not_found", "passkey_required")})
     def get(self, request: Request, token: str) -> Response:
         invitation = services.invitation_by_token(token)
         return Response({"owner": str(invitation.owner), "email": invitation.email, "status": invitation.status,
@@ -205,13 +235,13 @@ class RequestStartView(APIView):
 
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class RequestStartInputSerializer(serializers.Serializer):
         identifier = serializers.CharField(max_length=254, help_text="The account's email address or phone number.")
 
-    @extend_schema(operation_id="recovery_request_start", request=InputSerializer, responses={
-        202: serializers.DictField(), **problems("recovery_identifier_required", "rate_limited", body=True)})
+    @extend_schema(operation_id="recovery_request_start", request=RequestStartInputSerializer, responses={
+        202: TokenSerializer, **problems("recovery_identifier_required", "rate_limited", body=True)})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.RequestStartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token = services.recovery_start(identifier=data.validated_data["identifier"], client_key=_client_key(request))
         return Response({"token": token}, status=202)
@@ -222,15 +252,15 @@ class RequestVerifyView(APIView):
 
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class RequestVerifyInputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=100)
         code = serializers.CharField(max_length=12)
 
-    @extend_schema(operation_id="recovery_request_verify", request=InputSerializer, responses={
+    @extend_schema(operation_id="recovery_request_verify", request=RequestVerifyInputSerializer, responses={
         200: OptionsSerializer, **problems("recovery_code_invalid", "recovery_code_expired", "recovery_not_verifying",
                                            body=True)})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.RequestVerifyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(services.recovery_code_verify(**data.validated_data))
 
@@ -240,14 +270,14 @@ class RequestPasskeyView(APIView):
 
     permission_classes = [AllowAny]
 
-    class InputSerializer(CredentialSerializer):
+    class RequestPasskeyInputSerializer(CredentialSerializer):
         token = serializers.CharField(max_length=100)
 
-    @extend_schema(operation_id="recovery_request_passkey", request=InputSerializer, responses={
+    @extend_schema(operation_id="recovery_request_passkey", request=RequestPasskeyInputSerializer, responses={
         200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_verifying",
                                           "passkey_registration_invalid", body=True)})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.RequestPasskeyInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(_status(services.recovery_passkey_register(**data.validated_data)))
 
@@ -268,7 +298,7 @@ class ApprovalView(APIView):
     """A request as its guardian sees it, with the WebAuthn options to approve it (signed-in guardian)."""
 
     @extend_schema(operation_id="recovery_approval_retrieve", responses={
-        200: serializers.DictField(), **problems("recovery_request_not_found", "recovery_not_guardian",
+        200: ApprovalInfoSerializer, **problems("recovery_request_not_found", "recovery_not_guardian",
                                                  "passkey_required")})
     def get(self, request: Request, request_id: str) -> Response:
         recovery = _request(request_id)
@@ -310,10 +340,9 @@ class CancelOptionsView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(operation_id="recovery_cancel_options", responses={
-        200: OptionsSerializer, **problems("recovery_request_not_found", "passkey_required")})
+        200: OptionsSerializer, **problems("recovery_request_not_found", "passkey_required", "chain_unavailable")})
     def get(self, request: Request, request_id: str) -> Response:
-        recovery = _request(request_id)
-        return Response(request_options(user=recovery.user, challenge=digests.cancel_challenge(recovery)))
+        return Response(services.recovery_cancel_options(request_id=request_id))
 
 
 class CancelView(APIView):
@@ -322,16 +351,17 @@ class CancelView(APIView):
 
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class CancelInputSerializer(serializers.Serializer):
         credential = serializers.DictField(required=False)
         link = serializers.CharField(required=False, max_length=500)
 
-    @extend_schema(operation_id="recovery_cancel", request=InputSerializer, responses={
+    @extend_schema(operation_id="recovery_cancel", request=CancelInputSerializer, responses={
         200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_cancellable",
-                                          "recovery_cancel_link_invalid", "wallet_not_found", *OWNER_PASSKEY,
+                                          "recovery_cancel_link_invalid", "wallet_not_found", "chain_unavailable",
+                                          *OWNER_PASSKEY,
                                           body=True)})
     def post(self, request: Request, request_id: str) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.CancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None
         recovery = services.recovery_cancel(request_id=request_id, session_user=user,

@@ -33,7 +33,7 @@ from .. import chain, digests
 from ..app_settings import app_settings
 from ..lock_objects import recovery_request_qs_select_for_update
 from ..models import Guardian, RecoveryApproval, RecoveryRequest
-from ..passkeys import assertion_verify, registration_begin, registration_complete
+from ..passkeys import assertion_verify, authenticator_key, registration_begin, registration_complete, request_options
 from .common import email_on_commit, event_record, locked_wallet, new_secret, notify_user, public_url, secret_hash
 from .guardians import recovery_setup, threshold_of
 
@@ -365,33 +365,88 @@ def approval_withdraw_locked(*, approval: RecoveryApproval, reason: str, actor: 
 
 
 # --- the owner -------------------------------------------------------------------------------------------
+def _cancel_terms_key(request_id: Any) -> str:
+    return f"recovery:owner-cancel-terms:{request_id}"
+
+
+def recovery_cancel_options(*, request_id: Any) -> dict[str, Any]:
+    """WebAuthn request options for the owner's passkey to cancel ``request_id``. When the request is already
+    pending on-chain and only an owner passkey can cancel it there (protected mode), the challenge is the
+    program's challenge of that ``recovery_cancel`` (its terms kept for ``OWNER_CANCEL_TTL_SECONDS``); else
+    :func:`recovery.digests.cancel_challenge`.
+
+    :raises ApplicationError: ``recovery_request_not_found``, ``passkey_required``.
+    :raises ChainUnavailableError: the config could not be read.
+    """
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
+    if request is None:
+        raise ApplicationError("recovery_request_not_found")
+    terms = _owner_cancel_terms(request)
+    if terms is None:
+        cache.delete(_cancel_terms_key(request.id))
+        return request_options(user=request.user, challenge=digests.cancel_challenge(request))
+    cache.set(_cancel_terms_key(request.id), terms, OWNER_CANCEL_TTL_SECONDS)
+    return request_options(user=request.user, challenge=chain.owner_cancel_challenge(request, terms))
+
+
+#: How long the owner has to answer an on-chain cancel challenge, and how long its approval stays good.
+OWNER_CANCEL_TTL_SECONDS = 600
+
+
+def _owner_cancel_terms(request: RecoveryRequest) -> dict[str, int] | None:
+    if request.chain_phase not in (RecoveryRequest.ChainPhase.START, RecoveryRequest.ChainPhase.STARTED):
+        return None
+    expires_at = int(timezone.now().timestamp()) + OWNER_CANCEL_TTL_SECONDS
+    return chain.owner_cancel_terms(client=get_chain_client(), request=request, expires_at=expires_at)
+
+
 def recovery_cancel(*, request_id: Any, session_user: Any = None, credential: Any = None,
                     link: str | None = None) -> RecoveryRequest:
     """The owner cancels, with their session (``session_user`` is the account) or their passkey (an
-    assertion over :func:`recovery.digests.cancel_challenge` by one of the account's passkeys). The cancel
+    assertion over :func:`recovery_cancel_options`' challenge by one of the account's passkeys). The cancel
     link, when given, must be the request's current one; it is single use (the nonce is cleared).
 
+    A request already pending on-chain of a protected wallet can only be stopped there by an owner passkey:
+    the session is not enough, and the owner's assertion (over the program's challenge) is kept for the
+    sweep's on-chain ``recovery_cancel``.
+
     :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_cancellable``,
-        ``recovery_cancel_link_invalid``, ``owner_passkey_required`` (neither session nor passkey),
-        ``passkey_assertion_invalid``.
+        ``recovery_cancel_link_invalid``, ``owner_passkey_required`` (neither session nor passkey, or a
+        session where the chain needs the passkey), ``passkey_assertion_invalid``.
+    :raises ChainUnavailableError: the config could not be read (nothing changed).
     """
-    request = RecoveryRequest.objects.select_related("user").filter(pk=request_id).first()
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
     if request is None:
         raise ApplicationError("recovery_request_not_found")
     if link is not None and request_by_cancel_link(link).pk != request.pk:
         raise ApplicationError("recovery_cancel_link_invalid")
     is_owner_session = session_user is not None and getattr(session_user, "pk", None) == request.user_id
-    if not is_owner_session:
-        if not credential:
-            raise ApplicationError("owner_passkey_required")
-        assertion_verify(user=request.user, challenge=digests.cancel_challenge(request), credential=credential)
+    chain_approval = None
+    if credential:
+        terms = cache.get(_cancel_terms_key(request.id))
+        if terms is None and _owner_cancel_terms(request) is not None:  # signed before it started on-chain
+            raise ApplicationError("owner_passkey_required", "Confirm again with your passkey: this recovery has "
+                                                             "just started on your wallet.")
+        challenge = chain.owner_cancel_challenge(request, terms) if terms else digests.cancel_challenge(request)
+        assertion = assertion_verify(user=request.user, challenge=challenge, credential=credential)
+        if terms:
+            chain_approval = {**terms, "public_key": authenticator_key(assertion.authenticator).hex(),
+                              "authenticator_data": assertion.authenticator_data.hex(),
+                              "client_data_json": assertion.client_data_json.hex(),
+                              "signature": assertion.signature.hex()}
+    elif not is_owner_session:
+        raise ApplicationError("owner_passkey_required")
+    elif _owner_cancel_terms(request) is not None:
+        raise ApplicationError("owner_passkey_required", "Confirm with your passkey: this recovery has started on "
+                                                         "your wallet, and only your passkey can stop it there.")
     with transaction.atomic():
         request = _locked_open_request(request_id)
         if request.status not in RecoveryRequest.CANCELLABLE_STATUSES:
             raise ApplicationError("recovery_not_cancellable")
         if link is not None and request_by_cancel_link(link).pk != request.pk:
             raise ApplicationError("recovery_cancel_link_invalid")
-        _end(request, Status.CANCELLED, reason=f"cancelled by the owner ({'session' if is_owner_session else 'passkey'})",
+        request.chain_cancel_approval = chain_approval
+        _end(request, Status.CANCELLED, reason=f"cancelled by the owner ({'passkey' if credential else 'session'})",
              actor="owner", actor_user=request.user)
         notify_user(user=request.user, subject="Recovery cancelled", body=(
             "You cancelled the recovery of your Numpay account. Nothing changed. If you did not start it, "
