@@ -245,6 +245,27 @@ def test_a_protected_owner_cancels_on_chain_with_their_passkey(celery_worker: An
     assert not RecoveryAttempt.objects.filter(request=request, phase="execute").exists()
 
 
+def test_a_protected_withdrawal_after_the_start_asks_the_owners_passkey_to_stop_it_on_chain(
+        celery_worker: Any, make_user: Any) -> None:
+    # given a protected wallet whose recovery started on-chain
+    owner, guardians = _family(make_user)
+    _protect(owner, guardians, timelock=3600)
+    request, _soft = _approved(owner, guardians, timelock=3600)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    # when a guardian withdraws below the threshold: the custody key cannot cancel on-chain, so nothing doomed
+    # is sent; the owner is asked to stop it with their passkey
+    services.recovery_approval_withdraw(request_id=request.id, user=guardians[1].user)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "stuck", timeout=60)
+    assert not RecoveryAttempt.objects.filter(request=request, phase="cancel").exists()
+    assert any(m.subject == "Stop the recovery of your wallet with your passkey" for m in mail.outbox)
+    # then the owner's passkey stops it on-chain
+    options = services.recovery_cancel_options(request_id=request.id)
+    services.recovery_cancel(request_id=request.id, credential=owner.soft.get(options["publicKey"]))
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "cancelled", timeout=60)
+    assert not wallet_config_read(client=get_chain_client(), wallet=request.wallet).recovery_pending
+    assert RecoveryRequest.objects.get(pk=request.pk).status == Status.CANCELLED
+
+
 def test_a_recovery_whose_send_was_lost_is_found_again(celery_worker: Any, make_user: Any, monkeypatch: Any) -> None:
     # given every "send after commit" message lost (a broker restarted without its queue)
     owner, guardians = _family(make_user)

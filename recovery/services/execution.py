@@ -21,6 +21,7 @@ and its sweep pick up). A keypair wallet has nothing on-chain: it is handed over
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -46,6 +47,7 @@ from ..lock_objects import recovery_request_qs_due_for_update, wallet_qs_select_
 from ..models import Guardian, RecoveryApproval, RecoveryAttempt, RecoveryRequest
 from ..passkeys import passkey_install
 from .common import event_record, notify_user
+from .requests import cancel_link
 
 logger = logging.getLogger(__name__)
 Status = RecoveryRequest.Status
@@ -65,7 +67,8 @@ def recovery_due_sweep(*, now: datetime | None = None, limit: int = 20, client: 
     due_start = Q(status=Status.TIMELOCKED, chain_phase=Phase.NONE, chain_nonce__isnull=False)
     due_execute = Q(status=Status.TIMELOCKED, executes_at__lte=now) & (
         Q(chain_phase=Phase.STARTED) | Q(chain_nonce__isnull=True))
-    due_cancel = Q(chain_phase=Phase.STARTED) & ~Q(status__in=GOING_AHEAD)
+    due_cancel = (Q(chain_phase=Phase.STARTED) | Q(chain_phase=Phase.CANCEL_FAILED, chain_cancel_approval__isnull=False)
+                  ) & ~Q(status__in=GOING_AHEAD)
     due = list(RecoveryRequest.objects.filter(due_start | due_execute | due_cancel)
                .order_by("updated_at").values_list("pk", flat=True)[:limit])
     if not due:
@@ -113,7 +116,8 @@ def _step_of(request: RecoveryRequest, *, now: datetime) -> Callable[..., None] 
     if request.status == Status.TIMELOCKED and request.executes_at is not None and request.executes_at <= now and (
             request.chain_phase == Phase.STARTED or request.chain_nonce is None):
         return _begin_execute
-    if request.chain_phase == Phase.STARTED and request.status not in GOING_AHEAD:
+    if request.status not in GOING_AHEAD and (request.chain_phase == Phase.STARTED or (
+            request.chain_phase == Phase.CANCEL_FAILED and request.chain_cancel_approval)):
         return _begin_cancel
     return None
 
@@ -139,6 +143,20 @@ def _begin_execute(request: RecoveryRequest, *, blockhash: Blockhash, client: Ch
 
 
 def _begin_cancel(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    """Cancel on-chain: signed by the custody key (custodial mode) or approved by the owner's passkey
+    (``chain_cancel_approval``). In protected mode without the owner's approval nothing can be sent: the
+    owner is asked, on every channel, to stop it with their passkey (the cancel link)."""
+    if not request.chain_cancel_approval and not chain.custody_manages(client=client, wallet=request.wallet):
+        request.chain_phase = Phase.CANCEL_FAILED
+        request.save(update_fields=["chain_phase", "updated_at"])
+        event_record(owner=request.user, request=request, kind="chain_cancel_needs_owner", actor="system")
+        if not request.cancel_nonce:
+            request.cancel_nonce = secrets.token_hex(16)
+            request.save(update_fields=["cancel_nonce", "updated_at"])
+        notify_user(user=request.user, subject="Stop the recovery of your wallet with your passkey", body=(
+            "A recovery of your Numpay account was stopped here, but it is still pending on your wallet, and only "
+            f"your passkey can end it there. Use your passkey now: {cancel_link(request)}\n"))
+        return
     request.chain_phase = Phase.CANCEL
     request.save(update_fields=["chain_phase", "updated_at"])
     event_record(owner=request.user, request=request, kind="chain_cancel_submitted", actor="system")

@@ -394,7 +394,8 @@ OWNER_CANCEL_TTL_SECONDS = 600
 
 
 def _owner_cancel_terms(request: RecoveryRequest) -> dict[str, int] | None:
-    if request.chain_phase not in (RecoveryRequest.ChainPhase.START, RecoveryRequest.ChainPhase.STARTED):
+    if request.chain_phase not in (RecoveryRequest.ChainPhase.START, RecoveryRequest.ChainPhase.STARTED,
+                                   RecoveryRequest.ChainPhase.CANCEL_FAILED):
         return None
     expires_at = int(timezone.now().timestamp()) + OWNER_CANCEL_TTL_SECONDS
     return chain.owner_cancel_terms(client=get_chain_client(), request=request, expires_at=expires_at)
@@ -441,10 +442,17 @@ def recovery_cancel(*, request_id: Any, session_user: Any = None, credential: An
                                                          "your wallet, and only your passkey can stop it there.")
     with transaction.atomic():
         request = _locked_open_request(request_id)
-        if request.status not in RecoveryRequest.CANCELLABLE_STATUSES:
-            raise ApplicationError("recovery_not_cancellable")
         if link is not None and request_by_cancel_link(link).pk != request.pk:
             raise ApplicationError("recovery_cancel_link_invalid")
+        if request.status not in RecoveryRequest.CANCELLABLE_STATUSES:
+            if chain_approval is None or request.chain_phase != RecoveryRequest.ChainPhase.CANCEL_FAILED:
+                raise ApplicationError("recovery_not_cancellable")
+            # ended here but still pending on-chain (protected mode): the owner's passkey stops it there
+            request.chain_cancel_approval, request.cancel_nonce = chain_approval, ""
+            request.save(update_fields=["chain_cancel_approval", "cancel_nonce", "updated_at"])
+            event_record(owner=request.user, request=request, kind="chain_cancel_approved", actor="owner",
+                         actor_user=request.user)
+            return request
         request.chain_cancel_approval = chain_approval
         _end(request, Status.CANCELLED, reason=f"cancelled by the owner ({'passkey' if credential else 'session'})",
              actor="owner", actor_user=request.user)
