@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .common import cancel_link, request_by_cancel_link
 from .execution import RECOVERY_OUTBOXES, recovery_complete_locked, recovery_due_sweep, sessions_revoke
 from .guardians import (
     guardian_change_cancel,
@@ -18,20 +19,15 @@ from .guardians import (
     settings_subject,
     threshold_of,
 )
+from .owner import recovery_cancel, recovery_cancel_options, recovery_freeze, recovery_hold_check
 from .requests import (
-    cancel_link,
     guardian_of,
     live_approvals,
     recovery_approval_withdraw,
     recovery_approve,
-    recovery_cancel,
-    recovery_cancel_options,
     recovery_code_verify,
-    recovery_freeze,
-    recovery_hold_check,
     recovery_passkey_register,
     recovery_start,
-    request_by_cancel_link,
     request_by_token,
     requests_expire,
 )

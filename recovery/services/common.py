@@ -7,15 +7,20 @@ import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
+from django.utils.crypto import constant_time_compare
 
 from accounts.services import sms_queue
 from numpay.core.errors import ApplicationError
 from wallets.models import Wallet
 
+from ..app_settings import app_settings
 from ..lock_objects import wallet_qs_select_for_update
 from ..models import Guardian, RecoveryEvent, RecoveryRequest
+
+CANCEL_LINK_SALT = "recovery.cancel-link"
 
 
 def event_record(*, owner: Any, kind: str, actor: str, request: RecoveryRequest | None = None,
@@ -73,3 +78,26 @@ def notify_user(*, user: Any, subject: str, body: str, sms: str | None = None) -
         sms_queue(to=user.phone, body=sms or subject)
         channels.append("sms")
     return channels
+
+
+def cancel_link(request: RecoveryRequest) -> str:
+    """The owner's signed, single-use cancel link of ``request`` (it names the request and its cancel nonce;
+    cancelling still needs the owner's passkey or session, and clears the nonce)."""
+    signed = signing.dumps({"r": str(request.id), "n": request.cancel_nonce}, salt=CANCEL_LINK_SALT)
+    return public_url(f"/recovery/cancel/{signed}/")
+
+
+def request_by_cancel_link(signed: str) -> RecoveryRequest:
+    """The request a cancel link names, if the link is still good.
+
+    :raises ApplicationError: ``recovery_cancel_link_invalid`` (tampered, for another request, or used).
+    """
+    try:
+        data = signing.loads(signed, salt=CANCEL_LINK_SALT, max_age=app_settings.REQUEST_TTL_SECONDS
+                             + app_settings.MAX_TIMELOCK_SECONDS)
+    except signing.BadSignature as error:
+        raise ApplicationError("recovery_cancel_link_invalid") from error
+    request = RecoveryRequest.objects.select_related("user").filter(pk=data.get("r")).first()
+    if request is None or not request.cancel_nonce or not constant_time_compare(request.cancel_nonce, data.get("n", "")):
+        raise ApplicationError("recovery_cancel_link_invalid")
+    return request

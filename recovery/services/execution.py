@@ -46,8 +46,7 @@ from .. import chain
 from ..lock_objects import recovery_request_qs_due_for_update, wallet_qs_select_for_update
 from ..models import Guardian, RecoveryApproval, RecoveryAttempt, RecoveryRequest
 from ..passkeys import passkey_install
-from .common import event_record, notify_user
-from .requests import cancel_link
+from .common import cancel_link, event_record, notify_user
 
 logger = logging.getLogger(__name__)
 Status = RecoveryRequest.Status

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
-from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,12 +32,20 @@ from .. import chain, digests
 from ..app_settings import app_settings
 from ..lock_objects import recovery_request_qs_select_for_update
 from ..models import Guardian, RecoveryApproval, RecoveryRequest
-from ..passkeys import assertion_verify, authenticator_key, registration_begin, registration_complete, request_options
-from .common import email_on_commit, event_record, locked_wallet, new_secret, notify_user, public_url, secret_hash
+from ..passkeys import assertion_verify, registration_begin, registration_complete
+from .common import (
+    cancel_link,
+    email_on_commit,
+    event_record,
+    locked_wallet,
+    new_secret,
+    notify_user,
+    public_url,
+    secret_hash,
+)
 from .guardians import recovery_setup, threshold_of
 
 Status = RecoveryRequest.Status
-CANCEL_LINK_SALT = "recovery.cancel-link"
 
 
 # --- starting --------------------------------------------------------------------------------------------
@@ -218,29 +225,6 @@ def _notify_guardians(request: RecoveryRequest) -> None:
     event_record(owner=request.user, request=request, kind="guardians_notified", actor="system")
 
 
-def cancel_link(request: RecoveryRequest) -> str:
-    """The owner's signed, single-use cancel link of ``request`` (it names the request and its cancel nonce;
-    cancelling still needs the owner's passkey or session, and clears the nonce)."""
-    signed = signing.dumps({"r": str(request.id), "n": request.cancel_nonce}, salt=CANCEL_LINK_SALT)
-    return public_url(f"/recovery/cancel/{signed}/")
-
-
-def request_by_cancel_link(signed: str) -> RecoveryRequest:
-    """The request a cancel link names, if the link is still good.
-
-    :raises ApplicationError: ``recovery_cancel_link_invalid`` (tampered, for another request, or used).
-    """
-    try:
-        data = signing.loads(signed, salt=CANCEL_LINK_SALT, max_age=app_settings.REQUEST_TTL_SECONDS
-                             + app_settings.MAX_TIMELOCK_SECONDS)
-    except signing.BadSignature as error:
-        raise ApplicationError("recovery_cancel_link_invalid") from error
-    request = RecoveryRequest.objects.select_related("user").filter(pk=data.get("r")).first()
-    if request is None or not request.cancel_nonce or not constant_time_compare(request.cancel_nonce, data.get("n", "")):
-        raise ApplicationError("recovery_cancel_link_invalid")
-    return request
-
-
 def _notify_owner_started(request: RecoveryRequest) -> None:
     channels = notify_user(user=request.user, subject="Someone is trying to recover your Numpay account", body=(
         "A recovery of your Numpay account was requested with a new passkey. If it was not you, cancel it now "
@@ -364,121 +348,7 @@ def approval_withdraw_locked(*, approval: RecoveryApproval, reason: str, actor: 
     threshold_evaluate_locked(request)
 
 
-# --- the owner -------------------------------------------------------------------------------------------
-def _cancel_terms_key(request_id: Any) -> str:
-    return f"recovery:owner-cancel-terms:{request_id}"
-
-
-def recovery_cancel_options(*, request_id: Any) -> dict[str, Any]:
-    """WebAuthn request options for the owner's passkey to cancel ``request_id``. When the request is already
-    pending on-chain and only an owner passkey can cancel it there (protected mode), the challenge is the
-    program's challenge of that ``recovery_cancel`` (its terms kept for ``OWNER_CANCEL_TTL_SECONDS``); else
-    :func:`recovery.digests.cancel_challenge`.
-
-    :raises ApplicationError: ``recovery_request_not_found``, ``passkey_required``.
-    :raises ChainUnavailableError: the config could not be read.
-    """
-    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
-    if request is None:
-        raise ApplicationError("recovery_request_not_found")
-    terms = _owner_cancel_terms(request)
-    if terms is None:
-        cache.delete(_cancel_terms_key(request.id))
-        return request_options(user=request.user, challenge=digests.cancel_challenge(request))
-    cache.set(_cancel_terms_key(request.id), terms, OWNER_CANCEL_TTL_SECONDS)
-    return request_options(user=request.user, challenge=chain.owner_cancel_challenge(request, terms))
-
-
-#: How long the owner has to answer an on-chain cancel challenge, and how long its approval stays good.
-OWNER_CANCEL_TTL_SECONDS = 600
-
-
-def _owner_cancel_terms(request: RecoveryRequest) -> dict[str, int] | None:
-    if request.chain_phase not in (RecoveryRequest.ChainPhase.START, RecoveryRequest.ChainPhase.STARTED,
-                                   RecoveryRequest.ChainPhase.CANCEL_FAILED):
-        return None
-    expires_at = int(timezone.now().timestamp()) + OWNER_CANCEL_TTL_SECONDS
-    return chain.owner_cancel_terms(client=get_chain_client(), request=request, expires_at=expires_at)
-
-
-def recovery_cancel(*, request_id: Any, session_user: Any = None, credential: Any = None,
-                    link: str | None = None) -> RecoveryRequest:
-    """The owner cancels, with their session (``session_user`` is the account) or their passkey (an
-    assertion over :func:`recovery_cancel_options`' challenge by one of the account's passkeys). The cancel
-    link, when given, must be the request's current one; it is single use (the nonce is cleared).
-
-    A request already pending on-chain of a protected wallet can only be stopped there by an owner passkey:
-    the session is not enough, and the owner's assertion (over the program's challenge) is kept for the
-    sweep's on-chain ``recovery_cancel``.
-
-    :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_cancellable``,
-        ``recovery_cancel_link_invalid``, ``owner_passkey_required`` (neither session nor passkey, or a
-        session where the chain needs the passkey), ``passkey_assertion_invalid``.
-    :raises ChainUnavailableError: the config could not be read (nothing changed).
-    """
-    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
-    if request is None:
-        raise ApplicationError("recovery_request_not_found")
-    if link is not None and request_by_cancel_link(link).pk != request.pk:
-        raise ApplicationError("recovery_cancel_link_invalid")
-    is_owner_session = session_user is not None and getattr(session_user, "pk", None) == request.user_id
-    chain_approval = None
-    if credential:
-        terms = cache.get(_cancel_terms_key(request.id))
-        if terms is None and _owner_cancel_terms(request) is not None:  # signed before it started on-chain
-            raise ApplicationError("owner_passkey_required", "Confirm again with your passkey: this recovery has "
-                                                             "just started on your wallet.")
-        challenge = chain.owner_cancel_challenge(request, terms) if terms else digests.cancel_challenge(request)
-        assertion = assertion_verify(user=request.user, challenge=challenge, credential=credential)
-        if terms:
-            chain_approval = {**terms, "public_key": authenticator_key(assertion.authenticator).hex(),
-                              "authenticator_data": assertion.authenticator_data.hex(),
-                              "client_data_json": assertion.client_data_json.hex(),
-                              "signature": assertion.signature.hex()}
-    elif not is_owner_session:
-        raise ApplicationError("owner_passkey_required")
-    elif _owner_cancel_terms(request) is not None:
-        raise ApplicationError("owner_passkey_required", "Confirm with your passkey: this recovery has started on "
-                                                         "your wallet, and only your passkey can stop it there.")
-    with transaction.atomic():
-        request = _locked_open_request(request_id)
-        if link is not None and request_by_cancel_link(link).pk != request.pk:
-            raise ApplicationError("recovery_cancel_link_invalid")
-        if request.status not in RecoveryRequest.CANCELLABLE_STATUSES:
-            if chain_approval is None or request.chain_phase != RecoveryRequest.ChainPhase.CANCEL_FAILED:
-                raise ApplicationError("recovery_not_cancellable")
-            # ended here but still pending on-chain (protected mode): the owner's passkey stops it there
-            request.chain_cancel_approval, request.cancel_nonce = chain_approval, ""
-            request.save(update_fields=["chain_cancel_approval", "cancel_nonce", "updated_at"])
-            event_record(owner=request.user, request=request, kind="chain_cancel_approved", actor="owner",
-                         actor_user=request.user)
-            return request
-        request.chain_cancel_approval = chain_approval
-        _end(request, Status.CANCELLED, reason=f"cancelled by the owner ({'passkey' if credential else 'session'})",
-             actor="owner", actor_user=request.user)
-        notify_user(user=request.user, subject="Recovery cancelled", body=(
-            "You cancelled the recovery of your Numpay account. Nothing changed. If you did not start it, "
-            "consider telling your guardians.\n"))
-    return request
-
-
-def recovery_freeze(*, request_id: Any, operator: Any, reason: str) -> RecoveryRequest:
-    """An operator stops a suspicious request (its clock stops for good). Operators can never approve.
-
-    :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_cancellable``.
-    """
-    with transaction.atomic():
-        request = _locked_open_request(request_id)
-        if request.status not in RecoveryRequest.CANCELLABLE_STATUSES:
-            raise ApplicationError("recovery_not_cancellable")
-        _end(request, Status.FROZEN, reason=f"frozen by an operator: {reason}"[:255], actor="operator",
-             actor_user=operator)
-        notify_user(user=request.user, subject="A recovery of your Numpay account was stopped", body=(
-            "Our team stopped a suspicious recovery request on your account. Nothing changed. Contact support "
-            "if you need help.\n"))
-    return request
-
-
+# --- ending a request -----------------------------------------------------------------------------------
 def _end(request: RecoveryRequest, status: str, *, reason: str, actor: str, actor_user: Any = None) -> None:
     request.status, request.ended_at, request.end_reason = status, timezone.now(), reason
     request.cancel_nonce, request.executes_at = "", None
@@ -500,18 +370,3 @@ def requests_expire(*, now: Any = None) -> int:
                 _end(request, Status.EXPIRED, reason="not approved in time", actor="system")
                 ended += 1
     return ended
-
-
-def recovery_hold_check(*, wallet: Wallet) -> None:
-    """Refuse an outgoing payment while a recovery of ``wallet`` has its timelock running (or is executing)
-    and the owner's rules hold payments (called by ``payments.services.payment_create`` under the wallet
-    lock).
-
-    :raises ApplicationError: ``recovery_payments_held`` (409).
-    """
-    if not app_settings.HOLD_PAYMENTS:
-        return
-    held = RecoveryRequest.objects.filter(wallet=wallet, status__in=(Status.TIMELOCKED, Status.EXECUTING)).exclude(
-        user__recovery_setup__hold_payments=False)
-    if held.exists():
-        raise ApplicationError("recovery_payments_held")
