@@ -11,7 +11,15 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from numpay.core.errors import ApplicationError
 
 from . import services
-from .models import Guardian, GuardianInvitation, RecoveryApproval, RecoveryAttempt, RecoveryEvent, RecoveryRequest
+from .models import (
+    Guardian,
+    GuardianInvitation,
+    RecoveryApproval,
+    RecoveryAttempt,
+    RecoveryEvent,
+    RecoveryRequest,
+    RecoverySetup,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -81,6 +89,25 @@ class RecoveryRequestAdmin(admin.ModelAdmin):
             LogEntry.objects.log_actions(user_id=request.user.pk, queryset=RecoveryRequest.objects.filter(pk__in=frozen),
                                          action_flag=CHANGE, change_message="Froze the recovery request.")
         self.message_user(request, f"Froze {len(frozen)} request(s).")
+
+
+@admin.register(RecoverySetup)
+class RecoverySetupAdmin(admin.ModelAdmin):
+    """Owners' recovery rules and whether their guardian set is written on-chain (read-only)."""
+
+    list_display = ("user", "threshold", "timelock_seconds", "hold_payments", "chain_sync", "chain_synced_version",
+                    "chain_sync_version", "updated_at")
+    list_filter = ("chain_sync",)
+    search_fields = ("user__email",)
+    fields = ("user", "threshold", "timelock_seconds", "hold_payments", "chain_sync", "chain_sync_version",
+              "chain_synced_version", "chain_sync_error", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):  # noqa: ANN001, ANN201
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
 
 
 @admin.register(Guardian)

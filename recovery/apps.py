@@ -13,7 +13,7 @@ class RecoveryConfig(AppConfig):
         from relayer import outbox
 
         from . import checks  # noqa: F401 - registers the system checks
-        from .services import RECOVERY_OUTBOXES
+        from .services import GUARDIAN_SYNC_OUTBOX, RECOVERY_OUTBOXES
 
-        for kind in RECOVERY_OUTBOXES:
+        for kind in (GUARDIAN_SYNC_OUTBOX, *RECOVERY_OUTBOXES):
             outbox.register(kind)

@@ -26,12 +26,27 @@ class RecoverySetup(models.Model):
     :ivar timelock_seconds: how long a recovery waits after its threshold is met before it executes
         (``NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS`` .. ``NUMPAY_RECOVERY_MAX_TIMELOCK_SECONDS``).
     :ivar hold_payments: whether outgoing payments are held while a recovery's timelock runs.
+    :ivar chain_sync: whether the guardian set and rules still have to be written in the wallet's config
+        (custodial mode: by the custody key, through the outbox; :mod:`recovery.services.sync`).
     """
+
+    class ChainSync(models.TextChoices):
+        NONE = "", "Nothing to write"
+        PENDING = "pending", "To write on-chain"
+        IN_FLIGHT = "in_flight", "Being written"
+        FAILED = "failed", "Refused on-chain"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_setup")
     threshold = models.PositiveSmallIntegerField(null=True, blank=True)
     timelock_seconds = models.PositiveIntegerField()
     hold_payments = models.BooleanField(default=True)
+    chain_sync = models.CharField(max_length=10, choices=ChainSync.choices, blank=True, default="")
+    chain_sync_version = models.PositiveIntegerField(default=0, help_text=(
+        "+1 at every change the chain must learn; an attempt that lands for an older version syncs again."))
+    chain_sync_reference = models.UUIDField(null=True, blank=True, help_text="The sponsorship reference of the "
+                                                                             "current sync.")
+    chain_synced_version = models.PositiveIntegerField(default=0)
+    chain_sync_error = models.CharField(max_length=255, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -282,3 +297,17 @@ class RecoveryAttempt(OutboxAttempt):
 
     def __str__(self) -> str:
         return f"recovery {self.request_id} attempt {self.number}"
+
+
+class GuardianSyncAttempt(OutboxAttempt):
+    """One signed transaction writing an owner's guardians and rules on-chain (the relayer's outbox)."""
+
+    setup = models.ForeignKey(RecoverySetup, on_delete=models.PROTECT, related_name="sync_attempts")
+    reference = models.UUIDField(help_text="The sync this attempt belongs to (the setup's chain_sync_reference).")
+    version = models.PositiveIntegerField(help_text="The setup's chain_sync_version this attempt writes.")
+
+    class Meta:
+        ordering = ("setup_id", "number")
+
+    def __str__(self) -> str:
+        return f"guardian sync of {self.setup_id} attempt {self.number}"

@@ -11,13 +11,22 @@ from numpay.core.errors import ChainUnavailableError
              retry_backoff_max=10, max_retries=2, soft_time_limit=50, time_limit=60, expires=30, ignore_result=True)
 def recovery_sweep() -> dict[str, int]:
     """Beat job (every few seconds): guardian changes whose delay passed take effect, invitations and
-    unapproved requests expire, and due recoveries (``executes_at <= now``) begin their on-chain execution
-    (:func:`recovery.services.recovery_due_sweep`). Idempotent: every step re-reads under row locks.
+    unapproved requests expire, changed guardian sets are written on-chain
+    (:func:`recovery.services.guardian_sync_sweep`), and recoveries take their due on-chain steps
+    (:func:`recovery.services.recovery_due_sweep`: start, execute when ``executes_at <= now``, cancel).
+    Idempotent: every step re-reads under row locks.
 
     :returns: counts per step.
     """
     from .app_settings import app_settings
-    from .services import guardian_changes_apply, invitations_expire, recovery_due_sweep, requests_expire
+    from .services import (
+        guardian_changes_apply,
+        guardian_sync_sweep,
+        invitations_expire,
+        recovery_due_sweep,
+        requests_expire,
+    )
 
     return {"guardian_changes": guardian_changes_apply(), "invitations_expired": invitations_expire(),
-            "requests_expired": requests_expire(), "executions_begun": recovery_due_sweep(limit=app_settings.SWEEP_BATCH)}
+            "requests_expired": requests_expire(), "guardian_syncs": guardian_sync_sweep(),
+            "steps_begun": recovery_due_sweep(limit=app_settings.SWEEP_BATCH)}

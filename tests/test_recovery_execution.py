@@ -27,7 +27,7 @@ from recovery.services.common import locked_wallet
 from relayer import outbox
 from tests.helpers import wait_until
 from tests.races import postgresql_only, wait_for_lock_waiters
-from tests.recovery_support import add_guardian, person, sign, start_collecting
+from tests.recovery_support import add_guardian, owner_sign, person, sign, start_collecting
 from wallets.models import Wallet
 from wallets.program import ProgramErrorCode
 from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
@@ -94,6 +94,34 @@ def _passkey_login(client: Any, soft: Any) -> int:
     return client.post(f"{API}/auth/webauthn/login", {"credential": soft.get(options)}, content_type=JSON).status_code
 
 
+def test_guardians_are_written_on_chain_when_changes_take_effect(celery_worker: Any, make_user: Any) -> None:
+    import hashlib
+
+    # given an owner (custodial mode) whose two guardians just became active
+    owner = person(make_user, "owner@example.com")
+    guardians = [person(make_user, f"guardian{n}@example.com") for n in range(2)]
+    for guardian in guardians:
+        add_guardian(owner, guardian)
+    # then beat writes them in the wallet's config: guardian passkeys, a majority threshold, the timelock, RP ID
+    setup = _wait_synced(owner)
+    config = wallet_config_read(client=get_chain_client(), wallet=owner.user.wallet)
+    keys = {bytes(Guardian.objects.get(guardian_user=g.user).authority_key) for g in guardians}
+    assert {bytes(e.key) for e in config.authorities if e.permissions == PERMISSION_GUARDIAN} == keys
+    assert (config.guardian_threshold, config.recovery_timelock) == (2, setup.timelock_seconds)
+    assert config.rp_id_hash == hashlib.sha256(b"localhost").digest()
+    # when the owner removes one (with their passkey) and the change takes effect
+    leaving = Guardian.objects.get(guardian_user=guardians[1].user)
+    services.guardian_remove(owner=owner.user, guardian_id=leaving.pk,
+                             credential=owner_sign(owner, action="remove", subject=str(leaving.pk)))
+    services.guardian_changes_apply()
+    # then the chain follows: one guardian, threshold 1
+    _wait_synced(owner)
+    config = wallet_config_read(client=get_chain_client(), wallet=owner.user.wallet)
+    assert {bytes(e.key) for e in config.authorities if e.permissions == PERMISSION_GUARDIAN} == {
+        bytes(Guardian.objects.get(guardian_user=guardians[0].user).authority_key)}
+    assert config.guardian_threshold == 1
+
+
 def test_a_full_recovery_by_worker_and_beat(celery_worker: Any, make_user: Any, client: Any) -> None:
     # given an owner with 3 guardians, signed in somewhere, who lost their passkey; 2 guardians approve
     owner, guardians = _family(make_user)
@@ -102,10 +130,11 @@ def test_a_full_recovery_by_worker_and_beat(celery_worker: Any, make_user: Any, 
     request, new_soft = _approved(owner, guardians)
     # when the 2 s timelock passes: beat's sweep submits the on-chain step through the outbox and it lands
     executed = wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=90)
-    # then the guardians were written on-chain, the request started and executed there: one landed attempt each
+    # then the request started and executed on-chain (the guardians written there before): one landed attempt each
     assert executed, RecoveryRequest.objects.get(pk=request.pk).status
-    assert list(RecoveryAttempt.objects.filter(request=request).order_by("phase").values_list("phase", "status")) == [
-        ("execute", "landed"), ("start", "landed"), ("sync", "landed")]
+    attempts = set(RecoveryAttempt.objects.filter(request=request).values_list("phase", "status"))
+    assert {("execute", "landed"), ("start", "landed")} <= attempts <= {("execute", "landed"), ("start", "landed"),
+                                                                         ("sync", "landed")}
     request.refresh_from_db()
     assert request.chain_phase == "executed"
     # the new passkey is the on-chain owner; the guardians stay; the custody key only spends (within its caps)
@@ -156,23 +185,30 @@ def _send_signed(instructions: list[Any], *, wallet: Any | None = None) -> int |
     return None
 
 
+def _wait_synced(owner: Any) -> RecoverySetup:
+    """Wait until beat's sweep wrote the owner's latest guardian set on-chain."""
+    def synced() -> bool:
+        setup = RecoverySetup.objects.get(user=owner.user)
+        return setup.chain_sync == "" and setup.chain_synced_version == setup.chain_sync_version
+    assert wait_until(synced, timeout=60), RecoverySetup.objects.get(user=owner.user).chain_sync_error
+    return RecoverySetup.objects.get(user=owner.user)
+
+
 def _protect(owner: Any, guardians: list[Any], *, timelock: int) -> bytes:
-    """Write the guardians (threshold 2, ``timelock``) with the custody key, then make the owner's passkey the
+    """Have the guardians written (threshold 2, ``timelock``) by the custody key, then make the owner's passkey the
     on-chain owner and take ``manage`` from the custody key (protected mode). :returns: the owner's key."""
-    from recovery import chain as recovery_chain
     from recovery.passkeys import authenticator_key
-    from relayer.signer import get_fee_payer
     from wallets.program import SOL_MINT, Authority, Limit, add_authority, set_limits, set_permissions
     from wallets.smart import wallet_program_id
 
     wallet = owner.user.wallet
     program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
     old_key = authenticator_key(Authenticator.objects.get(user=owner.user))
-    guardian_keys = [bytes(Guardian.objects.get(guardian_user=g.user).authority_key) for g in guardians]
-    sync = recovery_chain.guardian_sync_instructions(wallet=wallet, config=None, guardian_keys=guardian_keys,
-                                                     threshold=2, timelock_seconds=timelock,
-                                                     fee_payer=get_fee_payer().pubkey())
-    assert _send_signed(sync, wallet=wallet) is None
+    setup = RecoverySetup.objects.get(user=owner.user)
+    with transaction.atomic():
+        RecoverySetup.objects.filter(pk=setup.pk).update(timelock_seconds=timelock)
+        services.sync.sync_mark_locked(setup)
+    _wait_synced(owner)
     assert _send_signed([
         add_authority(program, custody, custody, Authority.passkey(old_key, PERMISSION_MANAGE | PERMISSION_SPEND)),
         set_limits(program, custody, custody, old_key, Limit(SOL_MINT, 10**9, 10**9)),
@@ -279,9 +315,9 @@ def test_a_recovery_whose_send_was_lost_is_found_again(celery_worker: Any, make_
     # when the sweeps store the guardian sync, the start and the execute, but no send message ever arrives
     # then the outbox's poller (restarted by its beat sweep) sends the stored attempts and the recovery completes
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=120)
-    assert lost == [request.pk] * 3  # sync, start, execute
+    assert set(lost) >= {request.pk}  # (the guardian sync's, the start's and the execute's sends)
     # (resent while its blockhash lived, or replaced once provably expired: one landed per step either way)
-    for phase in ("sync", "start", "execute"):
+    for phase in ("start", "execute"):
         statuses = list(RecoveryAttempt.objects.filter(request=request, phase=phase).order_by("number")
                         .values_list("status", flat=True))
         assert statuses[-1] == "landed"

@@ -31,8 +31,10 @@ from .requests import (
     request_by_token,
     requests_expire,
 )
+from .sync import GUARDIAN_SYNC_OUTBOX, guardian_sync_sweep
 
 __all__ = [
+    "GUARDIAN_SYNC_OUTBOX", "guardian_sync_sweep",
     "RECOVERY_OUTBOXES", "cancel_link", "guardian_change_cancel", "guardian_changes_apply",
     "guardian_invitation_accept", "guardian_invite", "guardian_of", "guardian_remove", "invitation_accept_options",
     "invitation_by_token", "invitations_expire", "live_approvals", "owner_change_options",

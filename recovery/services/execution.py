@@ -44,7 +44,7 @@ from wallets.services import wallet_sign
 
 from .. import chain
 from ..lock_objects import recovery_request_qs_due_for_update, wallet_qs_select_for_update
-from ..models import Guardian, RecoveryApproval, RecoveryAttempt, RecoveryRequest
+from ..models import Guardian, RecoveryApproval, RecoveryAttempt, RecoveryRequest, RecoverySetup
 from ..passkeys import passkey_install
 from .common import cancel_link, event_record, notify_user
 
@@ -111,7 +111,9 @@ def _end_impossible(request: RecoveryRequest, *, reason: str) -> None:
 def _step_of(request: RecoveryRequest, *, now: datetime) -> Callable[..., None] | None:
     """The step ``request`` needs now (re-decided under its locks), or ``None``."""
     if request.status == Status.TIMELOCKED and request.chain_phase == Phase.NONE and request.chain_nonce is not None:
-        return _begin_start
+        syncing = RecoverySetup.objects.filter(user_id=request.user_id, chain_sync__in=(
+            RecoverySetup.ChainSync.PENDING, RecoverySetup.ChainSync.IN_FLIGHT)).exists()
+        return None if syncing else _begin_start  # the guardian set being written goes first
     if request.status == Status.TIMELOCKED and request.executes_at is not None and request.executes_at <= now and (
             request.chain_phase == Phase.STARTED or request.chain_nonce is None):
         return _begin_execute

@@ -26,6 +26,7 @@ from ..app_settings import app_settings
 from ..models import Guardian, GuardianInvitation, RecoveryApproval, RecoveryRequest, RecoverySetup
 from ..passkeys import assertion_verify, authenticator_key, request_options
 from .common import event_record, locked_wallet, new_secret, notify_user, public_url, secret_hash
+from .sync import sync_mark_locked
 
 #: At most this many live (pending or active) guardians per owner (the config has 8 authority slots:
 #: custody key, owner passkeys and guardians share them).
@@ -273,6 +274,7 @@ def guardian_changes_apply(*, now: Any = None) -> int:
                 guardian.status, guardian.activated_at, guardian.change_effective_at = Guardian.Status.ACTIVE, now, None
                 guardian.save(update_fields=["status", "activated_at", "change_effective_at"])
                 event_record(owner=guardian.owner, guardian=guardian, kind="guardian_activated", actor="system")
+                sync_mark_locked(recovery_setup(user=guardian.owner))
             else:
                 guardian_removed_locked(guardian=guardian, now=now)
             applied += 1
@@ -287,6 +289,7 @@ def guardian_removed_locked(*, guardian: Guardian, now: Any) -> None:
     guardian.status, guardian.removed_at, guardian.change_effective_at = Guardian.Status.REMOVED, now, None
     guardian.save(update_fields=["status", "removed_at", "change_effective_at"])
     event_record(owner=guardian.owner, guardian=guardian, kind="guardian_removed", actor="system")
+    sync_mark_locked(recovery_setup(user=guardian.owner))
     approvals = RecoveryApproval.objects.select_for_update().filter(
         guardian=guardian, withdrawn_at__isnull=True, request__status__in=RecoveryRequest.CANCELLABLE_STATUSES)
     for approval in approvals:
@@ -318,6 +321,7 @@ def recovery_settings_update(*, owner: Any, threshold: int | None, timelock_seco
         setup = recovery_setup(user=owner)
         setup.threshold, setup.timelock_seconds, setup.hold_payments = threshold, timelock_seconds, hold_payments
         setup.save()
+        sync_mark_locked(setup)
         event_record(owner=owner, kind="settings_changed", actor="owner", actor_user=owner,
                      note=settings_subject(threshold=threshold, timelock_seconds=timelock_seconds,
                                            hold_payments=hold_payments))
