@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/", include("payments.api.urls")),
+    path("api/v1/", include("recovery.api.urls")),
     path("", include("wallets.urls")),
     path("", include("payments.urls")),
+    path("", include("recovery.urls")),
 ]

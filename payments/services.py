@@ -30,6 +30,7 @@ from numpay.core.errors import ApplicationError, ConflictError, NotFoundError, U
 from numpay.core.money import format_amount, parse_amount
 from numpay.core.solana import Blockhash, ChainClient, get_chain_client
 from numpay.core.solana.programs import SOL_DECIMALS
+from recovery.services import recovery_hold_check
 from relayer import outbox
 from wallets.app_settings import app_settings as wallets_settings
 from wallets.lock_objects import wallet_qs_select_for_update
@@ -198,7 +199,8 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     :param request: the body; ``amount`` is a decimal string in token units (``"12.50"``).
     :param idempotency_key: the ``Idempotency-Key`` header (max 255 characters), optional.
     :returns: ``(payment, created)``; ``created`` is ``False`` for an idempotent replay.
-    :raises ApplicationError: ``wallet_frozen`` (403), ``unknown_token``, ``invalid_amount``,
+    :raises ApplicationError: ``wallet_frozen`` (403), ``recovery_payments_held`` (409, a recovery's timelock
+        runs), ``unknown_token``, ``invalid_amount``,
         ``amount_not_positive``, ``too_many_decimals``, ``amount_too_large``, ``memo_too_long``,
         ``invalid_memo``, ``insufficient_funds``, ``would_leave_dust``, ``recipient_required``,
         ``invalid_address``, ``invalid_recipient``, ``recipient_is_sender``,
@@ -223,6 +225,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     try:
         with transaction.atomic(), state_machine.events_batched():
             locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
+            recovery_hold_check(wallet=locked_wallet)  # held while a recovery's timelock runs (issue 10)
             if key is not None:
                 # Again under the lock: a request with the same key that held it before us has committed by
                 # now. Needed before the sponsorship reservation below: the payment's INSERT comes last, and

@@ -207,7 +207,8 @@ def validate_sponsored_message(message: Message, *, fee_payer: Pubkey, ata_rent_
     1. The message is a legacy :class:`solders.message.Message` whose first signer
        (``account_keys[0]``) is ``fee_payer``, and ``fee_payer`` appears in no other key slot.
     2. Every instruction's program is allowlisted: System, SPL Token, Token-2022, Associated Token
-       Account, Memo (v2 and v1), Compute Budget.
+       Account, Memo (v2 and v1), Compute Budget; the secp256r1 precompile (no accounts; its signatures are
+       priced like transaction signatures), which carries the wallet program's passkey approvals.
     3. ``fee_payer`` appears in no instruction's accounts, except as account 0 (the funder) of an
        Associated Token Account ``Create`` / ``CreateIdempotent`` instruction, and only when
        ``app_settings.SPONSOR_ATA_RENT`` is on.

@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "numpay.core.context_processors.numpay",
+                "recovery.context_processors.recovery_banner",
             ],
         },
     },
@@ -389,4 +390,10 @@ CELERY_BEAT_SCHEDULE.update({
     "outbox-sweep": {"task": "relayer.tasks.outbox_sweep", "schedule": 5.0},
     "payments-expire": {"task": "payments.tasks.payment_expire_sweep", "schedule": 30.0},
     "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
+    # guardian changes, expiries and due recoveries (executes_at <= now); NUMPAY_RECOVERY_SWEEP_SECONDS
+    "recovery-sweep": {"task": "recovery.tasks.recovery_sweep",
+                       "schedule": env.float("NUMPAY_RECOVERY_SWEEP_SECONDS", default=5.0)},
 })
+# Guardian recovery (issue 10; read by recovery/app_settings.py, which documents them all):
+NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS = env.int("NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS", default=86_400)
+NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS = env.int("NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS", default=129_600)

@@ -1,0 +1,378 @@
+"""REST API v1 of guardian recovery (``/api/v1/recovery/...``): the same flows as the pages.
+
+Passkey steps are two calls: ``..._options`` answers WebAuthn options (JSON form) for the passkey to sign,
+the next call carries ``credential`` (``PublicKeyCredential.toJSON()``). The requester of a recovery is not
+signed in: they follow their request with the token ``POST /recovery/requests`` returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from numpay.core.api import problems
+from numpay.core.errors import ApplicationError
+
+from .. import digests, selectors, services
+from ..models import RecoveryRequest
+from ..passkeys import request_options
+
+PASSKEY = ("passkey_required", "passkey_assertion_invalid")
+OWNER_PASSKEY = (*PASSKEY, "owner_passkey_required")
+
+
+class StatusSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=RecoveryRequest.Status.choices)
+    approvals = serializers.IntegerField(help_text="Live approvals by active guardians.")
+    threshold = serializers.IntegerField(help_text="Approvals needed.")
+    guardians = serializers.IntegerField(help_text="Active guardians.")
+    executes_at = serializers.DateTimeField(allow_null=True, help_text="When the timelock ends (null until the "
+                                                                       "threshold is met).")
+    expires_at = serializers.DateTimeField()
+    sentence = serializers.CharField()
+
+
+class OptionsSerializer(serializers.Serializer):
+    publicKey = serializers.DictField(help_text="WebAuthn options in their JSON form.")  # noqa: N815
+
+
+class CredentialSerializer(serializers.Serializer):
+    credential = serializers.DictField(help_text="PublicKeyCredential.toJSON() of the passkey's answer.")
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The requester's secret: send it as X-Recovery-Token to follow the request.")
+
+
+class InvitationCreatedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    expires_at = serializers.DateTimeField()
+
+
+class RulesSerializer(serializers.Serializer):
+    threshold = serializers.IntegerField(allow_null=True, help_text="null = a majority of active guardians.")
+    timelock_seconds = serializers.IntegerField()
+    hold_payments = serializers.BooleanField()
+
+
+class InvitationInfoSerializer(serializers.Serializer):
+    owner = serializers.CharField()
+    email = serializers.EmailField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    options = OptionsSerializer()
+
+
+class ApprovalInfoSerializer(serializers.Serializer):
+    account = serializers.CharField()
+    status = StatusSerializer()
+    options = OptionsSerializer()
+
+
+def _status(request: RecoveryRequest) -> dict[str, Any]:
+    return StatusSerializer(selectors.request_status(request).__dict__).data
+
+
+def _client_key(request: Request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+# --- the owner -------------------------------------------------------------------------------------------
+class GuardianSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField(source="guardian_user.email")
+    status = serializers.CharField()
+    change_effective_at = serializers.DateTimeField(allow_null=True)
+    removal_requested_at = serializers.DateTimeField(allow_null=True)
+
+
+class RecoveryOverviewView(APIView):
+    """The owner's guardians, invitations, rules and the recovery request of their account, if any."""
+
+    class OutputSerializer(serializers.Serializer):
+        threshold = serializers.IntegerField(allow_null=True, help_text="null = a majority of active guardians.")
+        timelock_seconds = serializers.IntegerField()
+        hold_payments = serializers.BooleanField()
+        guardians = GuardianSerializer(many=True)
+        invitations = serializers.ListField(child=serializers.DictField())
+        open_request = StatusSerializer(allow_null=True)
+
+    @extend_schema(operation_id="recovery_overview", responses={200: OutputSerializer, **problems()})
+    def get(self, request: Request) -> Response:
+        setup = services.recovery_setup(user=request.user)
+        open_request = selectors.open_request_of(user=request.user)
+        return Response(self.OutputSerializer({
+            "threshold": setup.threshold, "timelock_seconds": setup.timelock_seconds,
+            "hold_payments": setup.hold_payments, "guardians": list(selectors.guardians_of(user=request.user)),
+            "invitations": [{"id": str(i.id), "email": i.email, "expires_at": i.expires_at.isoformat()}
+                            for i in selectors.invitations_of(user=request.user)],
+            "open_request": selectors.request_status(open_request).__dict__ if open_request else None}).data)
+
+
+class OwnerChallengeView(APIView):
+    """WebAuthn options for the owner's passkey to approve one change (single use)."""
+
+    class OwnerChallengeInputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=["invite", "remove", "settings"])
+        subject = serializers.CharField(max_length=254, help_text="invite: the email; remove: the guardian id; "
+                                                                  "settings: threshold=N;timelock=S;hold=0|1.")
+
+    @extend_schema(operation_id="recovery_owner_challenge", request=OwnerChallengeInputSerializer,
+                   responses={200: OptionsSerializer, **problems("passkey_required", body=True)})
+    def post(self, request: Request) -> Response:
+        data = self.OwnerChallengeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subject = data.validated_data["subject"]
+        if data.validated_data["action"] == "invite":
+            subject = subject.strip().lower()
+        return Response(services.owner_change_options(owner=request.user, action=data.validated_data["action"],
+                                                      subject=subject))
+
+
+class GuardianInviteView(APIView):
+    """Invite a guardian by email (the owner's passkey over ``invite`` / the email)."""
+
+    class GuardianInviteInputSerializer(CredentialSerializer):
+        email = serializers.EmailField()
+
+    @extend_schema(operation_id="recovery_guardian_invite", request=GuardianInviteInputSerializer, responses={
+        201: InvitationCreatedSerializer, **problems("guardian_is_owner", "guardian_limit_reached",
+                                                 "guardian_already_invited", "wallet_not_found", *OWNER_PASSKEY,
+                                                 body=True)})
+    def post(self, request: Request) -> Response:
+        data = self.GuardianInviteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, _token = services.guardian_invite(owner=request.user, email=data.validated_data["email"],
+                                                      credential=data.validated_data["credential"])
+        return Response({"id": str(invitation.id), "email": invitation.email,
+                         "expires_at": invitation.expires_at.isoformat()}, status=201)
+
+
+class GuardianRemoveView(APIView):
+    """Ask for a guardian's removal (the owner's passkey over ``remove`` / the guardian id); it takes effect
+    after the change delay."""
+
+    @extend_schema(operation_id="recovery_guardian_remove", request=CredentialSerializer, responses={
+        200: GuardianSerializer, **problems("guardian_not_found", "guardian_change_pending",
+                                            "recovery_threshold_invalid", *OWNER_PASSKEY, body=True)})
+    def post(self, request: Request, guardian_id: str) -> Response:
+        data = CredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        guardian = services.guardian_remove(owner=request.user, guardian_id=guardian_id,
+                                            credential=data.validated_data["credential"])
+        return Response(GuardianSerializer(guardian).data)
+
+
+class GuardianChangeCancelView(APIView):
+    """Cancel a guardian's pending addition or removal (the owner's session)."""
+
+    @extend_schema(operation_id="recovery_guardian_change_cancel", request=None, responses={
+        200: GuardianSerializer, **problems("guardian_not_found", "guardian_change_not_pending")})
+    def post(self, request: Request, guardian_id: str) -> Response:
+        guardian = services.guardian_change_cancel(owner=request.user, guardian_id=guardian_id)
+        return Response(GuardianSerializer(guardian).data)
+
+
+class RecoverySettingsView(APIView):
+    """Change the owner's rules: threshold (null = majority), timelock (seconds), payment hold."""
+
+    class RecoverySettingsInputSerializer(CredentialSerializer):
+        threshold = serializers.IntegerField(allow_null=True, min_value=1, max_value=255)
+        timelock_seconds = serializers.IntegerField(min_value=1)
+        hold_payments = serializers.BooleanField()
+
+    @extend_schema(operation_id="recovery_settings_update", request=RecoverySettingsInputSerializer, responses={
+        200: RulesSerializer, **problems("recovery_threshold_invalid", "recovery_timelock_out_of_range",
+                                                 "wallet_not_found", *OWNER_PASSKEY, body=True)})
+    def put(self, request: Request) -> Response:
+        data = self.RecoverySettingsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        setup = services.recovery_settings_update(owner=request.user, **data.validated_data)
+        return Response({"threshold": setup.threshold, "timelock_seconds": setup.timelock_seconds,
+                         "hold_payments": setup.hold_payments})
+
+
+# --- invitations -----------------------------------------------------------------------------------------
+class InvitationView(APIView):
+    """An invitation (by its token) and the WebAuthn options to accept it with the signed-in user's passkey."""
+
+    @extend_schema(operation_id="recovery_invitation_retrieve", responses={
+        200: InvitationInfoSerializer, **problems("guardian_invitation_not_found", "passkey_required")})
+    def get(self, request: Request, token: str) -> Response:
+        invitation = services.invitation_by_token(token)
+        return Response({"owner": str(invitation.owner), "email": invitation.email, "status": invitation.status,
+                         "expires_at": invitation.expires_at.isoformat(),
+                         "options": services.invitation_accept_options(token=token, user=request.user)})
+
+
+class InvitationAcceptView(APIView):
+    """Accept with the signed-in user's passkey; the guardian counts after the change delay."""
+
+    @extend_schema(operation_id="recovery_invitation_accept", request=CredentialSerializer, responses={
+        201: GuardianSerializer, **problems("guardian_invitation_not_found", "guardian_invitation_expired",
+                                            "guardian_invitation_used", "guardian_invitation_wrong_account",
+                                            "guardian_is_owner", "wallet_not_found", *PASSKEY, body=True)})
+    def post(self, request: Request, token: str) -> Response:
+        data = CredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        guardian = services.guardian_invitation_accept(token=token, user=request.user,
+                                                       credential=data.validated_data["credential"])
+        return Response(GuardianSerializer(guardian).data, status=201)
+
+
+# --- the requester (not signed in) -----------------------------------------------------------------------
+class RequestStartView(APIView):
+    """Start a recovery ("I lost access"): a code goes to the account's email or phone. Always 202 with a
+    token, whether or not the account exists."""
+
+    permission_classes = [AllowAny]
+
+    class RequestStartInputSerializer(serializers.Serializer):
+        identifier = serializers.CharField(max_length=254, help_text="The account's email address or phone number.")
+
+    @extend_schema(operation_id="recovery_request_start", request=RequestStartInputSerializer, responses={
+        202: TokenSerializer, **problems("recovery_identifier_required", "rate_limited", body=True)})
+    def post(self, request: Request) -> Response:
+        data = self.RequestStartInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = services.recovery_start(identifier=data.validated_data["identifier"], client_key=_client_key(request))
+        return Response({"token": token}, status=202)
+
+
+class RequestVerifyView(APIView):
+    """Check the code; answers the creation options of the new passkey."""
+
+    permission_classes = [AllowAny]
+
+    class RequestVerifyInputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=100)
+        code = serializers.CharField(max_length=12)
+
+    @extend_schema(operation_id="recovery_request_verify", request=RequestVerifyInputSerializer, responses={
+        200: OptionsSerializer, **problems("recovery_code_invalid", "recovery_code_expired", "recovery_not_verifying",
+                                           body=True)})
+    def post(self, request: Request) -> Response:
+        data = self.RequestVerifyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.recovery_code_verify(**data.validated_data))
+
+
+class RequestPasskeyView(APIView):
+    """Register the new passkey (held pending); the guardians and the owner are told."""
+
+    permission_classes = [AllowAny]
+
+    class RequestPasskeyInputSerializer(CredentialSerializer):
+        token = serializers.CharField(max_length=100)
+
+    @extend_schema(operation_id="recovery_request_passkey", request=RequestPasskeyInputSerializer, responses={
+        200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_verifying",
+                                          "passkey_registration_invalid", body=True)})
+    def post(self, request: Request) -> Response:
+        data = self.RequestPasskeyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_status(services.recovery_passkey_register(**data.validated_data)))
+
+
+class RequestStatusView(APIView):
+    """The requester's view of their request (``X-Recovery-Token`` header)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="recovery_request_status", responses={
+        200: StatusSerializer, **problems("recovery_request_not_found")})
+    def get(self, request: Request) -> Response:
+        return Response(_status(services.request_by_token(request.headers.get("X-Recovery-Token", ""))))
+
+
+# --- guardians -------------------------------------------------------------------------------------------
+class ApprovalView(APIView):
+    """A request as its guardian sees it, with the WebAuthn options to approve it (signed-in guardian)."""
+
+    @extend_schema(operation_id="recovery_approval_retrieve", responses={
+        200: ApprovalInfoSerializer, **problems("recovery_request_not_found", "recovery_not_guardian",
+                                                 "passkey_required")})
+    def get(self, request: Request, request_id: str) -> Response:
+        recovery = _request(request_id)
+        services.guardian_of(request=recovery, user=request.user)
+        return Response({"account": str(recovery.user), "status": _status(recovery), "options": request_options(
+            user=request.user, challenge=digests.approval_challenge(recovery))})
+
+
+class ApproveView(APIView):
+    """Approve with the passkey you are guardian with."""
+
+    @extend_schema(operation_id="recovery_approve", request=CredentialSerializer, responses={
+        201: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_collecting",
+                                          "recovery_not_guardian", "recovery_already_approved", "wallet_not_found",
+                                          *PASSKEY, body=True)})
+    def post(self, request: Request, request_id: str) -> Response:
+        data = CredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval = services.recovery_approve(request_id=request_id, user=request.user,
+                                             credential=data.validated_data["credential"])
+        return Response(_status(approval.request), status=201)
+
+
+class WithdrawView(APIView):
+    """Withdraw your approval (until execution)."""
+
+    @extend_schema(operation_id="recovery_withdraw", request=None, responses={
+        200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_collecting",
+                                          "recovery_approval_not_found", "wallet_not_found")})
+    def post(self, request: Request, request_id: str) -> Response:
+        approval = services.recovery_approval_withdraw(request_id=request_id, user=request.user)
+        return Response(_status(approval.request))
+
+
+# --- the owner cancels -----------------------------------------------------------------------------------
+class CancelOptionsView(APIView):
+    """WebAuthn options for the owner's passkey to cancel (no session needed)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="recovery_cancel_options", responses={
+        200: OptionsSerializer, **problems("recovery_request_not_found", "passkey_required", "chain_unavailable")})
+    def get(self, request: Request, request_id: str) -> Response:
+        return Response(services.recovery_cancel_options(request_id=request_id))
+
+
+class CancelView(APIView):
+    """Cancel: the owner's session, or the owner's passkey (``credential``); ``link`` is the cancel link's
+    signed part, optional (single use)."""
+
+    permission_classes = [AllowAny]
+
+    class CancelInputSerializer(serializers.Serializer):
+        credential = serializers.DictField(required=False)
+        link = serializers.CharField(required=False, max_length=500)
+
+    @extend_schema(operation_id="recovery_cancel", request=CancelInputSerializer, responses={
+        200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_cancellable",
+                                          "recovery_cancel_link_invalid", "wallet_not_found", "chain_unavailable",
+                                          *OWNER_PASSKEY,
+                                          body=True)})
+    def post(self, request: Request, request_id: str) -> Response:
+        data = self.CancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        recovery = services.recovery_cancel(request_id=request_id, session_user=user,
+                                            credential=data.validated_data.get("credential"),
+                                            link=data.validated_data.get("link"))
+        return Response(_status(recovery))
+
+
+def _request(request_id: Any) -> RecoveryRequest:
+    """:raises NotFoundError: ``recovery_request_not_found``."""
+    recovery = RecoveryRequest.objects.select_related("user").filter(pk=request_id).first()
+    if recovery is None:
+        raise ApplicationError("recovery_request_not_found")
+    return recovery

@@ -1,0 +1,215 @@
+"""The on-chain side of a recovery, on the Numpay wallet program's guardian recovery (docs/wallet-program.md,
+"7–11 Guardian recovery" and "Passkey approvals"). The one place that builds those instructions.
+
+A smart wallet's recovery has three possible on-chain steps, each sent through the relayer's outbox:
+
+- **sync** then **start**, once the guardians' approvals reach the threshold: in custodial mode (the custody
+  key holds ``manage``) the custody key first writes the guardian set and the rules (``set_settings``: RP ID
+  hash, guardian threshold, timelock; ``add_authority`` / ``remove_authority`` of the guardians' passkeys,
+  kind 2, ``guardian`` only; the config is created if needed) in a transaction of its own; then
+  ``recovery_start`` carries the guardians' WebAuthn assertions through the secp256r1 precompile (the
+  threshold's worth of them: a Solana transaction is at most 1,232 bytes, which holds about two). Each
+  guardian signed, off-chain, the program's
+  approval challenge of that ``recovery_start`` (:func:`start_challenge`: program, config, nonce, expiry, the
+  new owner key), so the very assertions checked by the server are checked again by the chain. The on-chain
+  clock starts: the program refuses execution before its own ``executes_at`` (Clock sysvar).
+- **execute**, after the timelock: ``recovery_execute`` (permissionless; only the fee payer signs). The new
+  passkey becomes the owner (``manage | spend``), old passkey owners are removed, the custody key loses
+  ``manage``.
+- **cancel**, when a started request is cancelled, frozen, expires or falls below the threshold:
+  ``recovery_cancel`` signed by the custody key (custodial mode), or approved by the owner's passkey
+  (protected mode: the owner cancels with their passkey, signing the program's challenge of that cancel).
+
+A keypair wallet has no on-chain authorities: its recovery is off-chain only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+
+from numpay.core.solana import ChainClient
+from wallets.program import (
+    INSTRUCTIONS_SYSVAR_ID,
+    Authority,
+    PasskeyAssertion,
+    WalletConfig,
+    add_authority,
+    approval_challenge,
+    approve_with_passkeys,
+    error_sentence,
+    recovery_cancel,
+    recovery_execute,
+    recovery_start,
+    remove_authority,
+    set_settings,
+)
+from wallets.program.instructions import KIND_SECP256R1, PERMISSION_GUARDIAN, PERMISSION_MANAGE
+from wallets.selectors import tokens_active
+from wallets.smart import config_create_instruction, wallet_config_read, wallet_program_id
+
+
+def is_on_chain(wallet: Any) -> bool:
+    """Whether ``wallet``'s recovery has on-chain steps (a smart wallet)."""
+    return bool(wallet.is_smart and wallet.config_address)
+
+
+def rp_id_hash() -> bytes:
+    """SHA-256 of the WebAuthn RP ID passkey approvals carry (``WEBAUTHN_RP_ID``)."""
+    from accounts.app_settings import app_settings as accounts_settings
+
+    return hashlib.sha256(accounts_settings.WEBAUTHN_RP_ID.encode()).digest()
+
+
+def _creator(wallet: Any) -> Pubkey:
+    return Pubkey.from_string(wallet.signing_address)
+
+
+def start_action(request: Any) -> Instruction:
+    """The signer-form ``recovery_start`` of ``request`` (authority: the Instructions sysvar placeholder)."""
+    return recovery_start(wallet_program_id(), _creator(request.wallet), INSTRUCTIONS_SYSVAR_ID,
+                          bytes(request.pending_public_key))
+
+
+def start_challenge(request: Any) -> bytes:
+    """What each guardian's passkey signs: the program's approval challenge of :func:`start_action` at the
+    request's ``chain_nonce``, expiring with the request."""
+    return approval_challenge(wallet_program_id(), Pubkey.from_string(request.wallet.config_address),
+                              request.chain_nonce, int(request.expires_at.timestamp()), start_action(request))
+
+
+def current_nonce(*, client: ChainClient, wallet: Any) -> int:
+    """The config's nonce now (0 before the config exists: it is created with nonce 0).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    config = wallet_config_read(client=client, wallet=wallet)
+    return 0 if config is None else config.nonce
+
+
+def custody_manages(*, client: ChainClient, wallet: Any) -> bool:
+    """Whether the wallet's custody key holds ``manage`` on-chain (custodial mode), so it can write the
+    guardians and cancel; ``False`` in protected mode, where an owner passkey must.
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    return _custody_manages(wallet_config_read(client=client, wallet=wallet), _creator(wallet))
+
+
+def cancel_action(request: Any, recovery_id: int) -> Instruction:
+    """The signer-form ``recovery_cancel`` of ``recovery_id`` for an owner passkey's approval."""
+    return recovery_cancel(wallet_program_id(), _creator(request.wallet), INSTRUCTIONS_SYSVAR_ID, recovery_id)
+
+
+def owner_cancel_terms(*, client: ChainClient, request: Any, expires_at: int) -> dict[str, int] | None:
+    """What an owner passkey must sign to cancel ``request`` on-chain in protected mode: ``{"nonce",
+    "recovery_id", "expires_at"}``, or ``None`` when nothing needs an owner passkey on-chain (not started
+    there, or the custody key can cancel).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    if not is_on_chain(request.wallet):
+        return None
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    if config is None or not config.recovery_pending or _custody_manages(config, _creator(request.wallet)):
+        return None
+    return {"nonce": config.nonce, "recovery_id": config.recovery_id, "expires_at": expires_at}
+
+
+def owner_cancel_challenge(request: Any, terms: dict[str, int]) -> bytes:
+    """The program's approval challenge of ``recovery_cancel`` under ``terms``."""
+    return approval_challenge(wallet_program_id(), Pubkey.from_string(request.wallet.config_address), terms["nonce"],
+                              terms["expires_at"], cancel_action(request, terms["recovery_id"]))
+
+
+def _custody_manages(config: WalletConfig | None, custody: Pubkey) -> bool:
+    if config is None:
+        return True  # created below with the custody key as its owner
+    entry = config.authority(custody)
+    return entry is not None and bool(entry.permissions & PERMISSION_MANAGE)
+
+
+def guardian_sync_instructions(*, wallet: Any, config: WalletConfig | None, guardian_keys: list[bytes],
+                               threshold: int, timelock_seconds: int, fee_payer: Pubkey) -> list[Instruction]:
+    """Instructions (signed by the custody key) that make the config hold exactly ``guardian_keys`` as
+    guardians with ``threshold`` and ``timelock_seconds``; empty when the custody key does not hold
+    ``manage`` (protected mode: the owner's passkeys manage the guardians) or nothing differs.
+    """
+    custody = _creator(wallet)
+    if not _custody_manages(config, custody):
+        return []
+    program = wallet_program_id()
+    instructions: list[Instruction] = []
+    if config is None:
+        instructions.append(config_create_instruction(wallet=wallet, payer=fee_payer, tokens=list(tokens_active())))
+    joint = config.joint_threshold if config else 0
+    settings_now = (config.rp_id_hash, config.guardian_threshold, config.recovery_timelock) if config else None
+    if settings_now != (rp_id_hash(), threshold, timelock_seconds):
+        instructions.append(set_settings(program, custody, custody, rp_id_hash=rp_id_hash(), joint_threshold=joint,
+                                         guardian_threshold=threshold, recovery_timelock=timelock_seconds))
+    on_chain = {bytes(entry.key) for entry in (config.authorities if config else ())
+                if entry.kind == KIND_SECP256R1 and entry.permissions == PERMISSION_GUARDIAN}
+    wanted = {bytes(key) for key in guardian_keys}
+    for key in sorted(on_chain - wanted):
+        instructions.append(remove_authority(program, custody, custody, key))
+    for key in sorted(wanted - on_chain):
+        instructions.append(add_authority(program, custody, custody, Authority.passkey(key, PERMISSION_GUARDIAN)))
+    return instructions
+
+
+def sync_instructions(*, request: Any, guardian_keys: list[bytes], threshold: int, client: ChainClient,
+                      fee_payer: Pubkey) -> list[Instruction]:
+    """The guardian sync a request needs before its start (custodial mode), empty when the chain already
+    holds the guardians and rules (or the custody key cannot write them)."""
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    return guardian_sync_instructions(wallet=request.wallet, config=config, guardian_keys=guardian_keys,
+                                      threshold=threshold, timelock_seconds=request.timelock_seconds,
+                                      fee_payer=fee_payer)
+
+
+def start_instructions(*, request: Any, approvals: list[Any]) -> list[Instruction]:
+    """The start transaction: the secp256r1 precompile and the passkey-approved ``recovery_start`` carrying
+    ``approvals`` (their stored assertions; the threshold's worth: one transaction holds about two)."""
+    assertions = [PasskeyAssertion(bytes(approval.guardian.authority_key), bytes(approval.authenticator_data),
+                                   bytes(approval.client_data_json), bytes(approval.signature))
+                  for approval in approvals[:8]]
+    return approve_with_passkeys(start_action(request), assertions, expires_at=int(request.expires_at.timestamp()))
+
+
+def execute_instructions(*, request: Any, recovery_id: int) -> list[Instruction]:
+    """``recovery_execute`` of the wallet's pending request ``recovery_id`` (no signer but the fee payer)."""
+    return [recovery_execute(wallet_program_id(), _creator(request.wallet), recovery_id)]
+
+
+def cancel_instructions(*, request: Any, recovery_id: int) -> list[Instruction]:
+    """``recovery_cancel`` of ``recovery_id``: approved by the owner's passkey when the owner gave one
+    (protected mode: ``request.chain_cancel_approval``), else signed by the custody key (custodial mode)."""
+    approval = request.chain_cancel_approval
+    if approval and approval["recovery_id"] == recovery_id:
+        assertion = PasskeyAssertion(bytes.fromhex(approval["public_key"]), bytes.fromhex(approval["authenticator_data"]),
+                                     bytes.fromhex(approval["client_data_json"]), bytes.fromhex(approval["signature"]))
+        return approve_with_passkeys(cancel_action(request, recovery_id), [assertion], expires_at=approval["expires_at"])
+    custody = _creator(request.wallet)
+    return [recovery_cancel(wallet_program_id(), custody, custody, recovery_id)]
+
+
+def pending_recovery_id(*, client: ChainClient, wallet: Any) -> int | None:
+    """The id of the wallet's pending on-chain request, or ``None``.
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    config = wallet_config_read(client=client, wallet=wallet)
+    return config.recovery_id if config is not None and config.recovery_pending else None
+
+
+def explain_error(err: Any) -> str | None:
+    """A plain sentence for the program's custom error in a transaction error (``{"InstructionError": [i,
+    {"Custom": n}]}``), or ``None``."""
+    try:
+        code = err["InstructionError"][1]["Custom"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return error_sentence(int(code))

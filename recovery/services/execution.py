@@ -1,0 +1,433 @@
+"""Carrying recoveries out (issue 10 item 4): the beat sweep reconciles each request with the chain, one
+step at a time, every step a transaction stored in the relayer's outbox in the same DB transaction that
+moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, confirmed):
+
+1. a request whose guardians reached the threshold (``timelocked``) on a smart wallet gets its on-chain
+   **start** (:func:`recovery.chain.start_instructions`): the chain's clock starts;
+2. a request whose timelock has passed (``executes_at <= now``) gets its **execute** and moves to
+   ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`);
+3. a request started on-chain that is no longer going ahead (cancelled, frozen, expired, withdrawn below
+   the threshold) gets its on-chain **cancel**, so nobody can execute it on-chain (``recovery_execute`` is
+   permissionless).
+
+Each due request is taken ``FOR UPDATE SKIP LOCKED`` (a request another sweep holds is skipped, never
+waited for), then its wallet ``FOR UPDATE SKIP LOCKED`` (no waiting while holding a lock: no deadlock with
+the services, which lock wallet then request); its state is re-read under the locks. So two sweeps never
+take the same step twice, and nothing is lost when the broker or a worker restarts: the state is in the
+database (a step whose send message was lost is in flight with a stored attempt, which the outbox poller
+and its sweep pick up). A keypair wallet has nothing on-chain: it is handed over at its ``executes_at``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from allauth.mfa.models import Authenticator
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+
+from numpay.core.errors import ApplicationError, ChainRequestError, ChainUnavailableError
+from numpay.core.solana import Blockhash, ChainClient, SignatureStatus, get_chain_client
+from numpay.core.transactions import assemble, compile_message
+from relayer import outbox
+from relayer import services as relayer
+from relayer.outbox import OutboxKind
+from wallets.services import wallet_sign
+
+from .. import chain
+from ..lock_objects import recovery_request_qs_due_for_update, wallet_qs_select_for_update
+from ..models import Guardian, RecoveryApproval, RecoveryAttempt, RecoveryRequest, RecoverySetup
+from ..passkeys import passkey_install
+from .common import cancel_link, event_record, notify_user
+
+logger = logging.getLogger(__name__)
+Status = RecoveryRequest.Status
+Phase = RecoveryRequest.ChainPhase
+GOING_AHEAD = (Status.TIMELOCKED, Status.EXECUTING)
+#: A Solana transaction's wire size limit (bytes), checked before anything is stored.
+MAX_TRANSACTION_BYTES = 1232
+
+
+def recovery_due_sweep(*, now: datetime | None = None, limit: int = 20, client: ChainClient | None = None) -> int:
+    """Take every due step (start, execute, cancel) of every request (the beat job).
+
+    :returns: how many steps began.
+    :raises ChainUnavailableError: no blockhash (nothing changed; the next sweep retries).
+    """
+    now = now or timezone.now()
+    due_start = Q(status=Status.TIMELOCKED, chain_phase=Phase.NONE, chain_nonce__isnull=False)
+    due_execute = Q(status=Status.TIMELOCKED, executes_at__lte=now) & (
+        Q(chain_phase=Phase.STARTED) | Q(chain_nonce__isnull=True))
+    due_cancel = (Q(chain_phase=Phase.STARTED) | Q(chain_phase=Phase.CANCEL_FAILED, chain_cancel_approval__isnull=False)
+                  ) & ~Q(status__in=GOING_AHEAD)
+    due = list(RecoveryRequest.objects.filter(due_start | due_execute | due_cancel)
+               .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    if not due:
+        return 0
+    client = client or get_chain_client()
+    blockhash = client.latest_blockhash()
+    begun = 0
+    for request_id in due:
+        with transaction.atomic():
+            request = recovery_request_qs_due_for_update().filter(pk=request_id).first()
+            if request is None:
+                continue  # another sweep has it
+            if not wallet_qs_select_for_update().select_for_update(skip_locked=True).filter(
+                    pk=request.wallet_id).exists():
+                continue  # a payment or a guardian service holds the wallet: next sweep
+            request = RecoveryRequest.objects.select_related("user", "wallet").get(pk=request_id)
+            step = _step_of(request, now=now)
+            if step is None:
+                continue
+            try:
+                with transaction.atomic():
+                    step(request, blockhash=blockhash, client=client)
+            except (ChainUnavailableError, ChainRequestError):
+                raise  # transient: nothing changed (the savepoint rolled back); the next sweep retries
+            except (ValueError, ApplicationError) as error:  # not possible on-chain: end it, never loop
+                request.refresh_from_db()
+                _end_impossible(request, reason=getattr(error, "message", None) or str(error))
+            begun += 1
+    return begun
+
+
+def _end_impossible(request: RecoveryRequest, *, reason: str) -> None:
+    logger.warning("recovery %s: on-chain step impossible: %s", request.pk, reason)
+    event_record(owner=request.user, request=request, kind="chain_step_impossible", actor="system", note=reason)
+    if request.status in GOING_AHEAD:
+        request.status, request.ended_at = Status.FAILED, timezone.now()
+        request.end_reason = f"The recovery could not be written on-chain: {reason}"[:255]
+        request.save()
+
+
+def _step_of(request: RecoveryRequest, *, now: datetime) -> Callable[..., None] | None:
+    """The step ``request`` needs now (re-decided under its locks), or ``None``."""
+    if request.status == Status.TIMELOCKED and request.chain_phase == Phase.NONE and request.chain_nonce is not None:
+        syncing = RecoverySetup.objects.filter(user_id=request.user_id, chain_sync__in=(
+            RecoverySetup.ChainSync.PENDING, RecoverySetup.ChainSync.IN_FLIGHT)).exists()
+        return None if syncing else _begin_start  # the guardian set being written goes first
+    if request.status == Status.TIMELOCKED and request.executes_at is not None and request.executes_at <= now and (
+            request.chain_phase == Phase.STARTED or request.chain_nonce is None):
+        return _begin_execute
+    if request.status not in GOING_AHEAD and (request.chain_phase == Phase.STARTED or (
+            request.chain_phase == Phase.CANCEL_FAILED and request.chain_cancel_approval)):
+        return _begin_cancel
+    return None
+
+
+def _begin_start(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    """The guardian sync first when the chain does not hold the guardians and rules yet, else the start."""
+    needs_sync = bool(_instructions(SYNC_OUTBOX, request, client=client, fee_payer=relayer.fee_payer_pubkey()))
+    kind = SYNC_OUTBOX if needs_sync else START_OUTBOX
+    request.chain_phase = Phase.SYNC if needs_sync else Phase.START
+    request.save(update_fields=["chain_phase", "updated_at"])
+    event_record(owner=request.user, request=request, kind=f"chain_{kind.phase}_submitted", actor="system")
+    _submit(kind, request, blockhash=blockhash, client=client)
+
+
+def _begin_execute(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    request.status = Status.EXECUTING
+    request.save(update_fields=["status", "updated_at"])
+    event_record(owner=request.user, request=request, kind="execution_started", actor="system")
+    if request.chain_nonce is None:
+        recovery_complete_locked(request, note="keypair wallet: nothing on-chain to change")
+        return
+    _submit(EXECUTE_OUTBOX, request, blockhash=blockhash, client=client)
+
+
+def _begin_cancel(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    """Cancel on-chain: signed by the custody key (custodial mode) or approved by the owner's passkey
+    (``chain_cancel_approval``). In protected mode without the owner's approval nothing can be sent: the
+    owner is asked, on every channel, to stop it with their passkey (the cancel link)."""
+    if not request.chain_cancel_approval and not chain.custody_manages(client=client, wallet=request.wallet):
+        request.chain_phase = Phase.CANCEL_FAILED
+        request.save(update_fields=["chain_phase", "updated_at"])
+        event_record(owner=request.user, request=request, kind="chain_cancel_needs_owner", actor="system")
+        if not request.cancel_nonce:
+            request.cancel_nonce = secrets.token_hex(16)
+            request.save(update_fields=["cancel_nonce", "updated_at"])
+        notify_user(user=request.user, subject="Stop the recovery of your wallet with your passkey", body=(
+            "A recovery of your Numpay account was stopped here, but it is still pending on your wallet, and only "
+            f"your passkey can end it there. Use your passkey now: {cancel_link(request)}\n"))
+        return
+    request.chain_phase = Phase.CANCEL
+    request.save(update_fields=["chain_phase", "updated_at"])
+    event_record(owner=request.user, request=request, kind="chain_cancel_submitted", actor="system")
+    _submit(CANCEL_OUTBOX, request, blockhash=blockhash, client=client)
+
+
+def _submit(kind: RecoveryPhaseOutbox, request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    number = (kind.latest_attempt(request).number + 1) if kind.latest_attempt(request) else 1
+    attempt = sign_attempt(kind=kind, request=request, blockhash=blockhash, number=number, reserve=True, client=client)
+    request.signature = attempt.signature
+    request.save(update_fields=["signature", "updated_at"])
+    outbox.enqueue_send(kind, request.pk)
+
+
+def _instructions(kind: RecoveryPhaseOutbox, request: RecoveryRequest, *, client: ChainClient,
+                  fee_payer: Pubkey) -> list[Instruction]:
+    if kind.phase in (RecoveryAttempt.Phase.SYNC, RecoveryAttempt.Phase.START):
+        guardians = list(Guardian.objects.filter(owner_id=request.user_id, status=Guardian.Status.ACTIVE))
+        approvals = list(RecoveryApproval.objects.filter(request=request, withdrawn_at__isnull=True,
+                                                         guardian__status=Guardian.Status.ACTIVE)
+                         .select_related("guardian").order_by("approved_at"))
+        threshold = request.threshold or len(approvals)
+        if kind.phase == RecoveryAttempt.Phase.SYNC:
+            return chain.sync_instructions(request=request, guardian_keys=[bytes(g.authority_key) for g in guardians],
+                                           threshold=threshold, client=client, fee_payer=fee_payer)
+        return chain.start_instructions(request=request, approvals=approvals[:threshold])
+    recovery_id = chain.pending_recovery_id(client=client, wallet=request.wallet)
+    if recovery_id is None:
+        raise ValueError("no recovery is pending on-chain")
+    if kind.phase == RecoveryAttempt.Phase.EXECUTE:
+        return chain.execute_instructions(request=request, recovery_id=recovery_id)
+    return chain.cancel_instructions(request=request, recovery_id=recovery_id)
+
+
+def sign_attempt(*, kind: RecoveryPhaseOutbox, request: RecoveryRequest, blockhash: Blockhash, number: int,
+                 reserve: bool, client: ChainClient | None = None) -> RecoveryAttempt:
+    """Compile, validate and co-sign (relayer: the account's sponsorship budget, one charge per request),
+    sign with the custody key when the transaction needs it, and store one attempt of ``kind``'s step.
+
+    :param reserve: ``True`` for a step's first attempt (the relayer re-uses the request's charge when a
+        step before it made one, reserving only any difference), ``False`` for a renewal.
+
+    :raises ApplicationError: the relayer's refusals (``transaction_not_allowed``, ...).
+    :raises ValueError: the step is not possible on-chain (nothing pending to execute or cancel).
+    """
+    client = client or get_chain_client()
+    fee_payer = relayer.fee_payer_pubkey()
+    message = compile_message(instructions=_instructions(kind, request, client=client, fee_payer=fee_payer),
+                              fee_payer=fee_payer, blockhash=blockhash.blockhash)
+    cosigned = relayer.relayer_cosign(user=request.user, message=message, reference=request.id, reserve=reserve)
+    signatures = {fee_payer: cosigned.signature}
+    custody_key = Pubkey.from_string(request.wallet.signing_address)
+    if custody_key in message.account_keys[:message.header.num_required_signatures]:
+        signatures[custody_key] = wallet_sign(wallet=request.wallet, message=bytes(message))
+    tx = assemble(message=message, signatures=signatures)
+    if len(bytes(tx)) > MAX_TRANSACTION_BYTES:
+        raise ValueError(f"the {kind.phase} transaction is {len(bytes(tx))} bytes, above Solana's "
+                         f"{MAX_TRANSACTION_BYTES}")
+    return RecoveryAttempt.objects.create(
+        request=request, phase=kind.phase, number=number, signed_transaction=bytes(tx), signature=str(tx.signatures[0]),
+        blockhash=str(blockhash.blockhash), last_valid_block_height=blockhash.last_valid_block_height)
+
+
+def recovery_complete_locked(request: RecoveryRequest, *, note: str) -> Authenticator:
+    """Hand the account over (the caller holds the request's row lock): install the pending passkey, revoke
+    the old passkeys, every session and the password, write the audit record, tell the user everywhere.
+
+    :returns: the installed passkey.
+    """
+    user = request.user
+    old = list(Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN))
+    for authenticator in old:
+        authenticator.delete()
+    installed = passkey_install(user=user, credential=request.pending_credential, name="Recovered passkey")
+    sessions_revoked = sessions_revoke(user_id=user.pk)
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    request.status, request.ended_at, request.end_reason = Status.EXECUTED, timezone.now(), note[:255]
+    request.cancel_nonce = ""
+    request.save()
+    event_record(owner=user, request=request, kind="request_executed", actor="system", note=(
+        f"{note}; {len(old)} passkeys and {sessions_revoked} sessions revoked, new passkey {installed.pk}")[:255])
+    notify_user(user=user, subject="Your Numpay account was recovered", body=(
+        "The recovery of your Numpay account is complete. Sign in with the new passkey; your old passkeys, "
+        "password and sessions no longer work. If this was not you, contact support at once.\n"))
+    return installed
+
+
+def sessions_revoke(*, user_id: Any) -> int:
+    """Delete every session (browser sessions and headless app session tokens) of ``user_id``.
+
+    :returns: how many.
+    """
+    from importlib import import_module
+
+    from django.conf import settings
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    count = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
+            store(session_key=session.session_key).delete()
+            count += 1
+    return count
+
+
+def _fail(request: RecoveryRequest, *, err: Any, what: str) -> str:
+    sentence = chain.explain_error(err) or f"The network refused the recovery's {what}."
+    request.error_detail = err
+    event_record(owner=request.user, request=request, kind=f"chain_{what}_failed", actor="system", note=sentence)
+    logger.warning("recovery %s: on-chain %s failed: %s", request.pk, what, err)
+    return sentence
+
+
+class RecoveryPhaseOutbox(OutboxKind):
+    """One on-chain step of recoveries as an outbox kind; its attempts are the ``phase`` rows of
+    :class:`~recovery.models.RecoveryAttempt` (registered in :class:`recovery.apps.RecoveryConfig`)."""
+
+    phase: ClassVar[str]
+    attempt_model = RecoveryAttempt
+    owner_field = "request"
+    owner_model = RecoveryRequest
+
+    def open_filter(self) -> Q:
+        raise NotImplementedError
+
+    def in_flight(self) -> QuerySet[RecoveryRequest]:
+        return RecoveryRequest.objects.filter(self.open_filter()).order_by("updated_at")
+
+    def lock(self, owner_id: Any) -> RecoveryRequest | None:
+        wallet_id = RecoveryRequest.objects.filter(pk=owner_id).values_list("wallet_id", flat=True).first()
+        if wallet_id is None:
+            return None
+        wallet_qs_select_for_update().filter(pk=wallet_id).exists()
+        return RecoveryRequest.objects.select_for_update().select_related("user", "wallet").filter(pk=owner_id).first()
+
+    def is_open(self, owner: RecoveryRequest) -> bool:
+        return RecoveryRequest.objects.filter(self.open_filter(), pk=owner.pk).exists()
+
+    def attempts(self, owners: Any) -> QuerySet[Any]:
+        return super().attempts(owners).filter(phase=self.phase)
+
+    def latest_attempt(self, owner: Any) -> RecoveryAttempt | None:
+        return RecoveryAttempt.objects.filter(request=owner, phase=self.phase).order_by("-number").first()
+
+    def sign_attempt(self, owner: RecoveryRequest, *, blockhash: Blockhash, number: int) -> RecoveryAttempt:
+        attempt = sign_attempt(kind=self, request=owner, blockhash=blockhash, number=number, reserve=False)
+        owner.signature = attempt.signature
+        owner.save(update_fields=["signature", "updated_at"])
+        return attempt
+
+    def on_expired(self, owner: RecoveryRequest, attempt: RecoveryAttempt) -> None:  # pragma: no cover
+        raise AssertionError("recovery attempts are always renewed (may_renew is True)")
+
+    def touch(self, owner_ids: Iterable[Any]) -> None:
+        RecoveryRequest.objects.filter(self.open_filter(), pk__in=list(owner_ids)).update(updated_at=timezone.now())
+
+    def stale_count(self, *, older_than: datetime) -> int:
+        return RecoveryRequest.objects.filter(self.open_filter(), updated_at__lt=older_than).count()
+
+
+class SyncOutbox(RecoveryPhaseOutbox):
+    """The custody key writes the guardians and the rules (custodial mode), before the start."""
+
+    name = "recovery_sync"
+    phase = RecoveryAttempt.Phase.SYNC
+
+    def open_filter(self) -> Q:
+        return Q(chain_phase=Phase.SYNC)
+
+    def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        owner.chain_phase = Phase.NONE  # the next sweep sends the start
+        owner.save()
+        event_record(owner=owner.user, request=owner, kind="chain_synced", actor="system", note=f"slot {status.slot}")
+
+    def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
+                  slot: int | None, fee_payer_cost: int | None) -> None:
+        sentence = _fail(owner, err=err, what="sync")
+        owner.chain_phase = Phase.NONE
+        if owner.status in GOING_AHEAD:
+            owner.status, owner.ended_at, owner.end_reason, owner.executes_at = (
+                Status.FAILED, timezone.now(), sentence[:255], None)
+        owner.save()
+
+
+class StartOutbox(RecoveryPhaseOutbox):
+    """``recovery_start`` with the guardians' assertions: the chain's clock starts."""
+
+    name = "recovery_start"
+    phase = RecoveryAttempt.Phase.START
+
+    def open_filter(self) -> Q:
+        return Q(chain_phase=Phase.START)
+
+    def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        # the chain's executes_at is its landing time + the timelock: never earlier than now + the timelock
+        owner.chain_phase = Phase.STARTED
+        if owner.status == Status.TIMELOCKED:
+            owner.executes_at = max(owner.executes_at or timezone.now(),
+                                    timezone.now() + timedelta(seconds=owner.timelock_seconds))
+        owner.save()
+        event_record(owner=owner.user, request=owner, kind="chain_started", actor="system",
+                     note=f"slot {status.slot}; executes at {owner.executes_at}")
+
+    def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
+                  slot: int | None, fee_payer_cost: int | None) -> None:
+        sentence = _fail(owner, err=err, what="start")
+        owner.chain_phase = Phase.NONE
+        if owner.status in (Status.TIMELOCKED, Status.COLLECTING):
+            owner.status, owner.ended_at, owner.end_reason, owner.executes_at = (
+                Status.FAILED, timezone.now(), sentence[:255], None)
+        owner.save()
+
+
+class ExecuteOutbox(RecoveryPhaseOutbox):
+    """``recovery_execute`` after the timelock; on landing the account is handed over."""
+
+    name = "recovery_execute"
+    phase = RecoveryAttempt.Phase.EXECUTE
+
+    def open_filter(self) -> Q:
+        return Q(status=Status.EXECUTING, chain_phase=Phase.STARTED)
+
+    def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        relayer.sponsorship_settle(reference=owner.id, actual_lamports=None)
+        owner.chain_phase = Phase.EXECUTED
+        recovery_complete_locked(owner, note=f"recovery_execute landed at slot {status.slot} ({attempt.signature})")
+
+    def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
+                  slot: int | None, fee_payer_cost: int | None) -> None:
+        sentence = _fail(owner, err=err, what="execute")
+        owner.status, owner.ended_at, owner.end_reason = Status.FAILED, timezone.now(), sentence[:255]
+        owner.save()  # still pending on-chain: the sweep cancels it there (chain_phase stays "started")
+
+
+class CancelOutbox(RecoveryPhaseOutbox):
+    """``recovery_cancel`` by the custody key, for a started request that is no longer going ahead."""
+
+    name = "recovery_cancel"
+    phase = RecoveryAttempt.Phase.CANCEL
+
+    def open_filter(self) -> Q:
+        return Q(chain_phase=Phase.CANCEL)
+
+    def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        if owner.status == Status.COLLECTING:
+            # fell below the threshold after its start: the start's passkey approvals used the nonce up, so
+            # the guardians approve again, bound to the next nonce
+            owner.chain_phase, owner.chain_nonce = Phase.NONE, (owner.chain_nonce or 0) + 1
+            RecoveryApproval.objects.filter(request=owner, withdrawn_at__isnull=True).update(
+                withdrawn_at=timezone.now(), withdrawn_reason="the on-chain request was cancelled; approve again")
+        else:
+            owner.chain_phase = Phase.CANCELLED
+            relayer.sponsorship_settle(reference=owner.id, actual_lamports=None)
+        owner.save()
+        event_record(owner=owner.user, request=owner, kind="chain_cancelled", actor="system", note=f"slot {status.slot}")
+
+    def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
+                  slot: int | None, fee_payer_cost: int | None) -> None:
+        _fail(owner, err=err, what="cancel")
+        owner.chain_phase = Phase.CANCEL_FAILED  # never retried blindly: the admin shows it (e.g. protected
+        owner.save()                             # mode, where only an owner passkey can cancel on-chain)
+
+
+SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX = SyncOutbox(), StartOutbox(), ExecuteOutbox(), CancelOutbox()
+RECOVERY_OUTBOXES = (SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX)
+
+__all__ = ["CANCEL_OUTBOX", "EXECUTE_OUTBOX", "RECOVERY_OUTBOXES", "START_OUTBOX", "SYNC_OUTBOX", "recovery_complete_locked",
+           "recovery_due_sweep", "sessions_revoke", "sign_attempt"]

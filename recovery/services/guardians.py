@@ -1,0 +1,335 @@
+"""Guardians (issue 10 item 1): invitations by email, acceptance with the guardian's passkey, additions and
+removals that take effect only after ``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS`` (Argent: 36 h) and that the
+owner can cancel until then; the owner's recovery rules (threshold m of n, timelock, payment hold).
+
+Whatever strengthens an attacker (inviting, removing a guardian, changing the rules) needs the owner's
+passkey: a WebAuthn assertion over a single-use challenge naming the change
+(:func:`recovery.digests.guardian_change_challenge`). Cancelling a pending change only needs the owner's
+session: it can only keep things as they were.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from numpay.core.errors import ApplicationError
+
+from .. import digests
+from ..app_settings import app_settings
+from ..models import Guardian, GuardianInvitation, RecoveryApproval, RecoveryRequest, RecoverySetup
+from ..passkeys import assertion_verify, authenticator_key, request_options
+from .common import event_record, locked_wallet, new_secret, notify_user, public_url, secret_hash
+from .sync import sync_mark_locked
+
+#: At most this many live (pending or active) guardians per owner (the config has 8 authority slots:
+#: custody key, owner passkeys and guardians share them).
+MAX_GUARDIANS = 5
+LIVE_STATUSES = (Guardian.Status.PENDING, Guardian.Status.ACTIVE)
+
+
+def recovery_setup(*, user: Any) -> RecoverySetup:
+    """The owner's recovery rules, created with the defaults on first use."""
+    setup, _ = RecoverySetup.objects.get_or_create(
+        user=user, defaults={"timelock_seconds": app_settings.DEFAULT_TIMELOCK_SECONDS,
+                             "hold_payments": app_settings.HOLD_PAYMENTS})
+    return setup
+
+
+def threshold_of(*, setup: RecoverySetup, guardian_count: int) -> int:
+    """Approvals needed with ``guardian_count`` active guardians: the owner's m, else a majority (pure)."""
+    return setup.threshold if setup.threshold else guardian_count // 2 + 1
+
+
+# --- the owner's passkey over a change -------------------------------------------------------------------
+def _nonce_key(owner: Any, action: str, subject: str) -> str:
+    return f"recovery:owner-nonce:{owner.pk}:{action}:{subject}"
+
+
+def owner_change_options(*, owner: Any, action: str, subject: str) -> dict[str, Any]:
+    """WebAuthn request options for the owner's passkey to approve one guardian change (single use, valid
+    for ``WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS``).
+
+    :param action: ``invite`` (subject: the email), ``remove`` (the guardian id) or ``settings`` (the
+        canonical text of the new rules, :func:`settings_subject`).
+    :raises ApplicationError: ``passkey_required``.
+    """
+    from accounts.app_settings import app_settings as accounts_settings
+
+    nonce = secrets.token_hex(16)
+    cache.set(_nonce_key(owner, action, subject), nonce, accounts_settings.WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS)
+    challenge = digests.guardian_change_challenge(owner_id=owner.pk, action=action, subject=subject, nonce=nonce)
+    return request_options(user=owner, challenge=challenge)
+
+
+def _owner_passkey_check(*, owner: Any, action: str, subject: str, credential: Any) -> None:
+    """:raises ApplicationError: ``owner_passkey_required`` (no assertion / no open challenge),
+    ``passkey_required``, ``passkey_assertion_invalid``."""
+    if not credential:
+        raise ApplicationError("owner_passkey_required")
+    key = _nonce_key(owner, action, subject)
+    nonce = cache.get(key)
+    if nonce is None:
+        raise ApplicationError("owner_passkey_required")
+    challenge = digests.guardian_change_challenge(owner_id=owner.pk, action=action, subject=subject, nonce=nonce)
+    assertion_verify(user=owner, challenge=challenge, credential=credential)
+    if not cache.delete(key):  # single use: a concurrent use of the same challenge lost
+        raise ApplicationError("owner_passkey_required")
+
+
+def settings_subject(*, threshold: int | None, timelock_seconds: int, hold_payments: bool) -> str:
+    """The canonical text of recovery rules that the owner's passkey signs."""
+    return f"threshold={threshold or 0};timelock={timelock_seconds};hold={int(hold_payments)}"
+
+
+# --- invitations -----------------------------------------------------------------------------------------
+def guardian_invite(*, owner: Any, email: str, credential: Any) -> tuple[GuardianInvitation, str]:
+    """Invite ``email`` to be one of ``owner``'s guardians (owner's passkey, action ``invite``, subject the
+    lower-cased email). The invitation is emailed with a link holding its token.
+
+    :returns: ``(invitation, token)``; only the token's hash is stored.
+    :raises ApplicationError: ``guardian_is_owner``, ``guardian_limit_reached``, ``guardian_already_invited``,
+        the owner-passkey refusals (:func:`_owner_passkey_check`), ``wallet_not_found``.
+    """
+    email = email.strip().lower()
+    if owner.email and owner.email.lower() == email:
+        raise ApplicationError("guardian_is_owner")
+    _owner_passkey_check(owner=owner, action="invite", subject=email, credential=credential)
+    now = timezone.now()
+    with transaction.atomic():
+        locked_wallet(user=owner)
+        live = Guardian.objects.filter(owner=owner, status__in=LIVE_STATUSES)
+        open_invitations = GuardianInvitation.objects.filter(owner=owner, status=GuardianInvitation.Status.PENDING,
+                                                             expires_at__gt=now)
+        if live.count() + open_invitations.count() >= MAX_GUARDIANS:
+            raise ApplicationError("guardian_limit_reached")
+        if open_invitations.filter(email=email).exists() or live.filter(guardian_user__email__iexact=email).exists():
+            raise ApplicationError("guardian_already_invited")
+        token, token_hash = new_secret()
+        invitation = GuardianInvitation.objects.create(
+            owner=owner, email=email, token_hash=token_hash,
+            expires_at=now + timedelta(seconds=app_settings.INVITATION_TTL_SECONDS))
+        event_record(owner=owner, kind="guardian_invited", actor="owner", actor_user=owner, note=email)
+        from .common import email_on_commit
+
+        email_on_commit(to=email, subject=f"{owner.email or 'A Numpay user'} asks you to be their guardian", body=(
+            f"{owner.email or 'A Numpay user'} would like you to help them get their Numpay wallet back if they "
+            "ever lose their passkey. A guardian approves a recovery with their own passkey; nobody can move "
+            "money with it.\n\n"
+            f"Accept (or sign up first with this email address): {public_url(f'/recovery/invitations/{token}/')}\n"
+            f"The invitation expires on {invitation.expires_at:%d %B %Y at %H:%M} UTC.\n"))
+    return invitation, token
+
+
+def invitation_by_token(token: str) -> GuardianInvitation:
+    """:raises NotFoundError: ``guardian_invitation_not_found``."""
+    invitation = GuardianInvitation.objects.select_related("owner").filter(token_hash=secret_hash(token)).first()
+    if invitation is None:
+        raise ApplicationError("guardian_invitation_not_found")
+    return invitation
+
+
+def invitation_accept_options(*, token: str, user: Any) -> dict[str, Any]:
+    """WebAuthn request options for ``user``'s passkey to accept the invitation.
+
+    :raises ApplicationError: ``guardian_invitation_not_found``, ``passkey_required``.
+    """
+    invitation = invitation_by_token(token)
+    return request_options(user=user, challenge=digests.invitation_challenge(invitation.id))
+
+
+def guardian_invitation_accept(*, token: str, user: User, credential: Any) -> Guardian:
+    """``user`` (signed in, with the invited email) accepts with their passkey over
+    :func:`recovery.digests.invitation_challenge`. The guardian counts only after the change delay.
+
+    :raises ApplicationError: ``guardian_invitation_not_found``, ``guardian_invitation_expired``,
+        ``guardian_invitation_used``, ``guardian_invitation_wrong_account``, ``guardian_is_owner``,
+        ``passkey_required``, ``passkey_assertion_invalid``.
+    """
+    invitation = invitation_by_token(token)
+    if not user.email or user.email.lower() != invitation.email:
+        raise ApplicationError("guardian_invitation_wrong_account")
+    if user.pk == invitation.owner_id:
+        raise ApplicationError("guardian_is_owner")
+    assertion = assertion_verify(user=user, challenge=digests.invitation_challenge(invitation.id), credential=credential)
+    now = timezone.now()
+    with transaction.atomic():
+        locked_wallet(user=invitation.owner)
+        invitation = GuardianInvitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.status != GuardianInvitation.Status.PENDING:
+            raise ApplicationError("guardian_invitation_used")
+        if invitation.expires_at <= now:
+            raise ApplicationError("guardian_invitation_expired")
+        if Guardian.objects.filter(owner=invitation.owner, guardian_user=user, status__in=LIVE_STATUSES).exists():
+            raise ApplicationError("guardian_invitation_used")
+        effective_at = now + timedelta(seconds=app_settings.GUARDIAN_CHANGE_DELAY_SECONDS)
+        guardian = Guardian.objects.create(
+            owner=invitation.owner, guardian_user=user, passkey=assertion.authenticator,
+            authority_key=authenticator_key(assertion.authenticator), invitation=invitation,
+            change_effective_at=effective_at)
+        invitation.status, invitation.accepted_by, invitation.accepted_at = (
+            GuardianInvitation.Status.ACCEPTED, user, now)
+        invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
+        event_record(owner=invitation.owner, guardian=guardian, kind="guardian_accepted", actor="guardian",
+                     actor_user=user, note=f"counts from {effective_at.isoformat()}")
+        notify_user(user=invitation.owner, subject=f"{user.email} will become your guardian", body=(
+            f"{user.email} accepted your invitation. They become your guardian on "
+            f"{effective_at:%d %B %Y at %H:%M} UTC. If you did not invite them, cancel it: "
+            f"{public_url('/recovery/guardians/')}\n"))
+    return guardian
+
+
+# --- changes ---------------------------------------------------------------------------------------------
+def guardian_remove(*, owner: Any, guardian_id: Any, credential: Any) -> Guardian:
+    """Ask for a guardian's removal (owner's passkey, action ``remove``, subject the guardian id). An active
+    guardian still counts until ``change_effective_at``; a pending one is cancelled at once.
+
+    :raises ApplicationError: ``guardian_not_found``, ``guardian_change_pending``, ``recovery_threshold_invalid``
+        (fewer guardians than the owner's threshold would remain), the owner-passkey refusals.
+    """
+    _owner_passkey_check(owner=owner, action="remove", subject=str(guardian_id), credential=credential)
+    now = timezone.now()
+    with transaction.atomic():
+        locked_wallet(user=owner)
+        guardian = Guardian.objects.select_for_update().filter(owner=owner, pk=guardian_id,
+                                                               status__in=LIVE_STATUSES).first()
+        if guardian is None:
+            raise ApplicationError("guardian_not_found")
+        if guardian.status == Guardian.Status.PENDING:
+            guardian.status, guardian.removed_at = Guardian.Status.CANCELLED, now
+            guardian.save(update_fields=["status", "removed_at"])
+            event_record(owner=owner, guardian=guardian, kind="guardian_addition_cancelled", actor="owner",
+                         actor_user=owner)
+            return guardian
+        if guardian.removal_requested_at is not None:
+            raise ApplicationError("guardian_change_pending")
+        setup = recovery_setup(user=owner)
+        remaining = Guardian.objects.filter(owner=owner, status__in=LIVE_STATUSES).exclude(pk=guardian.pk).count()
+        if setup.threshold and remaining < setup.threshold:
+            raise ApplicationError("recovery_threshold_invalid",
+                                   f"Lower your threshold first: {remaining} guardians would remain for "
+                                   f"{setup.threshold} approvals.")
+        guardian.removal_requested_at = now
+        guardian.change_effective_at = now + timedelta(seconds=app_settings.GUARDIAN_CHANGE_DELAY_SECONDS)
+        guardian.save(update_fields=["removal_requested_at", "change_effective_at"])
+        event_record(owner=owner, guardian=guardian, kind="guardian_removal_requested", actor="owner",
+                     actor_user=owner, note=f"takes effect {guardian.change_effective_at.isoformat()}")
+        notify_user(user=owner, subject="A guardian will be removed from your Numpay account", body=(
+            f"{guardian.guardian_user.email} stops being your guardian on "
+            f"{guardian.change_effective_at:%d %B %Y at %H:%M} UTC. Not you? Cancel it: "
+            f"{public_url('/recovery/guardians/')}\n"))
+    return guardian
+
+
+def guardian_change_cancel(*, owner: Any, guardian_id: Any) -> Guardian:
+    """Cancel a pending addition or removal (owner's session suffices: nothing gets weaker).
+
+    :raises ApplicationError: ``guardian_not_found``, ``guardian_change_not_pending``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        locked_wallet(user=owner)
+        guardian = Guardian.objects.select_for_update().filter(owner=owner, pk=guardian_id).first()
+        if guardian is None:
+            raise ApplicationError("guardian_not_found")
+        if guardian.status == Guardian.Status.PENDING:
+            guardian.status, guardian.removed_at = Guardian.Status.CANCELLED, now
+            guardian.save(update_fields=["status", "removed_at"])
+            kind = "guardian_addition_cancelled"
+        elif guardian.status == Guardian.Status.ACTIVE and guardian.removal_requested_at is not None:
+            guardian.removal_requested_at = guardian.change_effective_at = None
+            guardian.save(update_fields=["removal_requested_at", "change_effective_at"])
+            kind = "guardian_removal_cancelled"
+        else:
+            raise ApplicationError("guardian_change_not_pending")
+        event_record(owner=owner, guardian=guardian, kind=kind, actor="owner", actor_user=owner)
+    return guardian
+
+
+def guardian_changes_apply(*, now: Any = None) -> int:
+    """Apply guardian changes whose delay has passed (the beat sweep): pending -> active; a requested
+    removal -> removed, its approvals of open requests withdrawn (the request's clock stops if it falls
+    below the threshold). One owner at a time under their wallet lock.
+
+    :returns: how many changes were applied.
+    """
+    now = now or timezone.now()
+    due = list(Guardian.objects.filter(status__in=LIVE_STATUSES, change_effective_at__lte=now)
+               .values_list("pk", "owner_id"))
+    applied = 0
+    for guardian_id, owner_id in due:
+        with transaction.atomic():
+            locked_wallet(user=User(pk=owner_id))
+            guardian = Guardian.objects.select_for_update().filter(
+                pk=guardian_id, status__in=LIVE_STATUSES, change_effective_at__lte=now).first()
+            if guardian is None:
+                continue
+            if guardian.status == Guardian.Status.PENDING:
+                guardian.status, guardian.activated_at, guardian.change_effective_at = Guardian.Status.ACTIVE, now, None
+                guardian.save(update_fields=["status", "activated_at", "change_effective_at"])
+                event_record(owner=guardian.owner, guardian=guardian, kind="guardian_activated", actor="system")
+                sync_mark_locked(recovery_setup(user=guardian.owner))
+            else:
+                guardian_removed_locked(guardian=guardian, now=now)
+            applied += 1
+    return applied
+
+
+def guardian_removed_locked(*, guardian: Guardian, now: Any) -> None:
+    """End a guardian (the caller holds the owner's wallet lock): removed, and each of its live approvals
+    of an open request withdrawn."""
+    from .requests import approval_withdraw_locked
+
+    guardian.status, guardian.removed_at, guardian.change_effective_at = Guardian.Status.REMOVED, now, None
+    guardian.save(update_fields=["status", "removed_at", "change_effective_at"])
+    event_record(owner=guardian.owner, guardian=guardian, kind="guardian_removed", actor="system")
+    sync_mark_locked(recovery_setup(user=guardian.owner))
+    approvals = RecoveryApproval.objects.select_for_update().filter(
+        guardian=guardian, withdrawn_at__isnull=True, request__status__in=RecoveryRequest.CANCELLABLE_STATUSES)
+    for approval in approvals:
+        approval_withdraw_locked(approval=approval, reason="the guardian was removed", actor="system")
+
+
+def recovery_settings_update(*, owner: Any, threshold: int | None, timelock_seconds: int, hold_payments: bool,
+                             credential: Any) -> RecoverySetup:
+    """Change the owner's recovery rules (owner's passkey, action ``settings``, subject
+    :func:`settings_subject`).
+
+    :param threshold: approvals needed (1..live guardians), or ``None`` for a majority.
+    :param timelock_seconds: within ``NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS`` .. ``..._MAX_...``.
+    :raises ApplicationError: ``recovery_threshold_invalid``, ``recovery_timelock_out_of_range``, the
+        owner-passkey refusals.
+    """
+    if not app_settings.MIN_TIMELOCK_SECONDS <= timelock_seconds <= app_settings.MAX_TIMELOCK_SECONDS:
+        raise ApplicationError("recovery_timelock_out_of_range", (
+            f"The timelock must be between {app_settings.MIN_TIMELOCK_SECONDS} and "
+            f"{app_settings.MAX_TIMELOCK_SECONDS} seconds."))
+    _owner_passkey_check(owner=owner, action="settings", credential=credential, subject=settings_subject(
+        threshold=threshold, timelock_seconds=timelock_seconds, hold_payments=hold_payments))
+    with transaction.atomic():
+        locked_wallet(user=owner)
+        live = Guardian.objects.filter(owner=owner, status__in=LIVE_STATUSES).count()
+        if threshold is not None and not 1 <= threshold <= max(live, 1):
+            raise ApplicationError("recovery_threshold_invalid",
+                                   f"Choose between 1 and {max(live, 1)} approvals.")
+        setup = recovery_setup(user=owner)
+        setup.threshold, setup.timelock_seconds, setup.hold_payments = threshold, timelock_seconds, hold_payments
+        setup.save()
+        sync_mark_locked(setup)
+        event_record(owner=owner, kind="settings_changed", actor="owner", actor_user=owner,
+                     note=settings_subject(threshold=threshold, timelock_seconds=timelock_seconds,
+                                           hold_payments=hold_payments))
+    return setup
+
+
+def invitations_expire(*, now: Any = None) -> int:
+    """Mark invitations past ``expires_at`` expired (the beat sweep). :returns: how many."""
+    now = now or timezone.now()
+    return GuardianInvitation.objects.filter(status=GuardianInvitation.Status.PENDING, expires_at__lte=now).update(
+        status=GuardianInvitation.Status.EXPIRED)

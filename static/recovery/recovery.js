@@ -1,0 +1,104 @@
+// Guardian recovery's passkey steps against /api/v1/recovery/ (no inline script: CSP). The server checks
+// everything (recovery/passkeys.py); this only carries bytes.
+// - [data-recovery-passkey]: options (data-options-url, GET or POST data-options-body; or the JSON in the
+//   element data-options-element; data-options-key picks a field) -> navigator.credentials.get/create
+//   (data-mode) -> POST data-submit-url {credential, ...data-submit-extra} -> go to data-done-url.
+// - [data-recovery-invite] form: the owner's passkey over ("invite", email), then the invitation.
+(() => {
+  "use strict";
+
+  const b64uToBytes = (text) => {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  };
+  const bytesToB64u = (buffer) => {
+    const bytes = new Uint8Array(buffer);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  const creationOptions = (json) => ({
+    ...json, challenge: b64uToBytes(json.challenge), user: { ...json.user, id: b64uToBytes(json.user.id) },
+    excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: b64uToBytes(c.id) })),
+  });
+  const requestOptions = (json) => ({
+    ...json, challenge: b64uToBytes(json.challenge),
+    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: b64uToBytes(c.id) })),
+  });
+  const credentialJSON = (credential) => {
+    if (typeof credential.toJSON === "function") return credential.toJSON();
+    const r = credential.response;
+    const response = { clientDataJSON: bytesToB64u(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = bytesToB64u(r.attestationObject);
+      response.transports = typeof r.getTransports === "function" ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = bytesToB64u(r.authenticatorData);
+      response.signature = bytesToB64u(r.signature);
+      response.userHandle = r.userHandle ? bytesToB64u(r.userHandle) : null;
+    }
+    return { id: credential.id, rawId: bytesToB64u(credential.rawId), type: credential.type,
+             authenticatorAttachment: credential.authenticatorAttachment || null, response,
+             clientExtensionResults: credential.getClientExtensionResults() };
+  };
+  const csrfToken = () => {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  };
+  const api = async (url, method, body) => {
+    const response = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let json = {};
+    try { json = await response.json(); } catch (e) { /* empty body */ }
+    if (!response.ok) throw new Error(json.detail || json.title || "That did not work. Please try again.");
+    return json;
+  };
+  const safePath = (path) => (path && path.startsWith("/") && !path.startsWith("//") ? path : "/");
+  const showError = (text) => {
+    document.querySelectorAll("[data-recovery-error]").forEach((box) => { box.textContent = text; box.hidden = !text; });
+  };
+  const report = (error) => showError(error && error.name === "NotAllowedError" ? "No passkey was used." : (error.message || String(error)));
+
+  const passkey = async (mode, options) => {
+    const publicKey = options.publicKey || options;
+    const credential = mode === "create"
+      ? await navigator.credentials.create({ publicKey: creationOptions(publicKey) })
+      : await navigator.credentials.get({ publicKey: requestOptions(publicKey) });
+    return credentialJSON(credential);
+  };
+
+  document.querySelectorAll("[data-recovery-passkey]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      showError("");
+      try {
+        const d = button.dataset;
+        let options;
+        if (d.optionsElement) options = JSON.parse(document.getElementById(d.optionsElement).textContent);
+        else if (d.optionsBody) options = await api(d.optionsUrl, "POST", JSON.parse(d.optionsBody));
+        else options = await api(d.optionsUrl, "GET");
+        if (d.optionsKey) options = options[d.optionsKey];
+        const credential = await passkey(d.mode, options);
+        await api(d.submitUrl, "POST", { ...(d.submitExtra ? JSON.parse(d.submitExtra) : {}), credential });
+        window.location.assign(safePath(d.doneUrl));
+      } catch (error) { report(error); }
+    });
+  });
+
+  const invite = document.querySelector("[data-recovery-invite]");
+  if (invite) {
+    invite.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      showError("");
+      try {
+        const email = invite.querySelector("[name=email]").value.trim().toLowerCase();
+        const options = await api("/api/v1/recovery/owner-challenge", "POST", { action: "invite", subject: email });
+        const credential = await passkey("get", options);
+        await api("/api/v1/recovery/guardians", "POST", { email, credential });
+        window.location.reload();
+      } catch (error) { report(error); }
+    });
+  }
+})();
