@@ -128,7 +128,7 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("passkey_unknown", 400, "This passkey is not one of yours.", "Unknown passkey"),
     E("passkey_already_approved", 409, "This passkey already approved this payment; approve on another device "
       "with another passkey.", "Passkey already approved"),
-    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was approved.",
+    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was changed. Try again with your passkey.",
       "Passkey assertion invalid"),
     E("wallet_protection_pending", 409, "Your passkey is being added to your wallet on the network; try again in a "
       "few seconds.", "Wallet protection pending"),
@@ -151,8 +151,6 @@ REGISTRY: dict[str, ErrorCode] = _registry(
       "Limit not tighter"),
     # --- guardian recovery (recovery) ---
     E("passkey_required", 409, "Add a passkey to your account first.", "Passkey required"),
-    E("passkey_assertion_invalid", 400, "The passkey could not confirm this. Try again with your passkey.",
-      "Passkey assertion invalid"),
     E("passkey_registration_invalid", 400, "The new passkey could not be registered. Try again.",
       "Passkey registration invalid"),
     E("owner_passkey_required", 403, "Confirm this with your passkey.", "Owner passkey required"),
