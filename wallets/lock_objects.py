@@ -1,4 +1,16 @@
-"""Row-lock helpers (STYLE.md: locks through small named helpers)."""
+"""Row-lock helpers (STYLE.md: locks through small named helpers).
+
+Wallet rows are locked ``FOR NO KEY UPDATE`` (``select_for_update(no_key=True)``): exclusive between lock
+holders, like ``FOR UPDATE``, but it does not conflict with the ``FOR KEY SHARE`` lock PostgreSQL's foreign
+key check takes on a referenced row. A payment's transaction holds its own wallet's lock and inserts a row
+referencing another wallet (``Payment.recipient_wallet``); with ``FOR UPDATE``, two wallets paying each other
+at once would wait for each other's lock at commit (Django's foreign keys are checked at commit) and
+PostgreSQL would abort one of them with a deadlock (payments/tests/test_races.py). Source: PostgreSQL
+documentation, "Explicit Locking", row-level lock modes.
+
+Only a transaction that changes a wallet's key columns (``id``, ``address``, ``user``: the columns of its
+unique indexes a foreign key may use) needs ``FOR UPDATE``: :func:`wallet_qs_select_for_key_update`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +20,19 @@ from .models import Wallet, WalletKey
 
 
 def wallet_qs_select_for_update() -> QuerySet[Wallet]:
-    """Wallets locked ``FOR UPDATE`` (serialises money-moving decisions per wallet)."""
+    """Wallets locked ``FOR NO KEY UPDATE`` (serialises money-moving decisions per wallet without blocking
+    the foreign key checks of rows that reference the wallet, e.g. a payment to it). Not for a transaction
+    that changes the wallet's ``id``, ``address`` or ``user``."""
+    return Wallet.objects.select_for_update(no_key=True)
+
+
+def wallet_qs_select_for_key_update() -> QuerySet[Wallet]:
+    """Wallets locked ``FOR UPDATE``, for a transaction that changes a key column (``address``: the upgrade to
+    a smart wallet). Conflicts with every other wallet lock and with the foreign key checks of rows being
+    inserted that reference the wallet: it waits for those transactions to end."""
     return Wallet.objects.select_for_update()
 
 
 def wallet_key_qs_select_for_update() -> QuerySet[WalletKey]:
     """Key envelopes locked ``FOR UPDATE`` with ``SKIP LOCKED`` for resumable, concurrent rotation."""
     return WalletKey.objects.select_for_update(skip_locked=True)
-

@@ -37,7 +37,7 @@ from relayer import services as relayer
 from relayer.signer import get_fee_payer
 from relayer.validation import validate_sponsored_message
 
-from .lock_objects import wallet_qs_select_for_update
+from .lock_objects import wallet_qs_select_for_key_update
 from .models import Wallet
 from .selectors import balance_cache_key, tokens_active
 from .services import wallet_sign
@@ -64,7 +64,7 @@ def wallet_upgrade_switch(*, wallet: Wallet) -> Wallet:
     from payments.models import Payment
 
     with transaction.atomic():
-        locked = wallet_qs_select_for_update().get(pk=wallet.pk)
+        locked = wallet_qs_select_for_key_update().get(pk=wallet.pk)
         if locked.is_smart:
             return locked
         if Payment.objects.filter(wallet=locked, status__in=Payment.OPEN_STATUSES).exists():
