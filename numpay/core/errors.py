@@ -128,7 +128,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("passkey_unknown", 400, "This passkey is not one of yours.", "Unknown passkey"),
     E("passkey_already_approved", 409, "This passkey already approved this payment; approve on another device "
       "with another passkey.", "Passkey already approved"),
-    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was changed. Try again with your passkey.",
+    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was changed. "
+      "Try again with your passkey.",
       "Passkey assertion invalid"),
     E("wallet_protection_pending", 409, "Your passkey is being added to your wallet on the network; try again in a "
       "few seconds.", "Wallet protection pending"),
