@@ -128,7 +128,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("passkey_unknown", 400, "This passkey is not one of yours.", "Unknown passkey"),
     E("passkey_already_approved", 409, "This passkey already approved this payment; approve on another device "
       "with another passkey.", "Passkey already approved"),
-    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was changed. Try again with your passkey.",
+    E("passkey_assertion_invalid", 400, "Your passkey's answer could not be verified; nothing was changed. "
+      "Try again with your passkey.",
       "Passkey assertion invalid"),
     E("wallet_protection_pending", 409, "Your passkey is being added to your wallet on the network; try again in a "
       "few seconds.", "Wallet protection pending"),
@@ -186,6 +187,10 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("recovery_already_approved", 409, "You already approved this recovery.", "Already approved"),
     E("recovery_approval_not_found", 404, "You have no approval of this recovery to withdraw.",
       "Approval not found"),
+    E("guardian_passkey_required", 403, "This recovery has started on the wallet: withdraw with your passkey, "
+      "so that it is withdrawn there too.", "Guardian passkey required"),
+    E("recovery_chain_busy", 409, "This recovery is being written on the wallet right now; try again in a minute.",
+      "Recovery busy on-chain"),
     E("recovery_not_cancellable", 409, "This recovery can no longer be cancelled.", "Recovery not cancellable"),
     E("recovery_cancel_link_invalid", 400, "This cancel link is not valid any more.", "Cancel link invalid"),
     E("recovery_payments_held", 409, "Outgoing payments are held while a recovery of this account is pending. "
