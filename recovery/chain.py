@@ -8,7 +8,8 @@ A smart wallet's recovery has three possible on-chain steps, each sent through t
   hash, guardian threshold, timelock; ``add_authority`` / ``remove_authority`` of the guardians' passkeys,
   kind 2, ``guardian`` only; the config is created if needed) in a transaction of its own; then
   ``recovery_start`` carries the guardians' WebAuthn assertions through the secp256r1 precompile (the
-  threshold's worth of them: a Solana transaction is at most 1,232 bytes, which holds about two). Each
+  threshold's worth of them: a Solana transaction is at most 1,232 bytes, which holds about two, so a
+  threshold of 3 or more fails the start for now: ``recovery_approve`` per further guardian is not done). Each
   guardian signed, off-chain, the program's
   approval challenge of that ``recovery_start`` (:func:`start_challenge`: program, config, nonce, expiry, the
   new owner key), so the very assertions checked by the server are checked again by the chain. The on-chain
