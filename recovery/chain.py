@@ -8,11 +8,16 @@ A smart wallet's recovery has three possible on-chain steps, each sent through t
   hash, guardian threshold, timelock; ``add_authority`` / ``remove_authority`` of the guardians' passkeys,
   kind 2, ``guardian`` only; the config is created if needed) in a transaction of its own; then
   ``recovery_start`` carries the guardians' WebAuthn assertions through the secp256r1 precompile (the
-  threshold's worth of them: a Solana transaction is at most 1,232 bytes, which holds about two). Each
+  threshold's worth of them: a Solana transaction is at most 1,232 bytes, which holds about two, so a
+  threshold of 3 or more fails the start for now: ``recovery_approve`` per further guardian is not done). Each
   guardian signed, off-chain, the program's
   approval challenge of that ``recovery_start`` (:func:`start_challenge`: program, config, nonce, expiry, the
   new owner key), so the very assertions checked by the server are checked again by the chain. The on-chain
   clock starts: the program refuses execution before its own ``executes_at`` (Clock sysvar).
+- **withdraw**, when a guardian whose approval the chain counts takes it back after the start: the
+  guardian's passkey approves ``recovery_withdraw`` (the program's challenge at the config's nonce then,
+  :func:`guardian_withdraw_terms`); the program clears the guardian's bit and stops the clock below the
+  threshold. The sweep sends one at a time (each bumps the nonce).
 - **execute**, after the timelock: ``recovery_execute`` (permissionless; only the fee payer signs). The new
   passkey becomes the owner (``manage | spend``), old passkey owners are removed, the custody key loses
   ``manage``.
@@ -44,6 +49,7 @@ from wallets.program import (
     recovery_cancel,
     recovery_execute,
     recovery_start,
+    recovery_withdraw,
     remove_authority,
     set_settings,
 )
@@ -123,6 +129,47 @@ def owner_cancel_challenge(request: Any, terms: dict[str, int]) -> bytes:
     """The program's approval challenge of ``recovery_cancel`` under ``terms``."""
     return approval_challenge(wallet_program_id(), Pubkey.from_string(request.wallet.config_address), terms["nonce"],
                               terms["expires_at"], cancel_action(request, terms["recovery_id"]))
+
+
+def withdraw_action(request: Any, recovery_id: int) -> Instruction:
+    """The signer-form ``recovery_withdraw`` of ``recovery_id`` (the request's new owner key) for a guardian
+    passkey's approval."""
+    return recovery_withdraw(wallet_program_id(), _creator(request.wallet), INSTRUCTIONS_SYSVAR_ID, recovery_id,
+                             bytes(request.pending_public_key))
+
+
+def guardian_withdraw_terms(*, client: ChainClient, request: Any, guardian_key: bytes,
+                            expires_at: int) -> dict[str, int] | None:
+    """What the guardian's passkey (compressed P-256 ``guardian_key``, 33 bytes) must sign to withdraw its
+    approval of ``request`` on-chain: ``{"nonce", "recovery_id", "expires_at"}`` (the config's nonce and
+    pending request now), or ``None`` when the chain does not count that guardian's approval (nothing
+    pending there, or its bit is not set: withdrawing off-chain is enough).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    if not is_on_chain(request.wallet):
+        return None
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    if config is None or not config.recovery_pending:
+        return None
+    entry = config.authority(guardian_key)
+    if entry is None or entry.slot not in config.recovery_approving_slots:
+        return None
+    return {"nonce": config.nonce, "recovery_id": config.recovery_id, "expires_at": expires_at}
+
+
+def withdraw_challenge(request: Any, terms: dict[str, int]) -> bytes:
+    """The program's approval challenge of ``recovery_withdraw`` under ``terms`` (32 bytes)."""
+    return approval_challenge(wallet_program_id(), Pubkey.from_string(request.wallet.config_address), terms["nonce"],
+                              terms["expires_at"], withdraw_action(request, terms["recovery_id"]))
+
+
+def withdraw_instructions(*, request: Any, approval: dict[str, Any]) -> list[Instruction]:
+    """The guardian's passkey-approved ``recovery_withdraw`` (``approval``: the stored assertion and terms)."""
+    assertion = PasskeyAssertion(bytes.fromhex(approval["public_key"]), bytes.fromhex(approval["authenticator_data"]),
+                                 bytes.fromhex(approval["client_data_json"]), bytes.fromhex(approval["signature"]))
+    return approve_with_passkeys(withdraw_action(request, approval["recovery_id"]), [assertion],
+                                 expires_at=approval["expires_at"])
 
 
 def _custody_manages(config: WalletConfig | None, custody: Pubkey) -> bool:

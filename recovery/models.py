@@ -161,6 +161,7 @@ class RecoveryRequest(models.Model):
         SYNC = "sync", "Guardian set and rules being written"
         START = "start", "recovery_start in flight"
         STARTED = "started", "Pending on-chain (clock running)"
+        WITHDRAW = "withdraw", "A guardian's recovery_withdraw in flight"
         CANCEL = "cancel", "recovery_cancel in flight"
         CANCELLED = "cancelled", "Cancelled on-chain"
         CANCEL_FAILED = "stuck", "Cancel refused on-chain (an operator must look)"
@@ -240,6 +241,10 @@ class RecoveryApproval(models.Model):
     approved_at = models.DateTimeField(auto_now_add=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_reason = models.CharField(max_length=255, blank=True, default="")
+    chain_withdraw_approval = models.JSONField(null=True, blank=True, help_text=(
+        "The guardian's passkey assertion approving recovery_withdraw on-chain (hex parts, with the nonce, "
+        "recovery id and expiry it is bound to), waiting for the sweep; the approval is withdrawn here when "
+        "that withdrawal lands."))
 
     class Meta:
         ordering = ("approved_at",)
@@ -286,6 +291,7 @@ class RecoveryAttempt(OutboxAttempt):
         START = "start", "recovery_start"
         EXECUTE = "execute", "recovery_execute"
         CANCEL = "cancel", "recovery_cancel"
+        WITHDRAW = "withdraw", "recovery_withdraw (a guardian's passkey)"
 
     request = models.ForeignKey(RecoveryRequest, on_delete=models.PROTECT, related_name="attempts")
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.EXECUTE)

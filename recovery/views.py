@@ -103,7 +103,8 @@ def approve(request: HttpRequest, request_id: str) -> HttpResponse:
     guardian = services.guardian_of(request=recovery, user=request.user)
     approved = recovery.approvals.filter(guardian=guardian, withdrawn_at__isnull=True).exists()
     return render(request, "recovery/approve.html", {
-        "recovery": recovery, "status": selectors.request_status(recovery), "approved": approved})
+        "recovery": recovery, "status": selectors.request_status(recovery), "approved": approved,
+        "on_chain_phases": (RecoveryRequest.ChainPhase.STARTED, RecoveryRequest.ChainPhase.WITHDRAW)})
 
 
 @login_required

@@ -22,7 +22,14 @@ from solders.pubkey import Pubkey
 from numpay.core.errors import ApplicationError
 from numpay.core.solana import get_chain_client
 from recovery import digests, services
-from recovery.models import Guardian, RecoveryAttempt, RecoveryEvent, RecoveryRequest, RecoverySetup
+from recovery.models import (
+    Guardian,
+    RecoveryApproval,
+    RecoveryAttempt,
+    RecoveryEvent,
+    RecoveryRequest,
+    RecoverySetup,
+)
 from recovery.services.common import locked_wallet
 from relayer import outbox
 from tests.helpers import wait_until
@@ -288,9 +295,10 @@ def test_a_protected_withdrawal_after_the_start_asks_the_owners_passkey_to_stop_
     _protect(owner, guardians, timelock=3600)
     request, _soft = _approved(owner, guardians, timelock=3600)
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
-    # when a guardian withdraws below the threshold: the custody key cannot cancel on-chain, so nothing doomed
-    # is sent; the owner is asked to stop it with their passkey
-    services.recovery_approval_withdraw(request_id=request.id, user=guardians[1].user)
+    # when a guardian withdraws below the threshold (with their passkey: it lands on-chain, the clock stops);
+    # the custody key cannot cancel on-chain, so nothing doomed is sent; the owner is asked to clear it with
+    # their passkey
+    _withdraw_with_passkey(request, guardians[1])
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "stuck", timeout=60)
     assert not RecoveryAttempt.objects.filter(request=request, phase="cancel").exists()
     assert any(m.subject == "Stop the recovery of your wallet with your passkey" for m in mail.outbox)
@@ -345,7 +353,7 @@ def test_a_withdrawal_below_the_threshold_after_the_start_stops_the_chains_clock
     owner, guardians = _family(make_user)
     request, _soft = _approved(owner, guardians, timelock=3600)
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
-    services.recovery_approval_withdraw(request_id=request.id, user=guardians[1].user)
+    _withdraw_with_passkey(request, guardians[1])
     # the on-chain request is cancelled; the guardians approve again, bound to the next nonce
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "", timeout=60)
     request.refresh_from_db()
@@ -354,6 +362,104 @@ def test_a_withdrawal_below_the_threshold_after_the_start_stops_the_chains_clock
     assert not config.recovery_pending
     assert request.chain_nonce == config.nonce
     assert services.live_approvals(request) == 0
+
+
+def _withdraw_with_passkey(request: RecoveryRequest, guardian: Any) -> None:
+    """``guardian`` withdraws their approval with their passkey, over the program's ``recovery_withdraw``
+    challenge (the request is pending on-chain and counts their approval)."""
+    options = services.recovery_withdraw_options(request_id=request.id, user=guardian.user)
+    assert options is not None
+    services.recovery_approval_withdraw(request_id=request.id, user=guardian.user,
+                                        credential=guardian.soft.get(options["publicKey"]))
+
+
+def _chain_clock() -> int:
+    """The chain's Clock sysvar ``unix_timestamp`` (what the program compares ``executes_at`` with)."""
+    import struct
+
+    data = get_chain_client().get_account_data(Pubkey.from_string("SysvarC1ock11111111111111111111111111111111"))
+    return struct.unpack_from("<q", data, 32)[0]
+
+
+def test_a_guardians_passkey_withdrawal_lands_on_chain_and_nothing_executes(celery_worker: Any,
+                                                                              make_user: Any) -> None:
+    from recovery import chain
+
+    # given a protected wallet (a 2 s timelock on-chain; Numpay's own execution is an hour away) whose two
+    # guardians of three started a recovery on-chain
+    owner, guardians = _family(make_user)
+    owner_key = _protect(owner, guardians, timelock=2)
+    request, _soft = _approved(owner, guardians, timelock=3600)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    started = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert started.recovery_pending
+    assert started.recovery_executes_at > 0
+    assert len(started.recovery_approving_slots) == 2
+    leaving_key = bytes(Guardian.objects.get(guardian_user=guardians[1].user).authority_key)
+    # when that guardian withdraws with their session alone: refused, nothing stored
+    with pytest.raises(ApplicationError) as refused:
+        services.recovery_approval_withdraw(request_id=request.id, user=guardians[1].user)
+    assert refused.value.code == "guardian_passkey_required"
+    assert services.live_approvals(request) == 2
+    assert not RecoveryApproval.objects.filter(request=request, chain_withdraw_approval__isnull=False).exists()
+    # and a guardian who approves nothing on-chain needs no passkey (nothing to take back there)
+    assert services.recovery_withdraw_options(request_id=request.id, user=guardians[2].user) is None
+    # then with their passkey over the program's recovery_withdraw challenge
+    _withdraw_with_passkey(request, guardians[1])
+    # the sweep's recovery_withdraw lands: the chain cleared their bit and stopped its clock
+    assert wait_until(lambda: RecoveryAttempt.objects.filter(request=request, phase="withdraw", status="landed")
+                      .exists(), timeout=60), RecoveryRequest.objects.get(pk=request.pk).chain_phase
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert config.recovery_pending
+    assert config.recovery_executes_at == 0
+    assert config.authority(leaving_key).slot not in config.recovery_approving_slots
+    assert len(config.recovery_approving_slots) == 1
+    assert config.nonce == started.nonce + 1
+    # and Numpay follows what landed: the approval is withdrawn, the clock stopped
+    request.refresh_from_db()
+    assert services.live_approvals(request) == 1
+    assert (request.status, request.executes_at) == (Status.COLLECTING, None)
+    assert RecoveryEvent.objects.filter(request=request, kind="approval_withdrawn", actor="guardian").count() == 1
+    # when the chain's clock passes the start's executes_at and anyone sends recovery_execute
+    assert wait_until(lambda: _chain_clock() > started.recovery_executes_at, timeout=60)
+    refusal = _send_signed(chain.execute_instructions(request=request, recovery_id=config.recovery_id))
+    # then the program refuses it and nothing executed: the owner's passkey still owns the wallet
+    assert refusal == ProgramErrorCode.RECOVERY_NOT_READY
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert config.authority(owner_key).permissions == PERMISSION_MANAGE | PERMISSION_SPEND
+    assert config.authority(bytes(request.pending_public_key)) is None
+    assert not RecoveryAttempt.objects.filter(request=request, phase="execute").exists()
+    assert RecoveryRequest.objects.get(pk=request.pk).status != Status.EXECUTED
+    assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == ["Laptop"]
+
+
+def test_a_withdrawal_signed_against_a_moved_nonce_is_never_sent(celery_worker: Any, make_user: Any) -> None:
+    # given a protected wallet whose recovery started on-chain, and two guardians who both sign their
+    # withdrawal against the same nonce
+    owner, guardians = _family(make_user)
+    _protect(owner, guardians, timelock=3600)
+    request, _soft = _approved(owner, guardians, timelock=3600)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    credentials = {}
+    for guardian in guardians[:2]:
+        options = services.recovery_withdraw_options(request_id=request.id, user=guardian.user)
+        credentials[guardian.user.pk] = guardian.soft.get(options["publicKey"])
+    for guardian in guardians[:2]:
+        services.recovery_approval_withdraw(request_id=request.id, user=guardian.user,
+                                            credential=credentials[guardian.user.pk])
+    # when the sweep sends them one at a time: the first lands (the nonce moves) ...
+    assert wait_until(lambda: RecoveryEvent.objects.filter(request=request, kind="chain_withdraw_stale").exists(),
+                      timeout=60)
+    # then the second is never sent (it would fail with 6035): exactly one withdraw attempt, the guardian is
+    # asked again, and their approval still counts here as on-chain
+    assert list(RecoveryAttempt.objects.filter(request=request, phase="withdraw").values_list("status", flat=True)) == [
+        "landed"]
+    assert any(m.subject == "Withdraw your recovery approval again" for m in mail.outbox)
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert len(config.recovery_approving_slots) == 1
+    request.refresh_from_db()
+    assert services.live_approvals(request) == 1
+    assert not RecoveryApproval.objects.filter(request=request, chain_withdraw_approval__isnull=False).exists()
 
 
 @postgresql_only

@@ -187,6 +187,10 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("recovery_already_approved", 409, "You already approved this recovery.", "Already approved"),
     E("recovery_approval_not_found", 404, "You have no approval of this recovery to withdraw.",
       "Approval not found"),
+    E("guardian_passkey_required", 403, "This recovery has started on the wallet: withdraw with your passkey, "
+      "so that it is withdrawn there too.", "Guardian passkey required"),
+    E("recovery_chain_busy", 409, "This recovery is being written on the wallet right now; try again in a minute.",
+      "Recovery busy on-chain"),
     E("recovery_not_cancellable", 409, "This recovery can no longer be cancelled.", "Recovery not cancellable"),
     E("recovery_cancel_link_invalid", 400, "This cancel link is not valid any more.", "Cancel link invalid"),
     E("recovery_payments_held", 409, "Outgoing payments are held while a recovery of this account is pending. "

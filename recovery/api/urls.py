@@ -23,6 +23,8 @@ urlpatterns = [
     path("recovery/requests/<uuid:request_id>/approval", views.ApprovalView.as_view(), name="api-recovery-approval"),
     path("recovery/requests/<uuid:request_id>/approve", views.ApproveView.as_view(), name="api-recovery-approve"),
     path("recovery/requests/<uuid:request_id>/withdraw", views.WithdrawView.as_view(), name="api-recovery-withdraw"),
+    path("recovery/requests/<uuid:request_id>/withdraw-options", views.WithdrawOptionsView.as_view(),
+         name="api-recovery-withdraw-options"),
     path("recovery/requests/<uuid:request_id>/cancel-options", views.CancelOptionsView.as_view(),
          name="api-recovery-cancel-options"),
     path("recovery/requests/<uuid:request_id>/cancel", views.CancelView.as_view(), name="api-recovery-cancel"),

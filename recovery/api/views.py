@@ -322,14 +322,40 @@ class ApproveView(APIView):
         return Response(_status(approval.request), status=201)
 
 
-class WithdrawView(APIView):
-    """Withdraw your approval (until execution)."""
+class WithdrawCredentialSerializer(serializers.Serializer):
+    credential = serializers.DictField(required=False, help_text=(
+        "PublicKeyCredential.toJSON() of your passkey's answer to withdraw-options; needed once the recovery is "
+        "pending on the wallet and counts your approval there."))
 
-    @extend_schema(operation_id="recovery_withdraw", request=None, responses={
+
+class WithdrawOptionsSerializer(serializers.Serializer):
+    options = OptionsSerializer(allow_null=True, help_text=(
+        "WebAuthn options to withdraw on the wallet with your passkey, or null: your session suffices."))
+
+
+class WithdrawOptionsView(APIView):
+    """What your passkey must sign to withdraw your approval on the wallet too (null: nothing on-chain)."""
+
+    @extend_schema(operation_id="recovery_withdraw_options", responses={
+        200: WithdrawOptionsSerializer, **problems("recovery_request_not_found", "recovery_not_guardian",
+                                                   "recovery_chain_busy", "passkey_required", "chain_unavailable")})
+    def get(self, request: Request, request_id: str) -> Response:
+        return Response({"options": services.recovery_withdraw_options(request_id=request_id, user=request.user)})
+
+
+class WithdrawView(APIView):
+    """Withdraw your approval (until execution); with your passkey once the wallet counts it."""
+
+    @extend_schema(operation_id="recovery_withdraw", request=WithdrawCredentialSerializer, responses={
         200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_collecting",
-                                          "recovery_approval_not_found", "wallet_not_found")})
+                                          "recovery_approval_not_found", "recovery_not_guardian",
+                                          "guardian_passkey_required", "recovery_chain_busy", "wallet_not_found",
+                                          "chain_unavailable", *PASSKEY, body=True)})
     def post(self, request: Request, request_id: str) -> Response:
-        approval = services.recovery_approval_withdraw(request_id=request_id, user=request.user)
+        data = WithdrawCredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval = services.recovery_approval_withdraw(request_id=request_id, user=request.user,
+                                                       credential=data.validated_data.get("credential"))
         return Response(_status(approval.request))
 
 

@@ -28,6 +28,7 @@ from .requests import (
     recovery_code_verify,
     recovery_passkey_register,
     recovery_start,
+    recovery_withdraw_options,
     request_by_token,
     requests_expire,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "guardian_invitation_accept", "guardian_invite", "guardian_of", "guardian_remove", "invitation_accept_options",
     "invitation_by_token", "invitations_expire", "live_approvals", "owner_change_options",
     "recovery_approval_withdraw", "recovery_approve", "recovery_cancel", "recovery_cancel_options",
+    "recovery_withdraw_options",
     "recovery_code_verify", "recovery_complete_locked", "recovery_due_sweep", "recovery_freeze",
     "recovery_hold_check", "recovery_passkey_register", "recovery_settings_update", "recovery_setup",
     "recovery_start", "request_by_cancel_link", "request_by_token", "requests_expire", "sessions_revoke",

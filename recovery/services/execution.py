@@ -6,7 +6,12 @@ moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, c
    **start** (:func:`recovery.chain.start_instructions`): the chain's clock starts;
 2. a request whose timelock has passed (``executes_at <= now``) gets its **execute** and moves to
    ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`);
-3. a request started on-chain that is no longer going ahead (cancelled, frozen, expired, withdrawn below
+3. a request started on-chain one of whose guardians withdrew with their passkey gets that guardian's
+   **withdraw** (``recovery_withdraw`` approved by the guardian's passkey), before anything else: the chain
+   clears the guardian's bit and stops its clock below the threshold; the approval is withdrawn here when it
+   lands. One at a time: each passkey approval bumps the config's nonce, so a withdrawal signed against a
+   nonce that has moved is never sent (the guardian is asked again);
+4. a request started on-chain that is no longer going ahead (cancelled, frozen, expired, withdrawn below
    the threshold) gets its on-chain **cancel**, so nobody can execute it on-chain (``recovery_execute`` is
    permissionless).
 
@@ -41,12 +46,13 @@ from relayer import outbox
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
 from wallets.services import wallet_sign
+from wallets.smart import wallet_config_read
 
 from .. import chain
 from ..lock_objects import recovery_request_qs_due_for_update, wallet_qs_select_for_update
 from ..models import Guardian, RecoveryApproval, RecoveryAttempt, RecoveryRequest, RecoverySetup
 from ..passkeys import passkey_install
-from .common import cancel_link, event_record, notify_user
+from .common import cancel_link, event_record, notify_user, public_url
 
 logger = logging.getLogger(__name__)
 Status = RecoveryRequest.Status
@@ -68,8 +74,11 @@ def recovery_due_sweep(*, now: datetime | None = None, limit: int = 20, client: 
         Q(chain_phase=Phase.STARTED) | Q(chain_nonce__isnull=True))
     due_cancel = (Q(chain_phase=Phase.STARTED) | Q(chain_phase=Phase.CANCEL_FAILED, chain_cancel_approval__isnull=False)
                   ) & ~Q(status__in=GOING_AHEAD)
-    due = list(RecoveryRequest.objects.filter(due_start | due_execute | due_cancel)
-               .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    due_withdraw = Q(chain_phase=Phase.STARTED, approvals__withdrawn_at__isnull=True,
+                     approvals__chain_withdraw_approval__isnull=False)
+    due = list(RecoveryRequest.objects.filter(due_start | due_execute | due_cancel | due_withdraw).distinct()
+               .order_by("updated_at").values_list("pk", "updated_at")[:limit])
+    due = [pk for pk, _updated_at in due]
     if not due:
         return 0
     client = client or get_chain_client()
@@ -110,6 +119,8 @@ def _end_impossible(request: RecoveryRequest, *, reason: str) -> None:
 
 def _step_of(request: RecoveryRequest, *, now: datetime) -> Callable[..., None] | None:
     """The step ``request`` needs now (re-decided under its locks), or ``None``."""
+    if request.chain_phase == Phase.STARTED and pending_chain_withdrawal(request) is not None:
+        return _begin_withdraw  # first: a guardian taking back an approval the chain counts
     if request.status == Status.TIMELOCKED and request.chain_phase == Phase.NONE and request.chain_nonce is not None:
         syncing = RecoverySetup.objects.filter(user_id=request.user_id, chain_sync__in=(
             RecoverySetup.ChainSync.PENDING, RecoverySetup.ChainSync.IN_FLIGHT)).exists()
@@ -131,6 +142,49 @@ def _begin_start(request: RecoveryRequest, *, blockhash: Blockhash, client: Chai
     request.save(update_fields=["chain_phase", "updated_at"])
     event_record(owner=request.user, request=request, kind=f"chain_{kind.phase}_submitted", actor="system")
     _submit(kind, request, blockhash=blockhash, client=client)
+
+
+def pending_chain_withdrawal(request: RecoveryRequest) -> RecoveryApproval | None:
+    """The live approval whose guardian withdrew it with their passkey, waiting for (or in) its on-chain
+    ``recovery_withdraw`` (the earliest approved first; one at a time), or ``None``."""
+    return (RecoveryApproval.objects.filter(request=request, withdrawn_at__isnull=True,
+                                            chain_withdraw_approval__isnull=False)
+            .select_related("guardian__guardian_user").order_by("approved_at", "pk").first())
+
+
+def _withdrawal_stale(approval: RecoveryApproval, *, note: str) -> None:
+    """Drop a guardian's on-chain withdrawal that can no longer land and ask them to withdraw again."""
+    request = approval.request
+    approval.chain_withdraw_approval = None
+    approval.save(update_fields=["chain_withdraw_approval"])
+    event_record(owner=request.user, request=request, guardian=approval.guardian, kind="chain_withdraw_stale",
+                 actor="system", note=note[:255])
+    notify_user(user=approval.guardian.guardian_user, subject="Withdraw your recovery approval again", body=(
+        "Your approval of a Numpay account recovery could not be withdrawn on the wallet yet (the wallet changed "
+        "in the meantime). Please withdraw it again with your passkey: "
+        f"{public_url(f'/recovery/approve/{request.id}/')}\n"))
+
+
+def _begin_withdraw(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    """Send the earliest pending guardian withdrawal, if it still matches the chain (nonce, request, expiry);
+    otherwise drop it and ask the guardian again (never a transaction doomed to fail with 6035)."""
+    approval = pending_chain_withdrawal(request)
+    if approval is None:
+        return
+    terms = approval.chain_withdraw_approval
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    if config is None or not config.recovery_pending or config.recovery_id != terms["recovery_id"]:
+        # the chain no longer holds the request this approval was for: nothing to take back there
+        _withdrawal_stale(approval, note="nothing pending on-chain for this withdrawal")
+        return
+    if config.nonce != terms["nonce"] or terms["expires_at"] <= int(timezone.now().timestamp()) + 30:
+        _withdrawal_stale(approval, note=f"signed at nonce {terms['nonce']}, the wallet is at {config.nonce}")
+        return
+    request.chain_phase = Phase.WITHDRAW
+    request.save(update_fields=["chain_phase", "updated_at"])
+    event_record(owner=request.user, request=request, guardian=approval.guardian, kind="chain_withdraw_submitted",
+                 actor="system")
+    _submit(WITHDRAW_OUTBOX, request, blockhash=blockhash, client=client)
 
 
 def _begin_execute(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
@@ -189,6 +243,11 @@ def _instructions(kind: RecoveryPhaseOutbox, request: RecoveryRequest, *, client
         raise ValueError("no recovery is pending on-chain")
     if kind.phase == RecoveryAttempt.Phase.EXECUTE:
         return chain.execute_instructions(request=request, recovery_id=recovery_id)
+    if kind.phase == RecoveryAttempt.Phase.WITHDRAW:
+        approval = pending_chain_withdrawal(request)
+        if approval is None:
+            raise ValueError("no guardian withdrawal is waiting")
+        return chain.withdraw_instructions(request=request, approval=approval.chain_withdraw_approval)
     return chain.cancel_instructions(request=request, recovery_id=recovery_id)
 
 
@@ -426,8 +485,48 @@ class CancelOutbox(RecoveryPhaseOutbox):
         owner.save()                             # mode, where only an owner passkey can cancel on-chain)
 
 
-SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX = SyncOutbox(), StartOutbox(), ExecuteOutbox(), CancelOutbox()
-RECOVERY_OUTBOXES = (SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX)
+class WithdrawOutbox(RecoveryPhaseOutbox):
+    """A guardian's passkey-approved ``recovery_withdraw``: on landing the approval is withdrawn here too (the
+    chain cleared the guardian's bit and stopped its clock below the threshold)."""
 
-__all__ = ["CANCEL_OUTBOX", "EXECUTE_OUTBOX", "RECOVERY_OUTBOXES", "START_OUTBOX", "SYNC_OUTBOX", "recovery_complete_locked",
+    name = "recovery_withdraw"
+    phase = RecoveryAttempt.Phase.WITHDRAW
+
+    def open_filter(self) -> Q:
+        return Q(chain_phase=Phase.WITHDRAW)
+
+    def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        from .requests import approval_withdraw_locked
+
+        approval = pending_chain_withdrawal(owner)
+        owner.chain_phase = Phase.STARTED
+        # the passkey approval bumped the config's nonce (the custody key's cancel, if one follows, does not)
+        owner.chain_nonce = (owner.chain_nonce or 0) + 1
+        if approval is None:  # pragma: no cover (the approval is only withdrawn here)
+            owner.save()
+            return
+        approval.chain_withdraw_approval = None
+        approval.save(update_fields=["chain_withdraw_approval"])
+        approval_withdraw_locked(approval=approval, reason=f"withdrawn by the guardian's passkey on-chain (slot "
+                                 f"{status.slot})", actor="guardian", actor_user=approval.guardian.guardian_user,
+                                 request=owner)
+        owner.save()
+
+    def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
+                  slot: int | None, fee_payer_cost: int | None) -> None:
+        sentence = _fail(owner, err=err, what="withdraw")
+        owner.chain_phase = Phase.STARTED  # a failed transaction changed nothing on-chain (nor the nonce)
+        owner.save()
+        approval = pending_chain_withdrawal(owner)
+        if approval is not None:
+            _withdrawal_stale(approval, note=sentence)
+
+
+SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX, WITHDRAW_OUTBOX = (
+    SyncOutbox(), StartOutbox(), ExecuteOutbox(), CancelOutbox(), WithdrawOutbox())
+RECOVERY_OUTBOXES = (SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX, WITHDRAW_OUTBOX)
+
+__all__ = ["CANCEL_OUTBOX", "EXECUTE_OUTBOX", "RECOVERY_OUTBOXES", "START_OUTBOX", "SYNC_OUTBOX", "WITHDRAW_OUTBOX",
+           "pending_chain_withdrawal", "recovery_complete_locked",
            "recovery_due_sweep", "sessions_revoke", "sign_attempt"]

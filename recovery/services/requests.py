@@ -32,7 +32,7 @@ from .. import chain, digests
 from ..app_settings import app_settings
 from ..lock_objects import recovery_request_qs_select_for_update
 from ..models import Guardian, RecoveryApproval, RecoveryRequest
-from ..passkeys import assertion_verify, registration_begin, registration_complete
+from ..passkeys import assertion_verify, registration_begin, registration_complete, request_options
 from .common import (
     cancel_link,
     email_on_commit,
@@ -317,23 +317,104 @@ def threshold_evaluate_locked(request: RecoveryRequest) -> None:
         request.save(update_fields=["threshold", "updated_at"])
 
 
-def recovery_approval_withdraw(*, request_id: Any, user: Any) -> RecoveryApproval:
-    """``user`` withdraws their approval (their session suffices: it only weakens the request). Allowed until
-    execution; falling below the threshold stops the clock.
+#: How long a guardian has to answer an on-chain withdraw challenge, and how long its approval stays good.
+WITHDRAW_TTL_SECONDS = 600
+Phase = RecoveryRequest.ChainPhase
+
+
+def _withdraw_terms_key(request_id: Any, guardian_id: Any) -> str:
+    return f"recovery:withdraw-terms:{request_id}:{guardian_id}"
+
+
+def _guardian_withdraw_terms(request: RecoveryRequest, guardian: Guardian) -> dict[str, int] | None:
+    """The program's ``recovery_withdraw`` terms the guardian's passkey must sign, or ``None`` (the chain does
+    not count this guardian's approval). :raises ChainUnavailableError:"""
+    if request.chain_phase not in (Phase.STARTED, Phase.WITHDRAW) or not guardian.authority_key:
+        return None
+    return chain.guardian_withdraw_terms(client=get_chain_client(), request=request,
+                                         guardian_key=bytes(guardian.authority_key),
+                                         expires_at=int(timezone.now().timestamp()) + WITHDRAW_TTL_SECONDS)
+
+
+def recovery_withdraw_options(*, request_id: Any, user: Any) -> dict[str, Any] | None:
+    """WebAuthn request options for guardian ``user``'s passkey to withdraw their approval on-chain: the
+    program's challenge of ``recovery_withdraw`` at the config's nonce now (terms kept
+    ``WITHDRAW_TTL_SECONDS``), or ``None`` when the chain does not count their approval (their session
+    suffices: :func:`recovery_approval_withdraw` without a credential).
+
+    :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_guardian``,
+        ``recovery_chain_busy`` (the start is in flight: the terms are not known yet), ``passkey_required``.
+    :raises ChainUnavailableError: the config could not be read.
+    """
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
+    if request is None:
+        raise ApplicationError("recovery_request_not_found")
+    guardian = guardian_of(request=request, user=user)
+    if request.chain_phase == Phase.START:
+        raise ApplicationError("recovery_chain_busy")
+    terms = _guardian_withdraw_terms(request, guardian)
+    if terms is None:
+        cache.delete(_withdraw_terms_key(request.id, guardian.pk))
+        return None
+    cache.set(_withdraw_terms_key(request.id, guardian.pk), terms, WITHDRAW_TTL_SECONDS)
+    return request_options(user=user, challenge=chain.withdraw_challenge(request, terms))
+
+
+def recovery_approval_withdraw(*, request_id: Any, user: Any, credential: Any = None) -> RecoveryApproval:
+    """``user`` withdraws their approval. Allowed until execution; falling below the threshold stops the
+    clock.
+
+    Before the request is pending on-chain (or when the chain does not count this guardian's approval) their
+    session suffices: it only weakens the request. Once the chain counts it, only the guardian's passkey can
+    take it back there (``recovery_execute`` is permissionless): ``credential`` must be their assertion over
+    :func:`recovery_withdraw_options`' challenge; it is kept for the sweep's on-chain ``recovery_withdraw``
+    (:mod:`recovery.services.execution`), and the approval is withdrawn here when that lands.
 
     :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_collecting``,
-        ``recovery_approval_not_found``.
+        ``recovery_approval_not_found``, ``recovery_not_guardian``, ``guardian_passkey_required`` (no
+        credential, or signed before the terms were asked for), ``passkey_assertion_invalid`` (also: another
+        passkey than the guardian's), ``recovery_chain_busy`` (the on-chain state moved meanwhile: ask again).
+    :raises ChainUnavailableError: the config could not be read (nothing changed).
     """
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
+    if request is None:
+        raise ApplicationError("recovery_request_not_found")
+    guardian = guardian_of(request=request, user=user)
+    if request.chain_phase == Phase.START:
+        raise ApplicationError("recovery_chain_busy")
+    seen_phase = request.chain_phase
+    chain_approval = None
+    needs_chain = _guardian_withdraw_terms(request, guardian) is not None
+    if needs_chain:
+        terms = cache.get(_withdraw_terms_key(request.id, guardian.pk))
+        if not credential or terms is None:
+            raise ApplicationError("guardian_passkey_required")
+        assertion = assertion_verify(user=user, challenge=chain.withdraw_challenge(request, terms), credential=credential)
+        if guardian.passkey_id is None or assertion.authenticator.pk != guardian.passkey_id:
+            raise ApplicationError("passkey_assertion_invalid", "Withdraw with the passkey you became a guardian with.")
+        chain_approval = {**terms, "public_key": bytes(guardian.authority_key).hex(),
+                          "authenticator_data": assertion.authenticator_data.hex(),
+                          "client_data_json": assertion.client_data_json.hex(), "signature": assertion.signature.hex()}
     with transaction.atomic():
         request = _locked_open_request(request_id)
         if request.status not in (Status.COLLECTING, Status.TIMELOCKED):
             raise ApplicationError("recovery_not_collecting")
+        if request.chain_phase != seen_phase:
+            raise ApplicationError("recovery_chain_busy")  # started (or moved) on-chain meanwhile: ask again
         approval = RecoveryApproval.objects.select_for_update().filter(
             request=request, guardian__guardian_user=user, withdrawn_at__isnull=True).first()
         if approval is None:
             raise ApplicationError("recovery_approval_not_found")
-        approval_withdraw_locked(approval=approval, reason="withdrawn by the guardian", actor="guardian",
-                                 actor_user=user, request=request)
+        if chain_approval is None:
+            approval_withdraw_locked(approval=approval, reason="withdrawn by the guardian", actor="guardian",
+                                     actor_user=user, request=request)
+            return approval
+        cache.delete(_withdraw_terms_key(request.id, guardian.pk))
+        approval.chain_withdraw_approval = chain_approval
+        approval.save(update_fields=["chain_withdraw_approval"])
+        request.save(update_fields=["updated_at"])
+        event_record(owner=request.user, request=request, guardian=approval.guardian, kind="chain_withdraw_approved",
+                     actor="guardian", actor_user=user)
     return approval
 
 

@@ -80,8 +80,10 @@
         else if (d.optionsBody) options = await api(d.optionsUrl, "POST", JSON.parse(d.optionsBody));
         else options = await api(d.optionsUrl, "GET");
         if (d.optionsKey) options = options[d.optionsKey];
-        const credential = await passkey(d.mode, options);
-        await api(d.submitUrl, "POST", { ...(d.submitExtra ? JSON.parse(d.submitExtra) : {}), credential });
+        // null options: no passkey needed (e.g. a withdrawal the wallet does not count): post without one
+        const credential = options ? await passkey(d.mode, options) : undefined;
+        await api(d.submitUrl, "POST", { ...(d.submitExtra ? JSON.parse(d.submitExtra) : {}),
+                                         ...(credential ? { credential } : {}) });
         window.location.assign(safePath(d.doneUrl));
       } catch (error) { report(error); }
     });
