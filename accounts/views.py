@@ -29,14 +29,16 @@ from .adapters import SMS_SESSION_KEY
 from .app_settings import app_settings
 from .models import OutboundMessage
 from .phones import phone_mask
-from .selectors import passkeys, sign_in_method_removal_refusal, sign_in_methods
+from .selectors import passkeys, sign_in_method_removal_refusal, sign_in_methods, wallet_passkey_owners
 
 
 @login_required
 @require_GET
 def sign_in_methods_page(request: HttpRequest) -> HttpResponse:
     """The account page: every way the user signs in, with add and (when another remains and it does not own the
-    wallet on-chain) remove."""
+    wallet on-chain) remove; the passkeys, each with its part in the wallet (owner, becoming one, or "Make this
+    passkey an owner of your wallet" once the wallet is protected: ``static/payments/passkey_owner.js`` over
+    ``/api/v1/wallet/passkeys/{id}/owner-options`` and ``.../owner``, :mod:`payments.passkey_owners`)."""
     methods = sign_in_methods(user=request.user)  # type: ignore[arg-type]
     refusals = [sign_in_method_removal_refusal(user=request.user, kind=method.kind, key=method.key)  # type: ignore[arg-type]
                 for method in methods]
@@ -47,6 +49,7 @@ def sign_in_methods_page(request: HttpRequest) -> HttpResponse:
         "rows": rows, "wallet_owner_keys": wallet_owner_keys, "sms_signin_enabled": app_settings.SMS_SIGNIN_ENABLED,
         "pending_phone": request.user.phone if request.user.phone and not request.user.phone_verified else "",  # type: ignore[union-attr]
         "passkeys": passkeys(user=request.user),  # type: ignore[arg-type]
+        "wallet_owners": wallet_passkey_owners(user=request.user),  # type: ignore[arg-type]
     })
 
 

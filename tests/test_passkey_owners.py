@@ -1,8 +1,11 @@
 """Passkeys that own a protected wallet on-chain, on the account page: such a passkey cannot be removed (any path:
-the account page, allauth's page, allauth's headless API; nothing changes when refused)."""
+the account page, allauth's page, allauth's headless API; nothing changes when refused), and a further passkey is
+made an owner from the page ("Make this passkey an owner of your wallet", approved by an owner passkey:
+static/payments/passkey_owner.js over payments/passkey_owners.py)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -12,6 +15,7 @@ from django.test import Client
 
 from accounts.models import User
 from numpay.core.solana import get_chain_client
+from payments.models import WalletProtection
 from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
 from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
 from wallets.smart import wallet_config_read
@@ -72,3 +76,69 @@ def test_a_passkey_that_owns_the_wallet_on_chain_cannot_be_removed_by_any_path(c
     assert config.authority(compressed(laptop)).permissions == PERMISSION_SPEND | PERMISSION_MANAGE
     assert mail.outbox == []
 
+
+def _attribute(html: str, testid: str, name: str) -> list[str]:
+    """``name`` of every element with ``data-testid=testid`` in ``html``, in order."""
+    return re.findall(rf'<[^>]*data-testid="{testid}"[^>]*\b{name}="([^"]*)"', html, re.DOTALL)
+
+
+def test_the_account_page_makes_a_second_passkey_an_owner_approved_by_the_first(celery_worker, tokens) -> None:  # noqa: ANN001
+    # given a wallet protected by the laptop's passkey, and the phone's passkey registered since (not an owner)
+    alice = ApiUser(f"alice-{uuid.uuid4().hex[:8]}@example.com")
+    user = User.objects.get(email=alice.email)
+    laptop = register(alice, "Laptop")
+    assert wait_until(lambda: wallet_mode(user.wallet) == PROTECTED, timeout=60)
+    phone = register(alice, "Phone")
+    laptop_id = Authenticator.objects.get(user=user, data__name="Laptop").pk
+    phone_id = Authenticator.objects.get(user=user, data__name="Phone").pk
+    # when she opens the account page in her browser (CSRF enforced, as for the page's script)
+    browser = _browser_session(alice.email, enforce_csrf_checks=True)
+    page = browser.get("/accounts/methods/").content.decode()
+    # then the laptop is the owner, and the phone offers "Make this passkey an owner of your wallet" (the script
+    # is loaded from our static files: no inline script)
+    assert re.findall(r'data-testid="passkey-wallet-role">\s*([^<\s][^<]*?)\s*<', page) == ["Owner on-chain"]
+    assert "Make this passkey an owner of your wallet</button>" in page
+    assert _attribute(page, "passkey-make-owner", "data-options-url") == [
+        f"/api/v1/wallet/passkeys/{phone_id}/owner-options"]
+    owner_url = _attribute(page, "passkey-make-owner", "data-owner-url")[0]
+    assert '<script src="/static/payments/passkey_owner.js" defer></script>' in page
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    # when the page's button asks for the options and the laptop (an owner) approves
+    options = browser.post(_attribute(page, "passkey-make-owner", "data-options-url")[0], {}, content_type=JSON,
+                           HTTP_X_CSRFTOKEN=csrf)
+    assert options.status_code == 201, options.content
+    body = options.json()
+    assert len(body["public_key"]["allowCredentials"]) == 1  # only the owner can approve
+    added = browser.post(owner_url, {"credential": laptop.get(body["public_key"]), "nonce": body["nonce"],
+                                     "expires_at": body["expires_at"]}, content_type=JSON, HTTP_X_CSRFTOKEN=csrf)
+    assert added.status_code == 202, added.content
+    # then the page says it is becoming an owner, then, once it landed, that both are owners on-chain
+    assert "Becoming an owner…" in browser.get("/accounts/methods/").content.decode() or \
+        WalletProtection.objects.get(pk=added.json()["id"]).status == "confirmed"
+    assert wait_until(lambda: WalletProtection.objects.get(pk=added.json()["id"]).status not in ("signed", "submitted"),
+                      timeout=60)
+    assert WalletProtection.objects.get(pk=added.json()["id"]).status == "confirmed"
+    page = browser.get("/accounts/methods/").content.decode()
+    assert re.findall(r'data-testid="passkey-wallet-role">\s*([^<\s][^<]*?)\s*<', page) == ["Owner on-chain"] * 2
+    assert 'data-testid="passkey-make-owner"' not in page
+    assert onchain_passkey_ids(user.wallet) == {laptop_id, phone_id}
+    config = wallet_config_read(client=get_chain_client(), wallet=user.wallet)
+    assert config.authority(compressed(phone)).permissions == PERMISSION_SPEND | PERMISSION_MANAGE
+
+
+def test_without_csrf_the_pages_owner_request_is_refused_and_nothing_is_signed(celery_worker, tokens) -> None:  # noqa: ANN001
+    # given a protected wallet and a second passkey, and a browser session
+    alice = ApiUser(f"alice-{uuid.uuid4().hex[:8]}@example.com")
+    user = User.objects.get(email=alice.email)
+    register(alice, "Laptop")
+    assert wait_until(lambda: wallet_mode(user.wallet) == PROTECTED, timeout=60)
+    register(alice, "Phone")
+    phone_id = Authenticator.objects.get(user=user, data__name="Phone").pk
+    browser = _browser_session(alice.email, enforce_csrf_checks=True)
+    before = WalletProtection.objects.filter(wallet=user.wallet).count()
+    # when another site's page posts to the owner endpoint with her cookie (no CSRF token)
+    response = browser.post(f"/api/v1/wallet/passkeys/{phone_id}/owner", {"credential": {}, "nonce": 0,
+                                                                         "expires_at": 0}, content_type=JSON)
+    # then it is refused and nothing was signed or submitted
+    assert response.status_code == 403
+    assert WalletProtection.objects.filter(wallet=user.wallet).count() == before
