@@ -120,7 +120,8 @@ def user_passkeys_remove(*, request: Any, authenticators: Iterable[Any]) -> None
 
     Refused, with nothing removed, when one of them is the user's only way to sign in (never, while every
     account keeps an email, a phone or a social account) or an owner of their wallet on-chain
-    (:func:`accounts.selectors.sign_in_method_removal_refusal`). Checked under the user's row lock.
+    (:func:`accounts.selectors.sign_in_method_removal_refusal`). Checked under the user's and their wallet's
+    row locks (the wallet's serialises it with an owner passkey being added).
 
     :raises numpay.core.errors.ConflictError: ``last_sign_in_method`` or ``passkey_owns_wallet``.
     :raises allauth.core.exceptions.ReauthenticationRequired: allauth's recent-authentication rule.
@@ -130,8 +131,15 @@ def user_passkeys_remove(*, request: Any, authenticators: Iterable[Any]) -> None
     authenticators = list(authenticators)
     if not authenticators:
         return
+    from wallets.lock_objects import wallet_qs_select_for_update
+
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=authenticators[0].user_id)
+        # NO KEY UPDATE: rows being inserted that refer to the user (FOR KEY SHARE, e.g. while an owner passkey is
+        # being added under the wallet's lock) must not wait for this lock, or the two would deadlock
+        locked = User.objects.select_for_update(no_key=True).get(pk=authenticators[0].user_id)
+        # payments.passkey_owners.passkey_owner_add writes a new owner under the wallet's lock: with it held, a
+        # passkey is either removed first (the addition then finds no passkey) or seen becoming an owner here
+        list(wallet_qs_select_for_update().filter(user=locked))
         for authenticator in authenticators:
             refusal = sign_in_method_removal_refusal(user=locked, kind="passkey", key=str(authenticator.pk))
             if refusal == "last_sign_in_method":

@@ -6,22 +6,27 @@ static/payments/passkey_owner.js over payments/passkey_owners.py)."""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 
 import pytest
 from allauth.mfa.models import Authenticator
 from django.core import mail
+from django.db import connection, transaction
 from django.test import Client
 
 from accounts.models import User
 from numpay.core.solana import get_chain_client
 from payments.models import WalletProtection
+from payments.passkey_owners import passkey_owner_add, passkey_owner_options
 from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
+from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
 from wallets.smart import wallet_config_read
 
 from .helpers import wait_until
 from .payments_support import ApiUser
+from .races import postgresql_only, wait_for_lock_waiters
 from .test_payment_approvals import APP, PASSWORD
 from .test_protected_mode import compressed, register
 
@@ -142,3 +147,42 @@ def test_without_csrf_the_pages_owner_request_is_refused_and_nothing_is_signed(c
     # then it is refused and nothing was signed or submitted
     assert response.status_code == 403
     assert WalletProtection.objects.filter(wallet=user.wallet).count() == before
+
+
+@postgresql_only
+def test_a_passkey_removed_while_it_is_being_made_an_owner_waits_and_is_then_refused(celery_worker, tokens) -> None:  # noqa: ANN001
+    # given a protected wallet, the phone's passkey registered since, and the laptop's approval of adding it
+    alice = ApiUser(f"alice-{uuid.uuid4().hex[:8]}@example.com")
+    user = User.objects.get(email=alice.email)
+    laptop = register(alice, "Laptop")
+    assert wait_until(lambda: wallet_mode(user.wallet) == PROTECTED, timeout=60)
+    register(alice, "Phone")
+    phone_id = Authenticator.objects.get(user=user, data__name="Phone").pk
+    options = passkey_owner_options(user=user, authenticator_id=phone_id)
+    credential = laptop.get(options.public_key)
+    outcome: dict[str, object] = {}
+
+    def remove() -> None:
+        try:
+            response = alice.client.delete(f"{APP}/account/authenticators/webauthn", {"authenticators": [phone_id]},
+                                           content_type=JSON, HTTP_X_SESSION_TOKEN=alice.token)
+            outcome["removal"] = (response.status_code, [error["code"] for error in response.json().get("errors", [])])
+        finally:
+            connection.close()
+
+    # when the addition holds the wallet's lock and the removal arrives meanwhile
+    thread = threading.Thread(target=remove)
+    with transaction.atomic():
+        wallet_qs_select_for_update().get(user=user)
+        thread.start()
+        assert wait_for_lock_waiters(1, give_up_when=lambda: not thread.is_alive())
+        addition = passkey_owner_add(user=user, authenticator_id=phone_id, credential=credential,
+                                     nonce=options.nonce, expires_at=options.expires_at)
+    thread.join()
+    # then the removal, decided after the addition committed, is refused: the phone is becoming an owner
+    assert outcome == {"removal": (409, ["passkey_owns_wallet"])}
+    assert Authenticator.objects.filter(pk=phone_id).exists()
+    assert wait_until(lambda: WalletProtection.objects.get(pk=addition.pk).status not in ("signed", "submitted"),
+                      timeout=60)
+    assert onchain_passkey_ids(user.wallet) == {Authenticator.objects.get(user=user, data__name="Laptop").pk,
+                                                phone_id}
