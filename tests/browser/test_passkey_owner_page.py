@@ -72,7 +72,8 @@ def test_the_account_page_makes_a_second_passkey_an_owner_with_the_first(browser
     assert roles == ["Owner on-chain", "Make this passkey an owner of your wallet"]
     assert _serious(page, _axe_source()) == []
     # and press "Make this passkey an owner of your wallet" (the laptop's passkey approves)
-    page.click("[data-testid=passkey-make-owner]")
+    with page.expect_navigation():  # the page reloads once the approval is accepted
+        page.click("[data-testid=passkey-make-owner]")
     # then the add_authority lands, and the page shows both as owners on-chain
     assert wait_until(lambda: WalletProtection.objects.filter(
         wallet=user.wallet, authenticator_id=phone_id, status=WalletProtection.Status.CONFIRMED).exists(), timeout=60)
