@@ -27,7 +27,7 @@ from wallets.services import wallet_provision
 from .app_settings import app_settings
 from .models import User
 from .phones import PhoneNumberField, phone_normalize
-from .selectors import can_remove_sign_in_method
+from .selectors import can_remove_sign_in_method, sign_in_method_removal_refusal
 from .services import sms_queue
 
 #: Session key of the last SMS queued for this browser (its delivery status is shown on the code page).
@@ -181,5 +181,6 @@ class MFAAdapter(DefaultMFAAdapter):
         return super().is_mfa_enabled(user, types=types)
 
     def can_delete_authenticator(self, authenticator: Any) -> bool:
-        """Another sign-in method must remain."""
-        return can_remove_sign_in_method(user=authenticator.user, kind="passkey", key=str(authenticator.pk))
+        """Another sign-in method must remain, and the passkey must not own the wallet on-chain
+        (:func:`accounts.selectors.sign_in_method_removal_refusal`; removal itself: ``accounts.services``)."""
+        return sign_in_method_removal_refusal(user=authenticator.user, kind="passkey", key=str(authenticator.pk)) is None

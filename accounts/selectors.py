@@ -48,6 +48,62 @@ def sign_in_methods(*, user: User) -> list[SignInMethod]:
     return methods
 
 
+@dataclass(frozen=True)
+class WalletPasskeyOwners:
+    """Which of a user's passkeys own their wallet on-chain (protected mode, :mod:`payments.protection`).
+
+    :ivar protected: the wallet's switch to protected mode landed (its first passkey is an owner).
+    :ivar owners: ``mfa.Authenticator`` pks the wallet config holds as owners (confirmed on-chain).
+    :ivar pending: pks being written as owners now (a ``WalletProtection`` signed or submitted, not landed).
+    """
+
+    protected: bool
+    owners: frozenset[int]
+    pending: frozenset[int]
+
+
+def wallet_passkey_owners(*, user: User) -> WalletPasskeyOwners:
+    """The owner passkeys of ``user``'s wallet (:class:`WalletPasskeyOwners`; all empty without a wallet)."""
+    from payments.models import WalletProtection  # payments imports accounts: call back inside the function
+    from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
+    from wallets.models import Wallet
+
+    wallet = Wallet.objects.filter(user=user).first()
+    if wallet is None:
+        return WalletPasskeyOwners(protected=False, owners=frozenset(), pending=frozenset())
+    pending = WalletProtection.objects.filter(wallet=wallet, authenticator__isnull=False,
+                                              status__in=WalletProtection.IN_FLIGHT_STATUSES)
+    return WalletPasskeyOwners(protected=wallet_mode(wallet) == PROTECTED,
+                               owners=frozenset(onchain_passkey_ids(wallet)),
+                               pending=frozenset(pending.values_list("authenticator_id", flat=True)))
+
+
+def passkey_owns_wallet(*, user: User, authenticator_id: int) -> bool:
+    """Whether the passkey ``authenticator_id`` (an ``mfa.Authenticator`` pk) is an owner authority of
+    ``user``'s wallet config on-chain (:func:`payments.protection.onchain_passkey_ids`), or is being written
+    there now (:func:`wallet_passkey_owners`).
+
+    Such a passkey must not be removed from the account: the chain would still accept its signatures (whoever
+    holds the device keeps owning the wallet) while Numpay could no longer verify or use it.
+    """
+    owners = wallet_passkey_owners(user=user)
+    return authenticator_id in owners.owners or authenticator_id in owners.pending
+
+
+def sign_in_method_removal_refusal(*, user: User, kind: str, key: str) -> str | None:
+    """Why method (``kind``, ``key``) of ``user`` cannot be removed, as an error code of
+    :mod:`numpay.core.errors`, or ``None`` when it can.
+
+    ``last_sign_in_method``: nothing else would let them sign in (:func:`can_remove_sign_in_method`);
+    ``passkey_owns_wallet``: the passkey is an owner of their wallet on-chain (:func:`passkey_owns_wallet`).
+    """
+    if not can_remove_sign_in_method(user=user, kind=kind, key=key):
+        return "last_sign_in_method"
+    if kind == "passkey" and passkey_owns_wallet(user=user, authenticator_id=int(key)):
+        return "passkey_owns_wallet"
+    return None
+
+
 def can_remove_sign_in_method(*, user: User, kind: str, key: str) -> bool:
     """Whether removing method (``kind``, ``key``) leaves ``user`` at least one other way to sign in.
 

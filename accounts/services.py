@@ -19,7 +19,7 @@ from numpay.core.errors import ConflictError
 from .app_settings import app_settings
 from .models import OutboundMessage, User
 from .phones import phone_mask
-from .selectors import can_remove_sign_in_method
+from .selectors import can_remove_sign_in_method, sign_in_method_removal_refusal
 from .sms import SmsRejectedError, SmsTransientError, get_sms_backend
 
 logger = logging.getLogger(__name__)
@@ -106,16 +106,44 @@ def user_phone_remove(*, user: User) -> None:
 
 
 def user_passkey_remove(*, request: Any, authenticator: Any) -> None:
-    """Remove a passkey of the signed-in user through allauth's WebAuthn flow (its notification included),
-    unless it is their only way to sign in (never, while every account keeps an email, a phone or a social
-    account: :func:`accounts.selectors.can_remove_sign_in_method`).
+    """Remove a passkey of the signed-in user through allauth's WebAuthn flow (its notification included).
 
-    :raises numpay.core.errors.ConflictError: ``last_sign_in_method``.
+    :raises numpay.core.errors.ConflictError: see :func:`user_passkeys_remove`.
+    """
+    user_passkeys_remove(request=request, authenticators=[authenticator])
+
+
+def user_passkeys_remove(*, request: Any, authenticators: Iterable[Any]) -> None:
+    """Remove passkeys (``mfa.Authenticator`` rows of one user) through allauth's WebAuthn flow, all or none:
+    every path that removes a passkey comes here (the account page, allauth's page and its headless API,
+    :mod:`accounts.views`).
+
+    Refused, with nothing removed, when one of them is the user's only way to sign in (never, while every
+    account keeps an email, a phone or a social account) or an owner of their wallet on-chain
+    (:func:`accounts.selectors.sign_in_method_removal_refusal`). Checked under the user's and their wallet's
+    row locks (the wallet's serialises it with an owner passkey being added).
+
+    :raises numpay.core.errors.ConflictError: ``last_sign_in_method`` or ``passkey_owns_wallet``.
+    :raises allauth.core.exceptions.ReauthenticationRequired: allauth's recent-authentication rule.
     """
     from allauth.mfa.webauthn.internal import flows as webauthn_flows
 
+    authenticators = list(authenticators)
+    if not authenticators:
+        return
+    from wallets.lock_objects import wallet_qs_select_for_update
+
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=authenticator.user_id)
-        if not can_remove_sign_in_method(user=locked, kind="passkey", key=str(authenticator.pk)):
-            raise ConflictError("last_sign_in_method")
-        webauthn_flows.remove_authenticator(request, authenticator)
+        # NO KEY UPDATE: rows being inserted that refer to the user (FOR KEY SHARE, e.g. while an owner passkey is
+        # being added under the wallet's lock) must not wait for this lock, or the two would deadlock
+        locked = User.objects.select_for_update(no_key=True).get(pk=authenticators[0].user_id)
+        # payments.passkey_owners.passkey_owner_add writes a new owner under the wallet's lock: with it held, a
+        # passkey is either removed first (the addition then finds no passkey) or seen becoming an owner here
+        list(wallet_qs_select_for_update().filter(user=locked))
+        for authenticator in authenticators:
+            refusal = sign_in_method_removal_refusal(user=locked, kind="passkey", key=str(authenticator.pk))
+            if refusal == "last_sign_in_method":
+                raise ConflictError("last_sign_in_method")
+            if refusal == "passkey_owns_wallet":
+                raise ConflictError("passkey_owns_wallet")
+        webauthn_flows.remove_authenticators(request, authenticators)

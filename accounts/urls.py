@@ -14,6 +14,11 @@ urlpatterns = [
       for client in ("app", "browser")
       for suffix, view in (("", passkey_signup_views.PasskeySignupView),
                            ("/code", passkey_signup_views.PasskeySignupCodeView))],
+    # removing a passkey, on allauth's paths and names (every removal is checked by accounts.services)
+    path("accounts/2fa/webauthn/keys/<int:pk>/remove/", views.RemovePasskeyView.as_view(), name="mfa_remove_webauthn"),
+    *[path(f"_allauth/{client}/v1/account/authenticators/webauthn",
+           views.ManagePasskeysAPIView.as_api_view(client=client))
+      for client in ("app", "browser")],
     path("accounts/methods/", views.sign_in_methods_page, name="sign_in_methods"),
     path("accounts/methods/phone/remove/", views.phone_remove, name="phone_remove"),
     path("accounts/methods/passkeys/add/", views.passkey_add_page, name="passkey_add"),

@@ -170,6 +170,9 @@ def passkey_owner_add(*, user: Any, authenticator_id: int, credential: dict[str,
     blockhash = client.latest_blockhash()
     with transaction.atomic():
         wallet = wallet_qs_select_for_update().get(pk=wallet.pk)
+        # removing a passkey takes this lock too (accounts.services.user_passkeys_remove): one removed meanwhile
+        # must not become an owner on-chain
+        _target(user=user, authenticator_id=authenticator_id)
         try:
             passkey_rules.verify_assertion(authenticator=approver, credential=credential, expected_challenge=_challenge(
                 wallet=wallet, public_key=public_key, nonce=nonce, expires_at=expires_at))

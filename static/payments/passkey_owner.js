@@ -1,0 +1,96 @@
+// "Make this passkey an owner of your wallet" on the account page (payments/passkey_owners.py).
+// [data-passkey-owner] button: POST owner-options -> navigator.credentials.get (an existing owner passkey signs
+// the wallet program's challenge of the add_authority) -> POST owner -> reload (the row says "Becoming an
+// owner…" until the transaction lands). Cancelling the prompt changes nothing. No inline script (CSP); the
+// server and the chain check everything, this only carries bytes.
+(() => {
+  "use strict";
+
+  const b64uToBytes = (text) => {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  };
+  const bytesToB64u = (buffer) => {
+    const bytes = new Uint8Array(buffer);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  const requestOptions = (json) => ({
+    ...json,
+    challenge: b64uToBytes(json.challenge),
+    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: b64uToBytes(c.id) })),
+  });
+  const credentialJSON = (credential) => {
+    if (typeof credential.toJSON === "function") return credential.toJSON();
+    const r = credential.response;
+    return {
+      id: credential.id, rawId: bytesToB64u(credential.rawId), type: credential.type,
+      authenticatorAttachment: credential.authenticatorAttachment || null,
+      response: {
+        clientDataJSON: bytesToB64u(r.clientDataJSON), authenticatorData: bytesToB64u(r.authenticatorData),
+        signature: bytesToB64u(r.signature), userHandle: r.userHandle ? bytesToB64u(r.userHandle) : null,
+      },
+      clientExtensionResults: credential.getClientExtensionResults(),
+    };
+  };
+
+  const csrfToken = () => {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  };
+  const api = async (url, body) => {
+    const response = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body || {}),
+    });
+    let json = {};
+    try { json = await response.json(); } catch (e) { /* empty body */ }
+    return { ok: response.ok, status: response.status, json };
+  };
+  const say = (text) => {
+    const box = document.querySelector("[data-owner-message]");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = !text;
+  };
+  const problem = (json) => (json && (json.detail || json.message)) || "That did not work. Please try again.";
+
+  let busy = false;
+  const makeOwner = async (button) => {
+    if (busy) return;  // one ceremony at a time: each reads the config's nonce
+    busy = true;
+    button.disabled = true;
+    try {
+      say("Approve with a passkey that already owns your wallet…");
+      const options = await api(button.dataset.optionsUrl);
+      if (!options.ok) { say(problem(options.json)); return; }
+      let credential;
+      try {
+        credential = await navigator.credentials.get({ publicKey: requestOptions(options.json.public_key) });
+      } catch (error) {
+        say(error && (error.name === "NotAllowedError" || error.name === "AbortError")
+          ? "You cancelled; nothing changed." : "This browser could not use a passkey here.");
+        return;
+      }
+      const result = await api(button.dataset.ownerUrl, {
+        credential: credentialJSON(credential), nonce: options.json.nonce, expires_at: options.json.expires_at,
+      });
+      if (!result.ok) { say(problem(result.json)); return; }
+      say("Approved. Adding it to your wallet…");
+      window.location.reload();
+    } finally {
+      busy = false;
+      button.disabled = false;
+    }
+  };
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-passkey-owner]");
+    if (button) {
+      event.preventDefault();
+      makeOwner(button);
+    }
+  });
+})();
