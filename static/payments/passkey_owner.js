@@ -6,34 +6,7 @@
 (() => {
   "use strict";
 
-  const b64uToBytes = (text) => {
-    const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
-    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  };
-  const bytesToB64u = (buffer) => {
-    const bytes = new Uint8Array(buffer);
-    let binary = "";
-    bytes.forEach((b) => { binary += String.fromCharCode(b); });
-    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  };
-  const requestOptions = (json) => ({
-    ...json,
-    challenge: b64uToBytes(json.challenge),
-    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: b64uToBytes(c.id) })),
-  });
-  const credentialJSON = (credential) => {
-    if (typeof credential.toJSON === "function") return credential.toJSON();
-    const r = credential.response;
-    return {
-      id: credential.id, rawId: bytesToB64u(credential.rawId), type: credential.type,
-      authenticatorAttachment: credential.authenticatorAttachment || null,
-      response: {
-        clientDataJSON: bytesToB64u(r.clientDataJSON), authenticatorData: bytesToB64u(r.authenticatorData),
-        signature: bytesToB64u(r.signature), userHandle: r.userHandle ? bytesToB64u(r.userHandle) : null,
-      },
-      clientExtensionResults: credential.getClientExtensionResults(),
-    };
-  };
+  const { requestOptions, credentialJSON } = window.NumpayWebAuthn;
 
   const csrfToken = () => {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");
