@@ -7,13 +7,18 @@ A smart wallet's recovery has three possible on-chain steps, each sent through t
   key holds ``manage``) the custody key first writes the guardian set and the rules (``set_settings``: RP ID
   hash, guardian threshold, timelock; ``add_authority`` / ``remove_authority`` of the guardians' passkeys,
   kind 2, ``guardian`` only; the config is created if needed) in a transaction of its own; then
-  ``recovery_start`` carries the guardians' WebAuthn assertions through the secp256r1 precompile (the
-  threshold's worth of them: a Solana transaction is at most 1,232 bytes, which holds about two, so a
-  threshold of 3 or more fails the start for now: ``recovery_approve`` per further guardian is not done). Each
-  guardian signed, off-chain, the program's
+  ``recovery_start`` carries the guardians' WebAuthn assertions through the secp256r1 precompile: as many of
+  the threshold's worth as fit in one transaction (at most 1,232 bytes: about two; the sweep measures the
+  real compiled size, :func:`start_fitting`). Each guardian signed, off-chain, the program's
   approval challenge of that ``recovery_start`` (:func:`start_challenge`: program, config, nonce, expiry, the
-  new owner key), so the very assertions checked by the server are checked again by the chain. The on-chain
-  clock starts: the program refuses execution before its own ``executes_at`` (Clock sysvar).
+  new owner key), so the very assertions checked by the server are checked again by the chain. When the
+  start carried the threshold the on-chain clock starts: the program refuses execution before its own
+  ``executes_at`` (Clock sysvar).
+- **approve**, for each further counted guardian whose bit the chain has not set (a threshold of 3 or more):
+  the start's passkey approvals bumped the nonce, so that guardian's start assertion cannot land; they are
+  asked to sign the program's ``recovery_approve`` challenge at the config's nonce then
+  (:func:`guardian_approve_terms`, :func:`approve_challenge`), and the sweep sends one at a time. When the
+  chain's approvals reach the threshold its clock starts.
 - **withdraw**, when a guardian whose approval the chain counts takes it back after the start: the
   guardian's passkey approves ``recovery_withdraw`` (the program's challenge at the config's nonce then,
   :func:`guardian_withdraw_terms`); the program clears the guardian's bit and stops the clock below the
@@ -46,6 +51,7 @@ from wallets.program import (
     approval_challenge,
     approve_with_passkeys,
     error_sentence,
+    recovery_approve,
     recovery_cancel,
     recovery_execute,
     recovery_start,
@@ -172,6 +178,49 @@ def withdraw_instructions(*, request: Any, approval: dict[str, Any]) -> list[Ins
                                  expires_at=approval["expires_at"])
 
 
+def approve_action(request: Any, recovery_id: int) -> Instruction:
+    """The signer-form ``recovery_approve`` of ``recovery_id`` (the request's new owner key) for a guardian
+    passkey's approval."""
+    return recovery_approve(wallet_program_id(), _creator(request.wallet), INSTRUCTIONS_SYSVAR_ID, recovery_id,
+                            bytes(request.pending_public_key))
+
+
+def guardian_approve_terms(*, client: ChainClient, request: Any, guardian_key: bytes,
+                           expires_at: int) -> dict[str, int] | None:
+    """What the guardian's passkey (compressed P-256 ``guardian_key``, 33 bytes) must sign to add its approval
+    of ``request`` on-chain: ``{"nonce", "recovery_id", "expires_at"}`` (the config's nonce and pending request
+    now), or ``None`` when nothing is pending there, the key is not a guardian there, or its bit is already set.
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    if not is_on_chain(request.wallet):
+        return None
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    if config is None or not config.recovery_pending:
+        return None
+    entry = config.authority(guardian_key)
+    if entry is None or not entry.permissions & PERMISSION_GUARDIAN or entry.slot in config.recovery_approving_slots:
+        return None
+    return {"nonce": config.nonce, "recovery_id": config.recovery_id, "expires_at": expires_at}
+
+
+def approve_challenge(request: Any, terms: dict[str, int]) -> bytes:
+    """The program's approval challenge of ``recovery_approve`` under ``terms`` (32 bytes)."""
+    return approval_challenge(wallet_program_id(), Pubkey.from_string(request.wallet.config_address), terms["nonce"],
+                              terms["expires_at"], approve_action(request, terms["recovery_id"]))
+
+
+def approve_instructions(*, request: Any, approval: dict[str, Any]) -> list[Instruction]:
+    """The guardian's passkey-approved ``recovery_approve`` (``approval``: the stored assertion and terms)."""
+    return approve_with_passkeys(approve_action(request, approval["recovery_id"]), [_stored_assertion(approval)],
+                                 expires_at=approval["expires_at"])
+
+
+def _stored_assertion(approval: dict[str, Any]) -> PasskeyAssertion:
+    return PasskeyAssertion(bytes.fromhex(approval["public_key"]), bytes.fromhex(approval["authenticator_data"]),
+                            bytes.fromhex(approval["client_data_json"]), bytes.fromhex(approval["signature"]))
+
+
 def _custody_manages(config: WalletConfig | None, custody: Pubkey) -> bool:
     if config is None:
         return True  # created below with the custody key as its owner
@@ -219,11 +268,34 @@ def sync_instructions(*, request: Any, guardian_keys: list[bytes], threshold: in
 
 def start_instructions(*, request: Any, approvals: list[Any]) -> list[Instruction]:
     """The start transaction: the secp256r1 precompile and the passkey-approved ``recovery_start`` carrying
-    ``approvals`` (their stored assertions; the threshold's worth: one transaction holds about two)."""
+    ``approvals`` (their stored assertions; at most 8; :func:`start_fitting` picks how many fit)."""
     assertions = [PasskeyAssertion(bytes(approval.guardian.authority_key), bytes(approval.authenticator_data),
                                    bytes(approval.client_data_json), bytes(approval.signature))
                   for approval in approvals[:8]]
     return approve_with_passkeys(start_action(request), assertions, expires_at=int(request.expires_at.timestamp()))
+
+
+def transaction_size(instructions: list[Instruction], *, fee_payer: Pubkey) -> int:
+    """The wire size (bytes) of a transaction of ``instructions`` paid by ``fee_payer``, signed by every signer
+    it needs (each signature is 64 bytes; the blockhash's value does not change the size)."""
+    from solders.hash import Hash
+    from solders.transaction import Transaction
+
+    from numpay.core.transactions import compile_message
+
+    message = compile_message(instructions=instructions, fee_payer=fee_payer, blockhash=Hash.default())
+    return len(bytes(Transaction.new_unsigned(message)))
+
+
+def start_fitting(*, request: Any, approvals: list[Any], fee_payer: Pubkey, limit: int) -> int:
+    """How many of ``approvals`` (in order, at most 8) the start carries: the most whose transaction is at most
+    ``limit`` bytes (Solana's 1,232), measured on the real compiled transaction; at least 1 (a start that does
+    not fit even with one is refused by the size check when signed)."""
+    count = min(len(approvals), 8)
+    while count > 1 and transaction_size(start_instructions(request=request, approvals=approvals[:count]),
+                                         fee_payer=fee_payer) > limit:
+        count -= 1
+    return count
 
 
 def execute_instructions(*, request: Any, recovery_id: int) -> list[Instruction]:

@@ -160,7 +160,8 @@ class RecoveryRequest(models.Model):
         NONE = "", "Nothing on-chain"
         SYNC = "sync", "Guardian set and rules being written"
         START = "start", "recovery_start in flight"
-        STARTED = "started", "Pending on-chain (clock running)"
+        STARTED = "started", "Pending on-chain (clock running once its approvals reach the threshold)"
+        APPROVE = "approve", "A further guardian's recovery_approve in flight"
         WITHDRAW = "withdraw", "A guardian's recovery_withdraw in flight"
         CANCEL = "cancel", "recovery_cancel in flight"
         CANCELLED = "cancelled", "Cancelled on-chain"
@@ -245,6 +246,10 @@ class RecoveryApproval(models.Model):
         "The guardian's passkey assertion approving recovery_withdraw on-chain (hex parts, with the nonce, "
         "recovery id and expiry it is bound to), waiting for the sweep; the approval is withdrawn here when "
         "that withdrawal lands."))
+    chain_approve_approval = models.JSONField(null=True, blank=True, help_text=(
+        "The guardian's passkey assertion approving recovery_approve on-chain (hex parts, with the nonce, "
+        "recovery id and expiry it is bound to), for an approval the start could not carry (one transaction "
+        "holds about two); waiting for the sweep, cleared when it lands."))
 
     class Meta:
         ordering = ("approved_at",)
@@ -292,6 +297,7 @@ class RecoveryAttempt(OutboxAttempt):
         EXECUTE = "execute", "recovery_execute"
         CANCEL = "cancel", "recovery_cancel"
         WITHDRAW = "withdraw", "recovery_withdraw (a guardian's passkey)"
+        APPROVE = "approve", "recovery_approve (a further guardian's passkey)"
 
     request = models.ForeignKey(RecoveryRequest, on_delete=models.PROTECT, related_name="attempts")
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.EXECUTE)

@@ -44,8 +44,10 @@ def request_status(request: RecoveryRequest) -> RequestStatus:
     sentences = {
         Status.VERIFYING: "Enter the code we sent, then register your new passkey.",
         Status.COLLECTING: f"{approvals} of {guardians} guardians approved; {threshold} approvals are needed.",
-        Status.TIMELOCKED: f"{approvals} of {guardians} guardians approved; you regain access on {when} unless the "
-                           "owner cancels.",
+        Status.TIMELOCKED: (f"{approvals} of {guardians} guardians approved; you regain access on {when} unless the "
+                            "owner cancels.") if when else (
+            f"{approvals} of {guardians} guardians approved; the wallet is waiting for their approvals there too "
+            "before the waiting time starts."),
         Status.EXECUTING: "Your guardians approved and the waiting time is over: the recovery is being completed.",
         Status.EXECUTED: "Recovered: sign in with your new passkey.",
         Status.CANCELLED: "The account's owner cancelled this recovery.",

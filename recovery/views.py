@@ -6,6 +6,7 @@ plain form posts. A GET never writes."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -94,6 +95,25 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "recovery/invitation.html", {"invitation": found, "token": token})
 
 
+def _chain_approve_needed(recovery: RecoveryRequest, guardian: Any, approval: Any) -> bool:
+    """Whether the wallet needs this guardian's ``recovery_approve`` (the start could not carry it) and they
+    have not signed it yet; ``False`` when the chain cannot be read now (the page is shown anyway)."""
+    from numpay.core.errors import ChainUnavailableError
+    from numpay.core.solana import get_chain_client
+
+    from . import chain
+
+    if approval is None or approval.chain_approve_approval or recovery.executes_at is not None or (
+            recovery.status != RecoveryRequest.Status.TIMELOCKED or not guardian.authority_key or
+            recovery.chain_phase not in (RecoveryRequest.ChainPhase.STARTED, RecoveryRequest.ChainPhase.APPROVE)):
+        return False
+    try:
+        return chain.guardian_approve_terms(client=get_chain_client(), request=recovery,
+                                            guardian_key=bytes(guardian.authority_key), expires_at=0) is not None
+    except ChainUnavailableError:
+        return False
+
+
 @login_required
 def approve(request: HttpRequest, request_id: str) -> HttpResponse:
     """A guardian's approval page: who asks, the status, approve with your passkey (JS) or withdraw."""
@@ -101,9 +121,11 @@ def approve(request: HttpRequest, request_id: str) -> HttpResponse:
     if recovery is None:
         raise ApplicationError("recovery_request_not_found")
     guardian = services.guardian_of(request=recovery, user=request.user)
-    approved = recovery.approvals.filter(guardian=guardian, withdrawn_at__isnull=True).exists()
+    approval = recovery.approvals.filter(guardian=guardian, withdrawn_at__isnull=True).first()
+    approved = approval is not None
     return render(request, "recovery/approve.html", {
         "recovery": recovery, "status": selectors.request_status(recovery), "approved": approved,
+        "chain_approve_needed": _chain_approve_needed(recovery, guardian, approval),
         "on_chain_phases": (RecoveryRequest.ChainPhase.STARTED, RecoveryRequest.ChainPhase.WITHDRAW)})
 
 

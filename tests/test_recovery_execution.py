@@ -574,3 +574,117 @@ def test_a_guardian_removal_racing_an_approval(make_user: Any) -> None:
     request.refresh_from_db()
     assert (request.status, request.executes_at) == (Status.COLLECTING, None)
     assert services.live_approvals(request) == 1
+
+
+def test_a_threshold_of_three_starts_with_two_and_the_third_guardian_approves_on_chain(celery_worker: Any,
+                                                                                       make_user: Any) -> None:
+    # given an owner (custodial mode) with 4 guardians (threshold 3, written on-chain) and a 2 s timelock
+    owner = person(make_user, "owner@example.com")
+    guardians = [person(make_user, f"guardian{n}@example.com") for n in range(4)]
+    for guardian in guardians:
+        add_guardian(owner, guardian)
+    assert _wait_synced(owner)
+    request, _token, new_soft = start_collecting(owner)
+    # when 3 guardians approve here (over the start's challenge)
+    for guardian in guardians[:3]:
+        services.recovery_approve(request_id=request.id, user=guardian.user,
+                                  credential=sign(guardian, digests.approval_challenge(request)))
+    request.refresh_from_db()
+    assert (request.status, request.threshold) == (Status.TIMELOCKED, 3)
+    # then the start lands carrying the 2 that fit in one transaction: the chain's clock does not run, and
+    # Numpay's executes_at stays unset; the third guardian is asked to approve on the wallet
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    started = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert started.recovery_pending
+    assert (len(started.recovery_approving_slots), started.recovery_executes_at) == (2, 0)
+    request.refresh_from_db()
+    assert request.executes_at is None
+    assert list(RecoveryAttempt.objects.filter(request=request, phase="start").values_list("status", flat=True)) == [
+        "landed"]
+    asked = [m for m in mail.outbox if m.subject == "One more step: approve on the wallet"]
+    assert [m.to for m in asked] == [[guardians[2].user.email]]
+    # nothing is asked of a guardian the chain counts, nor of one who has not approved here
+    assert services.recovery_approve_options(request_id=request.id, user=guardians[0].user) is None
+    assert services.recovery_approve_options(request_id=request.id, user=guardians[3].user) is None
+    # and nothing executes while the chain's approvals are below the threshold
+    assert not RecoveryAttempt.objects.filter(request=request, phase__in=("approve", "execute")).exists()
+    # and the approval page offers the on-chain approval to the third guardian only
+    pages = {}
+    for guardian in guardians[:3]:
+        pages[guardian.user.pk] = Client()
+        pages[guardian.user.pk].force_login(guardian.user)
+    offered = [b"approve-options" in pages[g.user.pk].get(f"/recovery/approve/{request.id}/").content
+               for g in guardians[:3]]
+    assert offered == [False, False, True]
+    # when the third guardian approves on-chain with their passkey at the config's nonce now (the page's API)
+    third = pages[guardians[2].user.pk]
+    options = third.get(f"/api/v1/recovery/requests/{request.id}/approve-options").json()["options"]
+    assert options is not None
+    answer = third.post(f"/api/v1/recovery/requests/{request.id}/chain-approve",
+                        {"credential": guardians[2].soft.get(options["publicKey"])}, content_type=JSON)
+    assert answer.status_code == 200, answer.content
+    # then the approve lands, the chain's clock runs, Numpay follows it, and after the timelock the recovery
+    # executes: the new passkey is the on-chain owner
+    executed = wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status == Status.EXECUTED, timeout=90)
+    assert executed, RecoveryRequest.objects.get(pk=request.pk).status
+    assert set(RecoveryAttempt.objects.filter(request=request).exclude(phase="sync").values_list("phase", "status")
+               ) == {("start", "landed"), ("approve", "landed"), ("execute", "landed")}
+    assert RecoveryEvent.objects.filter(request=request, kind="chain_approved").count() == 1
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert config.nonce >= started.nonce + 2  # the approve and the execute each bumped it
+    assert not config.recovery_pending
+    assert config.authority(bytes(request.pending_public_key)).permissions == PERMISSION_MANAGE | PERMISSION_SPEND
+    assert config.authority(Pubkey.from_string(request.wallet.signing_address)).permissions == PERMISSION_SPEND
+    assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == [
+        "Recovered passkey"]
+
+
+def test_two_further_approvals_signed_at_one_nonce_land_one_after_another(celery_worker: Any,
+                                                                          make_user: Any) -> None:
+    # given an owner with 5 guardians, threshold 4 (an hour's timelock): the start carries 2 of the 4 approvals
+    owner = person(make_user, "owner@example.com")
+    guardians = [person(make_user, f"guardian{n}@example.com") for n in range(5)]
+    for guardian in guardians:
+        add_guardian(owner, guardian)
+    RecoverySetup.objects.filter(user=owner.user).update(threshold=4, timelock_seconds=3600)
+    request, _token, _new_soft = start_collecting(owner)
+    for guardian in guardians[:4]:
+        services.recovery_approve(request_id=request.id, user=guardian.user,
+                                  credential=sign(guardian, digests.approval_challenge(request)))
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
+    started = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert (started.guardian_threshold, len(started.recovery_approving_slots)) == (4, 2)
+    asked = sorted(m.to[0] for m in mail.outbox if m.subject == "One more step: approve on the wallet")
+    assert asked == sorted(g.user.email for g in guardians[2:4])
+    # when both further guardians sign recovery_approve at the same nonce
+    credentials = {}
+    for guardian in guardians[2:4]:
+        options = services.recovery_approve_options(request_id=request.id, user=guardian.user)
+        credentials[guardian.user.pk] = guardian.soft.get(options["publicKey"])
+    for guardian in guardians[2:4]:
+        services.recovery_chain_approve(request_id=request.id, user=guardian.user,
+                                        credential=credentials[guardian.user.pk])
+    # then the sweep sends one; the other (its nonce moved) is never sent, and that guardian is asked again
+    assert wait_until(lambda: RecoveryEvent.objects.filter(request=request, kind="chain_approve_stale").exists(),
+                      timeout=60)
+    assert list(RecoveryAttempt.objects.filter(request=request, phase="approve").values_list("status", flat=True)) == [
+        "landed"]
+    again = [m.to[0] for m in mail.outbox if m.subject == "Approve the recovery again with your passkey"]
+    assert len(again) == 1
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert (len(config.recovery_approving_slots), config.recovery_executes_at, config.nonce) == (3, 0, started.nonce + 1)
+    request.refresh_from_db()
+    assert (request.status, request.executes_at) == (Status.TIMELOCKED, None)
+    # when that guardian approves again at the nonce now
+    late = next(g for g in guardians[2:4] if g.user.email == again[0])
+    options = services.recovery_approve_options(request_id=request.id, user=late.user)
+    services.recovery_chain_approve(request_id=request.id, user=late.user, credential=late.soft.get(options["publicKey"]))
+    # then it lands: the chain's clock runs, and Numpay's executes_at is the chain's (never earlier)
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).executes_at is not None, timeout=60)
+    config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    assert len(config.recovery_approving_slots) == 4
+    assert config.recovery_executes_at > 0
+    request.refresh_from_db()
+    assert request.executes_at.timestamp() >= config.recovery_executes_at
+    assert request.chain_phase == "started"
+    assert not RecoveryAttempt.objects.filter(request=request, phase="execute").exists()

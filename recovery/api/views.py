@@ -343,6 +343,44 @@ class WithdrawOptionsView(APIView):
         return Response({"options": services.recovery_withdraw_options(request_id=request_id, user=request.user)})
 
 
+class ChainApproveCredentialSerializer(serializers.Serializer):
+    credential = serializers.DictField(required=False, help_text=(
+        "PublicKeyCredential.toJSON() of your passkey's answer to approve-options (the wallet program's "
+        "recovery_approve challenge at the wallet's nonce then)."))
+
+
+class ChainApproveOptionsSerializer(serializers.Serializer):
+    options = OptionsSerializer(allow_null=True, help_text=(
+        "WebAuthn options to approve on the wallet with your passkey, or null: the wallet needs nothing from you."))
+
+
+class ChainApproveOptionsView(APIView):
+    """What your passkey must sign to add your approval on the wallet, when the start could not carry it
+    (null: the wallet needs nothing from you)."""
+
+    @extend_schema(operation_id="recovery_approve_options", responses={
+        200: ChainApproveOptionsSerializer, **problems("recovery_request_not_found", "recovery_not_guardian",
+                                                   "recovery_chain_busy", "passkey_required", "chain_unavailable")})
+    def get(self, request: Request, request_id: str) -> Response:
+        return Response({"options": services.recovery_approve_options(request_id=request_id, user=request.user)})
+
+
+class ChainApproveView(APIView):
+    """Approve on the wallet with your passkey (your answer to approve-options); the sweep sends it."""
+
+    @extend_schema(operation_id="recovery_chain_approve", request=ChainApproveCredentialSerializer, responses={
+        200: StatusSerializer, **problems("recovery_request_not_found", "recovery_not_collecting",
+                                          "recovery_approval_not_found", "recovery_not_guardian",
+                                          "guardian_passkey_required", "recovery_chain_busy", "wallet_not_found",
+                                          "chain_unavailable", *PASSKEY, body=True)})
+    def post(self, request: Request, request_id: str) -> Response:
+        data = ChainApproveCredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval = services.recovery_chain_approve(request_id=request_id, user=request.user,
+                                                   credential=data.validated_data.get("credential"))
+        return Response(_status(approval.request))
+
+
 class WithdrawView(APIView):
     """Withdraw your approval (until execution); with your passkey once the wallet counts it."""
 

@@ -3,7 +3,12 @@ step at a time, every step a transaction stored in the relayer's outbox in the s
 moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, confirmed):
 
 1. a request whose guardians reached the threshold (``timelocked``) on a smart wallet gets its on-chain
-   **start** (:func:`recovery.chain.start_instructions`): the chain's clock starts;
+   **start** (:func:`recovery.chain.start_instructions`) carrying as many approvals as fit in one transaction
+   (about two); when those reach the threshold the chain's clock starts. Otherwise ``executes_at`` stays unset
+   and each further counted guardian whose bit the chain has not set is asked to approve on-chain with their
+   passkey (``recovery_approve`` at the config's nonce then); the sweep sends those **approve** steps one at a
+   time (each bumps the nonce: one signed against a nonce that has moved is dropped and the guardian asked
+   again). ``executes_at`` is set from the chain's own once its approvals reach the threshold;
 2. a request whose timelock has passed (``executes_at <= now``) gets its **execute** and moves to
    ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`);
 3. a request started on-chain one of whose guardians withdrew with their passkey gets that guardian's
@@ -28,7 +33,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from allauth.mfa.models import Authenticator
@@ -76,7 +81,10 @@ def recovery_due_sweep(*, now: datetime | None = None, limit: int = 20, client: 
                   ) & ~Q(status__in=GOING_AHEAD)
     due_withdraw = Q(chain_phase=Phase.STARTED, approvals__withdrawn_at__isnull=True,
                      approvals__chain_withdraw_approval__isnull=False)
-    due = list(RecoveryRequest.objects.filter(due_start | due_execute | due_cancel | due_withdraw).distinct()
+    due_approve = Q(chain_phase=Phase.STARTED, status=Status.TIMELOCKED, approvals__withdrawn_at__isnull=True,
+                    approvals__chain_approve_approval__isnull=False)
+    due = list(RecoveryRequest.objects.filter(due_start | due_execute | due_cancel | due_withdraw | due_approve)
+               .distinct()
                .order_by("updated_at").values_list("pk", "updated_at")[:limit])
     due = [pk for pk, _updated_at in due]
     if not due:
@@ -121,6 +129,9 @@ def _step_of(request: RecoveryRequest, *, now: datetime) -> Callable[..., None] 
     """The step ``request`` needs now (re-decided under its locks), or ``None``."""
     if request.chain_phase == Phase.STARTED and pending_chain_withdrawal(request) is not None:
         return _begin_withdraw  # first: a guardian taking back an approval the chain counts
+    if request.status == Status.TIMELOCKED and request.chain_phase == Phase.STARTED and (
+            pending_chain_approve(request) is not None):
+        return _begin_approve
     if request.status == Status.TIMELOCKED and request.chain_phase == Phase.NONE and request.chain_nonce is not None:
         syncing = RecoverySetup.objects.filter(user_id=request.user_id, chain_sync__in=(
             RecoverySetup.ChainSync.PENDING, RecoverySetup.ChainSync.IN_FLIGHT)).exists()
@@ -187,6 +198,95 @@ def _begin_withdraw(request: RecoveryRequest, *, blockhash: Blockhash, client: C
     _submit(WITHDRAW_OUTBOX, request, blockhash=blockhash, client=client)
 
 
+def pending_chain_approve(request: RecoveryRequest) -> RecoveryApproval | None:
+    """The live approval whose guardian approved ``recovery_approve`` with their passkey, waiting for (or in)
+    its on-chain landing (the earliest approved first; one at a time), or ``None``."""
+    return (RecoveryApproval.objects.filter(request=request, withdrawn_at__isnull=True,
+                                            guardian__status=Guardian.Status.ACTIVE,
+                                            chain_approve_approval__isnull=False)
+            .select_related("guardian__guardian_user").order_by("approved_at", "pk").first())
+
+
+def _ask_chain_approval(approval: RecoveryApproval, *, again: bool) -> None:
+    """Ask the guardian of ``approval`` to approve on the wallet with their passkey (``recovery_approve`` at
+    the config's nonce then; their approval page offers it)."""
+    request = approval.request
+    notify_user(user=approval.guardian.guardian_user, subject=(
+        "Approve the recovery again with your passkey" if again else "One more step: approve on the wallet"), body=(
+        f"Your approval of the recovery of {request.user.email or request.user}'s Numpay account counts here, but "
+        "the wallet needs it too (one transaction cannot carry every guardian's approval). Please approve on the "
+        f"wallet with your passkey: {public_url(f'/recovery/approve/{request.id}/')}\n"))
+
+
+def _approve_stale(approval: RecoveryApproval, *, note: str) -> None:
+    """Drop a guardian's on-chain approval that can no longer land and ask them to sign again."""
+    request = approval.request
+    approval.chain_approve_approval = None
+    approval.save(update_fields=["chain_approve_approval"])
+    event_record(owner=request.user, request=request, guardian=approval.guardian, kind="chain_approve_stale",
+                 actor="system", note=note[:255])
+    _ask_chain_approval(approval, again=True)
+
+
+def chain_approvals_follow(request: RecoveryRequest, *, client: ChainClient | None = None,
+                           landed_at: datetime | None = None) -> None:
+    """After a start or an approve landed: set ``executes_at`` from the chain's clock (its ``executes_at``,
+    never earlier than ``landed_at`` + the timelock by Numpay's clock) when the chain's approvals reach the
+    threshold, else leave it unset and ask each counted guardian whose bit the chain has not set (and who has
+    not signed yet) to approve there. The caller holds the request's row lock and saves it.
+
+    :raises ChainUnavailableError: the config could not be read.
+    """
+    config = wallet_config_read(client=client or get_chain_client(), wallet=request.wallet)
+    if request.status != Status.TIMELOCKED:
+        return
+    if config is None or not config.recovery_pending:  # not visible yet: never earlier than the chain's clock
+        request.executes_at = max(request.executes_at or timezone.now(),
+                                  timezone.now() + timedelta(seconds=request.timelock_seconds))
+        return
+    if config.recovery_executes_at > 0:
+        on_chain = datetime.fromtimestamp(config.recovery_executes_at, tz=UTC)
+        earliest = (landed_at or timezone.now()) + timedelta(seconds=request.timelock_seconds)
+        request.executes_at = max(on_chain, earliest)
+        return
+    request.executes_at = None
+    approving = set(config.recovery_approving_slots)
+    for approval in (RecoveryApproval.objects.filter(request=request, withdrawn_at__isnull=True,
+                                                     guardian__status=Guardian.Status.ACTIVE,
+                                                     chain_approve_approval__isnull=True)
+                     .select_related("guardian__guardian_user", "request__user")):
+        entry = config.authority(bytes(approval.guardian.authority_key or b""))
+        if entry is not None and entry.slot not in approving:
+            _ask_chain_approval(approval, again=False)
+
+
+def _begin_approve(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
+    """Send the earliest pending guardian ``recovery_approve``, if it still matches the chain (nonce, request,
+    expiry, the guardian's bit not set); otherwise drop it and ask the guardian again."""
+    approval = pending_chain_approve(request)
+    if approval is None:
+        return
+    terms = approval.chain_approve_approval
+    config = wallet_config_read(client=client, wallet=request.wallet)
+    if config is None or not config.recovery_pending or config.recovery_id != terms["recovery_id"]:
+        _approve_stale(approval, note="nothing pending on-chain for this approval")
+        return
+    entry = config.authority(bytes.fromhex(terms["public_key"]))
+    if entry is None or entry.slot in config.recovery_approving_slots or config.recovery_executes_at > 0:
+        # counted there already, no longer a guardian there, or the chain's clock runs: nothing more needed
+        approval.chain_approve_approval = None
+        approval.save(update_fields=["chain_approve_approval"])
+        return
+    if config.nonce != terms["nonce"] or terms["expires_at"] <= int(timezone.now().timestamp()) + 30:
+        _approve_stale(approval, note=f"signed at nonce {terms['nonce']}, the wallet is at {config.nonce}")
+        return
+    request.chain_phase = Phase.APPROVE
+    request.save(update_fields=["chain_phase", "updated_at"])
+    event_record(owner=request.user, request=request, guardian=approval.guardian, kind="chain_approve_submitted",
+                 actor="system")
+    _submit(APPROVE_OUTBOX, request, blockhash=blockhash, client=client)
+
+
 def _begin_execute(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
     request.status = Status.EXECUTING
     request.save(update_fields=["status", "updated_at"])
@@ -237,7 +337,9 @@ def _instructions(kind: RecoveryPhaseOutbox, request: RecoveryRequest, *, client
         if kind.phase == RecoveryAttempt.Phase.SYNC:
             return chain.sync_instructions(request=request, guardian_keys=[bytes(g.authority_key) for g in guardians],
                                            threshold=threshold, client=client, fee_payer=fee_payer)
-        return chain.start_instructions(request=request, approvals=approvals[:threshold])
+        carried = chain.start_fitting(request=request, approvals=approvals[:threshold], fee_payer=fee_payer,
+                                      limit=MAX_TRANSACTION_BYTES)
+        return chain.start_instructions(request=request, approvals=approvals[:carried])
     recovery_id = chain.pending_recovery_id(client=client, wallet=request.wallet)
     if recovery_id is None:
         raise ValueError("no recovery is pending on-chain")
@@ -248,6 +350,11 @@ def _instructions(kind: RecoveryPhaseOutbox, request: RecoveryRequest, *, client
         if approval is None:
             raise ValueError("no guardian withdrawal is waiting")
         return chain.withdraw_instructions(request=request, approval=approval.chain_withdraw_approval)
+    if kind.phase == RecoveryAttempt.Phase.APPROVE:
+        approval = pending_chain_approve(request)
+        if approval is None:
+            raise ValueError("no guardian approval is waiting")
+        return chain.approve_instructions(request=request, approval=approval.chain_approve_approval)
     return chain.cancel_instructions(request=request, recovery_id=recovery_id)
 
 
@@ -414,11 +521,11 @@ class StartOutbox(RecoveryPhaseOutbox):
 
     def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
                   fee_payer_cost: int | None) -> None:
-        # the chain's executes_at is its landing time + the timelock: never earlier than now + the timelock
+        # the start's passkey approvals bumped the nonce; the chain's clock runs only when the approvals it
+        # carried reach the threshold (its executes_at: landing time + the timelock), else the further
+        # guardians are asked to approve there
         owner.chain_phase = Phase.STARTED
-        if owner.status == Status.TIMELOCKED:
-            owner.executes_at = max(owner.executes_at or timezone.now(),
-                                    timezone.now() + timedelta(seconds=owner.timelock_seconds))
+        chain_approvals_follow(owner)
         owner.save()
         event_record(owner=owner.user, request=owner, kind="chain_started", actor="system",
                      note=f"slot {status.slot}; executes at {owner.executes_at}")
@@ -523,10 +630,45 @@ class WithdrawOutbox(RecoveryPhaseOutbox):
             _withdrawal_stale(approval, note=sentence)
 
 
-SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX, WITHDRAW_OUTBOX = (
-    SyncOutbox(), StartOutbox(), ExecuteOutbox(), CancelOutbox(), WithdrawOutbox())
-RECOVERY_OUTBOXES = (SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX, WITHDRAW_OUTBOX)
+class ApproveOutbox(RecoveryPhaseOutbox):
+    """A further guardian's passkey-approved ``recovery_approve`` (a threshold above what the start carried):
+    on landing the chain counts it; once its approvals reach the threshold its clock runs and ``executes_at``
+    is set from the chain's."""
 
-__all__ = ["CANCEL_OUTBOX", "EXECUTE_OUTBOX", "RECOVERY_OUTBOXES", "START_OUTBOX", "SYNC_OUTBOX", "WITHDRAW_OUTBOX",
-           "pending_chain_withdrawal", "recovery_complete_locked",
+    name = "recovery_approve"
+    phase = RecoveryAttempt.Phase.APPROVE
+
+    def open_filter(self) -> Q:
+        return Q(chain_phase=Phase.APPROVE)
+
+    def on_landed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, status: SignatureStatus,
+                  fee_payer_cost: int | None) -> None:
+        approval = pending_chain_approve(owner)
+        owner.chain_phase = Phase.STARTED
+        owner.chain_nonce = (owner.chain_nonce or 0) + 1  # the passkey approval bumped the config's nonce
+        if approval is not None:
+            approval.chain_approve_approval = None
+            approval.save(update_fields=["chain_approve_approval"])
+            event_record(owner=owner.user, request=owner, guardian=approval.guardian, kind="chain_approved",
+                         actor="system", note=f"slot {status.slot}")
+        chain_approvals_follow(owner)
+        owner.save()
+
+    def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
+                  slot: int | None, fee_payer_cost: int | None) -> None:
+        sentence = _fail(owner, err=err, what="approve")
+        owner.chain_phase = Phase.STARTED  # a failed transaction changed nothing on-chain (nor the nonce)
+        owner.save()
+        approval = pending_chain_approve(owner)
+        if approval is not None:
+            _approve_stale(approval, note=sentence)
+
+
+SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX, WITHDRAW_OUTBOX, APPROVE_OUTBOX = (
+    SyncOutbox(), StartOutbox(), ExecuteOutbox(), CancelOutbox(), WithdrawOutbox(), ApproveOutbox())
+RECOVERY_OUTBOXES = (SYNC_OUTBOX, START_OUTBOX, EXECUTE_OUTBOX, CANCEL_OUTBOX, WITHDRAW_OUTBOX, APPROVE_OUTBOX)
+
+__all__ = ["APPROVE_OUTBOX", "CANCEL_OUTBOX", "EXECUTE_OUTBOX", "RECOVERY_OUTBOXES", "START_OUTBOX", "SYNC_OUTBOX",
+           "WITHDRAW_OUTBOX", "chain_approvals_follow", "pending_chain_approve", "pending_chain_withdrawal",
+           "recovery_complete_locked",
            "recovery_due_sweep", "sessions_revoke", "sign_attempt"]

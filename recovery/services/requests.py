@@ -418,6 +418,96 @@ def recovery_approval_withdraw(*, request_id: Any, user: Any, credential: Any = 
     return approval
 
 
+def _approve_terms_key(request_id: Any, guardian_id: Any) -> str:
+    return f"recovery:approve-terms:{request_id}:{guardian_id}"
+
+
+def _guardian_approve_terms(request: RecoveryRequest, guardian: Guardian) -> dict[str, int] | None:
+    """The program's ``recovery_approve`` terms the guardian's passkey must sign, or ``None`` (nothing to add
+    on-chain: not started there, or the chain counts them already). :raises ChainUnavailableError:"""
+    if request.status != Status.TIMELOCKED or request.chain_phase not in (Phase.STARTED, Phase.APPROVE) or (
+            not guardian.authority_key):
+        return None
+    return chain.guardian_approve_terms(client=get_chain_client(), request=request,
+                                        guardian_key=bytes(guardian.authority_key),
+                                        expires_at=int(timezone.now().timestamp()) + WITHDRAW_TTL_SECONDS)
+
+
+def recovery_approve_options(*, request_id: Any, user: Any) -> dict[str, Any] | None:
+    """WebAuthn request options for guardian ``user``'s passkey to add their approval on-chain, when the
+    start could not carry it (one transaction holds about two): the program's challenge of
+    ``recovery_approve`` at the config's nonce now (terms kept ``WITHDRAW_TTL_SECONDS``), or ``None`` when
+    the chain needs nothing from them (not started there, or it counts their approval already), or they have
+    not approved here (approve first: :func:`recovery_approve`).
+
+    :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_guardian``,
+        ``recovery_chain_busy`` (the start is in flight: the terms are not known yet), ``passkey_required``.
+    :raises ChainUnavailableError: the config could not be read.
+    """
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
+    if request is None:
+        raise ApplicationError("recovery_request_not_found")
+    guardian = guardian_of(request=request, user=user)
+    if request.chain_phase == Phase.START:
+        raise ApplicationError("recovery_chain_busy")
+    approved = RecoveryApproval.objects.filter(request=request, guardian=guardian, withdrawn_at__isnull=True).exists()
+    terms = _guardian_approve_terms(request, guardian) if approved else None
+    if terms is None:
+        cache.delete(_approve_terms_key(request.id, guardian.pk))
+        return None
+    cache.set(_approve_terms_key(request.id, guardian.pk), terms, WITHDRAW_TTL_SECONDS)
+    return request_options(user=user, challenge=chain.approve_challenge(request, terms))
+
+
+def recovery_chain_approve(*, request_id: Any, user: Any, credential: Any) -> RecoveryApproval:
+    """Guardian ``user``, whose approval counts here but not yet on-chain, approves the pending on-chain
+    request with their passkey: ``credential`` is their assertion over :func:`recovery_approve_options`'
+    challenge; it is kept for the sweep's ``recovery_approve`` (:mod:`recovery.services.execution`), which
+    sends it only while the config's nonce is still the one signed (else the guardian is asked again).
+
+    :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_collecting`` (not going ahead,
+        or the chain needs nothing from them), ``recovery_approval_not_found`` (approve here first),
+        ``recovery_not_guardian``, ``guardian_passkey_required`` (no credential, or signed before the terms
+        were asked for), ``passkey_assertion_invalid`` (also: another passkey than the guardian's),
+        ``recovery_chain_busy`` (the on-chain state moved meanwhile: ask again).
+    :raises ChainUnavailableError: the config could not be read (nothing changed).
+    """
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
+    if request is None:
+        raise ApplicationError("recovery_request_not_found")
+    guardian = guardian_of(request=request, user=user)
+    if request.chain_phase == Phase.START:
+        raise ApplicationError("recovery_chain_busy")
+    terms = cache.get(_approve_terms_key(request.id, guardian.pk))
+    if not credential or terms is None:
+        raise ApplicationError("guardian_passkey_required")
+    if _guardian_approve_terms(request, guardian) is None:
+        raise ApplicationError("recovery_not_collecting")
+    assertion = assertion_verify(user=user, challenge=chain.approve_challenge(request, terms), credential=credential)
+    if guardian.passkey_id is None or assertion.authenticator.pk != guardian.passkey_id:
+        raise ApplicationError("passkey_assertion_invalid", "Approve with the passkey you became a guardian with.")
+    chain_approval = {**terms, "public_key": bytes(guardian.authority_key).hex(),
+                      "authenticator_data": assertion.authenticator_data.hex(),
+                      "client_data_json": assertion.client_data_json.hex(), "signature": assertion.signature.hex()}
+    with transaction.atomic():
+        request = _locked_open_request(request_id)
+        if request.status != Status.TIMELOCKED:
+            raise ApplicationError("recovery_not_collecting")
+        if request.chain_phase not in (Phase.STARTED, Phase.APPROVE):
+            raise ApplicationError("recovery_chain_busy")
+        approval = RecoveryApproval.objects.select_for_update().filter(
+            request=request, guardian=guardian, withdrawn_at__isnull=True).first()
+        if approval is None:
+            raise ApplicationError("recovery_approval_not_found")
+        cache.delete(_approve_terms_key(request.id, guardian.pk))
+        approval.chain_approve_approval = chain_approval
+        approval.save(update_fields=["chain_approve_approval"])
+        request.save(update_fields=["updated_at"])
+        event_record(owner=request.user, request=request, guardian=guardian, kind="chain_approve_approved",
+                     actor="guardian", actor_user=user)
+    return approval
+
+
 def approval_withdraw_locked(*, approval: RecoveryApproval, reason: str, actor: str, actor_user: Any = None,
                              request: RecoveryRequest | None = None) -> None:
     """Withdraw one approval and re-evaluate its request (the caller holds the wallet lock)."""
