@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.helpers import parse_python
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("numpay", "accounts", "wallets", "payments", "relayer", "recovery")
 
@@ -28,7 +30,7 @@ def _project_modules() -> dict[str, Path]:
 
 
 def _module_level_imports(name: str, path: Path, known: set[str]) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parse_python(path.read_text(), filename=str(path))
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in tree.body:  # module level only

@@ -16,6 +16,7 @@ from numpay.core.errors import (
     NotFoundError,
     UnprocessableError,
 )
+from tests.helpers import parse_python
 
 ROOT = Path(__file__).resolve().parent.parent
 _SKIPPED_DIRS = {".venv", "var", "localnet", "bench", "node_modules", ".git"}
@@ -26,7 +27,7 @@ def raised_codes(source: str) -> list[tuple[int, str, object]]:
     """``(line, class name, first argument)`` of every ``ApplicationError``-family call in ``source``; the
     argument is the code when it is a string literal, else the AST node (a code the scan cannot check)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_python(source)):
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
             if name in _ERROR_CLASSES and node.args:
