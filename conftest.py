@@ -12,6 +12,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -81,40 +82,53 @@ def make_user(db: None):  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None,
-                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real Celery worker (threads pool, queues ``default`` and ``chain``) and Celery beat (the periodic
-    sweeps) on the configured broker."""
+def celery_worker_session(chain_setup: dict[str, str], django_db_setup: None) -> Iterator[object]:
+    """A real Celery worker (threads pool, queues ``default`` and ``chain``) on the configured broker, for the
+    session; Celery beat runs only during the tests that ask for ``celery_worker``."""
     from celery.contrib.testing.worker import start_worker
 
     from numpay.celery import app
 
+    _purge_queues(app)
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, queues=["default", "chain"],
+                      loglevel="WARNING", shutdown_timeout=30) as worker:
+        yield worker
+
+
+def _purge_queues(app: Any) -> None:
     with app.connection_for_write() as connection:
         for queue in ("default", "chain"):
             try:
                 connection.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001, S110 - the queue may not exist yet
                 pass
-    from celery.beat import EmbeddedService
-
-    beat = EmbeddedService(app, thread=True, schedule_filename=str(tmp_path_factory.mktemp("beat") / "schedule"))
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, queues=["default", "chain"],
-                      loglevel="WARNING", shutdown_timeout=30) as worker:
-        beat.start()
-        yield worker
-        beat.stop()
 
 
 @pytest.fixture
-def celery_worker(celery_worker_session: object, transactional_db: None, tokens: dict[str, object]) -> Iterator[object]:
-    """Use the session worker in a test whose commits are visible to it; waits for open payments at the end."""
+def celery_worker(celery_worker_session: object, transactional_db: None, tokens: dict[str, object],
+                  tmp_path: Path) -> Iterator[object]:
+    """Use the session worker, with Celery beat (the periodic sweeps), in a test whose commits are visible to
+    it; waits for open payments at the end. Beat runs only during such tests: a sweep it fired while another
+    test's database is flushed (TRUNCATE) could deadlock with it."""
+    from celery.beat import EmbeddedService
+
+    from numpay.celery import app
+
+    beat = EmbeddedService(app, thread=True, schedule_filename=str(tmp_path / "beat-schedule"))
+    beat.start()
     yield celery_worker_session
     from payments.models import Payment
 
-    wait_until(lambda: not Payment.objects.filter(status__in=Payment.OPEN_STATUSES).exists(), timeout=60)
-    # and for the in-process worker to finish what it is running: the database is flushed next, and a task
-    # holding row locks while the flush truncates the tables can deadlock it
+    try:
+        wait_until(lambda: not Payment.objects.filter(status__in=Payment.OPEN_STATUSES).exists(), timeout=60)
+    finally:
+        beat.stop()
+    # then nothing of this test may run later: queued tasks are dropped, and the in-process worker finishes what
+    # it is running (the database is flushed next, and a task holding row locks while the flush truncates the
+    # tables can deadlock it)
+    _purge_queues(app)
     from celery.worker import state as worker_state
 
-    wait_until(lambda: not worker_state.active_requests, timeout=30, interval=0.05)
+    wait_until(lambda: not worker_state.active_requests and not worker_state.reserved_requests,
+               timeout=30, interval=0.05)
 
