@@ -265,12 +265,15 @@ def wallet_activity(*, wallet: Wallet, limit: int = 20) -> list[ActivityItem]:
 
 def wallet_activity_version(*, wallet: Wallet) -> str:
     """A short fingerprint of everything the wallet's home shows from the database (payments both ways,
-    incoming transfers): it changes whenever one is added or changes state. For cheap live polling."""
+    incoming transfers): it changes whenever one is added or changes state, or gets its block time later (the
+    backfill, :mod:`payments.block_times`, leaves ``updated_at`` as it is). For cheap live polling."""
     payments = (Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet))
-                .aggregate(n=Count("pk"), at=Max("updated_at")))
-    deposits = IncomingTransfer.objects.filter(wallet=wallet).aggregate(n=Count("pk"), last=Max("pk"))
+                .aggregate(n=Count("pk"), at=Max("updated_at"), dated=Count("block_time")))
+    deposits = (IncomingTransfer.objects.filter(wallet=wallet)
+                .aggregate(n=Count("pk"), last=Max("pk"), dated=Count("block_time")))
     at = payments["at"].isoformat() if payments["at"] else "-"
-    return f"{payments['n']}.{at}.{deposits['n']}.{deposits['last'] or 0}"
+    return (f"{payments['n']}.{at}.{payments['dated']}.{deposits['n']}.{deposits['last'] or 0}."
+            f"{deposits['dated']}")
 
 
 def recent_recipients(*, wallet: Wallet, limit: int = 5) -> list[dict[str, str]]:

@@ -21,6 +21,7 @@ from numpay.core.solana.block_times import _cache_key, unix_to_datetime
 from numpay.core.solana.client import BLOCK_TIME_BATCH
 from payments.block_times import SETTLE_SECONDS, block_time_backfill_batch
 from payments.models import Payment
+from payments.selectors import wallet_activity_version
 from payments.tasks import block_time_backfill
 from wallets.models import IncomingTransfer
 
@@ -99,6 +100,7 @@ def test_backfill_fills_landed_rows_once_per_slot_and_marks_slots_without_a_time
     expired = _payment(alice, bob, usdc, status="expired", slot=None)
     recent = _payment(alice, bob, usdc, status="confirmed", slot=old, ended_at=timezone.now())
     client = BatchCountingClient(get_chain_client().url)
+    versions = (wallet_activity_version(wallet=alice.wallet), wallet_activity_version(wallet=bob.wallet))
     # when one batch runs
     batch = block_time_backfill_batch(limit=50, client=client)
     # then the chain was asked once per distinct slot, in one JSON-RPC batch, and never one by one
@@ -119,6 +121,9 @@ def test_backfill_fills_landed_rows_once_per_slot_and_marks_slots_without_a_time
     assert lost.block_time_unavailable_at is not None
     assert IncomingTransfer.objects.get(pk=lost_deposit.pk).block_time is None
     assert IncomingTransfer.objects.get(pk=lost_deposit.pk).block_time_unavailable_at is not None
+    # and both homes see that their activity changed (it may reorder), though no row's updated_at moved
+    assert wallet_activity_version(wallet=alice.wallet) != versions[0]
+    assert wallet_activity_version(wallet=bob.wallet) != versions[1]
     # and nothing else changed
     assert Payment.objects.get(pk=dated.pk).block_time == LONG_AGO
     for row in (off_chain, expired, recent):
