@@ -68,6 +68,9 @@ class Payment(models.Model):
     block_time = models.DateTimeField(null=True, blank=True, help_text=(
         "The chain's time of the block its transaction landed in (getBlockTime of the slot, read once per slot): "
         "set when it is confirmed or fails on chain; empty otherwise or when the node had no time."))
+    block_time_unavailable_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When the block-time backfill (payments.block_times) asked the node for its slot's time and got none (a "
+        "block the node no longer keeps): not asked again; the activity keeps dating it by when it ended."))
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.CharField(max_length=300, blank=True, default="")
     error_detail = models.JSONField(null=True, blank=True)
@@ -104,6 +107,10 @@ class Payment(models.Model):
                          name="payments_sent_feed_idx"),
             models.Index(F("recipient_wallet"), Coalesce("block_time", "updated_at").desc(), F("slot").desc(),
                          name="payments_received_feed_idx"),
+            # the block-time backfill's rows to do (payments.block_times): landed, no time, not tried in vain
+            models.Index(fields=["id"], name="payments_block_time_todo_idx",
+                         condition=Q(block_time__isnull=True, slot__isnull=False, block_time_unavailable_at__isnull=True,
+                                     status__in=("confirmed", "failed"))),
             # the spending policies' rolling windows (payments.policy_services.wallet_usage)
             models.Index(fields=["wallet", "created_at"], name="wallets_pay_wallet_created_idx"),
             # the outbox poller's in-flight scan (payments.submission.PaymentOutbox.in_flight)

@@ -184,6 +184,12 @@ def _older_than(after: tuple[int, str, int, str]) -> Q:
     return Q(chain_time__lt=at) | Q(chain_time=at, slot__lte=slot) | Q(chain_time=at, slot__isnull=True)
 
 
+def _union(querysets: list[QuerySet]) -> QuerySet:
+    """``UNION ALL`` of one or more ``values("pk")`` querysets (the sides of a wallet's payments are disjoint)."""
+    first, *rest = querysets
+    return first.union(*rest, all=True) if rest else first
+
+
 def wallet_activity_page(*, wallet: Wallet, limit: int = 20, token: str = "", direction: str = "",
                          cursor: str = "") -> ActivityPage:
     """A page of a wallet's payments (sent and received) and incoming transfers, in chain order (module doc).
@@ -200,29 +206,42 @@ def wallet_activity_page(*, wallet: Wallet, limit: int = 20, token: str = "", di
     # a few extra rows per source: items equal to the cursor on the coarse SQL filter are dropped below
     fetch = limit + 1 + 20
     candidates: list[ActivityItem] = []
-    payments = (Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet))
-                .select_related("token", "wallet", "recipient_wallet__user", "sender"))
+    related = ("token", "wallet", "recipient_wallet__user", "sender")
+    payments = Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet)).select_related(*related)
+    sent = Payment.objects.filter(wallet=wallet)
+    received = Payment.objects.filter(recipient_wallet=wallet).exclude(wallet=wallet)
     if token:
         payments = payments.filter(token__symbol=token)
+        sent, received = sent.filter(token__symbol=token), received.filter(token__symbol=token)
     if direction == "sent":
-        payments = payments.filter(wallet=wallet)
+        payments, sides = payments.filter(wallet=wallet), [sent]
     elif direction == "received":
-        payments = payments.exclude(wallet=wallet)
+        payments, sides = payments.exclude(wallet=wallet), [received]
+    else:
+        sides = [sent, received]
     if after is None or after[0] == 1:
         pending = payments.filter(status__in=Payment.OPEN_STATUSES).order_by("-created_at")
         if after is not None:
             pending = pending.filter(created_at__lte=dt.datetime.fromisoformat(after[1]))
         candidates += [_payment_item(p, wallet=wallet) for p in pending[:fetch]]
-    done = (payments.exclude(status__in=Payment.OPEN_STATUSES)
-            .annotate(chain_time=Coalesce("block_time", "updated_at"))
-            .order_by(F("chain_time").desc(), F("slot").desc()))
+    # Landed / ended payments: each side's newest `fetch` first, from its feed index, then only those rows are
+    # joined to their wallets and users (an OR of both sides, joined before the sort, read the wallet's whole
+    # history and hash-joined the users table: bench/README.md, issue 13 scale).
+    done_sides = [side.exclude(status__in=Payment.OPEN_STATUSES)
+                  .alias(chain_time=Coalesce("block_time", "updated_at")) for side in sides]
     deposits = (IncomingTransfer.objects.filter(wallet=wallet).select_related("token")
                 .annotate(chain_time=Coalesce("block_time", "created_at"))
                 .order_by(F("chain_time").desc(), F("slot").desc()))
     if token:
         deposits = deposits.filter(token__symbol=token)
     if after is not None and after[0] == 0:
-        done, deposits = done.filter(_older_than(after)), deposits.filter(_older_than(after))
+        done_sides = [side.filter(_older_than(after)) for side in done_sides]
+        deposits = deposits.filter(_older_than(after))
+    newest = _union([side.order_by(F("chain_time").desc(), F("slot").desc()).values("pk")[:fetch]
+                     for side in done_sides])
+    done = (Payment.objects.filter(pk__in=newest).select_related(*related)
+            .annotate(chain_time=Coalesce("block_time", "updated_at"))
+            .order_by(F("chain_time").desc(), F("slot").desc()))
     candidates += [_payment_item(p, wallet=wallet) for p in done[:fetch]]
     if direction != "sent":
         for d in deposits[:fetch]:
@@ -246,12 +265,15 @@ def wallet_activity(*, wallet: Wallet, limit: int = 20) -> list[ActivityItem]:
 
 def wallet_activity_version(*, wallet: Wallet) -> str:
     """A short fingerprint of everything the wallet's home shows from the database (payments both ways,
-    incoming transfers): it changes whenever one is added or changes state. For cheap live polling."""
+    incoming transfers): it changes whenever one is added or changes state, or gets its block time later (the
+    backfill, :mod:`payments.block_times`, leaves ``updated_at`` as it is). For cheap live polling."""
     payments = (Payment.objects.filter(Q(wallet=wallet) | Q(recipient_wallet=wallet))
-                .aggregate(n=Count("pk"), at=Max("updated_at")))
-    deposits = IncomingTransfer.objects.filter(wallet=wallet).aggregate(n=Count("pk"), last=Max("pk"))
+                .aggregate(n=Count("pk"), at=Max("updated_at"), dated=Count("block_time")))
+    deposits = (IncomingTransfer.objects.filter(wallet=wallet)
+                .aggregate(n=Count("pk"), last=Max("pk"), dated=Count("block_time")))
     at = payments["at"].isoformat() if payments["at"] else "-"
-    return f"{payments['n']}.{at}.{deposits['n']}.{deposits['last'] or 0}"
+    return (f"{payments['n']}.{at}.{payments['dated']}.{deposits['n']}.{deposits['last'] or 0}."
+            f"{deposits['dated']}")
 
 
 def recent_recipients(*, wallet: Wallet, limit: int = 5) -> list[dict[str, str]]:

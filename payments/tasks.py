@@ -4,6 +4,9 @@ outbox tasks (``relayer.tasks.outbox_*``)."""
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
+
+from numpay.core.errors import ChainUnavailableError
 
 
 @shared_task(name="payments.tasks.payment_expire_sweep", time_limit=60, soft_time_limit=50, acks_late=False)
@@ -33,3 +36,28 @@ def wallet_protect(authenticator_id: int) -> str:
     except ChainUnavailableError as error:
         raise ConnectionError(str(error)) from error
     return str(protection.id) if protection is not None else ""
+
+
+@shared_task(name="payments.tasks.block_time_backfill", autoretry_for=(ChainUnavailableError,), retry_backoff=2,
+             max_retries=3, time_limit=60, soft_time_limit=50, acks_late=False)
+def block_time_backfill(limit: int = 200, batches: int = 5) -> int:
+    """Beat job (every 60 s): fill the block times of payments and incoming transfers recorded without one
+    (:mod:`payments.block_times`), at most ``batches`` batches of ``limit`` rows per table; one run at a time
+    (a cache lock). Resumable: a retry or the next run goes on where this one stopped.
+
+    :returns: how many rows got their block time.
+    """
+    from .block_times import block_time_backfill_batch
+
+    if not cache.add("block-time-backfill-lock", 1, timeout=60):
+        return 0
+    filled = 0
+    try:
+        for _ in range(batches):
+            batch = block_time_backfill_batch(limit=limit)
+            filled += batch.filled
+            if batch.rows == 0:
+                break
+    finally:
+        cache.delete("block-time-backfill-lock")
+    return filled

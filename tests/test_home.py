@@ -103,6 +103,45 @@ def test_activity_cursor_pages_and_filters_cover_everything_once(make_user, toke
         4_000_000, 1_000_000, 3_000_000]
 
 
+def test_activity_pages_a_long_history_of_both_sides_in_chain_order(make_user, tokens) -> None:
+    # given more landed payments on each side than one query fetches per side (limit + 21), interleaved in chain
+    # time, some without a block time (dated when they ended), some tied on (chain time, slot) across sides
+    alice, bob = make_user(), make_user()
+    usdc, second = tokens["USDC"], dt.timedelta(seconds=1)
+    for n in range(40):
+        at = T0 + (n // 2) * second  # pairs share a chain time
+        block_time = None if n % 7 == 0 else at
+        _payment(sender=alice, recipient=bob, token=usdc, amount=1_000 + n, status="confirmed", slot=1_000 + n // 3,
+                 at=T0, block_time=block_time, ended_at=at)
+        _payment(sender=bob, recipient=alice, token=usdc, amount=2_000 + n, status="confirmed", slot=1_000 + n // 3,
+                 at=T0, block_time=block_time, ended_at=at)
+    _payment(sender=alice, recipient=bob, token=usdc, amount=5, status="submitted", slot=None, at=T0)
+    everything = wallet_activity_page(wallet=alice.wallet, limit=1_000).items
+    expected = sorted(everything, key=lambda item: item.key, reverse=True)
+    # when it is read 7 at a time, then each direction 6 at a time
+    seen, cursor = [], ""
+    while True:
+        page = wallet_activity_page(wallet=alice.wallet, limit=7, cursor=cursor)
+        seen += page.items
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    # then every item comes once, sending first, then by (chain time, slot, id) newest first
+    assert len(everything) == 81
+    assert [i.item_id for i in everything] == [i.item_id for i in expected]
+    assert [i.item_id for i in seen] == [i.item_id for i in expected]
+    assert seen[0].amount == 5
+    for direction in ("sent", "received"):
+        seen, cursor = [], ""
+        while True:
+            page = wallet_activity_page(wallet=alice.wallet, limit=6, cursor=cursor, direction=direction)
+            seen += page.items
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        assert [i.item_id for i in seen] == [i.item_id for i in expected if i.direction == direction]
+
+
 def test_activity_api_has_the_same_data_and_refuses_bad_cursors(client, make_user, tokens) -> None:
     alice, bob = _history(make_user, tokens)
     client.force_login(alice)

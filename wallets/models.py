@@ -156,6 +156,9 @@ class IncomingTransfer(models.Model):
     block_time = models.DateTimeField(null=True, blank=True, help_text=(
         "The chain's time of the block it landed in (getSignaturesForAddress' blockTime, or getBlockTime of its "
         "slot); empty when the node had none. The activity is dated and ordered by it, not by when Numpay saw it."))
+    block_time_unavailable_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When the block-time backfill (payments.block_times) asked the node for its slot's time and got none (a "
+        "block the node no longer keeps): not asked again; the activity keeps dating it by when it was found."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -164,7 +167,11 @@ class IncomingTransfer(models.Model):
                                                name="wallets_incoming_unique")]
         # the activity feed's order (payments.selectors.wallet_activity_page): chain time, then slot, per wallet
         indexes = [models.Index(F("wallet"), Coalesce("block_time", "created_at").desc(), F("slot").desc(),
-                                name="wallets_incoming_feed_idx")]
+                                name="wallets_incoming_feed_idx"),
+                   # the block-time backfill's rows to do (payments.block_times)
+                   models.Index(fields=["id"], name="wallets_incoming_bt_todo_idx",
+                                condition=Q(block_time__isnull=True, slot__isnull=False,
+                                            block_time_unavailable_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"deposit {self.signature[:8]}… to {self.wallet_id}"

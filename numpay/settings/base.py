@@ -390,6 +390,8 @@ CELERY_BEAT_SCHEDULE.update({
     "outbox-sweep": {"task": "relayer.tasks.outbox_sweep", "schedule": 5.0},
     "payments-expire": {"task": "payments.tasks.payment_expire_sweep", "schedule": 30.0},
     "deposits-scan": {"task": "wallets.tasks.deposit_scan", "schedule": 15.0},
+    # block times of rows recorded without one, a few small batches a run (payments.block_times)
+    "block-time-backfill": {"task": "payments.tasks.block_time_backfill", "schedule": 60.0},
     # guardian changes, expiries and due recoveries (executes_at <= now); NUMPAY_RECOVERY_SWEEP_SECONDS
     "recovery-sweep": {"task": "recovery.tasks.recovery_sweep",
                        "schedule": env.float("NUMPAY_RECOVERY_SWEEP_SECONDS", default=5.0)},

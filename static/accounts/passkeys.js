@@ -9,29 +9,12 @@
 
   const { creationOptions, requestOptions, credentialJSON } = window.NumpayWebAuthn;
 
-  const csrfToken = () => {
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  };
-  const api = async (url, method, body) => {
-    const response = await fetch(url, {
-      method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let json = {};
-    try { json = await response.json(); } catch (e) { /* empty body */ }
-    return { ok: response.ok, status: response.status, json };
-  };
+  const { request: api, messageBox } = window.NumpayApi;
   // Only same-site paths: never follow ?next= to another site.
   const safePath = (path) => (path && path.startsWith("/") && !path.startsWith("//") ? path : "/");
 
-  const showError = (text) => {
-    const box = document.querySelector("[data-passkey-error]");
-    if (!box) return;
-    box.textContent = text;
-    box.hidden = !text;
-  };
+  const showError = messageBox("[data-passkey-error]");
+  // allauth's headless error shape ({errors: [{message}]}), not problem details
   const problem = (json) => {
     const errors = (json && json.errors) || [];
     return errors.length ? errors.map((e) => e.message).join(" ") : "That did not work. Please try again.";

@@ -8,27 +8,8 @@
 
   const { requestOptions, credentialJSON } = window.NumpayWebAuthn;
 
-  const csrfToken = () => {
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
-  };
-  const api = async (url, body) => {
-    const response = await fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body || {}),
-    });
-    let json = {};
-    try { json = await response.json(); } catch (e) { /* empty body */ }
-    return { ok: response.ok, status: response.status, json };
-  };
-  const say = (text) => {
-    const box = document.querySelector("[data-owner-message]");
-    if (!box) return;
-    box.textContent = text;
-    box.hidden = !text;
-  };
-  const problem = (json) => (json && (json.detail || json.message)) || "That did not work. Please try again.";
+  const { post: api, problem, messageBox } = window.NumpayApi;
+  const say = messageBox("[data-owner-message]");
 
   let busy = false;
   const makeOwner = async (button) => {

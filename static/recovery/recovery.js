@@ -8,25 +8,15 @@
   "use strict";
 
   const { creationOptions, requestOptions, credentialJSON } = window.NumpayWebAuthn;
-  const csrfToken = () => {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  };
+  const { request, problem, messageBox } = window.NumpayApi;
+  // the answer's JSON; an error answer throws its sentence (shown by report)
   const api = async (url, method, body) => {
-    const response = await fetch(url, {
-      method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let json = {};
-    try { json = await response.json(); } catch (e) { /* empty body */ }
-    if (!response.ok) throw new Error(json.detail || json.title || "That did not work. Please try again.");
+    const { ok, json } = await request(url, method, body);
+    if (!ok) throw new Error(problem(json));
     return json;
   };
   const safePath = (path) => (path && path.startsWith("/") && !path.startsWith("//") ? path : "/");
-  const showError = (text) => {
-    document.querySelectorAll("[data-recovery-error]").forEach((box) => { box.textContent = text; box.hidden = !text; });
-  };
+  const showError = messageBox("[data-recovery-error]");
   const report = (error) => showError(error && error.name === "NotAllowedError" ? "No passkey was used." : (error.message || String(error)));
 
   const passkey = async (mode, options) => {

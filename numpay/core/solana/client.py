@@ -78,6 +78,8 @@ _LEVELS = ("processed", "confirmed", "finalized")
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 #: ``getBlockTime`` answers for a slot without a time: block not available, skipped, long-term storage miss.
 _NO_BLOCK_TIME_CODES = frozenset({-32004, -32007, -32009})
+#: Most ``getBlockTime`` requests sent in one JSON-RPC batch (:meth:`ChainClient.get_block_times`).
+BLOCK_TIME_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,46 @@ class ChainClient:
             if exc.rpc_code in _NO_BLOCK_TIME_CODES:
                 return None
             raise
+
+    def get_block_times(self, slots: Sequence[int]) -> dict[int, int | None]:
+        """:meth:`get_block_time` of every slot in one JSON-RPC batch request (one HTTP round trip).
+
+        :param slots: at most :data:`BLOCK_TIME_BATCH` distinct slots (callers cut longer lists).
+        :returns: ``{slot: unix seconds, or None when the node has no time for it}`` for every slot asked.
+        :raises ChainRequestError: an answer that is not a batch answer (e.g. an endpoint refusing batches), or
+            any other JSON-RPC error for one of the slots (terminal, as :meth:`_call`).
+        :raises ChainUnavailableError: the endpoint cannot be reached (transient).
+        """
+        slots = list(dict.fromkeys(slots))
+        if not slots:
+            return {}
+        if len(slots) > BLOCK_TIME_BATCH:
+            raise ValueError(f"at most {BLOCK_TIME_BATCH} slots per batch, got {len(slots)}")
+        body = orjson.dumps([{"jsonrpc": "2.0", "id": number, "method": "getBlockTime", "params": [slot]}
+                             for number, slot in enumerate(slots)])
+        raw = self._post(body.decode(), "getBlockTime batch")
+        try:
+            answers = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            answers = None
+        if not isinstance(answers, list):
+            raise _answer_error(raw, "getBlockTime batch")
+        times: dict[int, int | None] = {}
+        for answer in answers:
+            number = answer.get("id") if isinstance(answer, dict) else None
+            if not isinstance(number, int) or not 0 <= number < len(slots):
+                raise _answer_error(orjson.dumps(answer), "getBlockTime batch")
+            if isinstance(answer.get("error"), dict):
+                error = chain_request_error(answer["error"])
+                if error.rpc_code not in _NO_BLOCK_TIME_CODES:
+                    raise error
+                times[slots[number]] = None
+            else:
+                times[slots[number]] = answer.get("result")
+        missing = [slot for slot in slots if slot not in times]
+        if missing:
+            raise ChainRequestError(f"The Solana RPC endpoint did not answer getBlockTime for slots {missing[:5]}")
+        return times
 
     def signature_statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
         """Statuses for up to 256 signatures, searching transaction history (``getSignatureStatuses``).
