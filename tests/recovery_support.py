@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from allauth.account.models import EmailAddress
-from django.core import mail
 
 from recovery import services
-from recovery.models import Guardian, GuardianInvitation, RecoveryRequest
+from recovery.models import Guardian, GuardianInvitation, RecoveryEmail, RecoveryRequest
 from recovery.passkeys import passkey_install, registration_begin, registration_complete, request_options
 from tests.webauthn_support import SoftAuthenticator
 
@@ -33,6 +32,23 @@ class Person:
 
     user: Any
     soft: SoftAuthenticator
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    """A recovery email as its row holds it (the fields tests read of ``django.core.mail`` messages)."""
+
+    to: list[str]
+    subject: str
+    body: str
+
+
+def recovery_outbox() -> list[QueuedEmail]:
+    """Every recovery email stored so far, oldest first: they are committed with the change that causes
+    them and sent by the worker (``tests/test_recovery_notifications.py`` proves the sending), so a test
+    without a worker reads what was queued here."""
+    return [QueuedEmail(to=[email.recipient], subject=email.subject, body=email.body)
+            for email in RecoveryEmail.objects.order_by("id")]
 
 
 def person(make_user: Any, email: str) -> Person:
@@ -61,7 +77,7 @@ def owner_sign(owner: Person, *, action: str, subject: str) -> dict[str, Any]:
 
 def invitation_token(email: str) -> str:
     """The token of the last invitation link emailed to ``email``."""
-    for message in reversed(mail.outbox):
+    for message in reversed(recovery_outbox()):
         if email in message.to and "/recovery/invitations/" in message.body:
             return re.search(r"/recovery/invitations/([\w-]+)/", message.body).group(1)
     raise AssertionError(f"no invitation emailed to {email}")
@@ -87,7 +103,7 @@ def add_guardian(owner: Person, guardian: Person, *, activate: bool = True) -> G
 
 def last_code(to: str) -> str:
     """The recovery code last sent to ``to`` (email)."""
-    for message in reversed(mail.outbox):
+    for message in reversed(recovery_outbox()):
         if to in message.to and "recovery code is" in message.body:
             return re.search(r"recovery code is (\d{6})", message.body).group(1)
     raise AssertionError(f"no recovery code emailed to {to}")
