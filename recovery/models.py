@@ -206,6 +206,9 @@ class RecoveryRequest(models.Model):
     chain_cancel_approval = models.JSONField(null=True, blank=True, help_text=(
         "Protected mode: the owner's passkey assertion approving recovery_cancel on-chain (hex parts, with the "
         "recovery id and expiry it is bound to)."))
+    chain_recovery_id = models.PositiveBigIntegerField(null=True, blank=True, help_text=(
+        "The wallet config's recovery_id of this request once its recovery_start landed (how an execution by "
+        "someone else is recognised as this request's)."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
