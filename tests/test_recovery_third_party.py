@@ -4,7 +4,8 @@ pending, the new owner key holds ``manage``, the recovery id is the request's) a
 here exactly once: the old passkeys and sessions revoked, the new passkey signs in, the audit record written.
 
 The localnet chain and the real Celery worker carry the start; the sweeps are called by the test (no beat), so
-the stranger's execute lands before any sweep could send one."""
+the stranger's execute lands before any sweep could send one (or, in the second test, before the sweep's own
+signed execute is sent)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ from typing import Any
 import pytest
 from allauth.mfa.models import Authenticator
 from django.core.cache import cache
+from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 from solders.keypair import Keypair
 
 from numpay.core.solana import PreflightFailure, get_chain_client
 from numpay.core.transactions import assemble, compile_message
 from recovery import chain, services
 from recovery.models import RecoveryAttempt, RecoveryEvent, RecoveryRequest
+from recovery.services import execution
+from relayer import outbox
 from tests.helpers import wait_until
 from tests.recovery_support import recovery_outbox
 from tests.test_recovery_execution import _approved, _family, _passkey_login
@@ -114,3 +119,44 @@ def test_an_execution_by_someone_else_is_followed_by_the_hand_over_once(worker_w
     assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
     assert [m.subject for m in recovery_outbox() if m.subject == "Your Numpay account was recovered"] == [
         "Your Numpay account was recovered"]
+
+
+def test_our_execute_refused_after_someone_elses_landed_still_hands_over_once(worker_without_beat: Any,
+                                                                             make_user: Any) -> None:
+    # given a request started on-chain whose timelock has passed, and the sweep's own execute signed (the
+    # request executing) but not sent yet
+    owner, guardians = _family(make_user)
+    request, new_soft = _approved(owner, guardians)
+
+    def started() -> bool:
+        services.guardian_sync_sweep()
+        services.recovery_due_sweep()
+        return RecoveryRequest.objects.get(pk=request.pk).chain_phase == RecoveryRequest.ChainPhase.STARTED
+
+    assert wait_until(started, timeout=90, interval=0.2)
+    request.refresh_from_db()
+    assert wait_until(lambda: timezone.now() >= request.executes_at, timeout=30)
+    client = get_chain_client()
+    with transaction.atomic():
+        locked = RecoveryRequest.objects.select_for_update().select_related("user", "wallet").get(pk=request.pk)
+        locked.status = Status.EXECUTING
+        locked.save(update_fields=["status", "updated_at"])
+        ours = execution.sign_attempt(kind=execution.EXECUTE_OUTBOX, request=locked, blockhash=client.latest_blockhash(),
+                                      number=1, reserve=True, client=client)
+    # when a stranger's recovery_execute lands first, and then ours is sent
+    stranger = Keypair()
+    client.wait_for_confirmation(client.request_airdrop(stranger.pubkey(), 1_000_000_000))
+    assert wait_until(lambda: _execute_as(stranger, request) is None, timeout=30, interval=0.2)
+    outbox.enqueue_send(execution.EXECUTE_OUTBOX, request.pk)
+    # then ours is refused (nothing pending) and the outbox hands the account over all the same, once
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).status != Status.EXECUTING, timeout=30)
+    request.refresh_from_db()
+    assert (request.status, request.chain_phase) == (Status.EXECUTED, RecoveryRequest.ChainPhase.EXECUTED)
+    ours.refresh_from_db()
+    assert ours.status == RecoveryAttempt.Status.FAILED
+    assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == [
+        "Recovered passkey"]
+    assert _passkey_login(Client(), new_soft) == 200
+    assert services.recovery_due_sweep(now=request.created_at + timedelta(days=30)) == 0
+    assert RecoveryEvent.objects.filter(request=request, kind="chain_executed_elsewhere").count() == 1
+    assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
