@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from allauth.account.models import EmailAddress
 
 from recovery import services
@@ -120,3 +122,33 @@ def start_collecting(owner: Person, *, client_key: str = "198.51.100.7") -> tupl
     new_soft = BrowserAuthenticator()
     request = services.recovery_passkey_register(token=token, credential=new_soft.create(options["publicKey"]))
     return request, token, new_soft
+
+
+@pytest.fixture
+def worker_without_beat(celery_worker_session: Any, tokens: Any) -> Iterator[Any]:
+    """The session's real Celery worker (it sends and confirms the outbox's transactions) without beat: the test
+    decides when the recovery sweeps run (:func:`sweep_until_started`). At the end, the worker finishes what it
+    runs. Import it into the test module to use it."""
+    from celery.worker import state as worker_state
+
+    from tests.helpers import wait_until
+
+    yield celery_worker_session
+    wait_until(lambda: not worker_state.active_requests and not worker_state.reserved_requests,
+               timeout=30, interval=0.05)
+
+
+def sweep_until_started(request: RecoveryRequest, *, timeout: float = 90) -> bool:
+    """Run the guardian sync and recovery sweeps (as beat would) until ``request`` is pending on-chain (its
+    ``recovery_start`` landed, the guardian set written first): the worker lands what they submit.
+
+    :returns: whether it started within ``timeout`` seconds.
+    """
+    from tests.helpers import wait_until
+
+    def started() -> bool:
+        services.guardian_sync_sweep()
+        services.recovery_due_sweep()
+        return RecoveryRequest.objects.get(pk=request.pk).chain_phase == RecoveryRequest.ChainPhase.STARTED
+
+    return bool(wait_until(started, timeout=timeout, interval=0.2))

@@ -9,7 +9,6 @@ signed execute is sent)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from recovery.models import RecoveryAttempt, RecoveryEvent, RecoveryRequest
 from recovery.services import execution
 from relayer import outbox
 from tests.helpers import wait_until
-from tests.recovery_support import recovery_outbox
+from tests.recovery_support import recovery_outbox, sweep_until_started, worker_without_beat  # noqa: F401
 from tests.test_recovery_execution import _approved, _family, _passkey_login
 from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
 from wallets.smart import wallet_config_read
@@ -43,17 +42,6 @@ def _short_delays(settings: Any, chain_setup: Any) -> None:
     settings.NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS = 0
     settings.NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS = 1
     settings.NUMPAY_RECOVERY_DEFAULT_TIMELOCK_SECONDS = 2
-
-
-@pytest.fixture
-def worker_without_beat(celery_worker_session: Any, tokens: Any) -> Iterator[Any]:
-    """The session's real worker (it sends and confirms the outbox's transactions), without beat: the test
-    decides when the recovery sweeps run. At the end, the worker finishes what it runs."""
-    from celery.worker import state as worker_state
-
-    yield celery_worker_session
-    wait_until(lambda: not worker_state.active_requests and not worker_state.reserved_requests,
-               timeout=30, interval=0.05)
 
 
 def _execute_as(stranger: Keypair, request: RecoveryRequest) -> int | None:
@@ -72,8 +60,8 @@ def _execute_as(stranger: Keypair, request: RecoveryRequest) -> int | None:
     return None
 
 
-def test_an_execution_by_someone_else_is_followed_by_the_hand_over_once(worker_without_beat: Any,
-                                                                       make_user: Any) -> None:
+@pytest.mark.usefixtures("worker_without_beat")
+def test_an_execution_by_someone_else_is_followed_by_the_hand_over_once(make_user: Any) -> None:
     # given an owner signed in somewhere, 2 of 3 guardians approved, and the request started on-chain (the
     # guardian set written first) by sweeps run here
     owner, guardians = _family(make_user)
@@ -81,12 +69,7 @@ def test_an_execution_by_someone_else_is_followed_by_the_hand_over_once(worker_w
     old_session.force_login(owner.user)
     request, new_soft = _approved(owner, guardians)
 
-    def started() -> bool:
-        services.guardian_sync_sweep()
-        services.recovery_due_sweep()
-        return RecoveryRequest.objects.get(pk=request.pk).chain_phase == RecoveryRequest.ChainPhase.STARTED
-
-    assert wait_until(started, timeout=90, interval=0.2)
+    assert sweep_until_started(request)
     request.refresh_from_db()
     client = get_chain_client()
     pending = wallet_config_read(client=client, wallet=request.wallet)
@@ -121,19 +104,14 @@ def test_an_execution_by_someone_else_is_followed_by_the_hand_over_once(worker_w
         "Your Numpay account was recovered"]
 
 
-def test_our_execute_refused_after_someone_elses_landed_still_hands_over_once(worker_without_beat: Any,
-                                                                             make_user: Any) -> None:
+@pytest.mark.usefixtures("worker_without_beat")
+def test_our_execute_refused_after_someone_elses_landed_still_hands_over_once(make_user: Any) -> None:
     # given a request started on-chain whose timelock has passed, and the sweep's own execute signed (the
     # request executing) but not sent yet
     owner, guardians = _family(make_user)
     request, new_soft = _approved(owner, guardians)
 
-    def started() -> bool:
-        services.guardian_sync_sweep()
-        services.recovery_due_sweep()
-        return RecoveryRequest.objects.get(pk=request.pk).chain_phase == RecoveryRequest.ChainPhase.STARTED
-
-    assert wait_until(started, timeout=90, interval=0.2)
+    assert sweep_until_started(request)
     request.refresh_from_db()
     assert wait_until(lambda: timezone.now() >= request.executes_at, timeout=30)
     client = get_chain_client()

@@ -10,7 +10,9 @@ moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, c
    time (each bumps the nonce: one signed against a nonce that has moved is dropped and the guardian asked
    again). ``executes_at`` is set from the chain's own once its approvals reach the threshold;
 2. a request whose timelock has passed (``executes_at <= now``) gets its **execute** and moves to
-   ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`);
+   ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`). The execute is
+   permissionless on-chain: when someone else's landed first (:func:`chain_executed`), the sweep sends none
+   and hands over at once, and an execute of ours then refused hands over all the same;
 3. a request started on-chain one of whose guardians withdrew with their passkey gets that guardian's
    **withdraw** (``recovery_withdraw`` approved by the guardian's passkey), before anything else: the chain
    clears the guardian's bit and stops its clock below the threshold; the approval is withdrawn here when it
