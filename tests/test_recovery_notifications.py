@@ -6,6 +6,8 @@ with backoff on transient failures (a lost connection, SMTP 4xx) and only on tho
 
 from __future__ import annotations
 
+import smtplib
+import socket
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from django.db import transaction
 
 from recovery.models import RecoveryEmail
 from recovery.services import recovery_start
-from recovery.services.common import email_on_commit
+from recovery.services.common import _is_transient, email_on_commit
 from recovery.tasks import recovery_email_deliver
 from tests import email_backends
 from tests.helpers import wait_until
@@ -123,3 +125,19 @@ def test_retries_are_bounded(celery_worker: Any, settings: Any) -> None:
     assert email.error == "SMTPServerDisconnected: Connection unexpectedly closed"
     assert email_backends.tries == ["disconnect"] * 3
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(("error", "is_transient"), [
+    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True),
+    (smtplib.SMTPResponseException(451, b"4.3.0 try again later"), True),
+    (smtplib.SMTPResponseException(554, b"5.7.1 rejected"), False),
+    (smtplib.SMTPRecipientsRefused({"a@example.com": (452, b"4.2.2 mailbox full")}), True),
+    (smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 no such user")}), False),
+    (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), False),
+    (smtplib.SMTPNotSupportedError("STARTTLS"), False),
+    (ConnectionRefusedError(111, "Connection refused"), True),
+    (TimeoutError("timed out"), True),
+    (socket.gaierror(-3, "Temporary failure in name resolution"), True),
+])
+def test_which_send_failures_are_retried(error: Exception, is_transient: bool) -> None:
+    assert _is_transient(error) is is_transient

@@ -83,13 +83,16 @@ class EmailTransientError(Exception):
 
 
 def _is_transient(error: Exception) -> bool:
-    """Whether a send failure may pass on a later try: a lost or refused connection, a timeout, or an SMTP
-    4xx reply (RFC 5321 section 4.2.1: transient negative completion). Everything else is terminal."""
+    """Whether a send failure may pass on a later try: an SMTP 4xx reply (RFC 5321 section 4.2.1: transient
+    negative completion), a dropped SMTP connection, or a network error (refused, reset, unreachable, name
+    resolution, timeout). Other SMTP errors (5xx, an unsupported command) are terminal."""
     if isinstance(error, smtplib.SMTPResponseException):
         return 400 <= error.smtp_code < 500
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(400 <= code < 500 for code, _message in error.recipients.values())
-    return isinstance(error, smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError)
+    if isinstance(error, smtplib.SMTPServerDisconnected):
+        return True
+    return not isinstance(error, smtplib.SMTPException) and isinstance(error, OSError)
 
 
 def recovery_email_deliver(*, email_id: int, is_last_attempt: bool) -> str:
