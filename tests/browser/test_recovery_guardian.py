@@ -85,8 +85,9 @@ def test_a_guardian_accepts_approves_and_the_requester_sees_the_count(browser: A
     assert "asks you to be one of their guardians" in friend_page.inner_text("main")
     assert _serious(friend_page, axe) == []
     # and accepts with their passkey
-    with friend_page.expect_navigation():
+    with friend_page.expect_response("**/api/v1/recovery/invitations/*/accept") as accepted:
         friend_page.click("text=Accept with my passkey")
+    assert accepted.value.ok, accepted.value.text()
     friend_page.wait_for_url(f"{base}/recovery/")
     # then they are the owner's guardian with that passkey (its P-256 key as their on-chain authority), counting
     # once the change delay (0 here) has passed
@@ -104,9 +105,11 @@ def test_a_guardian_accepts_approves_and_the_requester_sees_the_count(browser: A
     requester_page.click("main form button[type=submit]")
     requester_page.wait_for_url(f"{base}/recovery/verify/")
     requester_page.fill("#code", last_code("page-owner@example.com"))
-    requester_page.click("main form button[type=submit]")
-    with requester_page.expect_navigation():
+    with requester_page.expect_navigation():  # the new passkey page, loaded (its script listens before we click)
+        requester_page.click("main form button[type=submit]")
+    with requester_page.expect_response("**/api/v1/recovery/requests/passkey") as registered:
         requester_page.click("[data-testid=recovery-new-passkey]")
+    assert registered.value.status == 200, registered.value.text()
     requester_page.wait_for_url(f"{base}/recovery/status/")
     request = RecoveryRequest.objects.get(user=owner.user)
     assert request.status == Status.COLLECTING
@@ -125,8 +128,10 @@ def test_a_guardian_accepts_approves_and_the_requester_sees_the_count(browser: A
     assert status.inner_text() == "1 of 3 guardians approved; 2 approvals are needed."
     assert _serious(friend_page, axe) == []
     # and approves with their passkey
-    with friend_page.expect_navigation():
+    with friend_page.expect_navigation(), friend_page.expect_response(
+            f"**/api/v1/recovery/requests/{request.id}/approve") as approved:  # then the page reloads itself
         friend_page.click("text=Approve with my passkey")
+    assert approved.value.status == 201, approved.value.text()
     # then the page shows the count updated and the timelock running, and offers to withdraw
     request.refresh_from_db()
     assert request.status == Status.TIMELOCKED
