@@ -16,6 +16,7 @@ from .models import (
     GuardianInvitation,
     RecoveryApproval,
     RecoveryAttempt,
+    RecoveryEmail,
     RecoveryEvent,
     RecoveryRequest,
     RecoverySetup,
@@ -132,6 +133,24 @@ class GuardianInvitationAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("owner__email", "email")
     fields = ("owner", "email", "status", "expires_at", "accepted_by", "accepted_at", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):  # noqa: ANN001, ANN201
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # noqa: ANN001, ANN201
+        return False
+
+
+@admin.register(RecoveryEmail)
+class RecoveryEmailAdmin(admin.ModelAdmin):
+    """Delivery of recovery emails (queued, sent, failed with the reason); the text is not shown (codes, cancel
+    links)."""
+
+    list_display = ("recipient", "subject", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status",)
+    search_fields = ("recipient",)
+    fields = ("recipient", "subject", "status", "attempts", "error", "created_at", "sent_at")
     readonly_fields = fields
 
     def has_add_permission(self, request):  # noqa: ANN001, ANN201

@@ -70,5 +70,25 @@ class RecoverySettings:
         """How many due recoveries one sweep takes (default 20)."""
         return setting("NUMPAY_RECOVERY_SWEEP_BATCH", 20, cast=int)
 
+    @property
+    def EMAIL_MAX_RETRIES(self) -> int:  # noqa: N802
+        """How many times a recovery email whose send failed for a transient reason (connection, timeout,
+        SMTP 4xx) is retried before it ends ``failed`` (default 5)."""
+        return setting("NUMPAY_RECOVERY_EMAIL_MAX_RETRIES", 5, cast=int)
+
+    @property
+    def EMAIL_RETRY_BACKOFF_SECONDS(self) -> float:  # noqa: N802
+        """First retry delay of a recovery email in seconds, doubled at each retry (capped at 5 minutes)."""
+        return setting("NUMPAY_RECOVERY_EMAIL_RETRY_BACKOFF_SECONDS", 5.0, cast=float)
+
+    @property
+    def KEEP_EMAIL_BODIES(self) -> bool:  # noqa: N802
+        """Whether sent recovery emails keep their text (codes, cancel links) in their row: only when nothing
+        leaves the machine (the development outbox, or Django's in-memory test backend)."""
+        from django.conf import settings
+
+        return settings.EMAIL_BACKEND in ("accounts.outbox.OutboxEmailBackend",
+                                          "django.core.mail.backends.locmem.EmailBackend")
+
 
 app_settings = RecoverySettings()

@@ -206,6 +206,9 @@ class RecoveryRequest(models.Model):
     chain_cancel_approval = models.JSONField(null=True, blank=True, help_text=(
         "Protected mode: the owner's passkey assertion approving recovery_cancel on-chain (hex parts, with the "
         "recovery id and expiry it is bound to)."))
+    chain_recovery_id = models.PositiveBigIntegerField(null=True, blank=True, help_text=(
+        "The wallet config's recovery_id of this request once its recovery_start landed (how an execution by "
+        "someone else is recognised as this request's)."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -323,3 +326,35 @@ class GuardianSyncAttempt(OutboxAttempt):
 
     def __str__(self) -> str:
         return f"guardian sync of {self.setup_id} attempt {self.number}"
+
+
+class RecoveryEmail(models.Model):
+    """One recovery email, stored with the change that causes it and sent by the worker after commit
+    (:func:`recovery.tasks.recovery_email_deliver`, which carries only this row's id: codes and cancel links
+    never travel through the broker). A transient failure retries with backoff; the row says what happened.
+    Once sent (or failed) the body is erased, unless nothing leaves the machine
+    (``recovery.app_settings.KEEP_EMAIL_BODIES``).
+
+    :ivar attempts: sends tried so far.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    recipient = models.EmailField(max_length=320)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"recovery email to {self.recipient} ({self.status})"

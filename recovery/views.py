@@ -117,10 +117,8 @@ def _chain_approve_needed(recovery: RecoveryRequest, guardian: Any, approval: An
 @login_required
 def approve(request: HttpRequest, request_id: str) -> HttpResponse:
     """A guardian's approval page: who asks, the status, approve with your passkey (JS) or withdraw."""
-    recovery = RecoveryRequest.objects.select_related("user").filter(pk=request_id).first()
-    if recovery is None:
-        raise ApplicationError("recovery_request_not_found")
-    guardian = services.guardian_of(request=recovery, user=request.user)
+    recovery, guardian = services.guardian_request(request_id=request_id, user=request.user,
+                                                   refuse_while_starting=False)
     approval = recovery.approvals.filter(guardian=guardian, withdrawn_at__isnull=True).first()
     approved = approval is not None
     return render(request, "recovery/approve.html", {

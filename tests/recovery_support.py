@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from allauth.account.models import EmailAddress
-from django.core import mail
 
 from recovery import services
-from recovery.models import Guardian, GuardianInvitation, RecoveryRequest
+from recovery.models import Guardian, GuardianInvitation, RecoveryEmail, RecoveryRequest
 from recovery.passkeys import passkey_install, registration_begin, registration_complete, request_options
 from tests.webauthn_support import SoftAuthenticator
 
@@ -33,6 +34,23 @@ class Person:
 
     user: Any
     soft: SoftAuthenticator
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    """A recovery email as its row holds it (the fields tests read of ``django.core.mail`` messages)."""
+
+    to: list[str]
+    subject: str
+    body: str
+
+
+def recovery_outbox() -> list[QueuedEmail]:
+    """Every recovery email stored so far, oldest first: they are committed with the change that causes
+    them and sent by the worker (``tests/test_recovery_notifications.py`` proves the sending), so a test
+    without a worker reads what was queued here."""
+    return [QueuedEmail(to=[email.recipient], subject=email.subject, body=email.body)
+            for email in RecoveryEmail.objects.order_by("id")]
 
 
 def person(make_user: Any, email: str) -> Person:
@@ -61,7 +79,7 @@ def owner_sign(owner: Person, *, action: str, subject: str) -> dict[str, Any]:
 
 def invitation_token(email: str) -> str:
     """The token of the last invitation link emailed to ``email``."""
-    for message in reversed(mail.outbox):
+    for message in reversed(recovery_outbox()):
         if email in message.to and "/recovery/invitations/" in message.body:
             return re.search(r"/recovery/invitations/([\w-]+)/", message.body).group(1)
     raise AssertionError(f"no invitation emailed to {email}")
@@ -87,7 +105,7 @@ def add_guardian(owner: Person, guardian: Person, *, activate: bool = True) -> G
 
 def last_code(to: str) -> str:
     """The recovery code last sent to ``to`` (email)."""
-    for message in reversed(mail.outbox):
+    for message in reversed(recovery_outbox()):
         if to in message.to and "recovery code is" in message.body:
             return re.search(r"recovery code is (\d{6})", message.body).group(1)
     raise AssertionError(f"no recovery code emailed to {to}")
@@ -104,3 +122,33 @@ def start_collecting(owner: Person, *, client_key: str = "198.51.100.7") -> tupl
     new_soft = BrowserAuthenticator()
     request = services.recovery_passkey_register(token=token, credential=new_soft.create(options["publicKey"]))
     return request, token, new_soft
+
+
+@pytest.fixture
+def worker_without_beat(celery_worker_session: Any, tokens: Any) -> Iterator[Any]:
+    """The session's real Celery worker (it sends and confirms the outbox's transactions) without beat: the test
+    decides when the recovery sweeps run (:func:`sweep_until_started`). At the end, the worker finishes what it
+    runs. Import it into the test module to use it."""
+    from celery.worker import state as worker_state
+
+    from tests.helpers import wait_until
+
+    yield celery_worker_session
+    wait_until(lambda: not worker_state.active_requests and not worker_state.reserved_requests,
+               timeout=30, interval=0.05)
+
+
+def sweep_until_started(request: RecoveryRequest, *, timeout: float = 90) -> bool:
+    """Run the guardian sync and recovery sweeps (as beat would) until ``request`` is pending on-chain (its
+    ``recovery_start`` landed, the guardian set written first): the worker lands what they submit.
+
+    :returns: whether it started within ``timeout`` seconds.
+    """
+    from tests.helpers import wait_until
+
+    def started() -> bool:
+        services.guardian_sync_sweep()
+        services.recovery_due_sweep()
+        return RecoveryRequest.objects.get(pk=request.pk).chain_phase == RecoveryRequest.ChainPhase.STARTED
+
+    return bool(wait_until(started, timeout=timeout, interval=0.2))

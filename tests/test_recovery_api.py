@@ -10,14 +10,13 @@ import uuid
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.core.cache import cache
 from django.test import Client
 
 from payments.models import Payment
 from recovery import services
 from recovery.models import Guardian, GuardianInvitation, RecoveryApproval, RecoveryRequest
-from tests.recovery_support import add_guardian, invitation_token, last_code, person, start_collecting
+from tests.recovery_support import add_guardian, invitation_token, last_code, person, recovery_outbox, start_collecting
 from tests.webauthn_support import SoftAuthenticator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -184,4 +183,4 @@ def test_operators_may_freeze_but_the_admin_cannot_approve(family: dict[str, Any
     assert b"approve" not in changelist.content.lower().split(b'name="action"')[1][:500]
     client.post("/admin/recovery/recoveryrequest/", {"action": "freeze", "_selected_action": [str(request.id)]})
     assert RecoveryRequest.objects.get().status == Status.FROZEN
-    assert mail.outbox[-1].subject == "A recovery of your Numpay account was stopped"
+    assert recovery_outbox()[-1].subject == "A recovery of your Numpay account was stopped"

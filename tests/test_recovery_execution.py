@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from allauth.mfa.models import Authenticator
-from django.core import mail
 from django.core.cache import cache
 from django.db import connections, transaction
 from django.test import Client
@@ -34,7 +33,7 @@ from recovery.services.common import locked_wallet
 from relayer import outbox
 from tests.helpers import wait_until
 from tests.races import postgresql_only, wait_for_lock_waiters
-from tests.recovery_support import add_guardian, owner_sign, person, sign, start_collecting
+from tests.recovery_support import add_guardian, owner_sign, person, recovery_outbox, sign, start_collecting
 from wallets.models import Wallet
 from wallets.program import ProgramErrorCode
 from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
@@ -162,7 +161,7 @@ def test_a_full_recovery_by_worker_and_beat(celery_worker: Any, make_user: Any, 
     # the new passkey signs in; the old one is refused
     assert _passkey_login(type(client)(), owner.soft) == 400
     assert _passkey_login(client, new_soft) == 200
-    assert any(m.subject == "Your Numpay account was recovered" for m in mail.outbox)
+    assert any(m.subject == "Your Numpay account was recovered" for m in recovery_outbox())
 
 
 def _send_signed(instructions: list[Any], *, wallet: Any | None = None) -> int | None:
@@ -301,7 +300,7 @@ def test_a_protected_withdrawal_after_the_start_asks_the_owners_passkey_to_stop_
     _withdraw_with_passkey(request, guardians[1])
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "stuck", timeout=60)
     assert not RecoveryAttempt.objects.filter(request=request, phase="cancel").exists()
-    assert any(m.subject == "Stop the recovery of your wallet with your passkey" for m in mail.outbox)
+    assert any(m.subject == "Stop the recovery of your wallet with your passkey" for m in recovery_outbox())
     # then the owner's passkey stops it on-chain
     options = services.recovery_cancel_options(request_id=request.id)
     services.recovery_cancel(request_id=request.id, credential=owner.soft.get(options["publicKey"]))
@@ -454,7 +453,7 @@ def test_a_withdrawal_signed_against_a_moved_nonce_is_never_sent(celery_worker: 
     # asked again, and their approval still counts here as on-chain
     assert list(RecoveryAttempt.objects.filter(request=request, phase="withdraw").values_list("status", flat=True)) == [
         "landed"]
-    assert any(m.subject == "Withdraw your recovery approval again" for m in mail.outbox)
+    assert any(m.subject == "Withdraw your recovery approval again" for m in recovery_outbox())
     config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
     assert len(config.recovery_approving_slots) == 1
     request.refresh_from_db()
@@ -601,7 +600,7 @@ def test_a_threshold_of_three_starts_with_two_and_the_third_guardian_approves_on
     assert request.executes_at is None
     assert list(RecoveryAttempt.objects.filter(request=request, phase="start").values_list("status", flat=True)) == [
         "landed"]
-    asked = [m for m in mail.outbox if m.subject == "One more step: approve on the wallet"]
+    asked = [m for m in recovery_outbox() if m.subject == "One more step: approve on the wallet"]
     assert [m.to for m in asked] == [[guardians[2].user.email]]
     # nothing is asked of a guardian the chain counts, nor of one who has not approved here
     assert services.recovery_approve_options(request_id=request.id, user=guardians[0].user) is None
@@ -654,7 +653,7 @@ def test_two_further_approvals_signed_at_one_nonce_land_one_after_another(celery
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "started", timeout=60)
     started = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
     assert (started.guardian_threshold, len(started.recovery_approving_slots)) == (4, 2)
-    asked = sorted(m.to[0] for m in mail.outbox if m.subject == "One more step: approve on the wallet")
+    asked = sorted(m.to[0] for m in recovery_outbox() if m.subject == "One more step: approve on the wallet")
     assert asked == sorted(g.user.email for g in guardians[2:4])
     # when both further guardians sign recovery_approve at the same nonce
     credentials = {}
@@ -669,7 +668,7 @@ def test_two_further_approvals_signed_at_one_nonce_land_one_after_another(celery
                       timeout=60)
     assert list(RecoveryAttempt.objects.filter(request=request, phase="approve").values_list("status", flat=True)) == [
         "landed"]
-    again = [m.to[0] for m in mail.outbox if m.subject == "Approve the recovery again with your passkey"]
+    again = [m.to[0] for m in recovery_outbox() if m.subject == "Approve the recovery again with your passkey"]
     assert len(again) == 1
     config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
     assert (len(config.recovery_approving_slots), config.recovery_executes_at, config.nonce) == (3, 0, started.nonce + 1)

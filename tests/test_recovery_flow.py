@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 from allauth.mfa.models import Authenticator
-from django.core import mail
 from django.core.cache import cache
 from django.utils import timezone
 
 from numpay.core.errors import ApplicationError
 from recovery import digests, services
 from recovery.models import Guardian, GuardianInvitation, RecoveryApproval, RecoveryEvent, RecoveryRequest
-from tests.recovery_support import add_guardian, last_code, owner_sign, person, sign, start_collecting
+from tests.recovery_support import add_guardian, last_code, owner_sign, person, recovery_outbox, sign, start_collecting
 
 Status = RecoveryRequest.Status
 #: committed transactions: notifications are sent on commit, as in production
@@ -73,7 +72,7 @@ def test_inviting_without_the_owners_passkey_is_refused_and_nothing_is_sent(make
     _refused("owner_passkey_required",
              lambda: services.guardian_invite(owner=owner.user, email="x@example.com", credential=credential))
     assert not GuardianInvitation.objects.exists()
-    assert not mail.outbox
+    assert not recovery_outbox()
 
 
 def test_an_owner_passkey_challenge_is_single_use(make_user: Any) -> None:
@@ -127,18 +126,18 @@ def test_a_request_is_proven_by_code_and_holds_the_new_passkey_pending(family: d
     # the new passkey is not the account's yet
     assert Authenticator.objects.filter(user=owner.user).count() == 1
     # the guardians were asked, the owner told with a cancel link
-    bodies = {m.to[0]: m.body for m in mail.outbox}
+    bodies = {m.to[0]: m.body for m in recovery_outbox()}
     assert all(f"/recovery/approve/{request.id}/" in bodies[g.user.email] for g in family["guardians"])
-    assert any("/recovery/cancel/" in m.body and m.to == [owner.user.email] for m in mail.outbox)
+    assert any("/recovery/cancel/" in m.body and m.to == [owner.user.email] for m in recovery_outbox())
 
 
 def test_starting_reveals_nothing_about_accounts(family: dict[str, Any]) -> None:
     # given an unknown email: a token all the same, and nothing created or sent
-    sent = len(mail.outbox)
+    sent = len(recovery_outbox())
     token = services.recovery_start(identifier="nobody@example.com", client_key="203.0.113.1")
     assert token
     assert not RecoveryRequest.objects.exists()
-    assert len(mail.outbox) == sent
+    assert len(recovery_outbox()) == sent
     _refused("recovery_code_invalid", lambda: services.recovery_code_verify(token=token, code="123456"))
 
 
@@ -160,7 +159,7 @@ def test_one_open_request_per_wallet(family: dict[str, Any]) -> None:
     start_collecting(owner)
     services.recovery_start(identifier=owner.user.email, client_key="203.0.113.3")
     assert RecoveryRequest.objects.count() == 1
-    assert "already under way" in mail.outbox[-1].body
+    assert "already under way" in recovery_outbox()[-1].body
 
 
 def test_starting_is_rate_limited_per_account(family: dict[str, Any]) -> None:

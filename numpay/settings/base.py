@@ -167,6 +167,8 @@ LOGOUT_REDIRECT_URL = "landing"
 
 # --- email (the development outbox, listed at /dev/outbox/, in dev; SMTP in production) ---
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="accounts.outbox.OutboxEmailBackend")
+# Seconds an SMTP connection may block (connect, each command): a hung server fails the send, which retries.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # Where people reach Numpay (links in emails, e.g. "sign up to use it").
 NUMPAY_PUBLIC_URL = env.str("NUMPAY_PUBLIC_URL", default="http://localhost:8000")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Numpay <no-reply@numpay.local>")

@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from numpay.core.api import problems
-from numpay.core.errors import ApplicationError
 
 from .. import digests, selectors, services
 from ..models import RecoveryRequest
@@ -301,8 +300,8 @@ class ApprovalView(APIView):
         200: ApprovalInfoSerializer, **problems("recovery_request_not_found", "recovery_not_guardian",
                                                  "passkey_required")})
     def get(self, request: Request, request_id: str) -> Response:
-        recovery = _request(request_id)
-        services.guardian_of(request=recovery, user=request.user)
+        recovery, _guardian = services.guardian_request(request_id=request_id, user=request.user,
+                                                        refuse_while_starting=False)
         return Response({"account": str(recovery.user), "status": _status(recovery), "options": request_options(
             user=request.user, challenge=digests.approval_challenge(recovery))})
 
@@ -432,11 +431,3 @@ class CancelView(APIView):
                                             credential=data.validated_data.get("credential"),
                                             link=data.validated_data.get("link"))
         return Response(_status(recovery))
-
-
-def _request(request_id: Any) -> RecoveryRequest:
-    """:raises NotFoundError: ``recovery_request_not_found``."""
-    recovery = RecoveryRequest.objects.select_related("user").filter(pk=request_id).first()
-    if recovery is None:
-        raise ApplicationError("recovery_request_not_found")
-    return recovery

@@ -22,6 +22,7 @@ from .guardians import (
 from .owner import recovery_cancel, recovery_cancel_options, recovery_freeze, recovery_hold_check
 from .requests import (
     guardian_of,
+    guardian_request,
     live_approvals,
     recovery_approval_withdraw,
     recovery_approve,
@@ -39,7 +40,8 @@ from .sync import GUARDIAN_SYNC_OUTBOX, guardian_sync_sweep
 __all__ = [
     "GUARDIAN_SYNC_OUTBOX", "guardian_sync_sweep",
     "RECOVERY_OUTBOXES", "cancel_link", "guardian_change_cancel", "guardian_changes_apply",
-    "guardian_invitation_accept", "guardian_invite", "guardian_of", "guardian_remove", "invitation_accept_options",
+    "guardian_invitation_accept", "guardian_invite", "guardian_of", "guardian_remove", "guardian_request",
+    "invitation_accept_options",
     "invitation_by_token", "invitations_expire", "live_approvals", "owner_change_options",
     "recovery_approval_withdraw", "recovery_approve", "recovery_cancel", "recovery_cancel_options",
     "recovery_withdraw_options", "recovery_approve_options", "recovery_chain_approve",

@@ -10,7 +10,9 @@ moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, c
    time (each bumps the nonce: one signed against a nonce that has moved is dropped and the guardian asked
    again). ``executes_at`` is set from the chain's own once its approvals reach the threshold;
 2. a request whose timelock has passed (``executes_at <= now``) gets its **execute** and moves to
-   ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`);
+   ``executing``; when it lands, the account is handed over (:func:`recovery_complete_locked`). The execute is
+   permissionless on-chain: when someone else's landed first (:func:`chain_executed`), the sweep sends none
+   and hands over at once, and an execute of ours then refused hands over all the same;
 3. a request started on-chain one of whose guardians withdrew with their passkey gets that guardian's
    **withdraw** (``recovery_withdraw`` approved by the guardian's passkey), before anything else: the chain
    clears the guardian's bit and stops its clock below the threshold; the approval is withdrawn here when it
@@ -50,6 +52,7 @@ from numpay.core.transactions import assemble, compile_message
 from relayer import outbox
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
+from wallets.program.instructions import PERMISSION_MANAGE
 from wallets.services import wallet_sign
 from wallets.smart import wallet_config_read
 
@@ -238,6 +241,9 @@ def chain_approvals_follow(request: RecoveryRequest, *, client: ChainClient | No
     :raises ChainUnavailableError: the config could not be read.
     """
     config = wallet_config_read(client=client or get_chain_client(), wallet=request.wallet)
+    if config is not None and config.recovery_pending and request.pending_public_key and (
+            bytes(config.recovery_new_owner or b"") == bytes(request.pending_public_key)):
+        request.chain_recovery_id = config.recovery_id  # how an execution by anyone is recognised as ours
     if request.status != Status.TIMELOCKED:
         return
     if config is None or not config.recovery_pending:  # not visible yet: never earlier than the chain's clock
@@ -294,7 +300,38 @@ def _begin_execute(request: RecoveryRequest, *, blockhash: Blockhash, client: Ch
     if request.chain_nonce is None:
         recovery_complete_locked(request, note="keypair wallet: nothing on-chain to change")
         return
+    if chain_executed(request=request, client=client):  # recovery_execute is permissionless: someone was first
+        _complete_executed_on_chain(request, note="recovery_execute landed, sent by someone else")
+        return
     _submit(EXECUTE_OUTBOX, request, blockhash=blockhash, client=client)
+
+
+def chain_executed(*, request: RecoveryRequest, client: ChainClient | None = None) -> bool:
+    """Whether the wallet's config shows ``request`` executed on-chain, by anyone (``recovery_execute`` is
+    permissionless, docs/wallet-program.md): nothing is pending, the config's ``recovery_id`` is the request's
+    (recorded when its start landed; not checked for a request started before it was recorded) and the
+    request's new owner key is an authority holding ``manage`` (the execute's effect).
+
+    :raises ChainUnavailableError: the config could not be read.
+    """
+    if request.chain_nonce is None or not request.pending_public_key:
+        return False
+    config = wallet_config_read(client=client or get_chain_client(), wallet=request.wallet)
+    if config is None or config.recovery_pending:
+        return False
+    if request.chain_recovery_id is not None and config.recovery_id != request.chain_recovery_id:
+        return False
+    entry = config.authority(bytes(request.pending_public_key))
+    return entry is not None and bool(entry.permissions & PERMISSION_MANAGE)
+
+
+def _complete_executed_on_chain(request: RecoveryRequest, *, note: str) -> None:
+    """The chain executed ``request`` (seen by :func:`chain_executed`): settle its sponsorship and hand the
+    account over, once (the caller holds the request's row lock; the request then is ``executed``)."""
+    relayer.sponsorship_settle(reference=request.id, actual_lamports=None)
+    request.chain_phase = Phase.EXECUTED
+    event_record(owner=request.user, request=request, kind="chain_executed_elsewhere", actor="system", note=note)
+    recovery_complete_locked(request, note=note)
 
 
 def _begin_cancel(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
@@ -557,6 +594,14 @@ class ExecuteOutbox(RecoveryPhaseOutbox):
 
     def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
                   slot: int | None, fee_payer_cost: int | None) -> None:
+        try:
+            executed = chain_executed(request=owner)
+        except ChainUnavailableError:  # cannot tell now: failed here, and the sweep's cancel finds it impossible
+            executed = False
+        if executed:  # someone else's recovery_execute landed before ours: the hand-over follows all the same
+            _complete_executed_on_chain(owner, note=f"recovery_execute landed, sent by someone else (ours, "
+                                                    f"{attempt.signature}, found nothing pending)")
+            return
         sentence = _fail(owner, err=err, what="execute")
         owner.status, owner.ended_at, owner.end_reason = Status.FAILED, timezone.now(), sentence[:255]
         owner.save()  # still pending on-chain: the sweep cancels it there (chain_phase stays "started")

@@ -252,6 +252,28 @@ def guardian_of(*, request: RecoveryRequest, user: Any) -> Guardian:
     return guardian
 
 
+def guardian_request(*, request_id: Any, user: Any,
+                     refuse_while_starting: bool = True) -> tuple[RecoveryRequest, Guardian]:
+    """The request ``request_id`` (with its owner and wallet) and ``user``'s active guardianship of its
+    account: the first step of every guardian entry point (page, API, services). Read without locks: the
+    writes re-read under the wallet and request locks (:func:`_locked_open_request`).
+
+    :param refuse_while_starting: refuse while the on-chain ``recovery_start`` is in flight (chain phase
+        ``start``): the on-chain terms a guardian would sign are not known yet. Pages that only show the
+        request pass ``False``.
+    :returns: ``(request, guardian)``.
+    :raises ApplicationError: ``recovery_request_not_found`` (404), ``recovery_not_guardian`` (403),
+        ``recovery_chain_busy`` (409, with ``refuse_while_starting``).
+    """
+    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
+    if request is None:
+        raise ApplicationError("recovery_request_not_found")
+    guardian = guardian_of(request=request, user=user)
+    if refuse_while_starting and request.chain_phase == RecoveryRequest.ChainPhase.START:
+        raise ApplicationError("recovery_chain_busy")
+    return request, guardian
+
+
 def recovery_approve(*, request_id: Any, user: Any, credential: Any) -> RecoveryApproval:
     """``user``, an active guardian of the account, approves with the passkey they are guardian with,
     signing :func:`recovery.digests.approval_challenge` of the request. Reaching the threshold starts the
@@ -346,12 +368,7 @@ def recovery_withdraw_options(*, request_id: Any, user: Any) -> dict[str, Any] |
         ``recovery_chain_busy`` (the start is in flight: the terms are not known yet), ``passkey_required``.
     :raises ChainUnavailableError: the config could not be read.
     """
-    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
-    if request is None:
-        raise ApplicationError("recovery_request_not_found")
-    guardian = guardian_of(request=request, user=user)
-    if request.chain_phase == Phase.START:
-        raise ApplicationError("recovery_chain_busy")
+    request, guardian = guardian_request(request_id=request_id, user=user)
     terms = _guardian_withdraw_terms(request, guardian)
     if terms is None:
         cache.delete(_withdraw_terms_key(request.id, guardian.pk))
@@ -376,12 +393,7 @@ def recovery_approval_withdraw(*, request_id: Any, user: Any, credential: Any = 
         passkey than the guardian's), ``recovery_chain_busy`` (the on-chain state moved meanwhile: ask again).
     :raises ChainUnavailableError: the config could not be read (nothing changed).
     """
-    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
-    if request is None:
-        raise ApplicationError("recovery_request_not_found")
-    guardian = guardian_of(request=request, user=user)
-    if request.chain_phase == Phase.START:
-        raise ApplicationError("recovery_chain_busy")
+    request, guardian = guardian_request(request_id=request_id, user=user)
     seen_phase = request.chain_phase
     chain_approval = None
     needs_chain = _guardian_withdraw_terms(request, guardian) is not None
@@ -444,12 +456,7 @@ def recovery_approve_options(*, request_id: Any, user: Any) -> dict[str, Any] | 
         ``recovery_chain_busy`` (the start is in flight: the terms are not known yet), ``passkey_required``.
     :raises ChainUnavailableError: the config could not be read.
     """
-    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
-    if request is None:
-        raise ApplicationError("recovery_request_not_found")
-    guardian = guardian_of(request=request, user=user)
-    if request.chain_phase == Phase.START:
-        raise ApplicationError("recovery_chain_busy")
+    request, guardian = guardian_request(request_id=request_id, user=user)
     approved = RecoveryApproval.objects.filter(request=request, guardian=guardian, withdrawn_at__isnull=True).exists()
     terms = _guardian_approve_terms(request, guardian) if approved else None
     if terms is None:
@@ -472,12 +479,7 @@ def recovery_chain_approve(*, request_id: Any, user: Any, credential: Any) -> Re
         ``recovery_chain_busy`` (the on-chain state moved meanwhile: ask again).
     :raises ChainUnavailableError: the config could not be read (nothing changed).
     """
-    request = RecoveryRequest.objects.select_related("user", "wallet").filter(pk=request_id).first()
-    if request is None:
-        raise ApplicationError("recovery_request_not_found")
-    guardian = guardian_of(request=request, user=user)
-    if request.chain_phase == Phase.START:
-        raise ApplicationError("recovery_chain_busy")
+    request, guardian = guardian_request(request_id=request_id, user=user)
     terms = cache.get(_approve_terms_key(request.id, guardian.pk))
     if not credential or terms is None:
         raise ApplicationError("guardian_passkey_required")
