@@ -18,13 +18,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from numpay.core import sql
+from numpay.core import rowcache, sql
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount, parse_amount
 from wallets.models import Token, Wallet
 
 from . import policies
-from .models import Payment, SpendingPolicy
+from .models import POLICIES_CACHE, Payment, SpendingPolicy
 
 Scope = SpendingPolicy.Scope
 #: Statuses whose amount counts against the rolling caps: reserved (open) or committed (confirmed).
@@ -68,7 +68,13 @@ def rules_for(*, user: Any, token: Token) -> list[policies.Rules]:
     """Every rule that applies to ``user`` paying in ``token``: the operator's (the most specific level that
     has any, as :func:`operator_policies`), then the user's own (as :func:`own_policy`, when active).
 
-    One query for all levels (the payment-creating transaction runs this under the wallet lock)."""
+    One query for all levels, and none while the answer is in the shared cache: every payment reads this, and
+    any write to a policy, a group or a user's group membership forgets every cached answer at once in every
+    process (:data:`POLICIES_CACHE`, :mod:`numpay.core.rowcache`; receivers in ``PaymentsConfig.ready``)."""
+    return rowcache.cached(POLICIES_CACHE, f"{user.pk}:{token.pk}", lambda: _rules_for(user=user, token=token))
+
+
+def _rules_for(*, user: Any, token: Token) -> list[policies.Rules]:
     token_match = Q(token=token) | Q(token__isnull=True)
     candidates = list(SpendingPolicy.objects.filter(
         (Q(is_active=True) & token_match & (Q(scope=Scope.USER, user=user)

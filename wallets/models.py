@@ -15,6 +15,8 @@ from django.db.models.functions import Coalesce
 from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address
 
+from numpay.core import rowcache
+
 
 class Wallet(models.Model):
     """A user's Solana wallet. Exactly one per user (unique constraint on ``user``).
@@ -94,6 +96,14 @@ class WalletKey(models.Model):
         return f"key envelope of {self.wallet_id}"
 
 
+#: :mod:`numpay.core.rowcache` namespace of the cached tokens (``wallets.services.token_get``).
+TOKENS_CACHE = "tokens"
+
+
+class TokenQuerySet(rowcache.InvalidatingQuerySet):
+    rowcache_namespace = TOKENS_CACHE
+
+
 class Token(models.Model):
     """A token Numpay shows and moves on one cluster. SOL is native (no mint, 9 decimals).
 
@@ -117,6 +127,8 @@ class Token(models.Model):
         null=True, blank=True, help_text="Base units of this token charged to the sender when a payment must open a "
         "token account for an address outside Numpay (the fee payer pays its rent in SOL). Empty: such payments "
         "are refused; 0: Numpay sponsors the rent.")
+
+    objects = TokenQuerySet.as_manager()
 
     class Meta:
         ordering = ("position", "symbol")
