@@ -31,7 +31,8 @@ two live attempts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -85,6 +86,23 @@ class OutboxKind:
     def lock(self, owner_id: Any) -> Model | None:
         """The owner row locked ``FOR UPDATE`` (with what the hooks need), or ``None``."""
         raise NotImplementedError
+
+    def lock_many(self, owner_ids: Sequence[Any]) -> dict[Any, Model]:
+        """Owners locked for :func:`record_outcomes`, by id, with what ``on_landed`` / ``on_failed`` need; an
+        owner another transaction holds may be left out (it is re-read in a later round). Default: one
+        :meth:`lock` each, in id order."""
+        locked = {owner_id: self.lock(owner_id) for owner_id in sorted(owner_ids, key=str)}
+        return {owner_id: owner for owner_id, owner in locked.items() if owner is not None}
+
+    @contextmanager
+    def outcomes_batched(self) -> Iterator[None]:
+        """Wraps the hooks of one :func:`record_outcomes` transaction (a kind may write their rows together
+        at the end). Default: nothing."""
+        yield
+
+    def prepare_outcomes(self, steps: Sequence[NextStep], *, client: ChainClient) -> None:
+        """Chain reads the outcome hooks will need, made before :func:`record_outcomes` takes any lock (e.g.
+        into a cache). Default: nothing."""
 
     def is_open(self, owner: Any) -> bool:
         """Whether the owner still waits for an outcome (else every step is a no-op)."""
@@ -353,6 +371,56 @@ def take_step(*, kind: OutboxKind, step: NextStep, client: ChainClient | None = 
         _renew(kind=kind, owner_id=owner.pk, expired_attempt_id=attempt.pk, client=client)
     elif step.kind == "resend" and attempt is not None:
         send(kind=kind, owner=owner, attempt=attempt, client=client)
+
+
+def record_outcomes(*, kind: OutboxKind, steps: Sequence[NextStep], client: ChainClient | None = None) -> int:
+    """Record the outcomes one poller round read (``confirm`` / ``fail`` steps of ``kind``) in one transaction:
+    the chain reads first (each landed transaction's cost to the fee payer, the kind's own
+    :meth:`OutboxKind.prepare_outcomes`), then one lock of every owner (:meth:`OutboxKind.lock_many`), one
+    UPDATE of the landed attempts, and the hooks inside :meth:`OutboxKind.outcomes_batched` (for payments:
+    one INSERT of every event, one settlement of every sponsorship). Each owner is re-checked under its lock:
+    one that moved meanwhile (a pushed ``outbox_check`` landed it first) is left alone.
+
+    If the batch fails as a whole (nothing of it is kept), each outcome is recorded on its own
+    (:func:`take_step`), so one owner cannot hold the others back.
+
+    :returns: how many owners were recorded (those skipped because they moved or were held are not counted).
+    :raises ChainUnavailableError: a chain read failed before anything was written (the next round retries).
+    """
+    client = client or get_chain_client()
+    steps = [step for step in steps if step.kind in ("confirm", "fail")
+             and step.attempt is not None and step.status is not None]
+    if not steps:
+        return 0
+    costs = {step.owner.pk: fee_payer_cost(client, step.attempt.signature) for step in steps}
+    kind.prepare_outcomes(steps, client=client)
+    model = kind.attempt_model
+    try:
+        with transaction.atomic(), kind.outcomes_batched():
+            owners = kind.lock_many([step.owner.pk for step in steps])
+            todo = [(step, owners[step.owner.pk]) for step in steps
+                    if step.owner.pk in owners and kind.is_open(owners[step.owner.pk])]
+            landed = [step.attempt.pk for step, _ in todo if step.kind == "confirm"]
+            if landed:
+                model.objects.filter(pk__in=landed).update(status=OutboxAttempt.Status.LANDED)
+            for step, owner in todo:
+                attempt, status = step.attempt, step.status
+                if step.kind == "confirm":
+                    attempt.status = OutboxAttempt.Status.LANDED  # its other fields are the stored bytes'
+                    kind.on_landed(owner, attempt, status=status, fee_payer_cost=costs[step.owner.pk])
+                else:
+                    model.objects.filter(pk=attempt.pk).update(status=OutboxAttempt.Status.FAILED,
+                                                               error_detail=status.err)
+                    attempt.status, attempt.error_detail = OutboxAttempt.Status.FAILED, status.err
+                    kind.on_failed(owner, attempt, err=status.err, landed=True, slot=status.slot,
+                                   fee_payer_cost=costs[step.owner.pk])
+    except Exception:
+        logger.exception("%s: recording %d outcomes together failed; recording them one by one", kind.name,
+                         len(steps))
+        for step in steps:
+            take_step(kind=kind, step=step, client=client)
+        return len(steps)
+    return len(todo)
 
 
 def _renew(*, kind: OutboxKind, owner_id: Any, expired_attempt_id: int, client: ChainClient) -> None:

@@ -80,7 +80,8 @@ def outbox_submit(kind: str, owner_id: str) -> bool:
 def outbox_poll() -> int:
     """Look at every in-flight submission of every kind in batches (one ``getSignatureStatuses`` per 256)
     every 0.2 s while any is open: record the outcomes it reads (confirm, fail) itself, and hand those with a
-    sending step (re-send, renew) to :func:`outbox_check`. Single-flight: one poller at a time; the beat sweep
+    sending step (re-send, renew) to :func:`outbox_check`. The outcomes of one round are recorded in one
+    transaction per kind (:func:`relayer.outbox.record_outcomes`). Single-flight: one poller at a time; the beat sweep
     restarts it if it stops.
 
     :returns: how many submissions were still in flight (-1: another poller is running).
@@ -102,10 +103,9 @@ def outbox_poll() -> int:
                     # Sending (re-send, renew) in parallel on the worker's threads (one queued check per owner
                     # at a time); outbox_check decides again from fresh reads.
                     enqueue_check(kind.name, str(step.owner.pk))
-            # An outcome read in this round is recorded here, each under its owner's row lock (which re-checks
-            # that the owner is still open): no hand-off, no second read of the same statuses.
-            for step in outcomes:
-                outbox.take_step(kind=kind, step=step)
+            # The outcomes read in this round are recorded here, all in one transaction under their owners' row
+            # locks (which re-check that each is still open): no hand-off, no second read of the same statuses.
+            outbox.record_outcomes(kind=kind, steps=outcomes)
             still_open += len(batch) - len(outcomes)
             # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
             # owner not touched for a while as "the poller stopped".
