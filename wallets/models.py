@@ -58,11 +58,19 @@ class Wallet(models.Model):
     custody = models.CharField(max_length=20, choices=Custody.choices, default=Custody.CUSTODIAL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    last_scanned_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When the deposit scan last looked at this wallet's addresses (empty: never, or since its address "
+        "changed); the scan takes the least recently scanned first."))
 
     class Meta:
         ordering = ("-created_at",)
         constraints = [models.UniqueConstraint(fields=["claim_email"], condition=~Q(claim_email=""),
                                                name="wallets_wallet_claim_email_unique")]
+        indexes = [
+            # the deposit scan's selection (wallets.deposits.deposit_scan): never scanned first, then oldest scan
+            models.Index(F("last_scanned_at").asc(nulls_first=True), F("created_at"),
+                         name="wallets_wallet_scan_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.address
