@@ -97,7 +97,7 @@ class PaymentOutbox(OutboxKind):
     def on_sent(self, owner: Payment, attempt: PaymentAttempt) -> None:
         if owner.status == Status.APPROVED:
             state_machine.transition(owner, Status.SUBMITTED, note=f"attempt {attempt.number} sent")
-            owner.save()
+            owner.save(update_fields=[*state_machine.STATE_FIELDS, "updated_at"])
 
     def on_landed(self, owner: Payment, attempt: PaymentAttempt, *, status: SignatureStatus,
                   fee_payer_cost: int | None) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Case, F, Model, QuerySet, Value, When
 from django.utils import timezone
@@ -169,6 +170,32 @@ def get_kind(name: str) -> OutboxKind:
     return _KINDS[name]
 
 
+#: Seconds a kind counts as "maybe in flight" after a send was queued or the poller last saw one of its owners
+#: in flight (longer than a blockhash lives, ~60-90 s, so a live attempt's owner is always polled).
+ACTIVE_SECONDS = 120
+
+
+def _active_key(kind: OutboxKind) -> str:
+    return f"outbox-kind-active:{kind.name}"
+
+
+def mark_active(kinds_seen: Iterable[OutboxKind]) -> None:
+    """Have the poller look at these kinds for the next :data:`ACTIVE_SECONDS` (a send was queued, an owner
+    was seen in flight, or the sweep found stale ones)."""
+    keys = {_active_key(kind): 1 for kind in kinds_seen}
+    if keys:
+        cache.set_many(keys, timeout=ACTIVE_SECONDS)
+
+
+def active_kinds() -> list[OutboxKind]:
+    """The kinds the poller reads this round: those marked by :func:`mark_active` (one cache read for all).
+    A kind nobody sent for and nothing of which was seen in flight for :data:`ACTIVE_SECONDS` costs the poller
+    nothing; the beat sweep marks any kind with stale owners, so nothing in flight is ever left unwatched."""
+    every = kinds()
+    found = cache.get_many([_active_key(kind) for kind in every])
+    return [kind for kind in every if _active_key(kind) in found]
+
+
 def known_signatures(signatures: Iterable[str]) -> set[str]:
     """Which of ``signatures`` are Numpay's own submissions (any kind, any attempt)."""
     wanted = list(signatures)
@@ -259,6 +286,7 @@ def enqueue_send(kind: OutboxKind, owner_id: Any) -> None:
     """After the current DB transaction commits, send the owner's live attempt (Celery ``chain`` queue)."""
     from .tasks import outbox_submit
 
+    mark_active([kind])
     transaction.on_commit(lambda: outbox_submit.delay(kind.name, str(owner_id)))
 
 

@@ -91,10 +91,12 @@ def outbox_poll() -> int:
         return -1
     still_open = 0
     try:
-        for kind in outbox.kinds():
+        seen = []
+        for kind in outbox.active_kinds():  # kinds with nothing sent for a while cost no query
             batch = list(kind.in_flight()[:POLL_BATCH])
             if not batch:
                 continue
+            seen.append(kind)
             outcomes = []
             for step in outbox.next_steps(kind=kind, owners=batch):
                 if step.kind in ("confirm", "fail"):
@@ -110,6 +112,7 @@ def outbox_poll() -> int:
             # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
             # owner not touched for a while as "the poller stopped".
             kind.touch([owner.pk for owner in batch])
+        outbox.mark_active(seen)
     except ChainUnavailableError:
         logger.warning("outbox poller: chain unavailable; retrying shortly")
         still_open = max(still_open, 1)
@@ -153,8 +156,10 @@ def outbox_sweep(stale_seconds: int = 10) -> int:
     :returns: how many stale in-flight submissions were found.
     """
     cutoff = timezone.now() - timedelta(seconds=stale_seconds)
-    stale = sum(kind.stale_count(older_than=cutoff) for kind in outbox.kinds())
+    counts = {kind: kind.stale_count(older_than=cutoff) for kind in outbox.kinds()}
+    stale = sum(counts.values())
     if stale:
+        outbox.mark_active([kind for kind, count in counts.items() if count])  # the poller looks at them again
         cache.delete(POLLER_SCHEDULED_KEY)  # a lost poller message must not block the next one
         schedule_poller(countdown=0)
     return stale
