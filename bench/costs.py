@@ -4,7 +4,7 @@ and Python CPU, for the create request and every worker step (no load, so the co
 Usage::
 
     .venv/bin/python bench/costs.py [--payments 10] [--slot-ms 400] [--database numpay_costs] \
-        [--redis-dbs 12,13] [--conn-max-age 0]
+        [--redis-dbs 12,13] [--conn-max-age 0] [--batch N]
 
 It drops and re-creates ``--database``, flushes the two Redis DBs of ``--redis-dbs`` (cache, broker), starts
 localnet (temporary ledger, the wallet program at genesis), migrates and bootstraps, then, in this process
@@ -19,6 +19,9 @@ signs up a sender and a recipient through the allauth headless API, funds the se
   at the commitment: it records the outcome, or, before the poller did that itself, hands it over to)
 - ``worker: outbox_check`` (confirm: the payment's state, the attempt, sponsorship settlement; only where the
   poller hands it over).
+
+With ``--batch N`` the payments are made N at a time, each sent, and the N are confirmed by one poller round
+(as under load, where one round sees every payment in flight): that round's cost is shown per payment.
 
 Counted per step: SQL statements Django executed (``connection.execute_wrapper``: SELECT / INSERT /
 UPDATE / DELETE / SAVEPOINT), transactions (each adds a ``BEGIN`` and a ``COMMIT`` round trip with psycopg 3),
@@ -180,7 +183,8 @@ class Meter:
         return execute(sql, params, many, context)
 
     @contextmanager
-    def step(self, name: str):  # noqa: ANN201
+    def step(self, name: str, *, payments: int = 1):  # noqa: ANN201
+        """Attribute the block to ``name``, shared by ``payments`` payments (a poller round of several)."""
         from django.db import connection
 
         counts = self.steps.setdefault(name, Counts())
@@ -197,7 +201,7 @@ class Meter:
             pid = self.backend_pid(connection)
             if pid is not None and pid in self.backend_start:
                 counts.db_cpu += self.backend_cpu(pid) - self.backend_start.pop(pid)
-            counts.runs += 1
+            counts.runs += payments
             self.current = None
 
 
@@ -251,8 +255,8 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
             raise BenchError(f"payment answered {response.status_code}: {response.content[:300]!r}")
         return response.json()["id"]
 
-    def worker(step: str | None, task: Any, *task_args: Any) -> Any:
-        context = meter.step(step) if step else _nothing()
+    def worker(step: str | None, task: Any, *task_args: Any, payments: int = 1) -> Any:
+        context = meter.step(step, payments=payments) if step else _nothing()
         with context:
             result = task.run(*task_args)
             close_old_connections()  # Celery's Django fixup does this after every task
@@ -275,9 +279,31 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
                 return
         raise BenchError(f"payment {payment_id} not confirmed: {Payment.objects.get(pk=payment_id).status}")
 
+    def confirm_together(payment_ids: list[str]) -> None:
+        """Send each, then record all their outcomes in one poller round (``--batch``)."""
+        for payment_id in payment_ids:
+            worker("worker: outbox_submit", relayer_tasks.outbox_submit, "payment", payment_id)
+        for payment_id in payment_ids:
+            chain.wait_for_confirmation(Signature.from_string(Payment.objects.get(pk=payment_id).signature),
+                                        timeout=30)
+        close_old_connections()
+        relayer_tasks.cache.delete(relayer_tasks.POLLER_LOCK_KEY)
+        worker(f"worker: outbox_poll ({len(payment_ids)} a round)", relayer_tasks.outbox_poll,
+               payments=len(payment_ids))
+        left = Payment.objects.filter(pk__in=payment_ids).exclude(status=Payment.Status.CONFIRMED).count()
+        close_old_connections()
+        if left:
+            raise BenchError(f"{left} of {len(payment_ids)} payments not confirmed by one poller round")
+
     log("warm-up payments ...")
     for _ in range(2):
         confirm(pay(None), None)
+    if args.batch > 1:
+        log(f"measuring {args.payments} payments, confirmed {args.batch} per poller round ...")
+        for start in range(0, args.payments, args.batch):
+            confirm_together([pay("web: POST /api/v1/payments") for _ in range(min(args.batch,
+                                                                                   args.payments - start))])
+        return {name: counts.per_run() for name, counts in meter.steps.items()}
     log(f"measuring {args.payments} payments ...")
     profiler = None
     if args.cprofile:
@@ -334,6 +360,8 @@ def main() -> int:
     parser.add_argument("--redis-dbs", default="12,13", type=lambda text: tuple(int(x) for x in text.split(",")),
                         help="Redis DBs CACHE,BROKER (flushed; default 12,13)")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE (default 0)")
+    parser.add_argument("--batch", type=int, default=1, metavar="N",
+                        help="create N payments, then confirm them in one poller round (its cost shared by N)")
     parser.add_argument("--sql", action="store_true", help="print each step's statements (first payment)")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="profile the create requests with cProfile and print the top N functions")

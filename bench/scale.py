@@ -150,7 +150,10 @@ def hot_queries(*, wallet: Any, token: Any, user: Any) -> dict[str, list[str]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from payments.models import Payment
+    from numpay.core import rowcache
+    from numpay.core.solana import get_chain_client
+    from payments.authorization import available_balance
+    from payments.models import POLICIES_CACHE
     from payments.policy_services import payment_policy_decision
     from payments.selectors import wallet_activity_page, wallet_activity_version
     from payments.services import _replay, payments_expire_due
@@ -159,9 +162,8 @@ def hot_queries(*, wallet: Any, token: Any, user: Any) -> dict[str, list[str]]:
     paths = {
         "policy decision (rules + usage)": lambda: payment_policy_decision(
             user=user, wallet=wallet, token=token, amount=10_000, recipient="recipient@scale.example"),
-        "open payments (available_balance)": lambda: list(Payment.objects.filter(
-            wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES).values_list("amount", "network_fee",
-                                                                                      "signature")),
+        "open payments (available_balance)": lambda: available_balance(client=get_chain_client(), wallet=wallet,
+                                                                       token=token),
         "idempotency replay (_replay)": lambda: _replay(user=user, key=str(uuid.uuid4()), fingerprint=""),
         "outbox poller (in_flight)": lambda: list(PaymentOutbox().in_flight()[:256]),
         "expiry sweep (payments_expire_due)": payments_expire_due,
@@ -170,6 +172,7 @@ def hot_queries(*, wallet: Any, token: Any, user: Any) -> dict[str, list[str]]:
     }
     captured: dict[str, list[str]] = {}
     for name, run in paths.items():
+        rowcache.forget(POLICIES_CACHE)  # the policies' query too (cached between payments)
         with CaptureQueriesContext(connection) as queries:
             run()
         captured[name] = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
@@ -373,14 +376,9 @@ def measure_level(args: argparse.Namespace, *, pay: Any, end: Any, decide: Any, 
 
 
 def _scan_selection_sql() -> tuple[str, list[Any]]:
-    from django.db.models import F, OuterRef, Subquery
+    from wallets.deposits import wallets_in_scan_order
 
-    from wallets.models import DepositCursor, Wallet
-
-    last_scanned = DepositCursor.objects.filter(wallet=OuterRef("pk"), address=OuterRef("address")).values("updated_at")
-    queryset = (Wallet.objects.annotate(last_scanned=Subquery(last_scanned[:1]))
-                .order_by(F("last_scanned").asc(nulls_first=True), "created_at")[:50])
-    sql, params = queryset.query.sql_with_params()
+    sql, params = wallets_in_scan_order()[:50].query.sql_with_params()
     return sql, list(params)
 
 
