@@ -108,10 +108,13 @@ def outbox_poll() -> int:
             # The outcomes read in this round are recorded here, all in one transaction under their owners' row
             # locks (which re-check that each is still open): no hand-off, no second read of the same statuses.
             outbox.record_outcomes(kind=kind, steps=outcomes)
+            recorded = {step.owner.pk for step in outcomes}
             still_open += len(batch) - len(outcomes)
             # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
             # owner not touched for a while as "the poller stopped".
-            kind.touch([owner.pk for owner in batch])
+            waiting = [owner.pk for owner in batch if owner.pk not in recorded]  # (the others have ended)
+            if waiting:
+                kind.touch(waiting)
         outbox.mark_active(seen)
     except ChainUnavailableError:
         logger.warning("outbox poller: chain unavailable; retrying shortly")
