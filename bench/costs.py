@@ -39,9 +39,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -52,9 +50,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.payments import HOST, BenchError, check_tcp, flush_redis, log, recreate_database  # noqa: E402
-from localnet.testing import Localnet  # noqa: E402
-from wallets.app_settings import LOCALNET_WALLET_PROGRAM_ID, WALLET_PROGRAM_SO  # noqa: E402
+from bench import inprocess  # noqa: E402
+from bench.payments import BenchError, log  # noqa: E402
 
 
 @dataclass
@@ -356,9 +353,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--payments", type=int, default=10, help="measured payments (default 10)")
     parser.add_argument("--slot-ms", type=int, default=400, help="localnet slot duration (default 400)")
-    parser.add_argument("--database", default="numpay_costs", help="PostgreSQL database, dropped and re-created")
-    parser.add_argument("--redis-dbs", default="12,13", type=lambda text: tuple(int(x) for x in text.split(",")),
-                        help="Redis DBs CACHE,BROKER (flushed; default 12,13)")
+    inprocess.add_arguments(parser, database="numpay_costs")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE (default 0)")
     parser.add_argument("--batch", type=int, default=1, metavar="N",
                         help="create N payments, then confirm them in one poller round (its cost shared by N)")
@@ -367,39 +362,9 @@ def main() -> int:
                         help="profile the create requests with cProfile and print the top N functions")
     args = parser.parse_args()
     try:
-        check_tcp(5432, "PostgreSQL", "Start it (user postgres, trust auth).")
-        check_tcp(6379, "Redis", "Start redis-server.")
-        recreate_database(args.database)
-        cache_db, broker_db = args.redis_dbs
-        flush_redis((cache_db, broker_db))
-        with tempfile.TemporaryDirectory(prefix="numpay-costs-") as work:
-            program_id = os.environ.get("NUMPAY_WALLET_PROGRAM_ID", LOCALNET_WALLET_PROGRAM_ID)
-            chain = Localnet(ledger_dir=Path(work) / "ledger", slot_ms=args.slot_ms,
-                             programs=[(program_id, ROOT / WALLET_PROGRAM_SO)])
-            chain.start()
-            try:
-                for key in [k for k in os.environ if k.startswith(("DJANGO_", "LOCALNET_"))]:
-                    del os.environ[key]
-                os.environ.update({
-                    "DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
-                    "DJANGO_DEBUG": "false",
-                    "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.database}",
-                    "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
-                    "REDIS_URL": f"redis://{HOST}:6379/{cache_db}",
-                    "CELERY_BROKER_URL": f"redis://{HOST}:6379/{broker_db}",
-                    "NUMPAY_WALLET_PROGRAM_ID": program_id,
-                    "SOLANA_RPC_URL": chain.url,
-                    "SOLANA_CLUSTER": "localnet",
-                    "NUMPAY_VAR_DIR": str(Path(work) / "var"),
-                    "API_THROTTLE_USER": "1000000/min",
-                    "API_THROTTLE_FAUCET": "1000000/min",
-                    "RELAYER_DAILY_BUDGET_LAMPORTS": str(10**15),
-                    "LOG_LEVEL": "WARNING",
-                })
-                result = measure(args, chain.url)
-            finally:
-                chain.stop()
-                flush_redis((cache_db, broker_db))
+        with inprocess.environment(name="costs", database=args.database, redis_dbs=args.redis_dbs,
+                                   slot_ms=args.slot_ms, conn_max_age=args.conn_max_age) as chain:
+            result = measure(args, chain.url)
     except BenchError as exc:
         print(f"bench/costs.py: {exc}", file=sys.stderr)
         return 2
