@@ -348,11 +348,12 @@ def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainC
 
 def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None,
           attempt: OutboxAttempt | None = None) -> bool:
-    """Have the endpoint push the live attempt's outcome (``signatureSubscribe``) and queue a check of the
-    owner as soon as it arrives, instead of waiting for the poller's next round (DESIGN.md invariant 5:
-    "batched poller and/or signatureSubscribe"). The pushed check re-decides from fresh reads under the
-    owner's lock like every other; the poller stays scheduled as the fallback and the beat sweep remains
-    the safety net, so a push that never comes costs nothing but its speed-up.
+    """Have the endpoint push the live attempt's outcome (``signatureSubscribe``) and run a poller round as
+    soon as it arrives (``relayer.tasks.poll_now``), instead of waiting for the next scheduled one (DESIGN.md
+    invariant 5: "batched poller and/or signatureSubscribe"). That round reads every in-flight status and
+    records the pushed outcome with the others it finds, each re-checked under its owner's lock; the poller
+    stays scheduled as the fallback and the beat sweep remains the safety net, so a push that never comes
+    costs nothing but its speed-up.
 
     :param attempt: the owner's live attempt when the caller has it (else it is read).
     :returns: whether a push was asked for (``False``: no websocket, or no attempt).
@@ -363,11 +364,9 @@ def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None,
     attempt = attempt or kind.latest_attempt(owner)
     if attempt is None:
         return False
-    from .tasks import enqueue_check
+    from .tasks import poll_now
 
-    kind_name, owner_id = kind.name, str(owner.pk)
-    return client.watch_signature(Signature.from_string(attempt.signature),
-                                  lambda _err, _slot: enqueue_check(kind_name, owner_id))
+    return client.watch_signature(Signature.from_string(attempt.signature), lambda _err, _slot: poll_now())
 
 
 def check(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None) -> Any | None:

@@ -50,6 +50,7 @@ POLLER_SCHEDULED_KEY = "outbox-poller-scheduled"
 POLLER_LOCK_KEY = "outbox-poller-lock"
 POLL_BATCH = 256
 CHECK_QUEUED_KEY = "outbox-check-queued:{}:{}"
+POLL_NOW_KEY = "outbox-poll-now"
 
 
 def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
@@ -81,12 +82,44 @@ def outbox_poll() -> int:
     """Look at every in-flight submission of every kind in batches (one ``getSignatureStatuses`` per 256)
     every 0.2 s while any is open: record the outcomes it reads (confirm, fail) itself, and hand those with a
     sending step (re-send, renew) to :func:`outbox_check`. The outcomes of one round are recorded in one
-    transaction per kind (:func:`relayer.outbox.record_outcomes`). Single-flight: one poller at a time; the beat sweep
-    restarts it if it stops.
+    transaction per kind (:func:`relayer.outbox.record_outcomes`). Single-flight: one poller at a time; the
+    beat sweep restarts it if it stops.
 
     :returns: how many submissions were still in flight (-1: another poller is running).
     """
     cache.delete(POLLER_SCHEDULED_KEY)
+    still_open = poll_round()
+    if still_open > 0:
+        schedule_poller()
+    return still_open
+
+
+def poll_now() -> None:
+    """A signature notification arrived (:func:`relayer.outbox.watch`): run a poller round at once (at most one
+    queued at a time), so the pushed outcome is recorded with every other outcome that round reads instead of
+    by a check of its own. If a round is running already, the next scheduled one (0.2 s) records it."""
+    if cache.add(POLL_NOW_KEY, 1, timeout=2):
+        outbox_poll_now.apply_async()
+
+
+@shared_task(name="relayer.tasks.outbox_poll_now", time_limit=60, soft_time_limit=45, acks_late=False)
+def outbox_poll_now() -> int:
+    """One poller round now (:func:`poll_now`), outside the poller's 0.2 s schedule (which it leaves alone).
+
+    :returns: as :func:`outbox_poll`.
+    """
+    cache.delete(POLL_NOW_KEY)
+    still_open = poll_round()
+    if still_open > 0:
+        schedule_poller()
+    return still_open
+
+
+def poll_round() -> int:
+    """One single-flight round of the poller (see :func:`outbox_poll`).
+
+    :returns: how many submissions were still in flight (-1: another round is running).
+    """
     if not cache.add(POLLER_LOCK_KEY, 1, timeout=55):
         return -1
     still_open = 0
@@ -121,14 +154,14 @@ def outbox_poll() -> int:
         still_open = max(still_open, 1)
     finally:
         cache.delete(POLLER_LOCK_KEY)
-    if still_open:
-        schedule_poller()
     return still_open
 
 
+
+
 def enqueue_check(kind: str, owner_id: str) -> None:
-    """Queue one :func:`outbox_check` of the owner unless one is already queued (from the poller, and from
-    a pushed signature notification: :func:`relayer.outbox.watch`)."""
+    """Queue one :func:`outbox_check` of the owner unless one is already queued (from the poller, for a
+    sending step)."""
     if cache.add(CHECK_QUEUED_KEY.format(kind, owner_id), 1, timeout=10):
         outbox_check.delay(kind, owner_id)
 
