@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -402,7 +403,7 @@ def take_step(*, kind: OutboxKind, step: NextStep, client: ChainClient | None = 
 
 def record_outcomes(*, kind: OutboxKind, steps: Sequence[NextStep], client: ChainClient | None = None) -> int:
     """Record the outcomes one poller round read (``confirm`` / ``fail`` steps of ``kind``) in one transaction:
-    the chain reads first (each landed transaction's cost to the fee payer, the kind's own
+    the chain reads first (each landed transaction's cost to the fee payer, read concurrently; the kind's own
     :meth:`OutboxKind.prepare_outcomes`), then one lock of every owner (:meth:`OutboxKind.lock_many`), one
     UPDATE of the landed attempts, and the hooks inside :meth:`OutboxKind.outcomes_batched` (for payments:
     one INSERT of every event, one settlement of every sponsorship). Each owner is re-checked under its lock:
@@ -419,7 +420,7 @@ def record_outcomes(*, kind: OutboxKind, steps: Sequence[NextStep], client: Chai
              and step.attempt is not None and step.status is not None]
     if not steps:
         return 0
-    costs = {step.owner.pk: fee_payer_cost(client, step.attempt.signature) for step in steps}
+    costs = _fee_payer_costs(client, steps)
     kind.prepare_outcomes(steps, client=client)
     model = kind.attempt_model
     try:
@@ -491,6 +492,21 @@ def _fail(*, kind: OutboxKind, owner_id: Any, attempt_id: int, err: Any, landed:
                                                                 error_detail=err)
         kind.on_failed(owner, kind.attempt_model.objects.get(pk=attempt_id), err=err, landed=landed, slot=slot,
                        fee_payer_cost=fee_payer_cost)
+
+
+#: ``getTransaction`` calls a poller round makes at once (one per outcome): the round's latency is the slowest
+#: one, not their sum.
+COST_READS_AT_ONCE = 8
+
+
+def _fee_payer_costs(client: ChainClient, steps: Sequence[NextStep]) -> dict[Any, int | None]:
+    """:func:`fee_payer_cost` of every step's attempt, by owner id, read concurrently (the client is
+    thread-safe)."""
+    if len(steps) == 1:
+        return {steps[0].owner.pk: fee_payer_cost(client, steps[0].attempt.signature)}
+    with ThreadPoolExecutor(max_workers=min(COST_READS_AT_ONCE, len(steps))) as pool:
+        costs = pool.map(lambda step: fee_payer_cost(client, step.attempt.signature), steps)
+        return {step.owner.pk: cost for step, cost in zip(steps, costs, strict=True)}
 
 
 def fee_payer_cost(client: ChainClient, signature: str) -> int | None:
