@@ -57,6 +57,18 @@ def chain_setup(localnet_node: object, tmp_path_factory: pytest.TempPathFactory)
     overrides.disable()
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_rows() -> None:
+    """Each test has its own database rows: the shared cache's copies of rows (``numpay.core.rowcache``) made
+    by an earlier test are forgotten (a rolled-back test's writes never reach the receivers that would)."""
+    from numpay.core import rowcache
+    from payments.models import POLICIES_CACHE
+    from wallets.models import TOKENS_CACHE
+
+    for namespace in (TOKENS_CACHE, POLICIES_CACHE):
+        rowcache.forget(namespace)
+
+
 @pytest.fixture
 def tokens(chain_setup: dict[str, str], db: None) -> dict[str, object]:
     """SOL and test USDC registered for this test's database."""

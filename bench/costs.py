@@ -4,7 +4,7 @@ and Python CPU, for the create request and every worker step (no load, so the co
 Usage::
 
     .venv/bin/python bench/costs.py [--payments 10] [--slot-ms 400] [--database numpay_costs] \
-        [--redis-dbs 12,13] [--conn-max-age 0]
+        [--redis-dbs 12,13] [--conn-max-age 0] [--batch N]
 
 It drops and re-creates ``--database``, flushes the two Redis DBs of ``--redis-dbs`` (cache, broker), starts
 localnet (temporary ledger, the wallet program at genesis), migrates and bootstraps, then, in this process
@@ -19,6 +19,9 @@ signs up a sender and a recipient through the allauth headless API, funds the se
   at the commitment: it records the outcome, or, before the poller did that itself, hands it over to)
 - ``worker: outbox_check`` (confirm: the payment's state, the attempt, sponsorship settlement; only where the
   poller hands it over).
+
+With ``--batch N`` the payments are made N at a time, each sent, and the N are confirmed by one poller round
+(as under load, where one round sees every payment in flight): that round's cost is shown per payment.
 
 Counted per step: SQL statements Django executed (``connection.execute_wrapper``: SELECT / INSERT /
 UPDATE / DELETE / SAVEPOINT), transactions (each adds a ``BEGIN`` and a ``COMMIT`` round trip with psycopg 3),
@@ -36,9 +39,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -49,9 +50,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.payments import HOST, BenchError, check_tcp, flush_redis, log, recreate_database  # noqa: E402
-from localnet.testing import Localnet  # noqa: E402
-from wallets.app_settings import LOCALNET_WALLET_PROGRAM_ID, WALLET_PROGRAM_SO  # noqa: E402
+from bench import inprocess  # noqa: E402
+from bench.payments import BenchError, log  # noqa: E402
 
 
 @dataclass
@@ -180,7 +180,8 @@ class Meter:
         return execute(sql, params, many, context)
 
     @contextmanager
-    def step(self, name: str):  # noqa: ANN201
+    def step(self, name: str, *, payments: int = 1):  # noqa: ANN201
+        """Attribute the block to ``name``, shared by ``payments`` payments (a poller round of several)."""
         from django.db import connection
 
         counts = self.steps.setdefault(name, Counts())
@@ -197,7 +198,7 @@ class Meter:
             pid = self.backend_pid(connection)
             if pid is not None and pid in self.backend_start:
                 counts.db_cpu += self.backend_cpu(pid) - self.backend_start.pop(pid)
-            counts.runs += 1
+            counts.runs += payments
             self.current = None
 
 
@@ -251,8 +252,8 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
             raise BenchError(f"payment answered {response.status_code}: {response.content[:300]!r}")
         return response.json()["id"]
 
-    def worker(step: str | None, task: Any, *task_args: Any) -> Any:
-        context = meter.step(step) if step else _nothing()
+    def worker(step: str | None, task: Any, *task_args: Any, payments: int = 1) -> Any:
+        context = meter.step(step, payments=payments) if step else _nothing()
         with context:
             result = task.run(*task_args)
             close_old_connections()  # Celery's Django fixup does this after every task
@@ -275,9 +276,31 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
                 return
         raise BenchError(f"payment {payment_id} not confirmed: {Payment.objects.get(pk=payment_id).status}")
 
+    def confirm_together(payment_ids: list[str]) -> None:
+        """Send each, then record all their outcomes in one poller round (``--batch``)."""
+        for payment_id in payment_ids:
+            worker("worker: outbox_submit", relayer_tasks.outbox_submit, "payment", payment_id)
+        for payment_id in payment_ids:
+            chain.wait_for_confirmation(Signature.from_string(Payment.objects.get(pk=payment_id).signature),
+                                        timeout=30)
+        close_old_connections()
+        relayer_tasks.cache.delete(relayer_tasks.POLLER_LOCK_KEY)
+        worker(f"worker: outbox_poll ({len(payment_ids)} a round)", relayer_tasks.outbox_poll,
+               payments=len(payment_ids))
+        left = Payment.objects.filter(pk__in=payment_ids).exclude(status=Payment.Status.CONFIRMED).count()
+        close_old_connections()
+        if left:
+            raise BenchError(f"{left} of {len(payment_ids)} payments not confirmed by one poller round")
+
     log("warm-up payments ...")
     for _ in range(2):
         confirm(pay(None), None)
+    if args.batch > 1:
+        log(f"measuring {args.payments} payments, confirmed {args.batch} per poller round ...")
+        for start in range(0, args.payments, args.batch):
+            confirm_together([pay("web: POST /api/v1/payments") for _ in range(min(args.batch,
+                                                                                   args.payments - start))])
+        return {name: counts.per_run() for name, counts in meter.steps.items()}
     log(f"measuring {args.payments} payments ...")
     profiler = None
     if args.cprofile:
@@ -330,48 +353,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--payments", type=int, default=10, help="measured payments (default 10)")
     parser.add_argument("--slot-ms", type=int, default=400, help="localnet slot duration (default 400)")
-    parser.add_argument("--database", default="numpay_costs", help="PostgreSQL database, dropped and re-created")
-    parser.add_argument("--redis-dbs", default="12,13", type=lambda text: tuple(int(x) for x in text.split(",")),
-                        help="Redis DBs CACHE,BROKER (flushed; default 12,13)")
+    inprocess.add_arguments(parser, database="numpay_costs")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE (default 0)")
+    parser.add_argument("--batch", type=int, default=1, metavar="N",
+                        help="create N payments, then confirm them in one poller round (its cost shared by N)")
     parser.add_argument("--sql", action="store_true", help="print each step's statements (first payment)")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="profile the create requests with cProfile and print the top N functions")
     args = parser.parse_args()
     try:
-        check_tcp(5432, "PostgreSQL", "Start it (user postgres, trust auth).")
-        check_tcp(6379, "Redis", "Start redis-server.")
-        recreate_database(args.database)
-        cache_db, broker_db = args.redis_dbs
-        flush_redis((cache_db, broker_db))
-        with tempfile.TemporaryDirectory(prefix="numpay-costs-") as work:
-            program_id = os.environ.get("NUMPAY_WALLET_PROGRAM_ID", LOCALNET_WALLET_PROGRAM_ID)
-            chain = Localnet(ledger_dir=Path(work) / "ledger", slot_ms=args.slot_ms,
-                             programs=[(program_id, ROOT / WALLET_PROGRAM_SO)])
-            chain.start()
-            try:
-                for key in [k for k in os.environ if k.startswith(("DJANGO_", "LOCALNET_"))]:
-                    del os.environ[key]
-                os.environ.update({
-                    "DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
-                    "DJANGO_DEBUG": "false",
-                    "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.database}",
-                    "DATABASE_CONN_MAX_AGE": str(args.conn_max_age),
-                    "REDIS_URL": f"redis://{HOST}:6379/{cache_db}",
-                    "CELERY_BROKER_URL": f"redis://{HOST}:6379/{broker_db}",
-                    "NUMPAY_WALLET_PROGRAM_ID": program_id,
-                    "SOLANA_RPC_URL": chain.url,
-                    "SOLANA_CLUSTER": "localnet",
-                    "NUMPAY_VAR_DIR": str(Path(work) / "var"),
-                    "API_THROTTLE_USER": "1000000/min",
-                    "API_THROTTLE_FAUCET": "1000000/min",
-                    "RELAYER_DAILY_BUDGET_LAMPORTS": str(10**15),
-                    "LOG_LEVEL": "WARNING",
-                })
-                result = measure(args, chain.url)
-            finally:
-                chain.stop()
-                flush_redis((cache_db, broker_db))
+        with inprocess.environment(name="costs", database=args.database, redis_dbs=args.redis_dbs,
+                                   slot_ms=args.slot_ms, conn_max_age=args.conn_max_age) as chain:
+            result = measure(args, chain.url)
     except BenchError as exc:
         print(f"bench/costs.py: {exc}", file=sys.stderr)
         return 2

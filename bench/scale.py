@@ -38,10 +38,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -50,9 +48,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.payments import HOST, BenchError, check_tcp, flush_redis, log, recreate_database  # noqa: E402
-from localnet.testing import Localnet  # noqa: E402
-from wallets.app_settings import LOCALNET_WALLET_PROGRAM_ID, WALLET_PROGRAM_SO  # noqa: E402
+from bench import inprocess  # noqa: E402
+from bench.payments import BenchError, log  # noqa: E402
 
 TARGET_GROWTH = 1.1
 TARGET_PROVISION_PER_S = 500.0
@@ -150,7 +147,10 @@ def hot_queries(*, wallet: Any, token: Any, user: Any) -> dict[str, list[str]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from payments.models import Payment
+    from numpay.core import rowcache
+    from numpay.core.solana import get_chain_client
+    from payments.authorization import available_balance
+    from payments.models import POLICIES_CACHE
     from payments.policy_services import payment_policy_decision
     from payments.selectors import wallet_activity_page, wallet_activity_version
     from payments.services import _replay, payments_expire_due
@@ -159,9 +159,8 @@ def hot_queries(*, wallet: Any, token: Any, user: Any) -> dict[str, list[str]]:
     paths = {
         "policy decision (rules + usage)": lambda: payment_policy_decision(
             user=user, wallet=wallet, token=token, amount=10_000, recipient="recipient@scale.example"),
-        "open payments (available_balance)": lambda: list(Payment.objects.filter(
-            wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES).values_list("amount", "network_fee",
-                                                                                      "signature")),
+        "open payments (available_balance)": lambda: available_balance(client=get_chain_client(), wallet=wallet,
+                                                                       token=token),
         "idempotency replay (_replay)": lambda: _replay(user=user, key=str(uuid.uuid4()), fingerprint=""),
         "outbox poller (in_flight)": lambda: list(PaymentOutbox().in_flight()[:256]),
         "expiry sweep (payments_expire_due)": payments_expire_due,
@@ -170,6 +169,7 @@ def hot_queries(*, wallet: Any, token: Any, user: Any) -> dict[str, list[str]]:
     }
     captured: dict[str, list[str]] = {}
     for name, run in paths.items():
+        rowcache.forget(POLICIES_CACHE)  # the policies' query too (cached between payments)
         with CaptureQueriesContext(connection) as queries:
             run()
         captured[name] = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
@@ -373,14 +373,9 @@ def measure_level(args: argparse.Namespace, *, pay: Any, end: Any, decide: Any, 
 
 
 def _scan_selection_sql() -> tuple[str, list[Any]]:
-    from django.db.models import F, OuterRef, Subquery
+    from wallets.deposits import wallets_in_scan_order
 
-    from wallets.models import DepositCursor, Wallet
-
-    last_scanned = DepositCursor.objects.filter(wallet=OuterRef("pk"), address=OuterRef("address")).values("updated_at")
-    queryset = (Wallet.objects.annotate(last_scanned=Subquery(last_scanned[:1]))
-                .order_by(F("last_scanned").asc(nulls_first=True), "created_at")[:50])
-    sql, params = queryset.query.sql_with_params()
+    sql, params = wallets_in_scan_order()[:50].query.sql_with_params()
     return sql, list(params)
 
 
@@ -431,9 +426,7 @@ def report(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", default="numpay_scale", help="PostgreSQL database, dropped and re-created")
-    parser.add_argument("--redis-dbs", default="12,13", type=lambda text: tuple(int(x) for x in text.split(",")),
-                        help="Redis DBs CACHE,BROKER (flushed; default 12,13)")
+    inprocess.add_arguments(parser, database="numpay_scale")
     parser.add_argument("--levels", default="0,100000,1000000",
                         type=lambda text: [int(x) for x in text.split(",")], help="past payments per level")
     parser.add_argument("--wallets", type=int, default=100_000, help="wallets for the levels (default 100k)")
@@ -448,39 +441,9 @@ def main() -> int:
     parser.add_argument("--slot-ms", type=int, default=100, help="localnet slot duration (default 100)")
     args = parser.parse_args()
     try:
-        check_tcp(5432, "PostgreSQL", "Start it (user postgres, trust auth).")
-        check_tcp(6379, "Redis", "Start redis-server.")
-        recreate_database(args.database)
-        cache_db, broker_db = args.redis_dbs
-        flush_redis((cache_db, broker_db))
-        with tempfile.TemporaryDirectory(prefix="numpay-scale-") as work:
-            program_id = os.environ.get("NUMPAY_WALLET_PROGRAM_ID", LOCALNET_WALLET_PROGRAM_ID)
-            chain = Localnet(ledger_dir=Path(work) / "ledger", slot_ms=args.slot_ms,
-                             programs=[(program_id, ROOT / WALLET_PROGRAM_SO)])
-            chain.start()
-            try:
-                for key in [k for k in os.environ if k.startswith(("DJANGO_", "LOCALNET_"))]:
-                    del os.environ[key]
-                os.environ.update({
-                    "DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
-                    "DJANGO_DEBUG": "false",
-                    "DATABASE_URL": f"postgres://postgres@{HOST}:5432/{args.database}",
-                    "DATABASE_CONN_MAX_AGE": "60",
-                    "REDIS_URL": f"redis://{HOST}:6379/{cache_db}",
-                    "CELERY_BROKER_URL": f"redis://{HOST}:6379/{broker_db}",
-                    "NUMPAY_WALLET_PROGRAM_ID": program_id,
-                    "SOLANA_RPC_URL": chain.url,
-                    "SOLANA_CLUSTER": "localnet",
-                    "NUMPAY_VAR_DIR": str(Path(work) / "var"),
-                    "API_THROTTLE_USER": "1000000/min",
-                    "API_THROTTLE_FAUCET": "1000000/min",
-                    "RELAYER_DAILY_BUDGET_LAMPORTS": str(10**15),
-                    "LOG_LEVEL": "WARNING",
-                })
-                result = measure(args)
-            finally:
-                chain.stop()
-                flush_redis((cache_db, broker_db))
+        with inprocess.environment(name="scale", database=args.database, redis_dbs=args.redis_dbs,
+                                   slot_ms=args.slot_ms, conn_max_age=60):
+            result = measure(args)
     except BenchError as exc:
         print(f"bench/scale.py: {exc}", file=sys.stderr)
         return 2

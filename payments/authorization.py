@@ -12,8 +12,11 @@ transaction, rolling caps, approvals) are evaluated in the same locked transacti
 
 from __future__ import annotations
 
+import functools
+
 from solders.pubkey import Pubkey
 
+from numpay.core import sql
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount
 from numpay.core.solana import ChainClient
@@ -35,14 +38,23 @@ def reserved_amount(*, open_payments: list[tuple[int, str]], settled: set[str]) 
     return sum(debit for debit, signature in open_payments if not signature or signature not in settled)
 
 
+@functools.cache
+def _open_payments_sql() -> str:
+    """Every open payment's debit and signature (the ``(wallet, token, status)`` index; every create runs it
+    under the wallet lock: hand-written, :mod:`numpay.core.sql`)."""
+    return (f"SELECT {sql.column(Payment, 'amount')} + {sql.column(Payment, 'network_fee')}, "  # noqa: S608 - model names; values are parameters
+            f"{sql.column(Payment, 'signature')} FROM {sql.table(Payment)} "
+            f"WHERE {sql.column(Payment, 'wallet')} = %s AND {sql.column(Payment, 'token')} = %s "
+            f"AND {sql.column(Payment, 'status')} IN ({sql.placeholders(Payment.OPEN_STATUSES)})")
+
+
 def available_balance(*, client: ChainClient, wallet: Wallet, token: Token) -> int:
     """Chain balance minus open reservations, in base units (see the module docstring for exactness).
 
     :raises ChainUnavailableError: the chain could not be read.
     """
-    open_payments = [(amount + fee, signature) for amount, fee, signature in
-                     Payment.objects.filter(wallet=wallet, token=token, status__in=Payment.OPEN_STATUSES)
-                     .values_list("amount", "network_fee", "signature")]
+    open_payments = [(debit, signature) for debit, signature in sql.fetchall(_open_payments_sql(), [
+        sql.value(Payment, "wallet", wallet.pk), sql.value(Payment, "token", token.pk), *Payment.OPEN_STATUSES])]
     balance, context_slot = chain_balance_at(client=client, wallet=wallet, token=token)
     signed = [signature for _, signature in open_payments if signature]
     settled: set[str] = set()

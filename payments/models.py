@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from numpay.core import rowcache
 from relayer.models import OutboxAttempt
 from wallets.models import Token, Wallet
 
@@ -162,6 +163,14 @@ class PaymentEvent(models.Model):
         return f"{self.from_status or '-'} -> {self.to_status}"
 
 
+#: :mod:`numpay.core.rowcache` namespace of the cached policies (``payments.policy_services.rules_for``).
+POLICIES_CACHE = "spending-policies"
+
+
+class SpendingPolicyQuerySet(rowcache.InvalidatingQuerySet):
+    rowcache_namespace = POLICIES_CACHE
+
+
 class SpendingPolicy(models.Model):
     """Operator limits (issue 9 item 2), or a user's own tighter ones; evaluated by :mod:`payments.policies`.
 
@@ -205,6 +214,8 @@ class SpendingPolicy(models.Model):
 
     AMOUNT_FIELDS = ("per_transaction_cap", "daily_cap", "weekly_cap", "monthly_cap", "passkey_above",
                      "two_passkeys_above")
+
+    objects = SpendingPolicyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "spending policies"

@@ -10,19 +10,21 @@ sender's wallet row is locked, so concurrent payments of one wallet see each oth
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
+from numpay.core import rowcache, sql
 from numpay.core.errors import ApplicationError
 from numpay.core.money import format_amount, parse_amount
 from wallets.models import Token, Wallet
 
 from . import policies
-from .models import Payment, SpendingPolicy
+from .models import POLICIES_CACHE, Payment, SpendingPolicy
 
 Scope = SpendingPolicy.Scope
 #: Statuses whose amount counts against the rolling caps: reserved (open) or committed (confirmed).
@@ -66,7 +68,13 @@ def rules_for(*, user: Any, token: Token) -> list[policies.Rules]:
     """Every rule that applies to ``user`` paying in ``token``: the operator's (the most specific level that
     has any, as :func:`operator_policies`), then the user's own (as :func:`own_policy`, when active).
 
-    One query for all levels (the payment-creating transaction runs this under the wallet lock)."""
+    One query for all levels, and none while the answer is in the shared cache: every payment reads this, and
+    any write to a policy, a group or a user's group membership forgets every cached answer at once in every
+    process (:data:`POLICIES_CACHE`, :mod:`numpay.core.rowcache`; receivers in ``PaymentsConfig.ready``)."""
+    return rowcache.cached(POLICIES_CACHE, f"{user.pk}:{token.pk}", lambda: _rules_for(user=user, token=token))
+
+
+def _rules_for(*, user: Any, token: Token) -> list[policies.Rules]:
     token_match = Q(token=token) | Q(token__isnull=True)
     candidates = list(SpendingPolicy.objects.filter(
         (Q(is_active=True) & token_match & (Q(scope=Scope.USER, user=user)
@@ -88,17 +96,29 @@ def wallet_usage(*, wallet: Wallet, token: Token, now: datetime | None = None) -
     """The wallet's reserved + committed amounts per rolling window and its payments in the last hour.
     Read it under the wallet's row lock for an exact answer. Reclaims (money coming back) do not count."""
     now = now or timezone.now()
-    counted = Q(token=token, status__in=COUNTED_STATUSES)
     hour_ago = now - timedelta(hours=1)
     oldest = min([hour_ago, *(now - timedelta(seconds=seconds) for _, seconds, _ in policies.WINDOWS)])
-    # one statement for every window (the index on (wallet, created_at) bounds the rows read)
-    totals = Payment.objects.filter(wallet=wallet, reclaim_of__isnull=True, created_at__gt=oldest).aggregate(
-        last_hour=Count("pk", filter=Q(created_at__gt=hour_ago)),
-        **{name: Sum("amount", filter=counted & Q(created_at__gt=now - timedelta(seconds=seconds)))
-           for name, seconds, _ in policies.WINDOWS})
-    spent = {name: totals[name] or 0 for name, _, _ in policies.WINDOWS}
-    last_hour = totals["last_hour"]
-    return policies.Usage(spent=spent, payments_last_hour=last_hour)
+    # one statement for every window (the index on (wallet, created_at) bounds the rows read), hand-written:
+    # every create runs it under the wallet lock (numpay.core.sql)
+    params: list[Any] = [sql.moment(hour_ago)]
+    for _, seconds, _ in policies.WINDOWS:
+        params += [sql.value(Payment, "token", token.pk), *COUNTED_STATUSES, sql.moment(now - timedelta(seconds=seconds))]
+    params += [sql.value(Payment, "wallet", wallet.pk), sql.moment(oldest)]
+    row = sql.fetchone(_usage_sql(), params)
+    spent = {name: int(row[1 + i] or 0) for i, (name, _, _) in enumerate(policies.WINDOWS)}
+    return policies.Usage(spent=spent, payments_last_hour=int(row[0]))
+
+
+@functools.cache
+def _usage_sql() -> str:
+    """Parameters: the hour's start; per window (token, *COUNTED_STATUSES, its start); wallet, oldest start."""
+    created, amount = sql.column(Payment, "created_at"), sql.column(Payment, "amount")
+    counted = (f"{sql.column(Payment, 'token')} = %s AND "
+               f"{sql.column(Payment, 'status')} IN ({sql.placeholders(COUNTED_STATUSES)})")
+    windows = ", ".join(f"SUM({amount}) FILTER (WHERE {counted} AND {created} > %s)" for _ in policies.WINDOWS)
+    return (f"SELECT COUNT(*) FILTER (WHERE {created} > %s), {windows} FROM {sql.table(Payment)} "  # noqa: S608 - model names; values are parameters
+            f"WHERE {sql.column(Payment, 'wallet')} = %s AND {sql.column(Payment, 'reclaim_of')} IS NULL "
+            f"AND {created} > %s")
 
 
 def payment_policy_decision(*, user: Any, wallet: Wallet, token: Token, amount: int,

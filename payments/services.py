@@ -17,6 +17,7 @@ DESIGN.md "Payments: the invariants":
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from numpay.core import sql
 from numpay.core.errors import ApplicationError, ConflictError, NotFoundError, UnprocessableError
 from numpay.core.money import format_amount, parse_amount
 from numpay.core.solana import Blockhash, ChainClient, get_chain_client
@@ -405,8 +407,22 @@ def payment_cancel(*, user: Any, payment_id: uuid.UUID | str) -> Payment:
     return payment
 
 
+@functools.cache
+def _replay_sql() -> str:
+    return (f"SELECT {sql.column(Payment, 'id')}, {sql.column(Payment, 'request_fingerprint')} "  # noqa: S608 - model names; values are parameters
+            f"FROM {sql.table(Payment)} WHERE {sql.column(Payment, 'sender')} = %s "
+            f"AND {sql.column(Payment, 'idempotency_key')} = %s")
+
+
 def _replay(*, user: Any, key: str, fingerprint: str) -> Payment | None:
-    existing = Payment.objects.filter(sender=user, idempotency_key=key).first()
-    if existing is not None and existing.request_fingerprint != fingerprint:
+    """The payment ``user`` made with ``key`` (the unique (sender, key) index; run twice per keyed create, so
+    one hand-written statement: :mod:`numpay.core.sql`), or ``None``.
+
+    :raises UnprocessableError: ``idempotency_key_reused``: the key's payment was made with another body.
+    """
+    row = sql.fetchone(_replay_sql(), [sql.value(Payment, "sender", user.pk), key])
+    if row is None:
+        return None
+    if row[1] != fingerprint:
         raise UnprocessableError("idempotency_key_reused", "This Idempotency-Key was already used for a different payment.")
-    return existing
+    return Payment.objects.get(pk=row[0])

@@ -41,6 +41,9 @@ TIMESTAMP_FIELDS: dict[str, str] = {
 }
 
 
+#: The payment's fields :func:`transition` may change (a caller saving only what changed names these).
+STATE_FIELDS: tuple[str, ...] = ("status", *TIMESTAMP_FIELDS.values(), "expires_at")
+
 _pending = threading.local()
 
 

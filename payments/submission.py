@@ -16,7 +16,9 @@ payment reacts here to each outcome:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -25,16 +27,16 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from numpay.core.solana import Blockhash, SignatureStatus
+from numpay.core.solana import Blockhash, ChainClient, SignatureStatus
 from numpay.core.solana.block_times import block_time_at
 from relayer import services as relayer
-from relayer.outbox import OutboxKind
+from relayer.outbox import NextStep, OutboxKind
 from wallets.program import ProgramErrorCode, error_sentence
 from wallets.selectors import balance_cache_key
 from wallets.tasks import unclaimed_payment_notify
 
 from . import state_machine
-from .lock_objects import payment_qs_select_for_update
+from .lock_objects import payment_qs_select_for_update, payment_qs_select_for_update_skip_locked
 from .models import Payment, PaymentAttempt
 from .transactions import payment_sign_attempt
 
@@ -56,6 +58,29 @@ class PaymentOutbox(OutboxKind):
         return (payment_qs_select_for_update().select_related("token", "wallet", "sender", "recipient_wallet")
                 .filter(pk=owner_id).first())
 
+    def lock_many(self, owner_ids: Sequence[Any]) -> dict[Any, Payment]:
+        # one statement for the poller's round; a payment another transaction holds (a pushed outbox_check
+        # landing it, a send being recorded) is skipped: it stays in flight and the next round re-reads it
+        locked = (payment_qs_select_for_update_skip_locked().select_related("token", "wallet", "recipient_wallet")
+                  .filter(pk__in=list(owner_ids)).order_by("pk"))
+        return {payment.pk: payment for payment in locked}
+
+    @contextmanager
+    def outcomes_batched(self) -> Iterator[None]:
+        # the round's events in one INSERT, its sponsorship settlements in one pass (relayer)
+        outer = getattr(_settlements, "pending", None)
+        _settlements.pending = {}
+        try:
+            with state_machine.events_batched():
+                yield
+                relayer.sponsorship_settle_many(_settlements.pending)
+        finally:
+            _settlements.pending = outer
+
+    def prepare_outcomes(self, steps: Sequence[NextStep], *, client: ChainClient) -> None:
+        for slot in sorted({step.status.slot for step in steps if step.status is not None}):
+            block_time_at(slot, client=client)  # into the shared cache: read before any row is locked
+
     def is_open(self, owner: Payment) -> bool:
         return owner.status in Payment.IN_FLIGHT_STATUSES
 
@@ -72,7 +97,7 @@ class PaymentOutbox(OutboxKind):
     def on_sent(self, owner: Payment, attempt: PaymentAttempt) -> None:
         if owner.status == Status.APPROVED:
             state_machine.transition(owner, Status.SUBMITTED, note=f"attempt {attempt.number} sent")
-            owner.save()
+            owner.save(update_fields=[*state_machine.STATE_FIELDS, "updated_at"])
 
     def on_landed(self, owner: Payment, attempt: PaymentAttempt, *, status: SignatureStatus,
                   fee_payer_cost: int | None) -> None:
@@ -81,8 +106,8 @@ class PaymentOutbox(OutboxKind):
         state_machine.transition(owner, Status.CONFIRMED, note=f"{status.confirmation_status} at slot {status.slot}")
         owner.signature, owner.slot = attempt.signature, status.slot
         owner.block_time = block_time_at(status.slot)
-        owner.save()
-        relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
+        owner.save(update_fields=[*state_machine.STATE_FIELDS, "signature", "slot", "block_time", "updated_at"])
+        _settle(owner, fee_payer_cost)
         forget_balances_on_commit(owner)
         if owner.reclaim_of_id is None and owner.recipient_wallet_id is not None \
                 and owner.recipient_wallet.claim_email:  # paid by email before sign-up: tell them
@@ -97,9 +122,10 @@ class PaymentOutbox(OutboxKind):
         owner.signature, owner.slot = attempt.signature, slot
         if landed and slot is not None:
             owner.block_time = block_time_at(slot)
-        owner.save()
+        owner.save(update_fields=[*state_machine.STATE_FIELDS, "error_code", "error_message", "error_detail",
+                                  "signature", "slot", "block_time", "updated_at"])
         if landed:  # the fee was paid even though the transaction failed
-            relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
+            _settle(owner, fee_payer_cost)
         else:
             relayer.sponsorship_release(reference=owner.id)
         forget_balances_on_commit(owner)
@@ -114,6 +140,19 @@ class PaymentOutbox(OutboxKind):
 
     def stale_count(self, *, older_than: datetime) -> int:
         return Payment.objects.filter(status__in=Payment.IN_FLIGHT_STATUSES, updated_at__lt=older_than).count()
+
+
+_settlements = threading.local()
+
+
+def _settle(payment: Payment, fee_payer_cost: int | None) -> None:
+    """Settle the payment's sponsorship now, or with the others of the poller's round
+    (:meth:`PaymentOutbox.outcomes_batched`)."""
+    pending = getattr(_settlements, "pending", None)
+    if pending is None:
+        relayer.sponsorship_settle(reference=payment.id, actual_lamports=fee_payer_cost)
+    else:
+        pending[payment.id] = fee_payer_cost
 
 
 def payment_end_expired(payment: Payment, *, message: str) -> None:

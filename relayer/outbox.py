@@ -31,11 +31,14 @@ two live attempts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Case, F, Model, QuerySet, Value, When
 from django.utils import timezone
@@ -85,6 +88,23 @@ class OutboxKind:
     def lock(self, owner_id: Any) -> Model | None:
         """The owner row locked ``FOR UPDATE`` (with what the hooks need), or ``None``."""
         raise NotImplementedError
+
+    def lock_many(self, owner_ids: Sequence[Any]) -> dict[Any, Model]:
+        """Owners locked for :func:`record_outcomes`, by id, with what ``on_landed`` / ``on_failed`` need; an
+        owner another transaction holds may be left out (it is re-read in a later round). Default: one
+        :meth:`lock` each, in id order."""
+        locked = {owner_id: self.lock(owner_id) for owner_id in sorted(owner_ids, key=str)}
+        return {owner_id: owner for owner_id, owner in locked.items() if owner is not None}
+
+    @contextmanager
+    def outcomes_batched(self) -> Iterator[None]:
+        """Wraps the hooks of one :func:`record_outcomes` transaction (a kind may write their rows together
+        at the end). Default: nothing."""
+        yield
+
+    def prepare_outcomes(self, steps: Sequence[NextStep], *, client: ChainClient) -> None:
+        """Chain reads the outcome hooks will need, made before :func:`record_outcomes` takes any lock (e.g.
+        into a cache). Default: nothing."""
 
     def is_open(self, owner: Any) -> bool:
         """Whether the owner still waits for an outcome (else every step is a no-op)."""
@@ -149,6 +169,32 @@ def kinds() -> list[OutboxKind]:
 def get_kind(name: str) -> OutboxKind:
     """:raises KeyError: no kind of that name is registered."""
     return _KINDS[name]
+
+
+#: Seconds a kind counts as "maybe in flight" after a send was queued or the poller last saw one of its owners
+#: in flight (longer than a blockhash lives, ~60-90 s, so a live attempt's owner is always polled).
+ACTIVE_SECONDS = 120
+
+
+def _active_key(kind: OutboxKind) -> str:
+    return f"outbox-kind-active:{kind.name}"
+
+
+def mark_active(kinds_seen: Iterable[OutboxKind]) -> None:
+    """Have the poller look at these kinds for the next :data:`ACTIVE_SECONDS` (a send was queued, an owner
+    was seen in flight, or the sweep found stale ones)."""
+    keys = {_active_key(kind): 1 for kind in kinds_seen}
+    if keys:
+        cache.set_many(keys, timeout=ACTIVE_SECONDS)
+
+
+def active_kinds() -> list[OutboxKind]:
+    """The kinds the poller reads this round: those marked by :func:`mark_active` (one cache read for all).
+    A kind nobody sent for and nothing of which was seen in flight for :data:`ACTIVE_SECONDS` costs the poller
+    nothing; the beat sweep marks any kind with stale owners, so nothing in flight is ever left unwatched."""
+    every = kinds()
+    found = cache.get_many([_active_key(kind) for kind in every])
+    return [kind for kind in every if _active_key(kind) in found]
 
 
 def known_signatures(signatures: Iterable[str]) -> set[str]:
@@ -241,6 +287,7 @@ def enqueue_send(kind: OutboxKind, owner_id: Any) -> None:
     """After the current DB transaction commits, send the owner's live attempt (Celery ``chain`` queue)."""
     from .tasks import outbox_submit
 
+    mark_active([kind])
     transaction.on_commit(lambda: outbox_submit.delay(kind.name, str(owner_id)))
 
 
@@ -302,11 +349,12 @@ def send(*, kind: OutboxKind, owner: Any, attempt: OutboxAttempt, client: ChainC
 
 def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None,
           attempt: OutboxAttempt | None = None) -> bool:
-    """Have the endpoint push the live attempt's outcome (``signatureSubscribe``) and queue a check of the
-    owner as soon as it arrives, instead of waiting for the poller's next round (DESIGN.md invariant 5:
-    "batched poller and/or signatureSubscribe"). The pushed check re-decides from fresh reads under the
-    owner's lock like every other; the poller stays scheduled as the fallback and the beat sweep remains
-    the safety net, so a push that never comes costs nothing but its speed-up.
+    """Have the endpoint push the live attempt's outcome (``signatureSubscribe``) and run a poller round as
+    soon as it arrives (``relayer.tasks.poll_now``), instead of waiting for the next scheduled one (DESIGN.md
+    invariant 5: "batched poller and/or signatureSubscribe"). That round reads every in-flight status and
+    records the pushed outcome with the others it finds, each re-checked under its owner's lock; the poller
+    stays scheduled as the fallback and the beat sweep remains the safety net, so a push that never comes
+    costs nothing but its speed-up.
 
     :param attempt: the owner's live attempt when the caller has it (else it is read).
     :returns: whether a push was asked for (``False``: no websocket, or no attempt).
@@ -317,11 +365,9 @@ def watch(*, kind: OutboxKind, owner: Any, client: ChainClient | None = None,
     attempt = attempt or kind.latest_attempt(owner)
     if attempt is None:
         return False
-    from .tasks import enqueue_check
+    from .tasks import poll_now
 
-    kind_name, owner_id = kind.name, str(owner.pk)
-    return client.watch_signature(Signature.from_string(attempt.signature),
-                                  lambda _err, _slot: enqueue_check(kind_name, owner_id))
+    return client.watch_signature(Signature.from_string(attempt.signature), lambda _err, _slot: poll_now())
 
 
 def check(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None) -> Any | None:
@@ -353,6 +399,56 @@ def take_step(*, kind: OutboxKind, step: NextStep, client: ChainClient | None = 
         _renew(kind=kind, owner_id=owner.pk, expired_attempt_id=attempt.pk, client=client)
     elif step.kind == "resend" and attempt is not None:
         send(kind=kind, owner=owner, attempt=attempt, client=client)
+
+
+def record_outcomes(*, kind: OutboxKind, steps: Sequence[NextStep], client: ChainClient | None = None) -> int:
+    """Record the outcomes one poller round read (``confirm`` / ``fail`` steps of ``kind``) in one transaction:
+    the chain reads first (each landed transaction's cost to the fee payer, read concurrently; the kind's own
+    :meth:`OutboxKind.prepare_outcomes`), then one lock of every owner (:meth:`OutboxKind.lock_many`), one
+    UPDATE of the landed attempts, and the hooks inside :meth:`OutboxKind.outcomes_batched` (for payments:
+    one INSERT of every event, one settlement of every sponsorship). Each owner is re-checked under its lock:
+    one that moved meanwhile (a pushed ``outbox_check`` landed it first) is left alone.
+
+    If the batch fails as a whole (nothing of it is kept), each outcome is recorded on its own
+    (:func:`take_step`), so one owner cannot hold the others back.
+
+    :returns: how many owners were recorded (those skipped because they moved or were held are not counted).
+    :raises ChainUnavailableError: a chain read failed before anything was written (the next round retries).
+    """
+    client = client or get_chain_client()
+    steps = [step for step in steps if step.kind in ("confirm", "fail")
+             and step.attempt is not None and step.status is not None]
+    if not steps:
+        return 0
+    costs = _fee_payer_costs(client, steps)
+    kind.prepare_outcomes(steps, client=client)
+    model = kind.attempt_model
+    try:
+        with transaction.atomic(), kind.outcomes_batched():
+            owners = kind.lock_many([step.owner.pk for step in steps])
+            todo = [(step, owners[step.owner.pk]) for step in steps
+                    if step.owner.pk in owners and kind.is_open(owners[step.owner.pk])]
+            landed = [step.attempt.pk for step, _ in todo if step.kind == "confirm"]
+            if landed:
+                model.objects.filter(pk__in=landed).update(status=OutboxAttempt.Status.LANDED)
+            for step, owner in todo:
+                attempt, status = step.attempt, step.status
+                if step.kind == "confirm":
+                    attempt.status = OutboxAttempt.Status.LANDED  # its other fields are the stored bytes'
+                    kind.on_landed(owner, attempt, status=status, fee_payer_cost=costs[step.owner.pk])
+                else:
+                    model.objects.filter(pk=attempt.pk).update(status=OutboxAttempt.Status.FAILED,
+                                                               error_detail=status.err)
+                    attempt.status, attempt.error_detail = OutboxAttempt.Status.FAILED, status.err
+                    kind.on_failed(owner, attempt, err=status.err, landed=True, slot=status.slot,
+                                   fee_payer_cost=costs[step.owner.pk])
+    except Exception:
+        logger.exception("%s: recording %d outcomes together failed; recording them one by one", kind.name,
+                         len(steps))
+        for step in steps:
+            take_step(kind=kind, step=step, client=client)
+        return len(steps)
+    return len(todo)
 
 
 def _renew(*, kind: OutboxKind, owner_id: Any, expired_attempt_id: int, client: ChainClient) -> None:
@@ -396,6 +492,21 @@ def _fail(*, kind: OutboxKind, owner_id: Any, attempt_id: int, err: Any, landed:
                                                                 error_detail=err)
         kind.on_failed(owner, kind.attempt_model.objects.get(pk=attempt_id), err=err, landed=landed, slot=slot,
                        fee_payer_cost=fee_payer_cost)
+
+
+#: ``getTransaction`` calls a poller round makes at once (one per outcome): the round's latency is the slowest
+#: one, not their sum.
+COST_READS_AT_ONCE = 8
+
+
+def _fee_payer_costs(client: ChainClient, steps: Sequence[NextStep]) -> dict[Any, int | None]:
+    """:func:`fee_payer_cost` of every step's attempt, by owner id, read concurrently (the client is
+    thread-safe)."""
+    if len(steps) == 1:
+        return {steps[0].owner.pk: fee_payer_cost(client, steps[0].attempt.signature)}
+    with ThreadPoolExecutor(max_workers=min(COST_READS_AT_ONCE, len(steps))) as pool:
+        costs = pool.map(lambda step: fee_payer_cost(client, step.attempt.signature), steps)
+        return {step.owner.pk: cost for step, cost in zip(steps, costs, strict=True)}
 
 
 def fee_payer_cost(client: ChainClient, signature: str) -> int | None:

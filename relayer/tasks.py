@@ -50,6 +50,7 @@ POLLER_SCHEDULED_KEY = "outbox-poller-scheduled"
 POLLER_LOCK_KEY = "outbox-poller-lock"
 POLL_BATCH = 256
 CHECK_QUEUED_KEY = "outbox-check-queued:{}:{}"
+POLL_NOW_KEY = "outbox-poll-now"
 
 
 def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
@@ -80,20 +81,55 @@ def outbox_submit(kind: str, owner_id: str) -> bool:
 def outbox_poll() -> int:
     """Look at every in-flight submission of every kind in batches (one ``getSignatureStatuses`` per 256)
     every 0.2 s while any is open: record the outcomes it reads (confirm, fail) itself, and hand those with a
-    sending step (re-send, renew) to :func:`outbox_check`. Single-flight: one poller at a time; the beat sweep
-    restarts it if it stops.
+    sending step (re-send, renew) to :func:`outbox_check`. The outcomes of one round are recorded in one
+    transaction per kind (:func:`relayer.outbox.record_outcomes`). Single-flight: one poller at a time; the
+    beat sweep restarts it if it stops.
 
     :returns: how many submissions were still in flight (-1: another poller is running).
     """
     cache.delete(POLLER_SCHEDULED_KEY)
+    still_open = poll_round()
+    if still_open > 0:
+        schedule_poller()
+    return still_open
+
+
+def poll_now() -> None:
+    """A signature notification arrived (:func:`relayer.outbox.watch`): run a poller round at once (at most one
+    queued at a time), so the pushed outcome is recorded with every other outcome that round reads instead of
+    by a check of its own. If a round is running already, the next scheduled one (0.2 s) records it."""
+    if cache.add(POLL_NOW_KEY, 1, timeout=2):
+        outbox_poll_now.apply_async()
+
+
+@shared_task(name="relayer.tasks.outbox_poll_now", time_limit=60, soft_time_limit=45, acks_late=False)
+def outbox_poll_now() -> int:
+    """One poller round now (:func:`poll_now`), outside the poller's 0.2 s schedule (which it leaves alone).
+
+    :returns: as :func:`outbox_poll`.
+    """
+    cache.delete(POLL_NOW_KEY)
+    still_open = poll_round()
+    if still_open > 0:
+        schedule_poller()
+    return still_open
+
+
+def poll_round() -> int:
+    """One single-flight round of the poller (see :func:`outbox_poll`).
+
+    :returns: how many submissions were still in flight (-1: another round is running).
+    """
     if not cache.add(POLLER_LOCK_KEY, 1, timeout=55):
         return -1
     still_open = 0
     try:
-        for kind in outbox.kinds():
+        seen = []
+        for kind in outbox.active_kinds():  # kinds with nothing sent for a while cost no query
             batch = list(kind.in_flight()[:POLL_BATCH])
             if not batch:
                 continue
+            seen.append(kind)
             outcomes = []
             for step in outbox.next_steps(kind=kind, owners=batch):
                 if step.kind in ("confirm", "fail"):
@@ -102,27 +138,30 @@ def outbox_poll() -> int:
                     # Sending (re-send, renew) in parallel on the worker's threads (one queued check per owner
                     # at a time); outbox_check decides again from fresh reads.
                     enqueue_check(kind.name, str(step.owner.pk))
-            # An outcome read in this round is recorded here, each under its owner's row lock (which re-checks
-            # that the owner is still open): no hand-off, no second read of the same statuses.
-            for step in outcomes:
-                outbox.take_step(kind=kind, step=step)
+            # The outcomes read in this round are recorded here, all in one transaction under their owners' row
+            # locks (which re-check that each is still open): no hand-off, no second read of the same statuses.
+            outbox.record_outcomes(kind=kind, steps=outcomes)
+            recorded = {step.owner.pk for step in outcomes}
             still_open += len(batch) - len(outcomes)
             # Rotate: the next run starts with the ones not looked at for longest; the sweep reads an
             # owner not touched for a while as "the poller stopped".
-            kind.touch([owner.pk for owner in batch])
+            waiting = [owner.pk for owner in batch if owner.pk not in recorded]  # (the others have ended)
+            if waiting:
+                kind.touch(waiting)
+        outbox.mark_active(seen)
     except ChainUnavailableError:
         logger.warning("outbox poller: chain unavailable; retrying shortly")
         still_open = max(still_open, 1)
     finally:
         cache.delete(POLLER_LOCK_KEY)
-    if still_open:
-        schedule_poller()
     return still_open
 
 
+
+
 def enqueue_check(kind: str, owner_id: str) -> None:
-    """Queue one :func:`outbox_check` of the owner unless one is already queued (from the poller, and from
-    a pushed signature notification: :func:`relayer.outbox.watch`)."""
+    """Queue one :func:`outbox_check` of the owner unless one is already queued (from the poller, for a
+    sending step)."""
     if cache.add(CHECK_QUEUED_KEY.format(kind, owner_id), 1, timeout=10):
         outbox_check.delay(kind, owner_id)
 
@@ -153,8 +192,10 @@ def outbox_sweep(stale_seconds: int = 10) -> int:
     :returns: how many stale in-flight submissions were found.
     """
     cutoff = timezone.now() - timedelta(seconds=stale_seconds)
-    stale = sum(kind.stale_count(older_than=cutoff) for kind in outbox.kinds())
+    counts = {kind: kind.stale_count(older_than=cutoff) for kind in outbox.kinds()}
+    stale = sum(counts.values())
     if stale:
+        outbox.mark_active([kind for kind, count in counts.items() if count])  # the poller looks at them again
         cache.delete(POLLER_SCHEDULED_KEY)  # a lost poller message must not block the next one
         schedule_poller(countdown=0)
     return stale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
@@ -67,3 +68,25 @@ def test_a_scan_out_of_time_leaves_the_rest_for_the_next_run(make_user, tokens) 
     assert not IncomingTransfer.objects.filter(signature=sol_signature).exists()
     assert deposit_scan(wallet_limit=10, seconds=30) == 1
     assert IncomingTransfer.objects.filter(wallet=user.wallet, signature=sol_signature).count() == 1
+
+
+def test_the_scan_takes_the_least_recently_scanned_wallets_first(make_user, tokens) -> None:
+    from wallets.models import Wallet
+
+    first, second, third = make_user(), make_user(), make_user()
+    Wallet.objects.exclude(pk__in=[u.wallet.pk for u in (first, second, third)]).update(
+        last_scanned_at=timezone.now())  # (other rows of this database are out of the way)
+    # when a run can take one wallet, twice
+    deposit_scan(wallet_limit=1)
+    deposit_scan(wallet_limit=1)
+    # then never-scanned wallets come first, oldest first; then the one scanned longest ago
+    scanned = dict(Wallet.objects.filter(pk__in=[first.wallet.pk, second.wallet.pk, third.wallet.pk])
+                   .values_list("pk", "last_scanned_at"))
+    assert scanned[first.wallet.pk] is not None
+    assert scanned[second.wallet.pk] is not None
+    assert scanned[third.wallet.pk] is None
+    deposit_scan(wallet_limit=1)
+    deposit_scan(wallet_limit=1)
+    again = dict(Wallet.objects.filter(pk__in=[first.wallet.pk, third.wallet.pk]).values_list("pk", "last_scanned_at"))
+    assert again[third.wallet.pk] is not None
+    assert again[first.wallet.pk] > scanned[first.wallet.pk]

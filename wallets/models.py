@@ -15,6 +15,8 @@ from django.db.models.functions import Coalesce
 from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address
 
+from numpay.core import rowcache
+
 
 class Wallet(models.Model):
     """A user's Solana wallet. Exactly one per user (unique constraint on ``user``).
@@ -56,11 +58,19 @@ class Wallet(models.Model):
     custody = models.CharField(max_length=20, choices=Custody.choices, default=Custody.CUSTODIAL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    last_scanned_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When the deposit scan last looked at this wallet's addresses (empty: never, or since its address "
+        "changed); the scan takes the least recently scanned first."))
 
     class Meta:
         ordering = ("-created_at",)
         constraints = [models.UniqueConstraint(fields=["claim_email"], condition=~Q(claim_email=""),
                                                name="wallets_wallet_claim_email_unique")]
+        indexes = [
+            # the deposit scan's selection (wallets.deposits.deposit_scan): never scanned first, then oldest scan
+            models.Index(F("last_scanned_at").asc(nulls_first=True), F("created_at"),
+                         name="wallets_wallet_scan_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.address
@@ -94,6 +104,14 @@ class WalletKey(models.Model):
         return f"key envelope of {self.wallet_id}"
 
 
+#: :mod:`numpay.core.rowcache` namespace of the cached tokens (``wallets.services.token_get``).
+TOKENS_CACHE = "tokens"
+
+
+class TokenQuerySet(rowcache.InvalidatingQuerySet):
+    rowcache_namespace = TOKENS_CACHE
+
+
 class Token(models.Model):
     """A token Numpay shows and moves on one cluster. SOL is native (no mint, 9 decimals).
 
@@ -117,6 +135,8 @@ class Token(models.Model):
         null=True, blank=True, help_text="Base units of this token charged to the sender when a payment must open a "
         "token account for an address outside Numpay (the fee payer pays its rent in SOL). Empty: such payments "
         "are refused; 0: Numpay sponsors the rent.")
+
+    objects = TokenQuerySet.as_manager()
 
     class Meta:
         ordering = ("position", "symbol")

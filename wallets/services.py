@@ -12,12 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from solders.signature import Signature
 
+from numpay.core import rowcache
 from numpay.core.errors import ApplicationError, NotFoundError
 
 from . import custody
 from .claims import normalize_email, wallet_take_reserved
 from .lock_objects import wallet_key_qs_select_for_update
-from .models import Token, Wallet, WalletKey
+from .models import TOKENS_CACHE, Token, Wallet, WalletKey
 from .smart import smart_wallet_addresses
 
 logger = logging.getLogger(__name__)
@@ -147,12 +148,15 @@ def kek_rotate(*, batch_size: int = 100) -> int:
 
 
 def token_get(*, symbol: str) -> Token:
-    """The active token ``symbol`` (case-insensitive) on this cluster.
+    """The active token ``symbol`` (case-insensitive) on this cluster (cached across processes until a
+    Token row is written: :mod:`numpay.core.rowcache`).
 
     :raises ApplicationError: ``unknown_token`` (400).
     """
-    token = Token.objects.filter(cluster=settings.SOLANA_CLUSTER, symbol__iexact=(symbol or "").strip(),
-                                 is_active=True).first()
+    cluster, wanted = settings.SOLANA_CLUSTER, (symbol or "").strip()
+    # every payment reads it: from the shared cache, forgotten on any Token write (WalletsConfig.ready)
+    token = rowcache.cached(TOKENS_CACHE, f"{cluster}:{wanted.lower()}", lambda: Token.objects.filter(
+        cluster=cluster, symbol__iexact=wanted, is_active=True).first())
     if token is None:
         raise ApplicationError("unknown_token", f"Numpay does not support the token {symbol!r} here.",
                                extra={"field": "token"})

@@ -74,7 +74,9 @@ def wallet_upgrade_switch(*, wallet: Wallet) -> Wallet:
         config, vault = smart_wallet_addresses(authority=authority)
         locked.previous_address, locked.authority = locked.address, authority
         locked.address, locked.config_address, locked.kind = vault, config, Wallet.Kind.SMART
-        locked.save(update_fields=["previous_address", "authority", "address", "config_address", "kind"])
+        locked.last_scanned_at = None  # its new address is scanned first
+        locked.save(update_fields=["previous_address", "authority", "address", "config_address", "kind",
+                                   "last_scanned_at"])
     logger.info("Wallet %s upgraded: %s -> %s", locked.pk, locked.previous_address, locked.address)
     return locked
 

@@ -4,19 +4,21 @@ during a timelock."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from numpay.core import sql
 from numpay.core.errors import ApplicationError
 from numpay.core.solana import get_chain_client
 from wallets.models import Wallet
 
 from .. import chain, digests
 from ..app_settings import app_settings
-from ..models import RecoveryRequest
+from ..models import RecoveryRequest, RecoverySetup
 from ..passkeys import assertion_verify, authenticator_key, request_options
 from .common import event_record, notify_user, request_by_cancel_link
 from .requests import _end, _locked_open_request
@@ -147,7 +149,22 @@ def recovery_hold_check(*, wallet: Wallet) -> None:
     """
     if not app_settings.HOLD_PAYMENTS:
         return
-    held = RecoveryRequest.objects.filter(wallet=wallet, status__in=(Status.TIMELOCKED, Status.EXECUTING)).exclude(
-        user__recovery_setup__hold_payments=False)
-    if held.exists():
+    # every payment runs this under the wallet lock: one hand-written statement (numpay.core.sql); a request
+    # holds unless its user's setup says not to (no setup: it holds)
+    if sql.fetchone(_held_sql(), [sql.value(RecoveryRequest, "wallet", wallet.pk), *HOLDING_STATUSES]) is not None:
         raise ApplicationError("recovery_payments_held")
+
+
+#: A recovery request in these states holds its wallet's outgoing payments (when its owner's setup says so).
+HOLDING_STATUSES = (Status.TIMELOCKED, Status.EXECUTING)
+
+
+@functools.cache
+def _held_sql() -> str:
+    setup = RecoverySetup
+    return (f"SELECT 1 FROM {sql.table(RecoveryRequest)} r LEFT JOIN {sql.table(setup)} s "  # noqa: S608 - model names; values are parameters
+            f"ON s.{sql.column(setup, 'user')} = r.{sql.column(RecoveryRequest, 'user')} "
+            f"WHERE r.{sql.column(RecoveryRequest, 'wallet')} = %s "
+            f"AND r.{sql.column(RecoveryRequest, 'status')} IN ({sql.placeholders(HOLDING_STATUSES)}) "
+            f"AND (s.{sql.column(setup, 'hold_payments')} IS NULL OR s.{sql.column(setup, 'hold_payments')}) "
+            "LIMIT 1")
