@@ -378,7 +378,14 @@ def change_challenge(wallet: Any, terms: dict[str, Any]) -> bytes:
 
 
 def change_action(wallet: Any, terms: dict[str, Any]) -> Instruction:
-    """The signer-form instruction of guardian change ``terms`` (see :func:`change_challenge`)."""
+    """The signer-form instruction of guardian change ``terms`` (see :func:`change_challenge`; ``"action":
+    "settings"`` terms carry ``rp_id_hash`` (hex), ``joint_threshold``, ``threshold``, ``timelock_seconds`` and
+    ``delay``: a ``set_settings``)."""
+    if terms["action"] == "settings":
+        return set_settings(wallet_program_id(), _creator(wallet), INSTRUCTIONS_SYSVAR_ID,
+                            rp_id_hash=bytes.fromhex(terms["rp_id_hash"]), joint_threshold=terms["joint_threshold"],
+                            guardian_threshold=terms["threshold"], recovery_timelock=terms["timelock_seconds"],
+                            guardian_change_delay=terms["delay"])
     if terms["action"] == "cancel":
         return cancel_change_action(wallet, bytes.fromhex(terms["hash"]))
     return propose_action(wallet, [bytes.fromhex(key) for key in terms["keys"]], terms["threshold"])

@@ -53,6 +53,7 @@ class RecoverySetup(models.Model):
         PROPOSE = "propose", "guardians_propose approved by the owner's passkey, to send"
         APPLY = "apply", "proposed on-chain: guardians_apply when due"
         CANCEL = "cancel", "guardians_cancel approved by the owner's passkey, to send"
+        SETTINGS = "settings", "set_settings (threshold, timelock) approved by the owner's passkey, to send"
 
     chain_change_step = models.CharField(max_length=8, choices=ChainChangeStep.choices, blank=True, default="",
                                          help_text="Protected mode: the next on-chain step of the guardian change.")
@@ -60,8 +61,8 @@ class RecoverySetup(models.Model):
         "Protected mode: the guardian set of the owner's latest approved proposal ({keys: [hex, ...], threshold}), "
         "in the order proposed (guardians_apply sends the same bytes)."))
     chain_change_approval = models.JSONField(null=True, blank=True, help_text=(
-        "Protected mode: the owner's passkey assertion approving guardians_propose or guardians_cancel (hex parts, "
-        "with the nonce and expiry it is bound to), waiting for the sweep."))
+        "Protected mode: the owner's passkey assertion approving guardians_propose, guardians_cancel or set_settings "
+        "(hex parts, with the nonce and expiry it is bound to), waiting for the sweep."))
     chain_change_effective_at = models.DateTimeField(null=True, blank=True, help_text=(
         "Protected mode: when the chain lets the proposed change be applied (its effective_at)."))
     updated_at = models.DateTimeField(auto_now=True)

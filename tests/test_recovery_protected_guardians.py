@@ -247,6 +247,15 @@ def test_a_protected_wallets_guardians_are_written_on_chain_after_the_delay_and_
     assert _chain_guardians(owner) == {_key(g1)}
     assert _config(owner).guardian_threshold == 1
 
+    # --- the rules: the owner's settings ceremony is the passkey-approved set_settings (timelock 3 s)
+    subject = services.settings_subject(threshold=None, timelock_seconds=3, hold_payments=True)
+    options = services.owner_change_options(owner=owner.user, action="settings", subject=subject)
+    services.recovery_settings_update(owner=owner.user, threshold=None, timelock_seconds=3, hold_payments=True,
+                                      credential=owner.soft.get(options["publicKey"]))
+    assert wait_until(lambda: _config(owner).recovery_timelock == 3, timeout=60), _setup(owner).chain_sync_error
+    config = _config(owner)
+    assert (config.guardian_threshold, config.guardian_change_delay, _setup(owner).chain_change_step) == (1, DELAY, "")
+
     # --- a full recovery through the on-chain guardian
     old_key = _key(owner)
     request, _token, _new_soft = start_collecting(owner)

@@ -70,6 +70,8 @@ def owner_change_options(*, owner: Any, action: str, subject: str) -> dict[str, 
 
     if action == "remove" and _removal_on_chain(owner, subject):  # the program's challenge of the proposal
         return onchain_guardians.guardian_change_options(owner=owner, purpose="remove", guardian_id=subject)
+    if action == "settings" and _protected(owner):  # the program's challenge of set_settings
+        return onchain_guardians.settings_options(owner=owner, subject=subject)
     nonce = secrets.token_hex(16)
     cache.set(_nonce_key(owner, action, subject), nonce, accounts_settings.WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS)
     challenge = digests.guardian_change_challenge(owner_id=owner.pk, action=action, subject=subject, nonce=nonce)
@@ -360,19 +362,26 @@ def guardian_removed_locked(*, guardian: Guardian, now: Any) -> None:
 def recovery_settings_update(*, owner: Any, threshold: int | None, timelock_seconds: int, hold_payments: bool,
                              credential: Any) -> RecoverySetup:
     """Change the owner's recovery rules (owner's passkey, action ``settings``, subject
-    :func:`settings_subject`).
+    :func:`settings_subject`). In protected mode the passkey signs the program's challenge of a passkey-approved
+    ``set_settings`` (:func:`recovery.services.onchain_guardians.settings_options`), which the sweep sends; it
+    is refused ``guardian_change_in_flight`` while a guardian change is under way (that change carries its own
+    threshold).
 
     :param threshold: approvals needed (1..live guardians), or ``None`` for a majority.
     :param timelock_seconds: within ``NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS`` .. ``..._MAX_...``.
-    :raises ApplicationError: ``recovery_threshold_invalid``, ``recovery_timelock_out_of_range``, the
-        owner-passkey refusals.
+    :raises ApplicationError: ``recovery_threshold_invalid``, ``recovery_timelock_out_of_range``,
+        ``guardian_change_in_flight``, the owner-passkey refusals.
     """
     if not app_settings.MIN_TIMELOCK_SECONDS <= timelock_seconds <= app_settings.MAX_TIMELOCK_SECONDS:
         raise ApplicationError("recovery_timelock_out_of_range", (
             f"The timelock must be between {app_settings.MIN_TIMELOCK_SECONDS} and "
             f"{app_settings.MAX_TIMELOCK_SECONDS} seconds."))
-    _owner_passkey_check(owner=owner, action="settings", credential=credential, subject=settings_subject(
-        threshold=threshold, timelock_seconds=timelock_seconds, hold_payments=hold_payments))
+    subject = settings_subject(threshold=threshold, timelock_seconds=timelock_seconds, hold_payments=hold_payments)
+    chain_approval = None
+    if _protected(owner):
+        chain_approval = onchain_guardians.settings_approval(owner=owner, subject=subject, credential=credential)
+    else:
+        _owner_passkey_check(owner=owner, action="settings", credential=credential, subject=subject)
     with transaction.atomic():
         locked_wallet(user=owner)
         live = Guardian.objects.filter(owner=owner, status__in=LIVE_STATUSES).count()
@@ -381,8 +390,11 @@ def recovery_settings_update(*, owner: Any, threshold: int | None, timelock_seco
                                    f"Choose between 1 and {max(live, 1)} approvals.")
         setup = recovery_setup(user=owner)
         setup.threshold, setup.timelock_seconds, setup.hold_payments = threshold, timelock_seconds, hold_payments
-        setup.save()
-        sync_mark_locked(setup)
+        setup.save(update_fields=["threshold", "timelock_seconds", "hold_payments", "updated_at"])
+        if chain_approval is not None:  # protected mode: the owner's passkey-approved set_settings
+            onchain_guardians.settings_store_locked(setup, chain_approval)
+        else:
+            sync_mark_locked(setup)
         event_record(owner=owner, kind="settings_changed", actor="owner", actor_user=owner,
                      note=settings_subject(threshold=threshold, timelock_seconds=timelock_seconds,
                                            hold_payments=hold_payments))

@@ -14,7 +14,11 @@ confirmed, with this change applied), at the config's nonce read from the chain:
 - **cancel** of a pending change: ``guardians_apply`` is permissionless, so a change written on-chain can only
   be stopped there by the owner's passkey: the ceremony signs ``guardians_cancel`` of the pending proposal
   when the remaining wanted set is what the chain holds, else a new ``guardians_propose`` of the remaining
-  set (which replaces the pending one). A session alone is refused ``guardian_cancel_passkey_required``.
+  set (which replaces the pending one). A session alone is refused ``guardian_cancel_passkey_required``;
+- **rules** (threshold, timelock): the owner's settings ceremony signs a passkey-approved ``set_settings``
+  (:func:`settings_options`; the guardian threshold for the guardians on-chain now, the timelock and the
+  guardian change delay; RP ID hash and joint threshold kept), refused ``guardian_change_in_flight`` while a guardian change is under way (its
+  proposal carries its own threshold, computed from the rules when it was approved).
 
 The approval is stored on the owner's :class:`~recovery.models.RecoverySetup` (``chain_change_step`` =
 ``propose`` / ``cancel``) in the transaction of the change, and the beat sweep
@@ -25,6 +29,12 @@ guardians concerned) and, once it has passed, sends ``guardians_apply`` (only th
 lands the confirmed additions become ``active`` and the removed guardians ``removed``
 (:func:`apply_landed_locked`). A refused or stale approval ends the step ``failed`` and the owner is asked
 again; the next change re-proposes the whole wanted set, so the chain converges to it.
+
+Limits: the delay is the chain's ``guardian_change_delay``, written when the wallet switches to protected mode
+(:func:`payments.protection.protection_instructions`) or by a custodial sync; a wallet protected before that
+field existed has 0 there (its changes apply at once) until the owner's next settings ceremony writes it.
+A refused cancel leaves the chain's pending proposal in place while the database already shows the change
+cancelled (the owner is told; their next change re-proposes the database's set).
 """
 
 from __future__ import annotations
@@ -276,7 +286,7 @@ def change_instructions(setup: RecoverySetup, wallet: Wallet, *, client: ChainCl
     config = wallet_config_read(client=client, wallet=wallet)
     if config is None:
         raise ValueError("the wallet's config is not on-chain")
-    if step in (Step.PROPOSE, Step.CANCEL):
+    if step in (Step.PROPOSE, Step.CANCEL, Step.SETTINGS):
         approval = setup.chain_change_approval
         if config.nonce != approval["nonce"] or approval["expires_at"] <= int(now.timestamp()):
             raise ValueError("Your passkey approval of the guardian change can no longer be used (the wallet "
@@ -311,6 +321,9 @@ def change_landed_locked(setup: RecoverySetup, *, now: datetime | None = None) -
         _set(setup, chain_change_step=Step.NONE, chain_change=None, chain_change_approval=None,
              chain_change_effective_at=None, chain_sync=Sync.NONE)
         event_record(owner=setup.user, kind="guardian_change_cancelled_on_chain", actor="system")
+    elif step == Step.SETTINGS:
+        _set(setup, chain_change_step=Step.NONE, chain_change_approval=None, chain_sync=Sync.NONE)
+        event_record(owner=setup.user, kind="settings_written_on_chain", actor="system")
     elif step == Step.APPLY:
         _set(setup, chain_change_step=Step.NONE, chain_change_approval=None, chain_change_effective_at=None,
              chain_sync=Sync.NONE)
@@ -363,3 +376,86 @@ def change_failed_locked(setup: RecoverySetup, *, sentence: str) -> None:
     notify_user(user=setup.user, subject="A guardian change was not written on your wallet", body=(
         f"{sentence}\nCheck your guardians and confirm again with your passkey: "
         f"{public_url('/recovery/guardians/')}\n"))
+
+
+# --- the recovery rules of a protected wallet -----------------------------------------------------------
+def _settings_key(owner: Any, subject: str) -> str:
+    return f"recovery:settings-terms:{owner.pk}:{subject}"
+
+
+def _parse_subject(subject: str) -> tuple[int | None, int]:
+    """``threshold=N;timelock=S;hold=0|1`` (:func:`recovery.services.guardians.settings_subject`) ->
+    ``(threshold or None, timelock seconds)``.
+
+    :raises ApplicationError: ``recovery_threshold_invalid`` (not that form).
+    """
+    try:
+        fields = dict(part.split("=", 1) for part in subject.split(";"))
+        threshold, timelock = int(fields["threshold"]), int(fields["timelock"])
+    except (KeyError, ValueError):
+        raise ApplicationError("recovery_threshold_invalid") from None
+    return (threshold or None), timelock
+
+
+def settings_options(*, owner: Any, subject: str) -> dict[str, Any]:
+    """WebAuthn request options for the owner's passkey to change the recovery rules of a protected wallet:
+    the program's challenge of a passkey-approved ``set_settings`` writing the guardian threshold (for the
+    guardians on-chain now, under the new rule), the timelock and the guardian change delay
+    (``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS``), keeping the RP ID hash and the joint threshold. Its terms are kept for ``CHANGE_TTL_SECONDS``.
+
+    :raises ApplicationError: ``guardian_change_in_flight`` (a guardian change is under way: it carries its
+        own threshold; change the rules once it is written or cancelled), ``recovery_threshold_invalid``,
+        ``wallet_not_found``, ``passkey_required``.
+    :raises ChainUnavailableError: the config could not be read.
+    """
+    setup = _setup(owner)
+    if setup.chain_change_step or setup.chain_sync == Sync.IN_FLIGHT:
+        raise ApplicationError("guardian_change_in_flight")
+    threshold, timelock = _parse_subject(subject)
+    wallet = Wallet.objects.get(user=owner)
+    config = wallet_config_read(client=get_chain_client(), wallet=wallet)
+    if config is None:
+        raise ApplicationError("wallet_not_found")
+    count = len(chain.chain_guardians(config)[0])
+    terms = {"action": "settings", "rp_id_hash": bytes(config.rp_id_hash).hex(),
+             "joint_threshold": config.joint_threshold,
+             "threshold": min(threshold or count // 2 + 1, count) if count else 0, "timelock_seconds": timelock,
+             "delay": chain.guardian_change_delay(), "nonce": config.nonce,
+             "expires_at": int(timezone.now().timestamp()) + CHANGE_TTL_SECONDS}
+    cache.set(_settings_key(owner, subject), terms, CHANGE_TTL_SECONDS)
+    return request_options(user=owner, challenge=chain.change_challenge(wallet, terms))
+
+
+def settings_approval(*, owner: Any, subject: str, credential: Any) -> dict[str, Any]:
+    """The owner's verified assertion over :func:`settings_options`' challenge for ``subject`` (single use).
+
+    :raises ApplicationError: ``owner_passkey_required``, ``passkey_required``, ``passkey_assertion_invalid``.
+    """
+    if not credential:
+        raise ApplicationError("owner_passkey_required")
+    key = _settings_key(owner, subject)
+    terms = cache.get(key)
+    if terms is None:
+        raise ApplicationError("owner_passkey_required")
+    wallet = Wallet.objects.get(user=owner)
+    assertion = assertion_verify(user=owner, challenge=chain.change_challenge(wallet, terms), credential=credential)
+    if not cache.delete(key):
+        raise ApplicationError("owner_passkey_required")
+    return {**terms, "public_key": authenticator_key(assertion.authenticator).hex(),
+            "authenticator_data": assertion.authenticator_data.hex(),
+            "client_data_json": assertion.client_data_json.hex(), "signature": assertion.signature.hex()}
+
+
+def settings_store_locked(setup: RecoverySetup, approval: dict[str, Any]) -> None:
+    """Keep the owner's approved ``set_settings`` for the sweep (the caller holds the wallet lock).
+
+    :raises ApplicationError: ``guardian_change_in_flight``.
+    """
+    setup = RecoverySetup.objects.select_for_update().get(pk=setup.pk)
+    if setup.chain_change_step or setup.chain_sync == Sync.IN_FLIGHT:
+        raise ApplicationError("guardian_change_in_flight")
+    setup.chain_change_step, setup.chain_change_approval, setup.chain_sync_error = Step.SETTINGS, approval, ""
+    setup.chain_sync = Sync.PENDING
+    setup.chain_sync_version = F("chain_sync_version") + 1
+    setup.save(update_fields=["chain_change_step", "chain_change_approval", "chain_sync", "chain_sync_version",
+                              "chain_sync_error", "updated_at"])
