@@ -17,8 +17,9 @@ confirmed, with this change applied), at the config's nonce read from the chain:
   set (which replaces the pending one). A session alone is refused ``guardian_cancel_passkey_required``;
 - **rules** (threshold, timelock): the owner's settings ceremony signs a passkey-approved ``set_settings``
   (:func:`settings_options`; the guardian threshold for the guardians on-chain now, the timelock and the
-  guardian change delay; RP ID hash and joint threshold kept), refused ``guardian_change_in_flight`` while a guardian change is under way (its
-  proposal carries its own threshold, computed from the rules when it was approved).
+  guardian change delay; RP ID hash and joint threshold kept), refused ``guardian_change_in_flight`` while a
+  guardian change is under way (its proposal carries its own threshold, computed from the rules when it was
+  approved).
 
 The approval is stored on the owner's :class:`~recovery.models.RecoverySetup` (``chain_change_step`` =
 ``propose`` / ``cancel``) in the transaction of the change, and the beat sweep
@@ -401,7 +402,8 @@ def settings_options(*, owner: Any, subject: str) -> dict[str, Any]:
     """WebAuthn request options for the owner's passkey to change the recovery rules of a protected wallet:
     the program's challenge of a passkey-approved ``set_settings`` writing the guardian threshold (for the
     guardians on-chain now, under the new rule), the timelock and the guardian change delay
-    (``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS``), keeping the RP ID hash and the joint threshold. Its terms are kept for ``CHANGE_TTL_SECONDS``.
+    (``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS``), keeping the RP ID hash and the joint threshold. Its terms are
+    kept for ``CHANGE_TTL_SECONDS``.
 
     :raises ApplicationError: ``guardian_change_in_flight`` (a guardian change is under way: it carries its
         own threshold; change the rules once it is written or cancelled), ``recovery_threshold_invalid``,
