@@ -267,3 +267,27 @@ def test_a_protected_wallets_guardians_are_written_on_chain_after_the_delay_and_
     assert config.authority(bytes(request.pending_public_key)).permissions == PERMISSION_MANAGE | PERMISSION_SPEND
     assert config.authority(old_key) is None
     assert _chain_guardians(owner) == {_key(g1)}
+
+
+def test_an_approval_over_a_guardian_set_that_changed_since_is_refused_and_changes_nothing(
+        celery_worker: Any, make_user: Any) -> None:
+    # given a protected wallet with two accepted guardians, and the owner's challenges to confirm each, both
+    # computed from the same state (each proposes the set with one of them)
+    owner = _protected_owner(make_user)
+    g1, g2 = (person(make_user, f"guardian{n}@example.com") for n in range(1, 3))
+    first, second = _accepted(owner, g1), _accepted(owner, g2)
+    options = {guardian.pk: services.guardian_change_options(owner=owner.user, purpose="confirm",
+                                                              guardian_id=guardian.pk) for guardian in (first, second)}
+    # when the owner answers the first, then the second
+    services.guardian_change_approve(owner=owner.user, purpose="confirm", guardian_id=first.pk,
+                                     credential=owner.soft.get(options[first.pk]["publicKey"]))
+    with pytest.raises(ApplicationError) as refused:
+        services.guardian_change_approve(owner=owner.user, purpose="confirm", guardian_id=second.pk,
+                                         credential=owner.soft.get(options[second.pk]["publicKey"]))
+    # then the second is refused (its proposal would drop the first): ask again; nothing of it was stored
+    assert refused.value.code in ("owner_passkey_required", "guardian_change_in_flight")
+    second.refresh_from_db()
+    assert (second.status, second.owner_confirmed_at) == ("pending", None)
+    assert _setup(owner).chain_change["keys"] == [_key(g1).hex()]
+    # and the first is proposed on-chain alone
+    _wait_proposed(owner, [_key(g1)], 1)
