@@ -78,7 +78,7 @@ def _send(instructions: list[Any], *, custody_of: Any = None) -> int | None:
     return None
 
 
-def _protected_owner(make_user: Any) -> Any:
+def _protected_owner(make_user: Any, *, delay: int = DELAY) -> Any:
     """An owner whose wallet is in protected mode: the custody key (still owner) writes the recovery settings
     (with the guardian change delay), adds the owner's passkey as owner and keeps only ``spend``."""
     from wallets.program import SOL_MINT, Authority, Limit, add_authority, set_limits, set_permissions
@@ -95,7 +95,7 @@ def _protected_owner(make_user: Any) -> Any:
         return setup.chain_sync == "" and setup.chain_synced_version == setup.chain_sync_version
 
     assert wait_until(synced, timeout=60), setup.chain_sync_error
-    assert _config(owner).guardian_change_delay == DELAY
+    assert _config(owner).guardian_change_delay == delay
     program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
     key = _key(owner)
     assert _send([
@@ -270,10 +270,12 @@ def test_a_protected_wallets_guardians_are_written_on_chain_after_the_delay_and_
 
 
 def test_an_approval_over_a_guardian_set_that_changed_since_is_refused_and_changes_nothing(
-        celery_worker: Any, make_user: Any) -> None:
-    # given a protected wallet with two accepted guardians, and the owner's challenges to confirm each, both
-    # computed from the same state (each proposes the set with one of them)
-    owner = _protected_owner(make_user)
+        celery_worker: Any, make_user: Any, settings: Any) -> None:
+    # given a protected wallet (a 30 s guardian change delay: the steps below happen well within it) with two
+    # accepted guardians, and the owner's challenges to confirm each, both computed from the same state (each
+    # proposes the set with one of them)
+    settings.NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS = 30
+    owner = _protected_owner(make_user, delay=30)
     g1, g2 = (person(make_user, f"guardian{n}@example.com") for n in range(1, 3))
     first, second = _accepted(owner, g1), _accepted(owner, g2)
     options = {guardian.pk: services.guardian_change_options(owner=owner.user, purpose="confirm",
@@ -291,3 +293,14 @@ def test_an_approval_over_a_guardian_set_that_changed_since_is_refused_and_chang
     assert _setup(owner).chain_change["keys"] == [_key(g1).hex()]
     # and the first is proposed on-chain alone
     _wait_proposed(owner, [_key(g1)], 1)
+    # when the owner then confirms the second (the proposal of both replaces it) and cancels it with their
+    # passkey while the first is still pending: the remaining wanted change (the first alone) is re-proposed
+    _owner_approves(owner, Guardian.objects.get(pk=second.pk), "confirm")
+    _wait_proposed(owner, [_key(g1), _key(g2)], 2)
+    _owner_approves(owner, Guardian.objects.get(pk=second.pk), "cancel")
+    assert Guardian.objects.get(pk=second.pk).status == "cancelled"
+    _wait_proposed(owner, [_key(g1)], 1)
+    # then only the first becomes a guardian on-chain
+    assert wait_until(lambda: Guardian.objects.get(pk=first.pk).status == "active", timeout=90)
+    assert _chain_guardians(owner) == {_key(g1)}
+    assert Guardian.objects.get(pk=second.pk).status == "cancelled"
