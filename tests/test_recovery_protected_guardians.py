@@ -26,7 +26,8 @@ from wallets.program import ProgramErrorCode
 from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
 from wallets.smart import wallet_config_read
 
-DELAY = 8  # seconds: the on-chain guardian change delay of these wallets
+DELAY = 20  # seconds: the on-chain guardian change delay of these wallets (the steps between a proposal and
+# the next change take a few seconds, well within it)
 
 
 @pytest.fixture(autouse=True)
@@ -252,7 +253,8 @@ def test_a_protected_wallets_guardians_are_written_on_chain_after_the_delay_and_
     options = services.owner_change_options(owner=owner.user, action="settings", subject=subject)
     services.recovery_settings_update(owner=owner.user, threshold=None, timelock_seconds=3, hold_payments=True,
                                       credential=owner.soft.get(options["publicKey"]))
-    assert wait_until(lambda: _config(owner).recovery_timelock == 3, timeout=60), _setup(owner).chain_sync_error
+    assert wait_until(lambda: _setup(owner).chain_change_step == "" and _config(owner).recovery_timelock == 3,
+                      timeout=60), _setup(owner).chain_sync_error
     config = _config(owner)
     assert (config.guardian_threshold, config.guardian_change_delay, _setup(owner).chain_change_step) == (1, DELAY, "")
 
