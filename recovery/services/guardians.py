@@ -6,6 +6,11 @@ Whatever strengthens an attacker (inviting, removing a guardian, changing the ru
 passkey: a WebAuthn assertion over a single-use challenge naming the change
 (:func:`recovery.digests.guardian_change_challenge`). Cancelling a pending change only needs the owner's
 session: it can only keep things as they were.
+
+In protected mode (the custody key holds no ``manage`` on-chain) the guardian set is the wallet program's:
+an accepted guardian waits for the owner's passkey confirmation, and each change (and the cancel of one
+already approved for the chain, which anyone could otherwise complete there) is the owner's passkey over
+the program's delayed proposal: :mod:`recovery.services.onchain_guardians`.
 """
 
 from __future__ import annotations
