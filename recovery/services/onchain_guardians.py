@@ -276,15 +276,21 @@ def change_instructions(setup: RecoverySetup, wallet: Wallet, *, client: ChainCl
     now (no change; the proposal's delay has not passed: its ``effective_at`` is recorded on the setup and on
     the guardians concerned).
 
-    :raises ValueError: the owner's approval can no longer land (the nonce moved, it expired), or the chain
-        does not hold the proposal to apply.
+    :raises ValueError: the owner's approval can no longer land (the nonce moved, it expired), the chain
+        does not hold the proposal to apply, or (no change under way) the chain's guardians are not the active
+        ones here (a guardian activated by the clock before the wallet went protected: shown as ``failed``).
     :raises ChainUnavailableError: the chain could not be read.
     """
     now = now or timezone.now()
     step = setup.chain_change_step
-    if step == Step.NONE:
-        return []
     config = wallet_config_read(client=client, wallet=wallet)
+    if step == Step.NONE:
+        active = {bytes(key) for key in Guardian.objects.filter(owner_id=setup.user_id, status=Guardian.Status.ACTIVE)
+                  .values_list("authority_key", flat=True)}
+        if active != chain.chain_guardians(config)[0]:  # e.g. activated by the clock before protected mode
+            raise ValueError("Your guardians on your wallet differ from your guardians here: only your passkey can "
+                             "change them on the wallet now (remove and invite them again).")
+        return []
     if config is None:
         raise ValueError("the wallet's config is not on-chain")
     if step in (Step.PROPOSE, Step.CANCEL, Step.SETTINGS):
