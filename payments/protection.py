@@ -147,9 +147,12 @@ def protection_instructions(*, wallet: Any, public_key: bytes, limits: dict[str,
     on-chain.
 
     :param limits: :func:`_limits_json` (base units per token symbol).
-    :param settings_from: the config as on-chain now (its guardian threshold and recovery timelock are kept).
+    :param settings_from: the config as on-chain now (its guardian threshold and recovery timelock are kept;
+        the guardian change delay becomes ``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS``: from now on only the owner's
+        passkey changes the guardians, through the program's delayed proposals).
     """
     from accounts.app_settings import app_settings as accounts_settings
+    from recovery.chain import guardian_change_delay
     from wallets.smart import wallet_program_id
 
     program, custody = wallet_program_id(), Pubkey.from_string(wallet.signing_address)
@@ -158,7 +161,8 @@ def protection_instructions(*, wallet: Any, public_key: bytes, limits: dict[str,
     instructions.append(set_settings(
         program, custody, custody, rp_id_hash=hashlib.sha256(accounts_settings.WEBAUTHN_RP_ID.encode()).digest(),
         joint_threshold=joint, guardian_threshold=settings_from.guardian_threshold if settings_from else 0,
-        recovery_timelock=settings_from.recovery_timelock if settings_from else 0))
+        recovery_timelock=settings_from.recovery_timelock if settings_from else 0,
+        guardian_change_delay=guardian_change_delay()))
     instructions.append(add_authority(program, custody, custody,
                                       Authority.passkey(public_key, PERMISSION_SPEND | PERMISSION_MANAGE)))
     for entry in limits.values():

@@ -101,7 +101,8 @@ class RecoverySetupAdmin(admin.ModelAdmin):
     list_filter = ("chain_sync",)
     search_fields = ("user__email",)
     fields = ("user", "threshold", "timelock_seconds", "hold_payments", "chain_sync", "chain_sync_version",
-              "chain_synced_version", "chain_sync_error", "updated_at")
+              "chain_synced_version", "chain_sync_error", "chain_change_step", "chain_change",
+              "chain_change_effective_at", "updated_at")
     readonly_fields = fields
 
     def has_add_permission(self, request):  # noqa: ANN001, ANN201
@@ -116,7 +117,8 @@ class GuardianAdmin(admin.ModelAdmin):
     list_display = ("owner", "guardian_user", "status", "change_effective_at", "removal_requested_at", "created_at")
     list_filter = ("status",)
     search_fields = ("owner__email", "guardian_user__email")
-    fields = ("owner", "guardian_user", "status", "change_effective_at", "removal_requested_at", "created_at",
+    fields = ("owner", "guardian_user", "status", "change_effective_at", "removal_requested_at", "change_on_chain",
+              "owner_confirmed_at", "created_at",
               "activated_at", "removed_at")
     readonly_fields = fields
 

@@ -51,6 +51,10 @@ from wallets.program import (
     approval_challenge,
     approve_with_passkeys,
     error_sentence,
+    guardian_change_hash,
+    guardians_apply,
+    guardians_cancel,
+    guardians_propose,
     recovery_approve,
     recovery_cancel,
     recovery_execute,
@@ -74,6 +78,13 @@ def rp_id_hash() -> bytes:
     from accounts.app_settings import app_settings as accounts_settings
 
     return hashlib.sha256(accounts_settings.WEBAUTHN_RP_ID.encode()).digest()
+
+
+def guardian_change_delay() -> int:
+    """The on-chain ``guardian_change_delay`` (seconds, u32) Numpay writes: ``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS``."""
+    from .app_settings import app_settings
+
+    return min(max(app_settings.GUARDIAN_CHANGE_DELAY_SECONDS, 0), 2**32 - 1)
 
 
 def _creator(wallet: Any) -> Pubkey:
@@ -242,10 +253,13 @@ def guardian_sync_instructions(*, wallet: Any, config: WalletConfig | None, guar
     if config is None:
         instructions.append(config_create_instruction(wallet=wallet, payer=fee_payer, tokens=list(tokens_active())))
     joint = config.joint_threshold if config else 0
-    settings_now = (config.rp_id_hash, config.guardian_threshold, config.recovery_timelock) if config else None
-    if settings_now != (rp_id_hash(), threshold, timelock_seconds):
+    delay = guardian_change_delay()
+    settings_now = ((config.rp_id_hash, config.guardian_threshold, config.recovery_timelock,
+                     config.guardian_change_delay) if config else None)
+    if settings_now != (rp_id_hash(), threshold, timelock_seconds, delay):
         instructions.append(set_settings(program, custody, custody, rp_id_hash=rp_id_hash(), joint_threshold=joint,
-                                         guardian_threshold=threshold, recovery_timelock=timelock_seconds))
+                                         guardian_threshold=threshold, recovery_timelock=timelock_seconds,
+                                         guardian_change_delay=delay))
     on_chain = {bytes(entry.key) for entry in (config.authorities if config else ())
                 if entry.kind == KIND_SECP256R1 and entry.permissions == PERMISSION_GUARDIAN}
     wanted = {bytes(key) for key in guardian_keys}
@@ -332,3 +346,71 @@ def explain_error(err: Any) -> str | None:
     except (KeyError, IndexError, TypeError):
         return None
     return error_sentence(int(code))
+
+
+# --- protected mode: delayed guardian changes (docs/wallet-program.md "12–14 Guardian changes") -------------
+def chain_guardians(config: WalletConfig | None) -> tuple[set[bytes], int]:
+    """The guardian set the config holds (keys of kind-2 slots holding only ``guardian``) and its threshold."""
+    if config is None:
+        return set(), 0
+    keys = {bytes(entry.key) for entry in config.authorities
+            if entry.kind == KIND_SECP256R1 and entry.permissions == PERMISSION_GUARDIAN}
+    return keys, config.guardian_threshold
+
+
+def propose_action(wallet: Any, keys: list[bytes], threshold: int) -> Instruction:
+    """The signer-form ``guardians_propose`` of ``keys`` (in this order) and ``threshold``, for an owner
+    passkey's approval (authority: the Instructions sysvar placeholder)."""
+    return guardians_propose(wallet_program_id(), _creator(wallet), INSTRUCTIONS_SYSVAR_ID, keys, threshold)
+
+
+def cancel_change_action(wallet: Any, change_hash: bytes) -> Instruction:
+    """The signer-form ``guardians_cancel`` of the pending change ``change_hash`` (32 bytes)."""
+    return guardians_cancel(wallet_program_id(), _creator(wallet), INSTRUCTIONS_SYSVAR_ID, change_hash)
+
+
+def change_challenge(wallet: Any, terms: dict[str, Any]) -> bytes:
+    """The program's approval challenge (32 bytes) the owner's passkey signs for a guardian change ``terms``:
+    ``{"action": "propose", "keys": [hex], "threshold", "nonce", "expires_at"}`` or ``{"action": "cancel",
+    "hash": hex, "nonce", "expires_at"}``."""
+    return approval_challenge(wallet_program_id(), Pubkey.from_string(wallet.config_address), terms["nonce"],
+                              terms["expires_at"], change_action(wallet, terms))
+
+
+def change_action(wallet: Any, terms: dict[str, Any]) -> Instruction:
+    """The signer-form instruction of guardian change ``terms`` (see :func:`change_challenge`; ``"action":
+    "settings"`` terms carry ``rp_id_hash`` (hex), ``joint_threshold``, ``threshold``, ``timelock_seconds`` and
+    ``delay``: a ``set_settings``)."""
+    if terms["action"] == "settings":
+        return set_settings(wallet_program_id(), _creator(wallet), INSTRUCTIONS_SYSVAR_ID,
+                            rp_id_hash=bytes.fromhex(terms["rp_id_hash"]), joint_threshold=terms["joint_threshold"],
+                            guardian_threshold=terms["threshold"], recovery_timelock=terms["timelock_seconds"],
+                            guardian_change_delay=terms["delay"])
+    if terms["action"] == "cancel":
+        return cancel_change_action(wallet, bytes.fromhex(terms["hash"]))
+    return propose_action(wallet, [bytes.fromhex(key) for key in terms["keys"]], terms["threshold"])
+
+
+def change_instructions(*, wallet: Any, approval: dict[str, Any]) -> list[Instruction]:
+    """The owner's passkey-approved ``guardians_propose`` / ``guardians_cancel`` (``approval``: the stored terms
+    and assertion)."""
+    return approve_with_passkeys(change_action(wallet, approval), [_stored_assertion(approval)],
+                                 expires_at=approval["expires_at"])
+
+
+def apply_instructions(*, wallet: Any, keys: list[bytes], threshold: int) -> list[Instruction]:
+    """``guardians_apply`` of the proposed ``keys`` / ``threshold`` (no signer but the fee payer)."""
+    return [guardians_apply(wallet_program_id(), _creator(wallet), keys, threshold)]
+
+
+def change_hash(keys: list[bytes], threshold: int) -> bytes:
+    """SHA-256 of the guardian set body: what ``guardians_propose`` stores on-chain."""
+    return guardian_change_hash(keys, threshold)
+
+
+def error_code(err: Any) -> int | None:
+    """The program's custom error code in a transaction error, or ``None``."""
+    try:
+        return int(err["InstructionError"][1]["Custom"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None

@@ -47,6 +47,24 @@ class RecoverySetup(models.Model):
                                                                              "current sync.")
     chain_synced_version = models.PositiveIntegerField(default=0)
     chain_sync_error = models.CharField(max_length=255, blank=True, default="")
+
+    class ChainChangeStep(models.TextChoices):
+        NONE = "", "No guardian change on-chain"
+        PROPOSE = "propose", "guardians_propose approved by the owner's passkey, to send"
+        APPLY = "apply", "proposed on-chain: guardians_apply when due"
+        CANCEL = "cancel", "guardians_cancel approved by the owner's passkey, to send"
+        SETTINGS = "settings", "set_settings (threshold, timelock) approved by the owner's passkey, to send"
+
+    chain_change_step = models.CharField(max_length=8, choices=ChainChangeStep.choices, blank=True, default="",
+                                         help_text="Protected mode: the next on-chain step of the guardian change.")
+    chain_change = models.JSONField(null=True, blank=True, help_text=(
+        "Protected mode: the guardian set of the owner's latest approved proposal ({keys: [hex, ...], threshold}), "
+        "in the order proposed (guardians_apply sends the same bytes)."))
+    chain_change_approval = models.JSONField(null=True, blank=True, help_text=(
+        "Protected mode: the owner's passkey assertion approving guardians_propose, guardians_cancel or set_settings "
+        "(hex parts, with the nonce and expiry it is bound to), waiting for the sweep."))
+    chain_change_effective_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "Protected mode: when the chain lets the proposed change be applied (its effective_at)."))
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -85,7 +103,11 @@ class Guardian(models.Model):
     """One guardian of ``owner``: a Numpay user and the passkey they approve with.
 
     Adding and removing take effect only at ``change_effective_at`` (``NUMPAY_GUARDIAN_CHANGE_DELAY_SECONDS``
-    after the owner asked, with their passkey); until then the owner can cancel the change.
+    after the owner asked, with their passkey); until then the owner can cancel the change. In protected mode
+    (``change_on_chain``) the change is the wallet program's delayed ``guardians_propose`` approved by the
+    owner's passkey (an addition waits for that confirmation: ``owner_confirmed_at``); ``change_effective_at``
+    is the chain's, and the change takes effect when ``guardians_apply`` lands
+    (:mod:`recovery.services.onchain_guardians`).
 
     - ``pending``: accepted, waiting for the delay before it counts; ``active``: counts; an active guardian
       with ``removal_requested_at`` set still counts until ``change_effective_at``; ``removed``: no longer
@@ -112,6 +134,11 @@ class Guardian(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     change_effective_at = models.DateTimeField(null=True, blank=True)
     removal_requested_at = models.DateTimeField(null=True, blank=True)
+    change_on_chain = models.BooleanField(default=False, help_text=(
+        "Protected mode: this addition or removal takes effect when guardians_apply lands on-chain (the owner's "
+        "passkey approved the proposal), not by the clock."))
+    owner_confirmed_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "Protected mode: when the owner's passkey approved the on-chain proposal adding this guardian."))
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)

@@ -40,8 +40,13 @@ def overview(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["POST"])
 def guardian_change_cancel(request: HttpRequest, guardian_id: str) -> HttpResponse:
-    """Cancel a pending guardian change (the owner's session)."""
-    services.guardian_change_cancel(owner=request.user, guardian_id=guardian_id)
+    """Cancel a pending guardian change (the owner's session). A protected wallet's change already approved for
+    the chain is refused (``guardian_cancel_passkey_required``: the page's passkey button cancels it)."""
+    try:
+        services.guardian_change_cancel(owner=request.user, guardian_id=guardian_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("recovery")
     messages.success(request, "The change was cancelled.")
     return redirect("recovery")
 

@@ -184,3 +184,25 @@ def test_operators_may_freeze_but_the_admin_cannot_approve(family: dict[str, Any
     client.post("/admin/recovery/recoveryrequest/", {"action": "freeze", "_selected_action": [str(request.id)]})
     assert RecoveryRequest.objects.get().status == Status.FROZEN
     assert recovery_outbox()[-1].subject == "A recovery of your Numpay account was stopped"
+
+
+def test_guardian_change_endpoints_refuse_what_needs_no_passkey_and_change_nothing(family: dict[str, Any]) -> None:
+    # given a custodial owner whose guardians are active (nothing waits for a passkey confirmation)
+    owner, first = family["owner"], family["guardians"][0]
+    guardian = Guardian.objects.get(owner=owner.user, guardian_user=first.user)
+    client = _as(owner.user)
+    before = list(Guardian.objects.filter(owner=owner.user).values())
+    # when the owner asks to confirm an active guardian, or confirms without a challenge, or a stranger's id
+    options = _post(client, f"/api/v1/recovery/guardians/{guardian.pk}/change-options", {"purpose": "confirm"})
+    confirm = _post(client, f"/api/v1/recovery/guardians/{guardian.pk}/confirm", {"credential": {"id": "x"}})
+    unknown = _post(client, f"/api/v1/recovery/guardians/{uuid.uuid4()}/change-options", {"purpose": "cancel"})
+    bad_purpose = _post(client, f"/api/v1/recovery/guardians/{guardian.pk}/change-options", {"purpose": "steal"})
+    # then each is refused with its code, and nothing changed
+    assert (options.status_code, options.json()["code"]) == (409, "guardian_confirmation_not_needed")
+    assert (confirm.status_code, confirm.json()["code"]) == (403, "owner_passkey_required")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "guardian_not_found")
+    assert bad_purpose.status_code == 400
+    assert list(Guardian.objects.filter(owner=owner.user).values()) == before
+    overview = client.get("/api/v1/recovery").json()
+    assert {g["needs_owner_confirmation"] for g in overview["guardians"]} == {False}
+    assert overview["chain"] == {"step": "", "effective_at": None, "sync": overview["chain"]["sync"], "error": ""}

@@ -172,6 +172,12 @@ REGISTRY: dict[str, ErrorCode] = _registry(
       "Guardian change pending"),
     E("guardian_change_not_pending", 409, "This guardian has no change waiting to take effect.",
       "No guardian change pending"),
+    E("guardian_cancel_passkey_required", 403, "This guardian change is already written on your wallet and anyone "
+      "can complete it there when it is due: cancel it with your passkey.", "Cancel needs the owner's passkey"),
+    E("guardian_confirmation_not_needed", 409, "This guardian is not waiting for your passkey confirmation.",
+      "No confirmation needed"),
+    E("guardian_change_in_flight", 409, "A guardian change is being written on your wallet right now; try again "
+      "in a minute.", "Guardian change in flight"),
     E("recovery_threshold_invalid", 400, "Choose a number of approvals between 1 and your number of guardians.",
       "Invalid threshold"),
     E("recovery_timelock_out_of_range", 400, "The timelock is outside the range this service allows.",

@@ -89,8 +89,27 @@ class GuardianSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     email = serializers.EmailField(source="guardian_user.email")
     status = serializers.CharField()
-    change_effective_at = serializers.DateTimeField(allow_null=True)
+    change_effective_at = serializers.DateTimeField(allow_null=True, help_text=(
+        "When the pending change takes effect (protected mode: the chain's effective_at, null until the owner's "
+        "proposal is written on-chain)."))
     removal_requested_at = serializers.DateTimeField(allow_null=True)
+    change_on_chain = serializers.BooleanField(help_text="Protected mode: the change takes effect when "
+                                                         "guardians_apply lands on-chain.")
+    owner_confirmed_at = serializers.DateTimeField(allow_null=True)
+    needs_owner_confirmation = serializers.SerializerMethodField(help_text=(
+        "The guardian accepted; the owner must confirm with their passkey (change-options purpose confirm, then "
+        "confirm) to write the addition on-chain."))
+
+    def get_needs_owner_confirmation(self, guardian: Any) -> bool:
+        return (guardian.status == "pending" and guardian.change_on_chain and guardian.owner_confirmed_at is None)
+
+
+class ChainChangeSerializer(serializers.Serializer):
+    step = serializers.CharField(help_text="'' (none), propose, apply (proposed: applied when due) or cancel.")
+    effective_at = serializers.DateTimeField(allow_null=True, help_text="When the chain lets the proposed change "
+                                                                        "be applied.")
+    sync = serializers.CharField(help_text="'' (written), pending, in_flight or failed.")
+    error = serializers.CharField(help_text="Why the last on-chain write was refused, if it was.")
 
 
 class RecoveryOverviewView(APIView):
@@ -103,6 +122,7 @@ class RecoveryOverviewView(APIView):
         guardians = GuardianSerializer(many=True)
         invitations = serializers.ListField(child=serializers.DictField())
         open_request = StatusSerializer(allow_null=True)
+        chain = ChainChangeSerializer(help_text="The on-chain state of the guardian set and its pending change.")
 
     @extend_schema(operation_id="recovery_overview", responses={200: OutputSerializer, **problems()})
     def get(self, request: Request) -> Response:
@@ -113,7 +133,9 @@ class RecoveryOverviewView(APIView):
             "hold_payments": setup.hold_payments, "guardians": list(selectors.guardians_of(user=request.user)),
             "invitations": [{"id": str(i.id), "email": i.email, "expires_at": i.expires_at.isoformat()}
                             for i in selectors.invitations_of(user=request.user)],
-            "open_request": selectors.request_status(open_request).__dict__ if open_request else None}).data)
+            "open_request": selectors.request_status(open_request).__dict__ if open_request else None,
+            "chain": {"step": setup.chain_change_step, "effective_at": setup.chain_change_effective_at,
+                      "sync": setup.chain_sync, "error": setup.chain_sync_error}}).data)
 
 
 class OwnerChallengeView(APIView):
@@ -161,7 +183,8 @@ class GuardianRemoveView(APIView):
 
     @extend_schema(operation_id="recovery_guardian_remove", request=CredentialSerializer, responses={
         200: GuardianSerializer, **problems("guardian_not_found", "guardian_change_pending",
-                                            "recovery_threshold_invalid", *OWNER_PASSKEY, body=True)})
+                                            "recovery_threshold_invalid", "guardian_change_in_flight",
+                                            *OWNER_PASSKEY, body=True)})
     def post(self, request: Request, guardian_id: str) -> Response:
         data = CredentialSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -170,13 +193,63 @@ class GuardianRemoveView(APIView):
         return Response(GuardianSerializer(guardian).data)
 
 
-class GuardianChangeCancelView(APIView):
-    """Cancel a guardian's pending addition or removal (the owner's session)."""
+class OptionalCredentialSerializer(serializers.Serializer):
+    credential = serializers.DictField(required=False, help_text=(
+        "PublicKeyCredential.toJSON() of the owner's passkey over the change-options challenge (purpose cancel); "
+        "needed for a change already approved for the chain (protected mode)."))
 
-    @extend_schema(operation_id="recovery_guardian_change_cancel", request=None, responses={
-        200: GuardianSerializer, **problems("guardian_not_found", "guardian_change_not_pending")})
+
+class GuardianChangeCancelView(APIView):
+    """Cancel a guardian's pending addition or removal: the owner's session, or (a protected wallet's change
+    already approved for the chain, where anyone could complete it) the owner's passkey over the
+    ``change-options`` challenge of purpose ``cancel``."""
+
+    @extend_schema(operation_id="recovery_guardian_change_cancel", request=OptionalCredentialSerializer, responses={
+        200: GuardianSerializer, **problems("guardian_not_found", "guardian_change_not_pending",
+                                            "guardian_cancel_passkey_required", "guardian_change_in_flight",
+                                            *OWNER_PASSKEY, body=True)})
     def post(self, request: Request, guardian_id: str) -> Response:
-        guardian = services.guardian_change_cancel(owner=request.user, guardian_id=guardian_id)
+        data = OptionalCredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        guardian = services.guardian_change_cancel(owner=request.user, guardian_id=guardian_id,
+                                                   credential=data.validated_data.get("credential"))
+        return Response(GuardianSerializer(guardian).data)
+
+
+class GuardianChangeOptionsView(APIView):
+    """WebAuthn options for the owner's passkey to approve a guardian change of a protected wallet on-chain:
+    ``confirm`` an accepted guardian, ``remove`` one, ``cancel`` a pending change. The challenge is the wallet
+    program's approval challenge of the ``guardians_propose`` (or ``guardians_cancel``) of the wanted guardian
+    set, at the wallet's nonce (docs/wallet-program.md "12–14 Guardian changes")."""
+
+    class GuardianChangeOptionsInputSerializer(serializers.Serializer):
+        purpose = serializers.ChoiceField(choices=["confirm", "remove", "cancel"])
+
+    @extend_schema(operation_id="recovery_guardian_change_options", request=GuardianChangeOptionsInputSerializer,
+                   responses={200: OptionsSerializer, **problems(
+                       "guardian_not_found", "guardian_confirmation_not_needed", "guardian_change_pending",
+                       "guardian_change_not_pending", "guardian_change_in_flight", "passkey_required",
+                       "wallet_not_found", body=True)})
+    def post(self, request: Request, guardian_id: str) -> Response:
+        data = self.GuardianChangeOptionsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.guardian_change_options(owner=request.user, purpose=data.validated_data["purpose"],
+                                                         guardian_id=guardian_id))
+
+
+class GuardianConfirmView(APIView):
+    """Confirm an accepted guardian of a protected wallet with the owner's passkey (over the ``change-options``
+    challenge of purpose ``confirm``): the addition is proposed on-chain and takes effect after the wallet's
+    guardian change delay."""
+
+    @extend_schema(operation_id="recovery_guardian_confirm", request=CredentialSerializer, responses={
+        200: GuardianSerializer, **problems("guardian_not_found", "guardian_confirmation_not_needed",
+                                            "guardian_change_in_flight", *OWNER_PASSKEY, body=True)})
+    def post(self, request: Request, guardian_id: str) -> Response:
+        data = CredentialSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        guardian = services.guardian_change_approve(owner=request.user, purpose="confirm", guardian_id=guardian_id,
+                                                    credential=data.validated_data["credential"])
         return Response(GuardianSerializer(guardian).data)
 
 

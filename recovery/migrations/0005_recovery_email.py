@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recovery', '0003_chain_approve'),
+        ('recovery', '0004_guardian_changes_on_chain'),
     ]
 
     operations = [

@@ -19,6 +19,7 @@ from .guardians import (
     settings_subject,
     threshold_of,
 )
+from .onchain_guardians import guardian_change_approve, guardian_change_options
 from .owner import recovery_cancel, recovery_cancel_options, recovery_freeze, recovery_hold_check
 from .requests import (
     guardian_of,
@@ -38,7 +39,7 @@ from .requests import (
 from .sync import GUARDIAN_SYNC_OUTBOX, guardian_sync_sweep
 
 __all__ = [
-    "GUARDIAN_SYNC_OUTBOX", "guardian_sync_sweep",
+    "GUARDIAN_SYNC_OUTBOX", "guardian_sync_sweep", "guardian_change_approve", "guardian_change_options",
     "RECOVERY_OUTBOXES", "cancel_link", "guardian_change_cancel", "guardian_changes_apply",
     "guardian_invitation_accept", "guardian_invite", "guardian_of", "guardian_remove", "guardian_request",
     "invitation_accept_options",

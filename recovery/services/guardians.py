@@ -6,11 +6,17 @@ Whatever strengthens an attacker (inviting, removing a guardian, changing the ru
 passkey: a WebAuthn assertion over a single-use challenge naming the change
 (:func:`recovery.digests.guardian_change_challenge`). Cancelling a pending change only needs the owner's
 session: it can only keep things as they were.
+
+In protected mode (the custody key holds no ``manage`` on-chain) the guardian set is the wallet program's:
+an accepted guardian waits for the owner's passkey confirmation, and each change (and the cancel of one
+already approved for the chain, which anyone could otherwise complete there) is the owner's passkey over
+the program's delayed proposal: :mod:`recovery.services.onchain_guardians`.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,11 +26,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from numpay.core.errors import ApplicationError
+from wallets.models import Wallet
 
 from .. import digests
 from ..app_settings import app_settings
 from ..models import Guardian, GuardianInvitation, RecoveryApproval, RecoveryRequest, RecoverySetup
 from ..passkeys import assertion_verify, authenticator_key, request_options
+from . import onchain_guardians
 from .common import event_record, locked_wallet, new_secret, notify_user, public_url, secret_hash
 from .sync import sync_mark_locked
 
@@ -57,15 +65,45 @@ def owner_change_options(*, owner: Any, action: str, subject: str) -> dict[str, 
     for ``WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS``).
 
     :param action: ``invite`` (subject: the email), ``remove`` (the guardian id) or ``settings`` (the
-        canonical text of the new rules, :func:`settings_subject`).
-    :raises ApplicationError: ``passkey_required``.
+        canonical text of the new rules, :func:`settings_subject`). A removal from a wallet in protected mode
+        signs the program's ``guardians_propose`` challenge instead
+        (:func:`recovery.services.onchain_guardians.guardian_change_options`).
+    :raises ApplicationError: ``passkey_required``; for a protected removal the refusals of
+        :func:`~recovery.services.onchain_guardians.guardian_change_options`.
     """
     from accounts.app_settings import app_settings as accounts_settings
 
+    if action == "remove" and _removal_on_chain(owner, subject):  # the program's challenge of the proposal
+        return onchain_guardians.guardian_change_options(owner=owner, purpose="remove", guardian_id=subject)
+    if action == "settings" and _protected(owner):  # the program's challenge of set_settings
+        return onchain_guardians.settings_options(owner=owner, subject=subject)
     nonce = secrets.token_hex(16)
     cache.set(_nonce_key(owner, action, subject), nonce, accounts_settings.WEBAUTHN_CHALLENGE_TIMEOUT_SECONDS)
     challenge = digests.guardian_change_challenge(owner_id=owner.pk, action=action, subject=subject, nonce=nonce)
     return request_options(user=owner, challenge=challenge)
+
+
+def _protected(owner: Any) -> bool:
+    """Whether ``owner``'s wallet is in protected mode (its guardians change on-chain by the owner's passkey).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    return onchain_guardians.is_protected(wallet=Wallet.objects.filter(user=owner).first())
+
+
+def _removal_on_chain(owner: Any, guardian_id: Any) -> bool:
+    """Whether removing the guardian ``guardian_id`` changes ``owner``'s wallet on-chain: protected mode, and
+    the guardian is active or an addition the owner confirmed (an unconfirmed one has nothing on-chain).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    try:
+        guardian = Guardian.objects.filter(owner=owner, pk=uuid.UUID(str(guardian_id))).first()
+    except ValueError:
+        return False
+    if guardian is None or (guardian.status == Guardian.Status.PENDING and guardian.owner_confirmed_at is None):
+        return False
+    return _protected(owner)
 
 
 def _owner_passkey_check(*, owner: Any, action: str, subject: str, credential: Any) -> None:
@@ -148,9 +186,14 @@ def guardian_invitation_accept(*, token: str, user: User, credential: Any) -> Gu
     """``user`` (signed in, with the invited email) accepts with their passkey over
     :func:`recovery.digests.invitation_challenge`. The guardian counts only after the change delay.
 
+    In protected mode the guardian waits (``change_on_chain``, no ``change_effective_at``) for the owner to
+    confirm with their passkey (:func:`recovery.services.onchain_guardians.guardian_change_approve`); the owner
+    is asked by email and on the guardians page.
+
     :raises ApplicationError: ``guardian_invitation_not_found``, ``guardian_invitation_expired``,
         ``guardian_invitation_used``, ``guardian_invitation_wrong_account``, ``guardian_is_owner``,
         ``passkey_required``, ``passkey_assertion_invalid``.
+    :raises ChainUnavailableError: the owner's wallet could not be read (nothing changed).
     """
     invitation = invitation_by_token(token)
     if not user.email or user.email.lower() != invitation.email:
@@ -158,6 +201,7 @@ def guardian_invitation_accept(*, token: str, user: User, credential: Any) -> Gu
     if user.pk == invitation.owner_id:
         raise ApplicationError("guardian_is_owner")
     assertion = assertion_verify(user=user, challenge=digests.invitation_challenge(invitation.id), credential=credential)
+    on_chain = _protected(invitation.owner)
     now = timezone.now()
     with transaction.atomic():
         locked_wallet(user=invitation.owner)
@@ -168,14 +212,22 @@ def guardian_invitation_accept(*, token: str, user: User, credential: Any) -> Gu
             raise ApplicationError("guardian_invitation_expired")
         if Guardian.objects.filter(owner=invitation.owner, guardian_user=user, status__in=LIVE_STATUSES).exists():
             raise ApplicationError("guardian_invitation_used")
-        effective_at = now + timedelta(seconds=app_settings.GUARDIAN_CHANGE_DELAY_SECONDS)
+        effective_at = None if on_chain else now + timedelta(seconds=app_settings.GUARDIAN_CHANGE_DELAY_SECONDS)
         guardian = Guardian.objects.create(
             owner=invitation.owner, guardian_user=user, passkey=assertion.authenticator,
             authority_key=authenticator_key(assertion.authenticator), invitation=invitation,
-            change_effective_at=effective_at)
+            change_effective_at=effective_at, change_on_chain=on_chain)
         invitation.status, invitation.accepted_by, invitation.accepted_at = (
             GuardianInvitation.Status.ACCEPTED, user, now)
         invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
+        if on_chain:  # protected mode: the owner's passkey writes the addition on-chain
+            event_record(owner=invitation.owner, guardian=guardian, kind="guardian_accepted", actor="guardian",
+                         actor_user=user, note="waiting for the owner's passkey confirmation")
+            notify_user(user=invitation.owner, subject=f"Confirm {user.email} as your guardian with your passkey",
+                        body=(f"{user.email} accepted your invitation. To make them your guardian, confirm with your "
+                              f"passkey: {public_url('/recovery/guardians/')}\nThe change is written on your wallet "
+                              "and takes effect after its waiting time. If you did not invite them, cancel it.\n"))
+            return guardian
         event_record(owner=invitation.owner, guardian=guardian, kind="guardian_accepted", actor="guardian",
                      actor_user=user, note=f"counts from {effective_at.isoformat()}")
         notify_user(user=invitation.owner, subject=f"{user.email} will become your guardian", body=(
@@ -188,11 +240,16 @@ def guardian_invitation_accept(*, token: str, user: User, credential: Any) -> Gu
 # --- changes ---------------------------------------------------------------------------------------------
 def guardian_remove(*, owner: Any, guardian_id: Any, credential: Any) -> Guardian:
     """Ask for a guardian's removal (owner's passkey, action ``remove``, subject the guardian id). An active
-    guardian still counts until ``change_effective_at``; a pending one is cancelled at once.
+    guardian still counts until ``change_effective_at``; a pending one is cancelled at once. In protected
+    mode the passkey signs the program's proposal of the set without that guardian and the removal takes effect
+    when ``guardians_apply`` lands (:func:`recovery.services.onchain_guardians.guardian_change_approve`).
 
     :raises ApplicationError: ``guardian_not_found``, ``guardian_change_pending``, ``recovery_threshold_invalid``
         (fewer guardians than the owner's threshold would remain), the owner-passkey refusals.
     """
+    if _removal_on_chain(owner, guardian_id):
+        return onchain_guardians.guardian_change_approve(owner=owner, purpose="remove", guardian_id=guardian_id,
+                                                         credential=credential)
     _owner_passkey_check(owner=owner, action="remove", subject=str(guardian_id), credential=credential)
     now = timezone.now()
     with transaction.atomic():
@@ -227,17 +284,27 @@ def guardian_remove(*, owner: Any, guardian_id: Any, credential: Any) -> Guardia
     return guardian
 
 
-def guardian_change_cancel(*, owner: Any, guardian_id: Any) -> Guardian:
-    """Cancel a pending addition or removal (owner's session suffices: nothing gets weaker).
+def guardian_change_cancel(*, owner: Any, guardian_id: Any, credential: Any = None) -> Guardian:
+    """Cancel a pending addition or removal (owner's session suffices: nothing gets weaker). A change of a
+    protected wallet already approved for the chain (a confirmed addition, a removal) can only be stopped there
+    by the owner's passkey (``guardians_apply`` is permissionless): with ``credential`` (an assertion over
+    :func:`recovery.services.onchain_guardians.guardian_change_options`' ``cancel`` challenge) it is.
 
-    :raises ApplicationError: ``guardian_not_found``, ``guardian_change_not_pending``.
+    :raises ApplicationError: ``guardian_not_found``, ``guardian_change_not_pending``,
+        ``guardian_cancel_passkey_required`` (a session alone for an on-chain change), and with a credential the
+        refusals of :func:`~recovery.services.onchain_guardians.guardian_change_approve`.
     """
+    if credential:
+        return onchain_guardians.guardian_change_approve(owner=owner, purpose="cancel", guardian_id=guardian_id,
+                                                         credential=credential)
     now = timezone.now()
     with transaction.atomic():
         locked_wallet(user=owner)
         guardian = Guardian.objects.select_for_update().filter(owner=owner, pk=guardian_id).first()
         if guardian is None:
             raise ApplicationError("guardian_not_found")
+        if guardian.change_on_chain and (guardian.owner_confirmed_at or guardian.removal_requested_at):
+            raise ApplicationError("guardian_cancel_passkey_required")
         if guardian.status == Guardian.Status.PENDING:
             guardian.status, guardian.removed_at = Guardian.Status.CANCELLED, now
             guardian.save(update_fields=["status", "removed_at"])
@@ -254,20 +321,21 @@ def guardian_change_cancel(*, owner: Any, guardian_id: Any) -> Guardian:
 
 def guardian_changes_apply(*, now: Any = None) -> int:
     """Apply guardian changes whose delay has passed (the beat sweep): pending -> active; a requested
-    removal -> removed, its approvals of open requests withdrawn (the request's clock stops if it falls
+    removal -> removed (not the changes of protected wallets, ``change_on_chain``: those take effect when
+    ``guardians_apply`` lands), its approvals of open requests withdrawn (the request's clock stops if it falls
     below the threshold). One owner at a time under their wallet lock.
 
     :returns: how many changes were applied.
     """
     now = now or timezone.now()
-    due = list(Guardian.objects.filter(status__in=LIVE_STATUSES, change_effective_at__lte=now)
+    due = list(Guardian.objects.filter(status__in=LIVE_STATUSES, change_effective_at__lte=now, change_on_chain=False)
                .values_list("pk", "owner_id"))
     applied = 0
     for guardian_id, owner_id in due:
         with transaction.atomic():
             locked_wallet(user=User(pk=owner_id))
             guardian = Guardian.objects.select_for_update().filter(
-                pk=guardian_id, status__in=LIVE_STATUSES, change_effective_at__lte=now).first()
+                pk=guardian_id, status__in=LIVE_STATUSES, change_effective_at__lte=now, change_on_chain=False).first()
             if guardian is None:
                 continue
             if guardian.status == Guardian.Status.PENDING:
@@ -299,19 +367,26 @@ def guardian_removed_locked(*, guardian: Guardian, now: Any) -> None:
 def recovery_settings_update(*, owner: Any, threshold: int | None, timelock_seconds: int, hold_payments: bool,
                              credential: Any) -> RecoverySetup:
     """Change the owner's recovery rules (owner's passkey, action ``settings``, subject
-    :func:`settings_subject`).
+    :func:`settings_subject`). In protected mode the passkey signs the program's challenge of a passkey-approved
+    ``set_settings`` (:func:`recovery.services.onchain_guardians.settings_options`), which the sweep sends; it
+    is refused ``guardian_change_in_flight`` while a guardian change is under way (that change carries its own
+    threshold).
 
     :param threshold: approvals needed (1..live guardians), or ``None`` for a majority.
     :param timelock_seconds: within ``NUMPAY_RECOVERY_MIN_TIMELOCK_SECONDS`` .. ``..._MAX_...``.
-    :raises ApplicationError: ``recovery_threshold_invalid``, ``recovery_timelock_out_of_range``, the
-        owner-passkey refusals.
+    :raises ApplicationError: ``recovery_threshold_invalid``, ``recovery_timelock_out_of_range``,
+        ``guardian_change_in_flight``, the owner-passkey refusals.
     """
     if not app_settings.MIN_TIMELOCK_SECONDS <= timelock_seconds <= app_settings.MAX_TIMELOCK_SECONDS:
         raise ApplicationError("recovery_timelock_out_of_range", (
             f"The timelock must be between {app_settings.MIN_TIMELOCK_SECONDS} and "
             f"{app_settings.MAX_TIMELOCK_SECONDS} seconds."))
-    _owner_passkey_check(owner=owner, action="settings", credential=credential, subject=settings_subject(
-        threshold=threshold, timelock_seconds=timelock_seconds, hold_payments=hold_payments))
+    subject = settings_subject(threshold=threshold, timelock_seconds=timelock_seconds, hold_payments=hold_payments)
+    chain_approval = None
+    if _protected(owner):
+        chain_approval = onchain_guardians.settings_approval(owner=owner, subject=subject, credential=credential)
+    else:
+        _owner_passkey_check(owner=owner, action="settings", credential=credential, subject=subject)
     with transaction.atomic():
         locked_wallet(user=owner)
         live = Guardian.objects.filter(owner=owner, status__in=LIVE_STATUSES).count()
@@ -320,8 +395,11 @@ def recovery_settings_update(*, owner: Any, threshold: int | None, timelock_seco
                                    f"Choose between 1 and {max(live, 1)} approvals.")
         setup = recovery_setup(user=owner)
         setup.threshold, setup.timelock_seconds, setup.hold_payments = threshold, timelock_seconds, hold_payments
-        setup.save()
-        sync_mark_locked(setup)
+        setup.save(update_fields=["threshold", "timelock_seconds", "hold_payments", "updated_at"])
+        if chain_approval is not None:  # protected mode: the owner's passkey-approved set_settings
+            onchain_guardians.settings_store_locked(setup, chain_approval)
+        else:
+            sync_mark_locked(setup)
         event_record(owner=owner, kind="settings_changed", actor="owner", actor_user=owner,
                      note=settings_subject(threshold=threshold, timelock_seconds=timelock_seconds,
                                            hold_payments=hold_payments))

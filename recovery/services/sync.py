@@ -7,8 +7,9 @@ A change (a guardian activated or removed, new rules) marks the owner's :class:`
 ``set_settings``, ``add_authority`` / ``remove_authority`` of guardian passkeys, the config created if needed),
 signed by the custody key, through the relayer's outbox (:class:`GuardianSyncOutbox`). An attempt that lands
 for an older version leaves the setup pending, so the latest change is always written. In protected mode the
-custody key cannot manage the wallet: the sync is refused plainly (``failed``) -- an owner passkey approval
-of each change is not implemented here.
+custody key cannot manage the wallet: the same outbox kind carries the owner's passkey-approved
+``guardians_propose`` / ``guardians_cancel`` and, once due, the permissionless ``guardians_apply``
+(:mod:`recovery.services.onchain_guardians`).
 """
 
 from __future__ import annotations
@@ -20,23 +21,25 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
 from numpay.core.errors import ApplicationError, ChainRequestError, ChainUnavailableError
 from numpay.core.solana import Blockhash, ChainClient, SignatureStatus, get_chain_client
-from numpay.core.transactions import assemble, compile_message
+from numpay.core.transactions import assemble, compile_message, message_signers
 from relayer import outbox
 from relayer import services as relayer
 from relayer.outbox import OutboxKind
 from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.models import Wallet
+from wallets.program import ProgramErrorCode
 from wallets.services import wallet_sign
 from wallets.smart import wallet_config_read
 
 from .. import chain
 from ..models import Guardian, GuardianSyncAttempt, RecoverySetup
+from . import onchain_guardians
 from .common import event_record
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,10 @@ def guardian_sync_sweep(*, client: ChainClient | None = None, limit: int = 20) -
     :returns: how many syncs were sent.
     :raises ChainUnavailableError: the chain could not be read (nothing changed; the next sweep retries).
     """
+    # protected mode: a proposal on-chain whose effective_at has passed (or is not read yet) is due to apply
+    RecoverySetup.objects.filter(chain_sync=Sync.NONE, chain_change_step=RecoverySetup.ChainChangeStep.APPLY).filter(
+        Q(chain_change_effective_at__isnull=True) | Q(chain_change_effective_at__lte=timezone.now())).update(
+        chain_sync=Sync.PENDING)
     pending = list(RecoverySetup.objects.filter(chain_sync=Sync.PENDING).values_list("pk", "user_id")[:limit])
     if not pending:
         return 0
@@ -96,17 +103,26 @@ def guardian_sync_sweep(*, client: ChainClient | None = None, limit: int = 20) -
             except (ChainUnavailableError, ChainRequestError):
                 raise
             except (ValueError, ApplicationError) as error:
-                setup.chain_sync, setup.chain_sync_error = Sync.FAILED, (getattr(error, "message", None)
-                                                                        or str(error))[:255]
+                sentence = getattr(error, "message", None) or str(error)
+                if setup.chain_change_step:
+                    onchain_guardians.change_failed_locked(setup, sentence=sentence)
+                    continue
+                setup.chain_sync, setup.chain_sync_error = Sync.FAILED, sentence[:255]
                 setup.save(update_fields=["chain_sync", "chain_sync_error", "updated_at"])
                 event_record(owner=setup.user, kind="guardians_sync_failed", actor="system", note=setup.chain_sync_error)
     return sent
 
 
+def _instructions_now(setup: RecoverySetup, wallet: Wallet, *, client: ChainClient) -> list[Any]:
+    """The sync's instructions: custodial mode: the custody key's diff; protected mode (the custody key holds no
+    ``manage``): the next step of the owner-approved guardian change, if any."""
+    if setup.chain_change_step or not chain.custody_manages(client=client, wallet=wallet):
+        return onchain_guardians.change_instructions(setup, wallet, client=client)
+    return _instructions(setup, wallet, client=client)
+
+
 def _begin(setup: RecoverySetup, wallet: Wallet, *, blockhash: Blockhash, client: ChainClient) -> bool:
-    if not chain.custody_manages(client=client, wallet=wallet):
-        raise ValueError("the wallet is in protected mode: its owner passkey must approve guardian changes on-chain")
-    if not _instructions(setup, wallet, client=client):
+    if not _instructions_now(setup, wallet, client=client):
         setup.chain_sync, setup.chain_synced_version = Sync.NONE, setup.chain_sync_version
         setup.save(update_fields=["chain_sync", "chain_synced_version", "updated_at"])
         return False
@@ -122,13 +138,17 @@ def _begin(setup: RecoverySetup, wallet: Wallet, *, blockhash: Blockhash, client
 def _sign(setup: RecoverySetup, wallet: Wallet, *, blockhash: Blockhash, number: int, reserve: bool,
           client: ChainClient) -> GuardianSyncAttempt:
     fee_payer = relayer.fee_payer_pubkey()
-    message = compile_message(instructions=_instructions(setup, wallet, client=client), fee_payer=fee_payer,
+    message = compile_message(instructions=_instructions_now(setup, wallet, client=client), fee_payer=fee_payer,
                               blockhash=blockhash.blockhash)
+    if not message.instructions:
+        raise ValueError("nothing to write on-chain")
     cosigned = relayer.relayer_cosign(user=setup.user, message=message, reference=setup.chain_sync_reference,
                                       reserve=reserve)
     custody = Pubkey.from_string(wallet.signing_address)
-    tx = assemble(message=message, signatures={fee_payer: cosigned.signature,
-                                               custody: wallet_sign(wallet=wallet, message=bytes(message))})
+    signatures = {fee_payer: cosigned.signature}
+    if custody in message_signers(message):  # custodial mode; protected-mode steps need only the fee payer
+        signatures[custody] = wallet_sign(wallet=wallet, message=bytes(message))
+    tx = assemble(message=message, signatures=signatures)
     if len(bytes(tx)) > MAX_TRANSACTION_BYTES:
         raise ValueError(f"the guardian sync is {len(bytes(tx))} bytes, above Solana's {MAX_TRANSACTION_BYTES}")
     return GuardianSyncAttempt.objects.create(
@@ -175,6 +195,8 @@ class GuardianSyncOutbox(OutboxKind):
         owner.chain_synced_version = attempt.version
         owner.chain_sync = Sync.PENDING if owner.chain_sync_version > attempt.version else Sync.NONE
         owner.save(update_fields=["chain_synced_version", "chain_sync", "updated_at"])
+        if owner.chain_change_step:
+            onchain_guardians.change_landed_locked(owner)
         event_record(owner=owner.user, kind="guardians_synced", actor="system",
                      note=f"version {attempt.version} at slot {status.slot}")
 
@@ -185,6 +207,15 @@ class GuardianSyncOutbox(OutboxKind):
         else:
             relayer.sponsorship_release(reference=attempt.reference)
         sentence = chain.explain_error(err) or "The network refused the guardian update."
+        step = owner.chain_change_step
+        if step == RecoverySetup.ChainChangeStep.APPLY and chain.error_code(err) == (
+                ProgramErrorCode.GUARDIAN_CHANGE_NOT_READY):
+            owner.chain_sync = Sync.NONE  # the chain's clock is behind ours: the sweep applies it again later
+            owner.save(update_fields=["chain_sync", "updated_at"])
+            return
+        if step:
+            onchain_guardians.change_failed_locked(owner, sentence=sentence)
+            return
         owner.chain_sync, owner.chain_sync_error = Sync.FAILED, sentence[:255]
         owner.save(update_fields=["chain_sync", "chain_sync_error", "updated_at"])
         event_record(owner=owner.user, kind="guardians_sync_failed", actor="system", note=sentence)

@@ -20,7 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from wallets.program.instructions import P256_KEY_LEN, PASSKEY_FLAG, TAG_CREATE, TAG_EXECUTE, TAG_RECOVERY_EXECUTE
+from wallets.program.instructions import (
+    P256_KEY_LEN,
+    PASSKEY_FLAG,
+    TAG_CREATE,
+    TAG_EXECUTE,
+    TAG_GUARDIANS_APPLY,
+    TAG_RECOVERY_EXECUTE,
+)
 
 #: The Instructions sysvar: stands where the Ed25519 authority would in a passkey-approved action.
 INSTRUCTIONS_SYSVAR_ID = Pubkey.from_string("Sysvar1nstructions1111111111111111111111111")
@@ -49,8 +56,11 @@ def first_bound_account(tag: int) -> int:
 
 def _split_action(action: Instruction) -> tuple[int, bytes]:
     data = bytes(action.data)
-    if not data or data[0] & PASSKEY_FLAG or data[0] in (TAG_CREATE, TAG_RECOVERY_EXECUTE):
-        raise ValueError("pass an action in its Ed25519-signer form (not create or recovery_execute, not already approved)")
+    if not data or data[0] & PASSKEY_FLAG or data[0] in (TAG_CREATE, TAG_RECOVERY_EXECUTE, TAG_GUARDIANS_APPLY):
+        raise ValueError(
+            "pass an action in its Ed25519-signer form"
+            " (not create, recovery_execute or guardians_apply, not already approved)"
+        )
     return data[0], data[1:]
 
 

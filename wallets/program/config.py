@@ -21,6 +21,7 @@ EXTENSION_AT = LIMITS_AT + MAX_LIMITS * LIMIT_LEN
 CONFIG_LEN = EXTENSION_AT + EXTENSION_LEN
 RP_ID_HASH_AT = EXTENSION_AT
 RECOVERY_AT = EXTENSION_AT + 32
+GUARDIAN_CHANGE_AT = RECOVERY_AT + 64
 KIND_ED25519 = 1
 KIND_SECP256R1 = 2
 
@@ -78,7 +79,10 @@ class WalletConfig:
     ``rp_id_hash`` is the SHA-256 of the WebAuthn RP ID passkey approvals must carry (32 zero
     bytes = not set); ``joint_threshold`` the distinct ``manage`` passkeys whose joint approval of
     an ``execute`` lifts the limits (0 = off); ``guardian_threshold`` and ``recovery_timelock``
-    (seconds) the recovery settings.
+    (seconds) the recovery settings; ``guardian_change_delay`` (seconds) the wait between a
+    ``guardians_propose`` and its ``guardians_apply``; ``guardian_change_pending``,
+    ``guardian_change_effective_at`` (unix seconds) and ``guardian_change_hash`` (SHA-256 of the
+    proposed body, ``None`` without a proposal) the pending guardian change.
     """
 
     version: int
@@ -97,6 +101,10 @@ class WalletConfig:
     recovery_approvals: int = 0
     recovery_new_owner: bytes | None = None
     recovery_executes_at: int = 0
+    guardian_change_delay: int = 0
+    guardian_change_pending: bool = False
+    guardian_change_effective_at: int = 0
+    guardian_change_hash: bytes | None = None
 
     @property
     def recovery_approving_slots(self) -> tuple[int, ...]:
@@ -128,7 +136,10 @@ def decode_config(data: bytes) -> WalletConfig:
     creator = Pubkey(data[16:48])
     (nonce,) = struct.unpack_from("<Q", data, 48)
     joint_threshold, guardian_threshold = data[56], data[57]
+    (guardian_change_delay,) = struct.unpack_from("<I", data, 58)
     (recovery_timelock,) = struct.unpack_from("<q", data, 64)
+    change_pending, change_effective_at = struct.unpack_from("<B7xq", data, GUARDIAN_CHANGE_AT)
+    change_hash = bytes(data[GUARDIAN_CHANGE_AT + 16 : GUARDIAN_CHANGE_AT + 48]) if change_pending else None
     recovery_id, pending, approvals = struct.unpack_from("<QBB", data, RECOVERY_AT)
     recovery_new_owner = P256Key(data[RECOVERY_AT + 16 : RECOVERY_AT + 49]) if pending else None
     (recovery_executes_at,) = struct.unpack_from("<q", data, RECOVERY_AT + 56)
@@ -179,4 +190,8 @@ def decode_config(data: bytes) -> WalletConfig:
         recovery_approvals=approvals,
         recovery_new_owner=recovery_new_owner,
         recovery_executes_at=recovery_executes_at,
+        guardian_change_delay=guardian_change_delay,
+        guardian_change_pending=bool(change_pending),
+        guardian_change_effective_at=change_effective_at,
+        guardian_change_hash=change_hash,
     )

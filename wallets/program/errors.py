@@ -51,6 +51,9 @@ class ProgramErrorCode(enum.IntEnum):
     RECOVERY_MISMATCH = 6041
     RECOVERY_NOT_READY = 6042
     NOTHING_TO_WITHDRAW = 6043
+    NO_GUARDIAN_CHANGE_PENDING = 6044
+    GUARDIAN_CHANGE_NOT_READY = 6045
+    GUARDIAN_CHANGE_MISMATCH = 6046
 
 
 _SENTENCES = {
@@ -98,6 +101,9 @@ _SENTENCES = {
     ProgramErrorCode.RECOVERY_MISMATCH: "This approval is for a different recovery request.",
     ProgramErrorCode.RECOVERY_NOT_READY: "The recovery cannot complete yet: more guardians or more waiting time are needed.",
     ProgramErrorCode.NOTHING_TO_WITHDRAW: "This guardian has not approved the recovery.",
+    ProgramErrorCode.NO_GUARDIAN_CHANGE_PENDING: "No change of this wallet's guardians is waiting.",
+    ProgramErrorCode.GUARDIAN_CHANGE_NOT_READY: "The guardian change cannot take effect yet: its waiting time is not over.",
+    ProgramErrorCode.GUARDIAN_CHANGE_MISMATCH: "These guardians are not the ones of the waiting guardian change.",
 }
 
 

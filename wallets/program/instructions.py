@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ TAG_RECOVERY_APPROVE = 8
 TAG_RECOVERY_WITHDRAW = 9
 TAG_RECOVERY_CANCEL = 10
 TAG_RECOVERY_EXECUTE = 11
+TAG_GUARDIANS_PROPOSE = 12
+TAG_GUARDIANS_APPLY = 13
+TAG_GUARDIANS_CANCEL = 14
 #: Added to a tag: the passkey-approved form of the action (``wallets.program.approvals``).
 PASSKEY_FLAG = 0x80
 
@@ -288,6 +292,7 @@ def set_settings(
     joint_threshold: int = 0,
     guardian_threshold: int = 0,
     recovery_timelock: int = 0,
+    guardian_change_delay: int = 0,
 ) -> Instruction:
     """``set_settings``: ``authority`` (``manage``) writes all the wallet settings at once (read the
     config first to keep the others).
@@ -297,11 +302,15 @@ def set_settings(
         ``execute`` lifts the spending limits.
     :param guardian_threshold: 0 (recovery off) or the guardian approvals a recovery needs (1..8).
     :param recovery_timelock: seconds between the threshold being met and the recovery executing.
+    :param guardian_change_delay: seconds (u32) between a ``guardians_propose`` and the earliest
+        ``guardians_apply`` of it (0 = at once).
     :raises ValueError: ``rp_id_hash`` is not 32 bytes.
     """
     if len(rp_id_hash) != 32:
         raise ValueError("rp_id_hash is 32 bytes (SHA-256 of the RP ID)")
-    body = struct.pack("<32sBB6xq", rp_id_hash, joint_threshold, guardian_threshold, recovery_timelock)
+    body = struct.pack(
+        "<32sBBI2xq", rp_id_hash, joint_threshold, guardian_threshold, guardian_change_delay, recovery_timelock
+    )
     return _manage(program_id, creator, authority, bytes([TAG_SET_SETTINGS]) + body)
 
 
@@ -354,3 +363,54 @@ def recovery_execute(program_id: Pubkey, creator: Pubkey, recovery_id: int) -> I
         struct.pack("<BQ", TAG_RECOVERY_EXECUTE, recovery_id),
         [AccountMeta(config, is_signer=False, is_writable=True)],
     )
+
+
+def guardian_set_body(guardians: Sequence[bytes], threshold: int) -> bytes:
+    """The guardian set body of ``guardians_propose`` / ``guardians_apply``: ``guardian_threshold u8,
+    count u8``, then the ``count`` 33-byte compressed P-256 keys in the given order (the program
+    stores the SHA-256 of these exact bytes: propose and apply must send the same order).
+
+    :raises ValueError: a key that is not a compressed P-256 key, more than 8 keys.
+    """
+    keys = [_passkey_key(bytes(key)) for key in guardians]
+    if len(keys) > MAX_AUTHORITIES:
+        raise ValueError(f"at most {MAX_AUTHORITIES} guardians")
+    return struct.pack("<BB", threshold, len(keys)) + b"".join(keys)
+
+
+def guardian_change_hash(guardians: Sequence[bytes], threshold: int) -> bytes:
+    """SHA-256 of the guardian set body: what ``guardians_propose`` stores and ``guardians_cancel`` names."""
+    return hashlib.sha256(guardian_set_body(guardians, threshold)).digest()
+
+
+def guardians_propose(
+    program_id: Pubkey, creator: Pubkey, authority: Pubkey, guardians: Sequence[bytes], threshold: int
+) -> Instruction:
+    """``guardians_propose``: an owner (``manage``; normally passkey-approved, ``authority`` then a
+    placeholder) proposes the guardian set ``guardians`` (33-byte compressed P-256 keys) with
+    ``threshold``; it can be applied ``guardian_change_delay`` seconds later (Clock sysvar)."""
+    body = guardian_set_body(guardians, threshold)
+    return _manage(program_id, creator, authority, bytes([TAG_GUARDIANS_PROPOSE]) + body)
+
+
+def guardians_apply(program_id: Pubkey, creator: Pubkey, guardians: Sequence[bytes], threshold: int) -> Instruction:
+    """``guardians_apply``: makes the pending proposal (the same ``guardians`` in the same order and
+    ``threshold``) the wallet's guardian set once its delay has passed; anyone may submit it (no
+    signer besides the fee payer). Only account: the config (writable)."""
+    config, _ = config_address(program_id, creator)
+    return Instruction(
+        program_id,
+        bytes([TAG_GUARDIANS_APPLY]) + guardian_set_body(guardians, threshold),
+        [AccountMeta(config, is_signer=False, is_writable=True)],
+    )
+
+
+def guardians_cancel(program_id: Pubkey, creator: Pubkey, authority: Pubkey, change_hash: bytes) -> Instruction:
+    """``guardians_cancel``: an owner (``manage``) drops the pending guardian change whose hash is
+    ``change_hash`` (``WalletConfig.guardian_change_hash``).
+
+    :raises ValueError: ``change_hash`` is not 32 bytes.
+    """
+    if len(change_hash) != 32:
+        raise ValueError("the guardian change hash is 32 bytes")
+    return _manage(program_id, creator, authority, bytes([TAG_GUARDIANS_CANCEL]) + bytes(change_hash))

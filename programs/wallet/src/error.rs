@@ -92,6 +92,12 @@ pub enum Error {
     RecoveryNotReady = 6042,
     /// The guardian has no approval of the pending recovery to withdraw.
     NothingToWithdraw = 6043,
+    /// No guardian change is pending (never proposed, cancelled, applied, or ended by a recovery).
+    NoGuardianChangePending = 6044,
+    /// The pending guardian change's delay has not passed yet.
+    GuardianChangeNotReady = 6045,
+    /// The guardian set (or its hash) is not the pending change's.
+    GuardianChangeMismatch = 6046,
 }
 
 impl Error {
@@ -146,6 +152,9 @@ impl Error {
             Error::RecoveryMismatch => b"numpay_wallet: not the pending recovery",
             Error::RecoveryNotReady => b"numpay_wallet: recovery not ready",
             Error::NothingToWithdraw => b"numpay_wallet: no approval to withdraw",
+            Error::NoGuardianChangePending => b"numpay_wallet: no guardian change pending",
+            Error::GuardianChangeNotReady => b"numpay_wallet: guardian change delay not passed",
+            Error::GuardianChangeMismatch => b"numpay_wallet: not the pending guardian change",
         }
     }
 }

@@ -8,6 +8,10 @@ mod checks;
 mod create;
 mod error;
 mod execute;
+mod guardian_set;
+mod guardians_apply;
+mod guardians_cancel;
+mod guardians_propose;
 mod ids;
 mod passkey;
 mod recovery;
@@ -33,6 +37,9 @@ pub const TAG_RECOVERY_APPROVE: u8 = 8;
 pub const TAG_RECOVERY_WITHDRAW: u8 = 9;
 pub const TAG_RECOVERY_CANCEL: u8 = 10;
 pub const TAG_RECOVERY_EXECUTE: u8 = 11;
+pub const TAG_GUARDIANS_PROPOSE: u8 = 12;
+pub const TAG_GUARDIANS_APPLY: u8 = 13;
+pub const TAG_GUARDIANS_CANCEL: u8 = 14;
 
 /// Dispatches on the first byte of the instruction data (the tag). A tag with the passkey flag
 /// (0x80) is the passkey-approved form of the same action: `tag | 0x80, body_len u16, body (as in
@@ -67,6 +74,9 @@ fn process(input: &rt::Input) -> ProgramResult {
         (TAG_RECOVERY_WITHDRAW, _) => recovery::withdraw(&request),
         (TAG_RECOVERY_CANCEL, _) => recovery::cancel(&request),
         (TAG_RECOVERY_EXECUTE, Approval::Signer) => recovery::execute(&request),
+        (TAG_GUARDIANS_PROPOSE, _) => guardians_propose::process(&request),
+        (TAG_GUARDIANS_APPLY, Approval::Signer) => guardians_apply::process(&request),
+        (TAG_GUARDIANS_CANCEL, _) => guardians_cancel::process(&request),
         _ => Err(Error::InvalidInstructionData),
     }
 }
@@ -88,6 +98,7 @@ pub fn manage<'a>(request: &Request<'a>, tag: u8) -> Result<(state::Config<'a>, 
 }
 
 /// As `manage`, for any permission; also returns who authorized the action.
+#[inline(never)]
 pub fn authorized<'a>(
     request: &Request<'a>,
     tag: u8,

@@ -143,5 +143,7 @@ pub fn execute(request: &Request) -> ProgramResult {
     config.clear_authority(slot);
     config.set_authority(slot, &record);
     config.clear_recovery();
+    // A guardian change the old owner proposed must not land after the wallet changed hands.
+    config.clear_guardian_change();
     config.bump_nonce()
 }

@@ -25,6 +25,8 @@ const CREATOR_AT: usize = 16;
 const NONCE_AT: usize = 48;
 const JOINT_THRESHOLD_AT: usize = 56;
 const GUARDIAN_THRESHOLD_AT: usize = 57;
+/// `guardian_change_delay` u32 seconds (header bytes 58..62, written by `set_settings`).
+const GUARDIAN_CHANGE_DELAY_AT: usize = 58;
 const RECOVERY_TIMELOCK_AT: usize = 64;
 /// The wallet's WebAuthn RP ID hash (SHA-256 of the relying party id): the extension area's first 32 bytes.
 pub const RP_ID_HASH_AT: usize = EXTENSION_AT;
@@ -35,6 +37,12 @@ const RECOVERY_APPROVALS_AT: usize = RECOVERY_PENDING_AT + 1;
 const RECOVERY_KEY_AT: usize = RECOVERY_ID_AT + 16;
 const RECOVERY_EXECUTES_AT: usize = RECOVERY_KEY_AT + 40;
 const RECOVERY_END: usize = RECOVERY_EXECUTES_AT + 8;
+// pending guardian change (extension area after the pending recovery): pending u8, reserved 7,
+// effective_at i64, SHA-256 of the proposed guardian set body (32)
+const GUARDIAN_CHANGE_PENDING_AT: usize = RECOVERY_END;
+const GUARDIAN_CHANGE_EFFECTIVE_AT: usize = GUARDIAN_CHANGE_PENDING_AT + 8;
+const GUARDIAN_CHANGE_HASH_AT: usize = GUARDIAN_CHANGE_EFFECTIVE_AT + 8;
+const GUARDIAN_CHANGE_END: usize = GUARDIAN_CHANGE_HASH_AT + 32;
 /// The length of a compressed P-256 public key (`0x02`/`0x03`, then x).
 pub const P256_KEY_LEN: usize = 33;
 /// An authority slot's key field: 32-byte Ed25519 key or 33-byte compressed P-256 key, zero-padded.
@@ -194,6 +202,15 @@ impl LimitBody {
     }
 }
 
+/// The settings `set_settings` writes (one struct: SBPF passes at most five register arguments).
+pub struct Settings {
+    pub rp_id_hash: [u8; 32],
+    pub joint_threshold: u8,
+    pub guardian_threshold: u8,
+    pub guardian_change_delay: u32,
+    pub recovery_timelock: i64,
+}
+
 /// The config account, viewed in place over its data (exactly `CONFIG_LEN` bytes).
 pub struct Config<'a> {
     pub data: &'a mut [u8],
@@ -250,12 +267,64 @@ impl<'a> Config<'a> {
         read_key(self.data, RP_ID_HASH_AT)
     }
 
+    /// Seconds between a `guardians_propose` and the earliest `guardians_apply` of it (0 = at once).
+    pub fn guardian_change_delay(&self) -> u32 {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(&self.data[GUARDIAN_CHANGE_DELAY_AT..GUARDIAN_CHANGE_DELAY_AT + 4]);
+        u32::from_le_bytes(bytes)
+    }
+
     /// Writes the wallet settings (`set_settings`).
-    pub fn set_settings(&mut self, rp_id_hash: &[u8; 32], joint_threshold: u8, guardian_threshold: u8, timelock: i64) {
-        self.data[RP_ID_HASH_AT..RP_ID_HASH_AT + 32].copy_from_slice(rp_id_hash);
-        self.data[JOINT_THRESHOLD_AT] = joint_threshold;
-        self.data[GUARDIAN_THRESHOLD_AT] = guardian_threshold;
-        write_u64(self.data, RECOVERY_TIMELOCK_AT, timelock as u64);
+    pub fn set_settings(&mut self, settings: &Settings) {
+        self.data[RP_ID_HASH_AT..RP_ID_HASH_AT + 32].copy_from_slice(&settings.rp_id_hash);
+        self.data[JOINT_THRESHOLD_AT] = settings.joint_threshold;
+        self.data[GUARDIAN_THRESHOLD_AT] = settings.guardian_threshold;
+        self.data[GUARDIAN_CHANGE_DELAY_AT..GUARDIAN_CHANGE_DELAY_AT + 4]
+            .copy_from_slice(&settings.guardian_change_delay.to_le_bytes());
+        write_u64(self.data, RECOVERY_TIMELOCK_AT, settings.recovery_timelock as u64);
+    }
+
+    pub fn set_guardian_threshold(&mut self, threshold: u8) {
+        self.data[GUARDIAN_THRESHOLD_AT] = threshold;
+    }
+
+    /// Whether a guardian change (`guardians_propose`) is pending.
+    pub fn guardian_change_pending(&self) -> bool {
+        self.data[GUARDIAN_CHANGE_PENDING_AT] != 0
+    }
+
+    /// The earliest time the pending guardian change may be applied.
+    pub fn guardian_change_effective_at(&self) -> i64 {
+        read_i64(self.data, GUARDIAN_CHANGE_EFFECTIVE_AT)
+    }
+
+    /// SHA-256 of the pending guardian change's body.
+    pub fn guardian_change_hash(&self) -> &[u8] {
+        &self.data[GUARDIAN_CHANGE_HASH_AT..GUARDIAN_CHANGE_HASH_AT + 32]
+    }
+
+    /// Records a pending guardian change (replacing any earlier one).
+    pub fn set_guardian_change(&mut self, hash: &[u8; 32], effective_at: i64) {
+        self.clear_guardian_change();
+        self.data[GUARDIAN_CHANGE_PENDING_AT] = 1;
+        write_u64(self.data, GUARDIAN_CHANGE_EFFECTIVE_AT, effective_at as u64);
+        self.data[GUARDIAN_CHANGE_HASH_AT..GUARDIAN_CHANGE_HASH_AT + 32].copy_from_slice(hash);
+    }
+
+    /// No pending guardian change.
+    pub fn clear_guardian_change(&mut self) {
+        self.data[GUARDIAN_CHANGE_PENDING_AT..GUARDIAN_CHANGE_END].fill(0);
+    }
+
+    /// Drops one slot's approval of the pending recovery (its guardian bit is going away).
+    pub fn clear_recovery_approval(&mut self, slot: usize) {
+        self.data[RECOVERY_APPROVALS_AT] &= !(1u8 << slot);
+    }
+
+    /// The key field of the authority in `slot`.
+    pub fn authority_key(&self, slot: usize) -> &[u8] {
+        let at = Self::authority_at(slot) + 8;
+        &self.data[at..at + KEY_FIELD_LEN]
     }
 
     /// The id of the pending (or last) recovery request: +1 at every `recovery_start`.
@@ -396,6 +465,17 @@ impl<'a> Config<'a> {
         entry[1] = record.permissions;
         entry[8..8 + KEY_FIELD_LEN].copy_from_slice(&record.key);
         entry[48..56].copy_from_slice(&record.expires_at.to_le_bytes());
+    }
+
+    /// Writes `slot` as a kind-2 authority holding only `guardian`, never expiring (`guardians_apply`).
+    #[inline(never)]
+    pub fn set_passkey_guardian(&mut self, slot: usize, key: &[u8]) {
+        let at = Self::authority_at(slot);
+        let entry = &mut self.data[at..at + AUTHORITY_LEN];
+        entry.fill(0);
+        entry[0] = KIND_SECP256R1;
+        entry[1] = PERMISSION_GUARDIAN;
+        entry[8..8 + P256_KEY_LEN].copy_from_slice(key);
     }
 
     pub fn clear_authority(&mut self, slot: usize) {

@@ -17,6 +17,8 @@ from wallets.program import (
     add_authority,
     create,
     execute,
+    guardians_apply,
+    guardians_propose,
     recovery_execute,
     recovery_start,
     remove_authority,
@@ -24,7 +26,7 @@ from wallets.program import (
     set_permissions,
     set_settings,
 )
-from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND
+from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
 
 #: Ceilings (compute units) per instruction; the doc lists the measured values under them.
 BUDGETS = {
@@ -44,6 +46,8 @@ BUDGETS = {
     "add_authority, passkey-approved": 20_000,
     "recovery_start, passkey-approved (2 guardians)": 30_000,
     "recovery_execute": 10_000,
+    "guardians_propose, passkey-approved (2 guardians)": 25_000,
+    "guardians_apply (2 guardians)": 15_000,
 }
 PROGRAM_SIZE_CEILING = 128 * 1024  # bytes
 
@@ -137,11 +141,14 @@ def measure() -> dict[str, int]:
     add = add_authority(chain.program_id, me, PLACEHOLDER, Authority(Keypair().pubkey(), PERMISSION_SPEND))
     record("add_authority, passkey-approved", send_approved(chain, wallet, add, [first]))
 
-    # recovery: two guardians start it together (threshold 2, no timelock); anyone executes it
+    # guardian changes: the owner's passkey proposes two guardians (delay 0); anyone applies
     guardians, new_owner = [Passkey(), Passkey()], Passkey()
-    for guardian in guardians:
-        add = add_authority(chain.program_id, me, me, Authority.passkey(guardian.public_key, PERMISSION_GUARDIAN))
-        assert not chain.send([add], [wallet.owner]).failed
+    guardian_keys = [guardian.public_key for guardian in guardians]
+    propose = guardians_propose(chain.program_id, me, PLACEHOLDER, guardian_keys, 2)
+    record("guardians_propose, passkey-approved (2 guardians)", send_approved(chain, wallet, propose, [first]))
+    record("guardians_apply (2 guardians)", chain.send([guardians_apply(chain.program_id, me, guardian_keys, 2)], []))
+
+    # recovery: the two guardians start it together (threshold 2, no timelock); anyone executes it
     settings = set_settings(chain.program_id, me, me, rp_id_hash=RP_ID_HASH, guardian_threshold=2)
     assert not chain.send([settings], [wallet.owner]).failed
     start = recovery_start(chain.program_id, me, PLACEHOLDER, new_owner.public_key)
