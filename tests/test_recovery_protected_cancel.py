@@ -83,7 +83,7 @@ def _started(owner: Any, guardians: list[Any], *, approving: int) -> RecoveryReq
 
 def _stopped_on_chain_by_the_custody_key(request: RecoveryRequest, *, owner: Any, owner_key: bytes,
                                           started_executes_at: int, ended: str) -> None:
-    """The sweep's custody-signed recovery_cancel landed (one attempt), the timeline says so, and a later
+    """The sweep's custody-signed recovery_cancel landed (once), the timeline says so, and a later
     recovery_execute is refused on-chain: the owner keeps the wallet."""
     assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase == "cancelled", timeout=60), (
         RecoveryRequest.objects.get(pk=request.pk).chain_phase)
@@ -91,8 +91,12 @@ def _stopped_on_chain_by_the_custody_key(request: RecoveryRequest, *, owner: Any
     assert request.status == ended
     config = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
     assert (config.recovery_pending, config.recovery_approvals, config.recovery_executes_at) == (False, 0, 0)
-    assert list(RecoveryAttempt.objects.filter(request=request).exclude(phase__in=("sync", "start"))
-                .values_list("phase", "number", "status")) == [("cancel", 1, "landed")]
+    # one cancel landed (an attempt whose send was lost is re-sent, or renewed once provably expired), nothing else
+    assert set(RecoveryAttempt.objects.filter(request=request).values_list("phase", flat=True)) == {"start", "cancel"}
+    cancels = list(RecoveryAttempt.objects.filter(request=request, phase="cancel").order_by("number")
+                   .values_list("status", flat=True))
+    assert cancels[-1] == "landed"
+    assert set(cancels[:-1]) <= {"expired"}
     submitted = RecoveryEvent.objects.get(request=request, kind="chain_cancel_submitted")
     assert (submitted.actor, submitted.note) == ("system", f"signed by the custody key (request {ended})")
     assert RecoveryEvent.objects.filter(request=request, kind="chain_cancelled").count() == 1
@@ -158,3 +162,30 @@ def test_an_expired_request_started_on_chain_is_cancelled_there_by_the_custody_k
                                          ended=Status.EXPIRED)
     # and the third guardian's on-chain approval is no longer asked for: nothing is pending there
     assert services.recovery_approve_options(request_id=request.id, user=guardians[2].user) is None
+
+
+def test_a_freezes_cancel_whose_send_was_lost_is_still_sent_once(celery_worker: Any, make_user: Any,
+                                                                   monkeypatch: Any) -> None:
+    from celery import current_app
+
+    from relayer import outbox
+
+    # given a protected wallet whose recovery started on-chain
+    owner, guardians = _family(make_user)
+    owner_key = _protected_by_numpay(owner)
+    request = _started(owner, guardians, approving=2)
+    started = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    # and every "send after commit" message lost from now on (a broker restarted without its queue)
+    lost: list[Any] = []
+    monkeypatch.setattr(outbox, "enqueue_send", lambda kind, owner_id: lost.append(owner_id))
+    with current_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("default")
+    # when an operator freezes it
+    from accounts.models import User
+
+    services.recovery_freeze(request_id=request.id, operator=User.objects.create_superuser(
+        email="ops@example.com", password="pw-Numpay-1"), reason="suspicious")
+    # then the stored cancel is found and sent by the outbox's poller: it lands once, the chain is cleared
+    _stopped_on_chain_by_the_custody_key(request, owner=owner, owner_key=owner_key,
+                                         started_executes_at=started.recovery_executes_at, ended=Status.FROZEN)
+    assert request.pk in lost
