@@ -189,3 +189,19 @@ def test_a_freezes_cancel_whose_send_was_lost_is_still_sent_once(celery_worker: 
     _stopped_on_chain_by_the_custody_key(request, owner=owner, owner_key=owner_key,
                                          started_executes_at=started.recovery_executes_at, ended=Status.FROZEN)
     assert request.pk in lost
+
+
+def test_the_owners_session_is_enough_when_the_custody_key_can_cancel_on_chain(celery_worker: Any,
+                                                                                 make_user: Any) -> None:
+    # given a wallet Numpay protected whose recovery started on-chain
+    owner, guardians = _family(make_user)
+    owner_key = _protected_by_numpay(owner)
+    request = _started(owner, guardians, approving=2)
+    started = wallet_config_read(client=get_chain_client(), wallet=request.wallet)
+    # then no on-chain passkey challenge is needed to cancel (the custody key can cancel there)
+    assert chain.owner_cancel_terms(client=get_chain_client(), request=request, expires_at=2**40) is None
+    # when the owner cancels with their session
+    services.recovery_cancel(request_id=request.id, session_user=owner.user)
+    # then the sweep's custody-signed cancel clears it on-chain
+    _stopped_on_chain_by_the_custody_key(request, owner=owner, owner_key=owner_key,
+                                         started_executes_at=started.recovery_executes_at, ended=Status.CANCELLED)
