@@ -2,7 +2,10 @@
 
 When a user registers a passkey, their smart wallet's config gets it as an owner, and the custody key
 becomes a capped spender: the most it may move without a passkey is what the operator's policy allows
-without one. :func:`protected_limits` (pure) turns the policy rules into the on-chain limits:
+without one. It also keeps ``recovery_cancel`` (docs/wallet-program.md "The `recovery_cancel` permission"),
+so a recovery an operator froze, or that expired, is ended on-chain without the owner; a wallet protected
+before that bit existed falls back to the owner's passkey cancel. :func:`protected_limits` (pure) turns the
+policy rules into the on-chain limits:
 
 - the custody key: per transaction the "passkey above X" threshold (what needs no passkey), per rolling
   24 hours the policy's daily cap; each never above ``NUMPAY_WALLET_LIMITS`` (custodial mode's limits);
@@ -30,7 +33,7 @@ from numpay.core.solana import Blockhash, ChainClient
 from numpay.core.transactions import assemble, compile_message, message_signers
 from wallets.models import Token
 from wallets.program import Authority, Limit, WalletConfig, add_authority, set_limits, set_permissions, set_settings
-from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
+from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_RECOVERY_CANCEL, PERMISSION_SPEND
 from wallets.smart import token_program_mint
 
 from . import policies
@@ -143,8 +146,9 @@ def protection_instructions(*, wallet: Any, public_key: bytes, limits: dict[str,
     """The switch's instructions, all authorized by the custody key (still ``manage``), in the order
     docs/wallet-program.md "Protected mode" gives: ``set_settings`` (RP ID hash, joint threshold; the recovery
     settings kept), ``add_authority`` (the passkey, kind 2, ``spend | manage``), its limits, the custody key's
-    limits, ``set_permissions`` (the custody key: ``spend`` only). ``create`` in front while the config is not
-    on-chain.
+    limits, ``set_permissions`` (the custody key: ``spend | recovery_cancel``: it pays within its caps and can
+    end a pending recovery an operator froze or that expired — block, never perform, one; it manages nothing).
+    ``create`` in front while the config is not on-chain.
 
     :param limits: :func:`_limits_json` (base units per token symbol).
     :param settings_from: the config as on-chain now (its guardian threshold and recovery timelock are kept;
@@ -175,7 +179,8 @@ def protection_instructions(*, wallet: Any, public_key: bytes, limits: dict[str,
         if per_transaction or period or entry["had_custody_limit"]:  # both 0 deletes an existing limit
             instructions.append(set_limits(program, custody, custody, custody, Limit(mint, per_transaction, period,
                                                                                      seconds)))
-    instructions.append(set_permissions(program, custody, custody, custody, PERMISSION_SPEND))
+    instructions.append(set_permissions(program, custody, custody, custody,
+                                        PERMISSION_SPEND | PERMISSION_RECOVERY_CANCEL))
     return instructions
 
 

@@ -27,8 +27,10 @@ A smart wallet's recovery has three possible on-chain steps, each sent through t
   passkey becomes the owner (``manage | spend``), old passkey owners are removed, the custody key loses
   ``manage``.
 - **cancel**, when a started request is cancelled, frozen, expires or falls below the threshold:
-  ``recovery_cancel`` signed by the custody key (custodial mode), or approved by the owner's passkey
-  (protected mode: the owner cancels with their passkey, signing the program's challenge of that cancel).
+  ``recovery_cancel`` signed by the custody key when it holds ``manage`` (custodial mode) or
+  ``recovery_cancel`` (protected mode since that bit), else approved by the owner's passkey (a wallet
+  protected before the bit: the owner cancels with their passkey, signing the program's challenge of that
+  cancel).
 
 A keypair wallet has no on-chain authorities: its recovery is off-chain only.
 """
@@ -63,7 +65,12 @@ from wallets.program import (
     remove_authority,
     set_settings,
 )
-from wallets.program.instructions import KIND_SECP256R1, PERMISSION_GUARDIAN, PERMISSION_MANAGE
+from wallets.program.instructions import (
+    KIND_SECP256R1,
+    PERMISSION_GUARDIAN,
+    PERMISSION_MANAGE,
+    PERMISSION_RECOVERY_CANCEL,
+)
 from wallets.selectors import tokens_active
 from wallets.smart import config_create_instruction, wallet_config_read, wallet_program_id
 
@@ -122,6 +129,16 @@ def custody_manages(*, client: ChainClient, wallet: Any) -> bool:
     return _custody_manages(wallet_config_read(client=client, wallet=wallet), _creator(wallet))
 
 
+def custody_cancels(*, client: ChainClient, wallet: Any) -> bool:
+    """Whether the wallet's custody key may sign ``recovery_cancel`` on-chain: it holds ``manage`` (custodial
+    mode) or ``recovery_cancel`` (protected mode, docs/wallet-program.md "The `recovery_cancel` permission");
+    ``False`` for a wallet protected before that bit, where only an owner passkey can.
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    return _custody_cancels(wallet_config_read(client=client, wallet=wallet), _creator(wallet))
+
+
 def cancel_action(request: Any, recovery_id: int) -> Instruction:
     """The signer-form ``recovery_cancel`` of ``recovery_id`` for an owner passkey's approval."""
     return recovery_cancel(wallet_program_id(), _creator(request.wallet), INSTRUCTIONS_SYSVAR_ID, recovery_id)
@@ -130,14 +147,14 @@ def cancel_action(request: Any, recovery_id: int) -> Instruction:
 def owner_cancel_terms(*, client: ChainClient, request: Any, expires_at: int) -> dict[str, int] | None:
     """What an owner passkey must sign to cancel ``request`` on-chain in protected mode: ``{"nonce",
     "recovery_id", "expires_at"}``, or ``None`` when nothing needs an owner passkey on-chain (not started
-    there, or the custody key can cancel).
+    there, or the custody key can cancel: ``manage`` or ``recovery_cancel``).
 
     :raises ChainUnavailableError: the chain could not be read.
     """
     if not is_on_chain(request.wallet):
         return None
     config = wallet_config_read(client=client, wallet=request.wallet)
-    if config is None or not config.recovery_pending or _custody_manages(config, _creator(request.wallet)):
+    if config is None or not config.recovery_pending or _custody_cancels(config, _creator(request.wallet)):
         return None
     return {"nonce": config.nonce, "recovery_id": config.recovery_id, "expires_at": expires_at}
 
@@ -239,6 +256,13 @@ def _custody_manages(config: WalletConfig | None, custody: Pubkey) -> bool:
     return entry is not None and bool(entry.permissions & PERMISSION_MANAGE)
 
 
+def _custody_cancels(config: WalletConfig | None, custody: Pubkey) -> bool:
+    if config is None:
+        return True  # nothing pending on-chain: nothing to cancel there
+    entry = config.authority(custody)
+    return entry is not None and bool(entry.permissions & (PERMISSION_MANAGE | PERMISSION_RECOVERY_CANCEL))
+
+
 def guardian_sync_instructions(*, wallet: Any, config: WalletConfig | None, guardian_keys: list[bytes],
                                threshold: int, timelock_seconds: int, fee_payer: Pubkey) -> list[Instruction]:
     """Instructions (signed by the custody key) that make the config hold exactly ``guardian_keys`` as
@@ -319,7 +343,8 @@ def execute_instructions(*, request: Any, recovery_id: int) -> list[Instruction]
 
 def cancel_instructions(*, request: Any, recovery_id: int) -> list[Instruction]:
     """``recovery_cancel`` of ``recovery_id``: approved by the owner's passkey when the owner gave one
-    (protected mode: ``request.chain_cancel_approval``), else signed by the custody key (custodial mode)."""
+    (``request.chain_cancel_approval``), else signed by the custody key (``manage`` or ``recovery_cancel``:
+    :func:`custody_cancels`)."""
     approval = request.chain_cancel_approval
     if approval and approval["recovery_id"] == recovery_id:
         assertion = PasskeyAssertion(bytes.fromhex(approval["public_key"]), bytes.fromhex(approval["authenticator_data"]),

@@ -294,3 +294,28 @@ def test_the_attacker_with_the_email_but_no_approvals_gets_nothing(family: dict[
     assert request.status == Status.EXPIRED
     assert not request.attempts.exists()
     assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == ["Laptop"]
+
+
+def test_a_running_timelock_never_expires_but_an_approval_whose_clock_never_ran_does(family: dict[str, Any]) -> None:
+    # given a request the guardians approved: its timelock runs (executes_at set)
+    owner, guardians = family["owner"], family["guardians"]
+    request, _token, _soft = start_collecting(owner)
+    for guardian in guardians[:2]:
+        services.recovery_approve(request_id=request.id, user=guardian.user,
+                                  credential=sign(guardian, digests.approval_challenge(request)))
+    request.refresh_from_db()
+    assert request.status == Status.TIMELOCKED
+    later = request.expires_at + timedelta(seconds=1)
+    # when its expiry passes: it does not expire (it executes, or is cancelled or frozen)
+    assert services.requests_expire(now=later) == 0
+    request.refresh_from_db()
+    assert (request.status, request.ended_at) == (Status.TIMELOCKED, None)
+    assert not RecoveryEvent.objects.filter(request=request, kind="request_expired").exists()
+    # when the clock is not running (as after a start whose approvals stay below the chain's threshold)
+    RecoveryRequest.objects.filter(pk=request.pk).update(executes_at=None)
+    # then it expires at its expiry, never before
+    assert services.requests_expire(now=request.expires_at - timedelta(seconds=1)) == 0
+    assert services.requests_expire(now=later) == 1
+    request.refresh_from_db()
+    assert request.status == Status.EXPIRED
+    assert RecoveryEvent.objects.filter(request=request, kind="request_expired", actor="system").count() == 1

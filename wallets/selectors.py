@@ -140,7 +140,7 @@ class WalletRules:
     authorities: tuple[AuthorityRule, ...]
 
 
-_PERMISSION_NAMES = ((1, "spend"), (2, "manage"), (4, "guardian"))
+_PERMISSION_NAMES = ((1, "spend"), (2, "manage"), (4, "guardian"), (8, "recovery_cancel"))
 
 
 def wallet_rules(*, wallet: Wallet, client: ChainClient | None = None, now: int | None = None) -> WalletRules | None:

@@ -18,9 +18,14 @@ moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, c
    clears the guardian's bit and stops its clock below the threshold; the approval is withdrawn here when it
    lands. One at a time: each passkey approval bumps the config's nonce, so a withdrawal signed against a
    nonce that has moved is never sent (the guardian is asked again);
-4. a request started on-chain that is no longer going ahead (cancelled, frozen, expired, withdrawn below
-   the threshold) gets its on-chain **cancel**, so nobody can execute it on-chain (``recovery_execute`` is
-   permissionless).
+4. a request started on-chain that is no longer going ahead (cancelled, frozen by an operator, expired,
+   withdrawn below the threshold) gets its on-chain **cancel**, so nobody can execute it on-chain
+   (``recovery_execute`` is permissionless): signed by the custody key when it holds ``manage`` (custodial
+   mode) or ``recovery_cancel`` (protected mode: the switch gives it that bit), or approved by the owner's
+   passkey when the owner gave one. A wallet protected before the bit existed has neither: the owner is
+   asked, on every channel, to stop it with their passkey (``stuck`` until they do). The cancel is one
+   outbox step like the others (stored before it is sent, found again after a restart, never two live
+   attempts) and the request's timeline records who signed it and when it landed.
 
 Each due request is taken ``FOR UPDATE SKIP LOCKED`` (a request another sweep holds is skipped, never
 waited for), then its wallet ``FOR UPDATE SKIP LOCKED`` (no waiting while holding a lock: no deadlock with
@@ -335,10 +340,12 @@ def _complete_executed_on_chain(request: RecoveryRequest, *, note: str) -> None:
 
 
 def _begin_cancel(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
-    """Cancel on-chain: signed by the custody key (custodial mode) or approved by the owner's passkey
-    (``chain_cancel_approval``). In protected mode without the owner's approval nothing can be sent: the
-    owner is asked, on every channel, to stop it with their passkey (the cancel link)."""
-    if not request.chain_cancel_approval and not chain.custody_manages(client=client, wallet=request.wallet):
+    """Cancel on-chain: approved by the owner's passkey (``chain_cancel_approval``), else signed by the custody
+    key when it holds ``manage`` or ``recovery_cancel`` (:func:`recovery.chain.custody_cancels`). A wallet
+    protected before that bit, without the owner's approval: nothing can be sent; the owner is asked, on every
+    channel, to stop it with their passkey (the cancel link)."""
+    by_owner = bool(request.chain_cancel_approval)
+    if not by_owner and not chain.custody_cancels(client=client, wallet=request.wallet):
         request.chain_phase = Phase.CANCEL_FAILED
         request.save(update_fields=["chain_phase", "updated_at"])
         event_record(owner=request.user, request=request, kind="chain_cancel_needs_owner", actor="system")
@@ -351,7 +358,8 @@ def _begin_cancel(request: RecoveryRequest, *, blockhash: Blockhash, client: Cha
         return
     request.chain_phase = Phase.CANCEL
     request.save(update_fields=["chain_phase", "updated_at"])
-    event_record(owner=request.user, request=request, kind="chain_cancel_submitted", actor="system")
+    event_record(owner=request.user, request=request, kind="chain_cancel_submitted", actor="system", note=(
+        "approved by the owner's passkey" if by_owner else f"signed by the custody key (request {request.status})"))
     _submit(CANCEL_OUTBOX, request, blockhash=blockhash, client=client)
 
 
@@ -608,7 +616,8 @@ class ExecuteOutbox(RecoveryPhaseOutbox):
 
 
 class CancelOutbox(RecoveryPhaseOutbox):
-    """``recovery_cancel`` by the custody key, for a started request that is no longer going ahead."""
+    """``recovery_cancel`` (the custody key's or the owner's passkey's), for a started request that is no
+    longer going ahead."""
 
     name = "recovery_cancel"
     phase = RecoveryAttempt.Phase.CANCEL
@@ -633,8 +642,8 @@ class CancelOutbox(RecoveryPhaseOutbox):
     def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
                   slot: int | None, fee_payer_cost: int | None) -> None:
         _fail(owner, err=err, what="cancel")
-        owner.chain_phase = Phase.CANCEL_FAILED  # never retried blindly: the admin shows it (e.g. protected
-        owner.save()                             # mode, where only an owner passkey can cancel on-chain)
+        owner.chain_phase = Phase.CANCEL_FAILED  # never retried blindly: the admin shows it (e.g. a wallet
+        owner.save()                             # whose custody key lost the permission since it was checked)
 
 
 class WithdrawOutbox(RecoveryPhaseOutbox):

@@ -1,6 +1,6 @@
 """The owner's side of a recovery request (issue 10 item 3): the cancel link, cancelling with a passkey or a
-session (on-chain too, with the owner's passkey, in protected mode), an operator's freeze, and the payment hold
-during a timelock."""
+session (on-chain too, with the owner's passkey, for a wallet protected before the custody key could hold
+``recovery_cancel``), an operator's freeze, and the payment hold during a timelock."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def _cancel_terms_key(request_id: Any) -> str:
 
 def recovery_cancel_options(*, request_id: Any) -> dict[str, Any]:
     """WebAuthn request options for the owner's passkey to cancel ``request_id``. When the request is already
-    pending on-chain and only an owner passkey can cancel it there (protected mode), the challenge is the
-    program's challenge of that ``recovery_cancel`` (its terms kept for ``OWNER_CANCEL_TTL_SECONDS``); else
-    :func:`recovery.digests.cancel_challenge`.
+    pending on-chain and only an owner passkey can cancel it there (a wallet protected before the custody key
+    could hold ``recovery_cancel``), the challenge is the program's challenge of that ``recovery_cancel`` (its
+    terms kept for ``OWNER_CANCEL_TTL_SECONDS``); else :func:`recovery.digests.cancel_challenge`.
 
     :raises ApplicationError: ``recovery_request_not_found``, ``passkey_required``.
     :raises ChainUnavailableError: the config could not be read.
@@ -68,9 +68,10 @@ def recovery_cancel(*, request_id: Any, session_user: Any = None, credential: An
     assertion over :func:`recovery_cancel_options`' challenge by one of the account's passkeys). The cancel
     link, when given, must be the request's current one; it is single use (the nonce is cleared).
 
-    A request already pending on-chain of a protected wallet can only be stopped there by an owner passkey:
-    the session is not enough, and the owner's assertion (over the program's challenge) is kept for the
-    sweep's on-chain ``recovery_cancel``.
+    A request already pending on-chain of a wallet whose custody key cannot cancel it there (protected before
+    the ``recovery_cancel`` bit: :func:`recovery.chain.custody_cancels`) can only be stopped there by an owner
+    passkey: the session is not enough, and the owner's assertion (over the program's challenge) is kept for
+    the sweep's on-chain ``recovery_cancel``. Otherwise the sweep's custody-signed cancel stops it there.
 
     :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_cancellable``,
         ``recovery_cancel_link_invalid``, ``owner_passkey_required`` (neither session nor passkey, or a
@@ -124,7 +125,9 @@ def recovery_cancel(*, request_id: Any, session_user: Any = None, credential: An
 
 
 def recovery_freeze(*, request_id: Any, operator: Any, reason: str) -> RecoveryRequest:
-    """An operator stops a suspicious request (its clock stops for good). Operators can never approve.
+    """An operator stops a suspicious request (its clock stops for good). Operators can never approve. A
+    request already started on-chain is then cancelled there by the sweep
+    (:mod:`recovery.services.execution`, item 4), with the custody key's ``recovery_cancel`` in protected mode.
 
     :raises ApplicationError: ``recovery_request_not_found``, ``recovery_not_cancellable``.
     """

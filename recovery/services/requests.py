@@ -18,6 +18,7 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -530,16 +531,27 @@ def _end(request: RecoveryRequest, status: str, *, reason: str, actor: str, acto
                  note=reason)
 
 
+def _expires(request: RecoveryRequest, *, now: Any) -> bool:
+    """Whether ``request`` ends as expired at ``now``: still waiting (verifying / collecting), or approved here
+    but with no clock running (``timelocked`` without ``executes_at``: the chain's approvals never reached the
+    threshold, e.g. a guardian the start could not carry never approved on the wallet), past ``expires_at``. A
+    request whose timelock runs does not expire: it executes, or the owner cancels or an operator freezes it."""
+    waiting = request.status in (Status.VERIFYING, Status.COLLECTING) or (
+        request.status == Status.TIMELOCKED and request.executes_at is None)
+    return waiting and request.expires_at <= now
+
+
 def requests_expire(*, now: Any = None) -> int:
-    """End requests still waiting (verifying / collecting) past ``expires_at`` (the beat sweep). A request
-    whose timelock runs does not expire: it executes or is cancelled. :returns: how many."""
+    """End the requests that expire (:func:`_expires`; the beat sweep). One started on-chain is then cancelled
+    there by the sweep (:mod:`recovery.services.execution`, item 4). :returns: how many."""
     now = now or timezone.now()
     ended = 0
-    for request_id in RecoveryRequest.objects.filter(status__in=(Status.VERIFYING, Status.COLLECTING),
-                                                     expires_at__lte=now).values_list("pk", flat=True):
+    waiting = Q(status__in=(Status.VERIFYING, Status.COLLECTING)) | Q(status=Status.TIMELOCKED,
+                                                                       executes_at__isnull=True)
+    for request_id in RecoveryRequest.objects.filter(waiting, expires_at__lte=now).values_list("pk", flat=True):
         with transaction.atomic():
             request = _locked_open_request(request_id)
-            if request.status in (Status.VERIFYING, Status.COLLECTING) and request.expires_at <= now:
+            if _expires(request, now=now):
                 _end(request, Status.EXPIRED, reason="not approved in time", actor="system")
                 ended += 1
     return ended

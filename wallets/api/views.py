@@ -40,7 +40,8 @@ class LimitRuleSerializer(serializers.Serializer):
 
 class AuthorityRuleSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="The Ed25519 public key that signs for the wallet.")
-    permissions = serializers.ListField(child=serializers.ChoiceField(choices=["spend", "manage", "guardian"]))
+    permissions = serializers.ListField(child=serializers.ChoiceField(
+        choices=["spend", "manage", "guardian", "recovery_cancel"]))
     expires_at = serializers.DateTimeField(allow_null=True)
     is_custody_key = serializers.BooleanField(help_text="Numpay's custody key for this wallet.")
     limits = LimitRuleSerializer(many=True)

@@ -47,6 +47,8 @@ P256_KEY_LEN = 33
 PERMISSION_SPEND = 1
 PERMISSION_MANAGE = 2
 PERMISSION_GUARDIAN = 4
+#: ``recovery_cancel`` and nothing else (``manage`` implies it); protected mode gives it to the custody key.
+PERMISSION_RECOVERY_CANCEL = 8
 
 MAX_AUTHORITIES = 8
 MAX_LIMITS = 16
@@ -79,7 +81,8 @@ class Authority:
 
     :param key: the Ed25519 public key that signs transactions (kind 1), or the 33-byte
         compressed P-256 public key of a passkey (kind 2; see ``Authority.passkey``).
-    :param permissions: ``PERMISSION_SPEND | PERMISSION_MANAGE | PERMISSION_GUARDIAN`` bits.
+    :param permissions: ``PERMISSION_SPEND | PERMISSION_MANAGE | PERMISSION_GUARDIAN | PERMISSION_RECOVERY_CANCEL``
+        bits.
     :param expires_at: unix seconds after which the key may no longer act; 0 = never.
     :param kind: ``KIND_ED25519`` or ``KIND_SECP256R1``.
     """
@@ -350,7 +353,8 @@ def recovery_withdraw(
 
 
 def recovery_cancel(program_id: Pubkey, creator: Pubkey, authority: Pubkey, recovery_id: int) -> Instruction:
-    """``recovery_cancel``: an owner (``manage``: a signer, or passkey-approved) ends the pending request."""
+    """``recovery_cancel``: an owner (``manage``) or an authority holding ``recovery_cancel`` (a signer, or
+    passkey-approved) ends the pending request."""
     return _manage(program_id, creator, authority, struct.pack("<BQ", TAG_RECOVERY_CANCEL, recovery_id))
 
 

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::ids::SYSTEM_PROGRAM;
 use crate::passkey;
 use crate::rt::{self, Account};
-use crate::state::{same, Config, CONFIG_LEN, CONFIG_SEED, VAULT_SEED, VERSION};
+use crate::state::{grants, same, Config, CONFIG_LEN, CONFIG_SEED, VAULT_SEED, VERSION};
 
 pub fn signer(account: &Account) -> Result<(), Error> {
     if account.is_signer() { Ok(()) } else { Err(Error::MissingSignature) }
@@ -62,14 +62,15 @@ pub fn vault(account: &Account, config_account: &Account, config: &Config, progr
     writable(account)
 }
 
-/// The slot of the signing authority, which must be live and hold every bit of `permission`.
+/// The slot of the signing authority, which must be live and hold every bit of `permission`
+/// (`state::grants`).
 pub fn authority(account: &Account, config: &Config, permission: u8, now: i64) -> Result<usize, Error> {
     signer(account)?;
     let slot = config.find_authority(account.key()).ok_or(Error::UnknownAuthority)?;
     if !config.authority_is_live(slot, now) {
         return Err(Error::AuthorityExpired);
     }
-    if config.authority_permissions(slot) & permission != permission {
+    if !grants(config.authority_permissions(slot), permission) {
         return Err(Error::PermissionDenied);
     }
     Ok(slot)

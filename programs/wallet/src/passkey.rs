@@ -144,7 +144,7 @@ pub fn action_challenge(digest: &ActionDigest) -> Result<[u8; 32], Error> {
 /// What the approvals must prove.
 pub struct Expectation<'a> {
     pub challenge: &'a [u8; 32],
-    /// Every bit the approving authority must hold.
+    /// Every bit the approving authority must hold (`state::grants`).
     pub permission: u8,
     pub now: i64,
 }
@@ -177,7 +177,7 @@ pub fn verify(config: &Config, sysvar: &Account, section: &Section, expected: &E
             return Err(Error::AuthorityExpired);
         }
         let permissions = config.authority_permissions(slot);
-        if permissions & expected.permission != expected.permission {
+        if !crate::state::grants(permissions, expected.permission) {
             return Err(Error::PermissionDenied);
         }
         let bit = 1u8 << slot;

@@ -1,12 +1,13 @@
 //! Guardian recovery with a timelock: guardians (authorities holding `guardian`, normally passkeys)
 //! approve a new owner passkey; once `guardian_threshold` approvals count, a clock of
-//! `recovery_timelock` seconds runs; any live owner may cancel meanwhile; afterwards anyone may
-//! execute it: the old passkey owners are removed, every remaining authority loses `manage`, the
-//! new passkey becomes the owner. One pending recovery per wallet, in the config's extension area.
+//! `recovery_timelock` seconds runs; any live owner (or holder of `recovery_cancel`) may cancel
+//! meanwhile; afterwards anyone may execute it: the old passkey owners are removed, every remaining
+//! authority loses `manage` (and, if it held `manage`, `recovery_cancel`), the new passkey becomes the
+//! owner. One pending recovery per wallet, in the config's extension area.
 //!
 //! Accounts of start / approve / withdraw / cancel: 0 config (writable), 1 authority (signer) or,
 //! passkey-approved, the Instructions sysvar (guardians for start / approve / withdraw, an owner
-//! for cancel). Accounts of execute: 0 config (writable); nobody needs to sign.
+//! or a `recovery_cancel` holder for cancel). Accounts of execute: 0 config (writable); nobody needs to sign.
 //! Data after the tag: start: new owner key (33, compressed P-256); approve / withdraw:
 //! `recovery_id u64, new owner key 33`; cancel / execute: `recovery_id u64`.
 
@@ -15,7 +16,7 @@ use crate::error::{Error, ProgramResult};
 use crate::rt;
 use crate::state::{
     parse_target, read_u64, same, AuthorityRecord, Config, KEY_FIELD_LEN, KIND_NONE, KIND_SECP256R1, MAX_AUTHORITIES,
-    P256_KEY_LEN, PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_SPEND,
+    P256_KEY_LEN, PERMISSION_GUARDIAN, PERMISSION_MANAGE, PERMISSION_RECOVERY_CANCEL, PERMISSION_SPEND,
 };
 use crate::Request;
 
@@ -99,9 +100,9 @@ pub fn withdraw(request: &Request) -> ProgramResult {
     config.refresh_recovery_clock(now)
 }
 
-/// 10 `recovery_cancel`: a live owner ends the pending request.
+/// 10 `recovery_cancel`: a live owner, or an authority holding `recovery_cancel`, ends the pending request.
 pub fn cancel(request: &Request) -> ProgramResult {
-    let (mut config, _) = crate::manage(request, crate::TAG_RECOVERY_CANCEL)?;
+    let (mut config, _, _) = crate::authorized(request, crate::TAG_RECOVERY_CANCEL, PERMISSION_RECOVERY_CANCEL)?;
     pending_id(&config, request.body)?;
     config.clear_recovery();
     Ok(())
@@ -128,7 +129,8 @@ pub fn execute(request: &Request) -> ProgramResult {
         if kind == KIND_NONE || permissions & PERMISSION_MANAGE == 0 {
             continue;
         }
-        let kept = permissions & !PERMISSION_MANAGE;
+        // an old owner's keys lose the power to block the next recovery with ownership
+        let kept = permissions & !(PERMISSION_MANAGE | PERMISSION_RECOVERY_CANCEL);
         if kind == KIND_SECP256R1 || kept == 0 {
             config.clear_authority(slot); // an old passkey owner, or an authority that only managed
         } else {

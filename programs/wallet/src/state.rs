@@ -55,7 +55,18 @@ pub const KIND_SECP256R1: u8 = 2;
 pub const PERMISSION_SPEND: u8 = 1;
 pub const PERMISSION_MANAGE: u8 = 2;
 pub const PERMISSION_GUARDIAN: u8 = 4;
-pub const PERMISSIONS_KNOWN: u8 = PERMISSION_SPEND | PERMISSION_MANAGE | PERMISSION_GUARDIAN;
+/// Lets an authority send `recovery_cancel` and nothing else (`manage` implies it: see `grants`).
+pub const PERMISSION_RECOVERY_CANCEL: u8 = 8;
+pub const PERMISSIONS_KNOWN: u8 =
+    PERMISSION_SPEND | PERMISSION_MANAGE | PERMISSION_GUARDIAN | PERMISSION_RECOVERY_CANCEL;
+
+/// Whether an authority holding `held` may take an action that needs every bit of `needed`: an owner
+/// (`manage`) also holds `recovery_cancel`; no bit implies any other.
+#[inline(never)]
+pub fn grants(held: u8, needed: u8) -> bool {
+    let held = if held & PERMISSION_MANAGE != 0 { held | PERMISSION_RECOVERY_CANCEL } else { held };
+    held & needed == needed
+}
 
 pub const CONFIG_SEED: &[u8] = b"config";
 pub const VAULT_SEED: &[u8] = b"vault";

@@ -114,9 +114,12 @@ def protect(
     passkey_sol: Limit | None = None,
     custody_sol: Limit | None = None,
     joint_threshold: int = 0,
+    custody_permissions: int = PERMISSION_SPEND,
 ) -> Sent:
     """Protected mode in one transaction signed by the custody key (the wallet's owner): the RP ID
-    hash, the passkey as a kind-2 owner with its limit, the custody key capped and without ``manage``."""
+    hash, the passkey as a kind-2 owner with its limit, the custody key capped and without ``manage``
+    (``custody_permissions``: ``spend`` as before the ``recovery_cancel`` bit, or with it as Numpay now
+    writes)."""
     program, me = chain.program_id, wallet.owner.pubkey()
     passkey_sol = passkey_sol or Limit(SOL_MINT, 2 * SOL, 4 * SOL, DAY)
     custody_sol = custody_sol or Limit(SOL_MINT, SOL // 10, SOL // 5, DAY)
@@ -126,7 +129,7 @@ def protect(
             add_authority(program, me, me, Authority.passkey(passkey.public_key, passkey_permissions)),
             set_limits(program, me, me, passkey.public_key, passkey_sol),
             set_limits(program, me, me, me, custody_sol),
-            set_permissions(program, me, me, me, PERMISSION_SPEND),
+            set_permissions(program, me, me, me, custody_permissions),
         ],
         [wallet.owner],
     )

@@ -1,5 +1,6 @@
 """Property-based fuzzing (hypothesis, bounded): no input moves vault funds without a valid
-authority, and with one the program moves exactly what the limits allow."""
+authority, with one the program moves exactly what the limits allow, and a key holding only
+`recovery_cancel` can at most end the pending recovery."""
 
 from __future__ import annotations
 
@@ -29,12 +30,17 @@ from wallets.program import (
     guardians_apply,
     guardians_cancel,
     guardians_propose,
+    recovery_approve,
+    recovery_cancel,
+    recovery_execute,
     recovery_start,
+    recovery_withdraw,
     remove_authority,
     set_limits,
+    set_permissions,
     set_settings,
 )
-from wallets.program.instructions import PERMISSION_GUARDIAN, Authority
+from wallets.program.instructions import PERMISSION_GUARDIAN, PERMISSION_RECOVERY_CANCEL, PERMISSION_SPEND, Authority
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
@@ -105,6 +111,7 @@ class Arena:
         self.approved.append(approved(chain, self.protected, propose, [self.passkey], far))
         cancel = guardians_cancel(chain.program_id, me, PLACEHOLDER, guardian_change_hash(pending, 1))
         self.approved.append(approved(chain, self.protected, cancel, [self.passkey], far))
+        self._guarded_setup()
         self.stranger = Keypair()
         chain.airdrop(self.stranger.pubkey(), 10 * SOL)
         self.signers = [self.stranger, self.attacker.owner, chain.fee_payer]
@@ -126,6 +133,64 @@ class Arena:
             INSTRUCTIONS_SYSVAR_ID,
             SECP256R1_PROGRAM_ID,
             Keypair().pubkey(),
+            self.guarded.config,
+            self.guarded.vault,
+            self.canceller.pubkey(),
+        ]
+
+    def _guarded_setup(self) -> None:
+        """A protected wallet whose custody key holds `spend | recovery_cancel`, one guardian (threshold
+        1, a timelock of a century: never executable here), a recovery pending, and an Ed25519 key
+        holding only `recovery_cancel` with a SOL limit (so a missed permission check would pay)."""
+        chain = self.chain
+        self.guarded = make_wallet(chain)
+        self.guarded_owner = Passkey()
+        sent = protect(chain, self.guarded, self.guarded_owner, custody_permissions=PERMISSION_SPEND
+                       | PERMISSION_RECOVERY_CANCEL)
+        assert not sent.failed
+        me, self.guardian = self.guarded.owner.pubkey(), Passkey()
+        self.canceller = Keypair()
+        chain.airdrop(self.canceller.pubkey(), 10 * SOL)
+        for action in (
+            add_authority(chain.program_id, me, PLACEHOLDER, Authority.passkey(self.guardian.public_key,
+                                                                               PERMISSION_GUARDIAN)),
+            add_authority(chain.program_id, me, PLACEHOLDER, Authority(self.canceller.pubkey(),
+                                                                       PERMISSION_RECOVERY_CANCEL)),
+            set_limits(chain.program_id, me, PLACEHOLDER, self.canceller.pubkey(), Limit(SOL_MINT, SOL, SOL)),
+            set_settings(chain.program_id, me, PLACEHOLDER, rp_id_hash=RP_ID_HASH, guardian_threshold=1,
+                         recovery_timelock=100 * 365 * DAY),
+        ):
+            assert not send_approved(chain, self.guarded, action, [self.guarded_owner]).failed
+        self.guarded_recovery_start()
+
+    def guarded_recovery_start(self) -> None:
+        """The guardian starts a recovery of the guarded wallet (its clock runs at once)."""
+        start = recovery_start(self.chain.program_id, self.guarded.owner.pubkey(), PLACEHOLDER, Passkey().public_key)
+        assert not send_approved(self.chain, self.guarded, start, [self.guardian]).failed
+
+    def guarded_state(self) -> tuple[int, bytes]:
+        return self.chain.balance(self.guarded.vault), self.chain.data(self.guarded.config)
+
+    def canceller_templates(self) -> list[Instruction]:
+        """Every action on the guarded wallet, signed by the canceller, well formed."""
+        program, me, key = self.chain.program_id, self.guarded.owner.pubkey(), self.canceller.pubkey()
+        config = self.chain.config_of(me)
+        recovery_id, new_owner, other = config.recovery_id, config.recovery_new_owner, Passkey().public_key
+        return [
+            execute(program, me, key, [SolTransfer(key, SOL // 10)]),
+            add_authority(program, me, key, Authority(key, 3)),
+            remove_authority(program, me, key, self.guarded_owner.public_key),
+            set_limits(program, me, key, key, Limit(SOL_MINT, 2**64 - 1, 2**64 - 1)),
+            set_permissions(program, me, key, key, 3),
+            set_settings(program, me, key, rp_id_hash=RP_ID_HASH, guardian_threshold=1),
+            recovery_start(program, me, key, other),
+            recovery_approve(program, me, key, recovery_id, new_owner or other),
+            recovery_withdraw(program, me, key, recovery_id, new_owner or other),
+            recovery_cancel(program, me, key, recovery_id),
+            recovery_execute(program, me, recovery_id),
+            guardians_propose(program, me, key, [other], 1),
+            guardians_cancel(program, me, key, guardian_change_hash([other], 1)),
+            guardians_apply(program, me, [other], 1),
         ]
 
     def protected_state(self) -> tuple[int, bytes]:
@@ -290,6 +355,54 @@ def test_the_owner_moves_exactly_what_the_limits_allow(batches: list[list[tuple[
         spent += total if allowed else 0
         now = chain.svm.get_clock().unix_timestamp
         assert chain.config_of(owner).limit(owner, SOL_MINT).spent_at(now) == spent
+
+
+#: The config bytes of the pending recovery (pending flag, approvals, reserved, new owner, executes_at):
+#: what `recovery_cancel` clears (docs/wallet-program.md, "Config account").
+RECOVERY_BYTES = slice(2056, 2112)
+
+
+@st.composite
+def canceller_attacks(draw: st.DrawFn) -> tuple[Instruction, str]:
+    """A well-formed action on the guarded wallet signed by its canceller, mutated or re-wired (the
+    canceller keeps signing)."""
+    world = arena()
+    template = draw(st.sampled_from(world.canceller_templates()))
+    data, accounts = bytearray(template.data), list(template.accounts)
+    style = draw(st.sampled_from(["as is", "mutated", "reshuffled"]))
+    if style == "mutated":
+        for _ in range(draw(st.integers(1, 4))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    elif style == "reshuffled":
+        for _ in range(draw(st.integers(1, 3))):
+            position = draw(st.integers(0, len(accounts) - 1))
+            accounts[position] = AccountMeta(draw(st.sampled_from(world.pool)), False, draw(st.booleans()))
+    canceller = world.canceller.pubkey()
+    accounts = [AccountMeta(m.pubkey, m.pubkey == canceller and m.is_signer, m.is_writable) for m in accounts]
+    accounts.append(AccountMeta(canceller, True, False))  # it always signs (an extra account is ignored)
+    return Instruction(world.chain.program_id, bytes(data), accounts), f"{style} tag {template.data[0]}"
+
+
+@FUZZ
+@given(attack=canceller_attacks())
+def test_a_recovery_cancel_key_can_at_most_end_the_pending_recovery(attack: tuple[Instruction, str]) -> None:
+    # given the guarded wallet with a recovery pending and a key holding only recovery_cancel
+    world = arena()
+    if not world.chain.config_of(world.guarded.owner.pubkey()).recovery_pending:
+        world.guarded_recovery_start()
+    instruction, what = attack
+    vault_before, config_before = world.guarded_state()
+    cancelled = bytearray(config_before)
+    cancelled[RECOVERY_BYTES] = bytes(RECOVERY_BYTES.stop - RECOVERY_BYTES.start)
+    # when that key signs anything
+    sent = world.chain.send([instruction], [world.canceller])
+    event(f"{what}: error {sent.error_code}" if sent.failed else f"{what}: succeeded")
+    # then no lamport moved, and the config is unchanged or only lost its pending recovery
+    vault_after, config_after = world.guarded_state()
+    assert vault_after == vault_before
+    assert config_after in (config_before, bytes(cancelled))
+    if not sent.failed:
+        assert instruction.data[0] == 10  # recovery_cancel is the only action that lands
 
 
 def test_the_fuzz_inputs_reach_the_program() -> None:
