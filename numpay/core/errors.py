@@ -67,7 +67,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("last_sign_in_method", 409, "This is your only way to sign in; add another one before removing it.",
       "Last sign-in method"),
     E("passkey_owns_wallet", 409, "This passkey owns your wallet on-chain. Removing it from your account would "
-      "not take it off your wallet, so it cannot be removed.", "Passkey owns the wallet"),
+      "not take it off your wallet, so it cannot be removed yet: first use \"Remove from wallet\" (approved with "
+      "another passkey that owns it), or wait until its change on the network is done.", "Passkey owns the wallet"),
     # --- amounts, tokens, memos (numpay.core.money, wallets) ---
     E("invalid_amount", 400, "Enter the amount as a number, like 12.50.", "Invalid amount"),
     E("amount_not_positive", 400, "The amount must be greater than zero.", "Amount not positive"),
