@@ -20,7 +20,7 @@ from accounts.models import User
 from numpay.core.errors import ApplicationError
 from numpay.core.solana import PreflightFailure, get_chain_client
 from numpay.core.transactions import assemble, compile_message
-from payments.models import Payment, WalletProtection
+from payments.models import Payment, PaymentApproval, SpendingPolicy, WalletProtection
 from payments.passkey_removals import (
     passkey_removal_options,
     passkey_removal_submit,
@@ -38,7 +38,7 @@ from wallets.smart import wallet_config_read, wallet_program_id
 from .helpers import wait_until
 from .payments_support import ApiUser
 from .races import postgresql_only, wait_for_lock_waiters
-from .test_payment_approvals import APP
+from .test_payment_approvals import APP, approve, awaiting, options_for
 from .test_protected_mode import compressed, register
 from .webauthn_support import b64u, unb64u
 
@@ -145,6 +145,18 @@ def test_a_lost_phones_owner_passkey_is_taken_off_the_wallet_with_the_laptops_ap
     with pytest.raises(PreflightFailure) as refused:
         client.send_raw_transaction(bytes(tx))
     assert refused.value.err["InstructionError"][1] == {"Custom": ProgramErrorCode.UNKNOWN_AUTHORITY}
+    # and Numpay no longer takes the phone's approval of a payment either (only the laptop is offered), nothing
+    # approved
+    SpendingPolicy.objects.create(name="Passkey above 0.1 SOL", scope="default", token=tokens["SOL"],
+                                  passkey_above=SOL // 10)
+    payment_id = awaiting(alice, bob, "0.2", symbol="SOL")
+    payment_options = options_for(alice, payment_id).json()
+    assert [entry["id"] for entry in payment_options["public_key"]["allowCredentials"]] == [
+        b64u(laptop.credential_id)]
+    by_phone = approve(alice, payment_id, phone.get(payment_options["public_key"]))
+    assert (by_phone.status_code, by_phone.json()["code"]) == (400, "passkey_unknown")
+    assert Payment.objects.get(pk=payment_id).status == "awaiting_approval"
+    assert PaymentApproval.objects.filter(payment_id=payment_id, used_at__isnull=False).count() == 0
     # and the phone's passkey can now be deleted from her account (the one path: user_passkeys_remove)
     deleted = _delete(alice, phone_id)
     assert deleted.status_code == 200, deleted.content
@@ -208,6 +220,9 @@ def test_refused_removals_change_nothing_on_chain_or_in_the_db(celery_worker, to
     assert (replay.status_code, replay.json()["code"]) == (409, "passkey_not_wallet_owner")
     assert _snapshot(user) == after
     assert WalletProtection.objects.filter(kind="remove_passkey").count() == 1
+    # (and Bob cannot read her removal's status)
+    unknown = bob.get(f"/api/v1/wallet/passkey-removals/{removal.json()['id']}")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "passkey_removal_not_found")
     # and the program itself refuses the landed approval sent again in a new transaction (the nonce moved)
     stored = WalletProtection.objects.get(pk=removal.json()["id"])
     fee_payer = relayer.fee_payer_pubkey()
