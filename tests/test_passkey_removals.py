@@ -29,6 +29,7 @@ from payments.passkey_removals import (
 )
 from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
 from payments.transactions import payment_execute_instruction
+from relayer import outbox
 from relayer import services as relayer
 from wallets.lock_objects import wallet_qs_select_for_update
 from wallets.program import PasskeyAssertion, ProgramErrorCode, approval_challenge, approve_with_passkeys
@@ -311,3 +312,25 @@ def test_two_removals_at_once_each_approved_by_the_other_passkey_land_at_most_on
         passkey_removal_submit(user=user, authenticator_id=laptop_id, credential=by_phone,
                                nonce=remove_laptop.nonce, expires_at=remove_laptop.expires_at)
     assert refused.value.code == "passkey_only_wallet_owner"
+
+
+def test_a_removal_whose_send_was_lost_lands_once(celery_worker, tokens, monkeypatch) -> None:  # noqa: ANN001
+    # given two owner passkeys, and every "send after commit" message lost (a broker restarted without its queue)
+    alice, user, laptop, phone, laptop_id, phone_id = _two_owners()
+    nonce = wallet_config_read(client=get_chain_client(), wallet=user.wallet).nonce
+    lost: list[Any] = []
+    monkeypatch.setattr(outbox, "enqueue_send", lambda kind, owner_id: lost.append(owner_id))
+    # when the laptop approves taking the phone's passkey off the wallet
+    removal = _remove(alice, phone_id, laptop)
+    assert removal.status_code == 202, removal.content
+    # then the signed transaction was stored before any send, and the outbox's poller (restarted by its beat sweep)
+    # sends it: it lands, once (one landed attempt; the nonce moved by exactly one)
+    assert lost == [uuid.UUID(removal.json()["id"])]
+    assert _landed(removal.json()["id"]) == "confirmed"
+    statuses = list(WalletProtection.objects.get(pk=removal.json()["id"]).attempts.order_by("number")
+                    .values_list("status", flat=True))
+    assert statuses[-1] == "landed"
+    assert set(statuses[:-1]) <= {"expired"}
+    config = wallet_config_read(client=get_chain_client(), wallet=user.wallet)
+    assert (config.nonce, config.authority(compressed(phone))) == (nonce + 1, None)
+    assert onchain_passkey_ids(user.wallet) == {laptop_id}
