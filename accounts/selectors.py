@@ -54,12 +54,19 @@ class WalletPasskeyOwners:
 
     :ivar protected: the wallet's switch to protected mode landed (its first passkey is an owner).
     :ivar owners: ``mfa.Authenticator`` pks the wallet config holds as owners (confirmed on-chain).
-    :ivar pending: pks being written as owners now (a ``WalletProtection`` signed or submitted, not landed).
+    :ivar pending: pks being written as owners now, or being taken off (a ``WalletProtection`` signed or
+        submitted, not landed).
+    :ivar removing: of ``pending``, the pks being taken off the wallet (:mod:`payments.passkey_removals`).
+    :ivar removed: pks taken off the wallet (no longer owners; never owners again).
+    :ivar changing: an owner change (addition or removal) is in flight: no other may start now.
     """
 
     protected: bool
     owners: frozenset[int]
     pending: frozenset[int]
+    removing: frozenset[int] = frozenset()
+    removed: frozenset[int] = frozenset()
+    changing: bool = False
 
 
 def wallet_passkey_owners(*, user: User) -> WalletPasskeyOwners:
@@ -73,9 +80,17 @@ def wallet_passkey_owners(*, user: User) -> WalletPasskeyOwners:
         return WalletPasskeyOwners(protected=False, owners=frozenset(), pending=frozenset())
     pending = WalletProtection.objects.filter(wallet=wallet, authenticator__isnull=False,
                                               status__in=WalletProtection.IN_FLIGHT_STATUSES)
-    return WalletPasskeyOwners(protected=wallet_mode(wallet) == PROTECTED,
-                               owners=frozenset(onchain_passkey_ids(wallet)),
-                               pending=frozenset(pending.values_list("authenticator_id", flat=True)))
+    removals = WalletProtection.objects.filter(wallet=wallet, authenticator__isnull=False,
+                                               kind=WalletProtection.Kind.REMOVE_PASSKEY)
+    return WalletPasskeyOwners(
+        protected=wallet_mode(wallet) == PROTECTED, owners=frozenset(onchain_passkey_ids(wallet)),
+        pending=frozenset(pending.values_list("authenticator_id", flat=True)),
+        removing=frozenset(removals.filter(status__in=WalletProtection.IN_FLIGHT_STATUSES)
+                           .values_list("authenticator_id", flat=True)),
+        removed=frozenset(removals.filter(status=WalletProtection.Status.CONFIRMED)
+                          .values_list("authenticator_id", flat=True)),
+        changing=WalletProtection.objects.filter(wallet=wallet,
+                                                 status__in=WalletProtection.IN_FLIGHT_STATUSES).exists())
 
 
 def passkey_owns_wallet(*, user: User, authenticator_id: int) -> bool:

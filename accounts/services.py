@@ -119,8 +119,9 @@ def user_passkeys_remove(*, request: Any, authenticators: Iterable[Any]) -> None
     :mod:`accounts.views`).
 
     Refused, with nothing removed, when one of them is the user's only way to sign in (never, while every
-    account keeps an email, a phone or a social account) or an owner of their wallet on-chain
-    (:func:`accounts.selectors.sign_in_method_removal_refusal`). Checked under the user's and their wallet's
+    account keeps an email, a phone or a social account) or an owner of their wallet on-chain, or being added
+    to or taken off it (:func:`accounts.selectors.sign_in_method_removal_refusal`): an owner passkey is first
+    taken off the wallet by :mod:`payments.passkey_removals`, then removed here. Checked under the user's and their wallet's
     row locks (the wallet's serialises it with an owner passkey being added).
 
     :raises numpay.core.errors.ConflictError: ``last_sign_in_method`` or ``passkey_owns_wallet``.

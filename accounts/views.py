@@ -38,7 +38,9 @@ def sign_in_methods_page(request: HttpRequest) -> HttpResponse:
     """The account page: every way the user signs in, with add and (when another remains and it does not own the
     wallet on-chain) remove; the passkeys, each with its part in the wallet (owner, becoming one, or "Make this
     passkey an owner of your wallet" once the wallet is protected: ``static/payments/passkey_owner.js`` over
-    ``/api/v1/wallet/passkeys/{id}/owner-options`` and ``.../owner``, :mod:`payments.passkey_owners`)."""
+    ``/api/v1/wallet/passkeys/{id}/owner-options`` and ``.../owner``, :mod:`payments.passkey_owners`; "Remove from
+    wallet" beside each owner while there are two or more: ``.../removal-options`` and ``.../removal``,
+    :mod:`payments.passkey_removals`; "Removed from your wallet" once it landed, with the ordinary Remove)."""
     methods = sign_in_methods(user=request.user)  # type: ignore[arg-type]
     refusals = [sign_in_method_removal_refusal(user=request.user, kind=method.kind, key=method.key)  # type: ignore[arg-type]
                 for method in methods]

@@ -200,7 +200,7 @@ def _config_nonce(payment: Payment, *, client: ChainClient | None) -> int:
 
     config = wallet_config_read(client=client or get_chain_client(), wallet=payment.wallet)
     if config is None:
-        raise ChainUnavailableError("chain_unavailable", "The wallet could not be read from the network; try again.")
+        raise ChainUnavailableError("The wallet could not be read from the network; try again.")
     return config.nonce
 
 
@@ -343,6 +343,11 @@ def approval_submit(*, user: Any, payment_id: uuid.UUID | str, credential: Mappi
         authenticator = passkey_rules.passkey_for_credential(user=user, credential_id=credential_id)
         if authenticator is None:
             raise ApplicationError("passkey_unknown", "This passkey is not one of yours.")
+        if approval.onchain_nonce is not None and authenticator.pk not in protection.onchain_passkey_ids(
+                payment.wallet):
+            # e.g. a passkey taken off the wallet (payments.passkey_removals): the program would refuse it (6009)
+            raise ApplicationError("passkey_unknown", "This passkey does not own your wallet on-chain; approve with "
+                                   "one that does.")
         if authenticator.pk in _approved_authenticator_ids(payment):
             raise ConflictError("passkey_already_approved", "This passkey already approved this payment; approve "
                                 "on another device with another passkey.")

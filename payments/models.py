@@ -305,9 +305,14 @@ class WalletProtection(models.Model):
     transaction, signed by the custody key while it still holds ``manage``, that adds the user's passkey as an
     on-chain owner, caps the custody key at what the spending policy allows without a passkey, and drops its
     ``manage``. Submitted through the relayer's outbox (kind ``wallet_protect``). A ``confirmed`` row is the
-    record of the wallet's on-chain mode: ``protected`` (:func:`payments.protection.wallet_mode`).
+    record of the wallet's on-chain mode: ``protected`` (:func:`payments.protection.wallet_mode`). The same
+    outbox kind carries the later owner changes approved by an owner passkey: kind ``add_passkey``
+    (:mod:`payments.passkey_owners`) and ``remove_passkey`` (:mod:`payments.passkey_removals`); the wallet's
+    owner passkeys are the confirmed additions minus the confirmed removals
+    (:func:`payments.protection.onchain_passkey_ids`).
 
-    :ivar public_key: the passkey's 33-byte compressed P-256 key, as written on-chain (kind-2 authority).
+    :ivar public_key: the passkey's 33-byte compressed P-256 key, as written on-chain (kind-2 authority); for a
+        removal, the key taken off.
     :ivar limits: what was written, per token symbol: ``{"custody": [per_tx, period], "passkey": [...],
         "joint_threshold": n}`` in base units.
     """
@@ -322,11 +327,12 @@ class WalletProtection(models.Model):
     class Kind(models.TextChoices):
         PROTECT = "protect", "Switch to protected mode (custody key signs)"
         ADD_PASSKEY = "add_passkey", "Add a further passkey owner (approved by an owner passkey)"
+        REMOVE_PASSKEY = "remove_passkey", "Take an owner passkey off the wallet (approved by an owner passkey)"
 
     IN_FLIGHT_STATUSES = (Status.SIGNED, Status.SUBMITTED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROTECT)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PROTECT)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="protections")
     authenticator = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="wallet_protections")
@@ -340,7 +346,8 @@ class WalletProtection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
-    # kind add_passkey: the owner passkey's approval of the add_authority, carried on-chain
+    # kinds add_passkey / remove_passkey: the owner passkey's approval of the add_authority / remove_authority,
+    # carried on-chain
     approver = models.ForeignKey("mfa.Authenticator", on_delete=models.SET_NULL, null=True, blank=True,
                                  related_name="wallet_passkey_additions_approved")
     approval_expires_at = models.DateTimeField(null=True, blank=True)
@@ -357,6 +364,13 @@ class WalletProtection(models.Model):
             models.UniqueConstraint(fields=["wallet", "authenticator"], condition=Q(
                 kind="add_passkey", status__in=("signed", "submitted", "confirmed")),
                 name="payments_one_live_passkey_addition"),
+            # one owner change by passkey approval at a time per wallet (each consumes the config's nonce), and a
+            # passkey is taken off a wallet once (a removed passkey is not made an owner again)
+            models.UniqueConstraint(fields=["wallet"], condition=Q(
+                kind="remove_passkey", status__in=("signed", "submitted")), name="payments_one_live_passkey_removal"),
+            models.UniqueConstraint(fields=["wallet", "authenticator"], condition=Q(
+                kind="remove_passkey", status__in=("signed", "submitted", "confirmed")),
+                name="payments_one_passkey_removal_per_passkey"),
         ]
 
     def __str__(self) -> str:

@@ -87,7 +87,8 @@ def _target(*, user: Any, authenticator_id: int) -> tuple[Any, Any]:
     """``(wallet, the passkey to add)``.
 
     :raises NotFoundError: ``passkey_not_found``. :raises ConflictError: ``wallet_not_protected``,
-        ``passkey_already_owner``.
+        ``passkey_already_owner``, ``passkey_removed_from_wallet`` (taken off the wallet once,
+        :mod:`payments.passkey_removals`: never an owner again), ``wallet_change_pending`` (a removal in flight).
     """
     from allauth.mfa.models import Authenticator
 
@@ -100,6 +101,13 @@ def _target(*, user: Any, authenticator_id: int) -> tuple[Any, Any]:
     wallet = wallet_for_user(user=user)
     if protection.wallet_mode(wallet) != protection.PROTECTED:
         raise ConflictError("wallet_not_protected", "Your wallet is not protected by a passkey yet.")
+    if WalletProtection.objects.filter(wallet=wallet, authenticator=authenticator,
+                                       kind=WalletProtection.Kind.REMOVE_PASSKEY,
+                                       status=WalletProtection.Status.CONFIRMED).exists():
+        raise ConflictError("passkey_removed_from_wallet")
+    if WalletProtection.objects.filter(wallet=wallet, kind=WalletProtection.Kind.REMOVE_PASSKEY,
+                                       status__in=WalletProtection.IN_FLIGHT_STATUSES).exists():
+        raise ConflictError("wallet_change_pending")
     if WalletProtection.objects.filter(wallet=wallet, authenticator=authenticator, status__in=(
             *WalletProtection.IN_FLIGHT_STATUSES, WalletProtection.Status.CONFIRMED)).exists():
         raise ConflictError("passkey_already_owner", "This passkey already is (or is becoming) an owner of your "
@@ -113,7 +121,7 @@ def _config_nonce(wallet: Any, client: ChainClient) -> int:
 
     config = wallet_config_read(client=client, wallet=wallet)
     if config is None:
-        raise ChainUnavailableError("chain_unavailable", "The wallet could not be read from the network; try again.")
+        raise ChainUnavailableError("The wallet could not be read from the network; try again.")
     return config.nonce
 
 

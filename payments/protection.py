@@ -114,11 +114,16 @@ def protection_in_flight(wallet: Any) -> bool:
 
 def onchain_passkey_ids(wallet: Any) -> set[int]:
     """The ``mfa.Authenticator`` ids of the passkeys the wallet's config holds as owners (protected mode: the
-    switch's passkey and those added since, :mod:`payments.passkey_owners`)."""
+    switch's passkey and those added since, :mod:`payments.passkey_owners`, minus those taken off since,
+    :mod:`payments.passkey_removals`; a removed passkey is never made an owner again, so the difference is exact)."""
     from .models import WalletProtection
 
-    return set(WalletProtection.objects.filter(wallet=wallet, status=WalletProtection.Status.CONFIRMED,
-                                               authenticator__isnull=False).values_list("authenticator_id", flat=True))
+    confirmed = WalletProtection.objects.filter(wallet=wallet, status=WalletProtection.Status.CONFIRMED,
+                                                authenticator__isnull=False)
+    removed = set(confirmed.filter(kind=WalletProtection.Kind.REMOVE_PASSKEY).values_list("authenticator_id",
+                                                                                          flat=True))
+    added = confirmed.exclude(kind=WalletProtection.Kind.REMOVE_PASSKEY).values_list("authenticator_id", flat=True)
+    return set(added) - removed
 
 
 def _limits_json(*, user: Any, tokens: Sequence[Token]) -> dict[str, Any]:
@@ -205,6 +210,10 @@ def protection_sign_attempt(*, protection: Any, blockhash: Blockhash, number: in
         from .passkey_owners import addition_instructions
 
         instructions = addition_instructions(protection)
+    elif protection.kind == protection.Kind.REMOVE_PASSKEY:
+        from .passkey_removals import removal_instructions
+
+        instructions = removal_instructions(protection)
     else:
         config = wallet_config_read(client=client, wallet=wallet)
         create_config = None if config is not None else config_create_instruction(

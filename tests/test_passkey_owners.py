@@ -63,7 +63,8 @@ def test_a_passkey_that_owns_the_wallet_on_chain_cannot_be_removed_by_any_path(c
     assert response.json()["errors"] == [{
         "code": "passkey_owns_wallet", "param": "authenticators",
         "message": "This passkey owns your wallet on-chain. Removing it from your account would not take it off "
-                   "your wallet, so it cannot be removed."}]
+                   "your wallet, so it cannot be removed yet: first use \"Remove from wallet\" (approved with "
+                   "another passkey that owns it), or wait until its change on the network is done."}]
     # and through the account page and allauth's own page, likewise
     for path in (f"/accounts/methods/passkeys/{passkey.pk}/remove/", f"/accounts/2fa/webauthn/keys/{passkey.pk}/remove/"):
         page = browser.post(path)

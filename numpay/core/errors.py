@@ -67,7 +67,8 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("last_sign_in_method", 409, "This is your only way to sign in; add another one before removing it.",
       "Last sign-in method"),
     E("passkey_owns_wallet", 409, "This passkey owns your wallet on-chain. Removing it from your account would "
-      "not take it off your wallet, so it cannot be removed.", "Passkey owns the wallet"),
+      "not take it off your wallet, so it cannot be removed yet: first use \"Remove from wallet\" (approved with "
+      "another passkey that owns it), or wait until its change on the network is done.", "Passkey owns the wallet"),
     # --- amounts, tokens, memos (numpay.core.money, wallets) ---
     E("invalid_amount", 400, "Enter the amount as a number, like 12.50.", "Invalid amount"),
     E("amount_not_positive", 400, "The amount must be greater than zero.", "Amount not positive"),
@@ -142,6 +143,16 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("wallet_not_protected", 409, "Your wallet is not protected by a passkey yet.", "Wallet not protected"),
     E("passkey_already_owner", 409, "This passkey already is (or is becoming) an owner of your wallet.",
       "Passkey already an owner"),
+    E("passkey_removed_from_wallet", 409, "This passkey was taken off your wallet; it cannot own it again. "
+      "Register a new passkey on that device and make that one an owner.", "Passkey removed from the wallet"),
+    E("passkey_not_wallet_owner", 409, "This passkey does not own your wallet on-chain; remove it from your account "
+      "instead.", "Passkey not a wallet owner"),
+    E("passkey_only_wallet_owner", 409, "This is the only passkey that owns your wallet, so it cannot be taken off "
+      "it: make another passkey an owner first. If you lost the device, recover your wallet through your "
+      "guardians.", "Only owner passkey"),
+    E("wallet_change_pending", 409, "Another change to your wallet's owner passkeys is on its way to the network; "
+      "try again in a few seconds.", "Wallet change pending"),
+    E("passkey_removal_not_found", 404, "No such passkey removal.", "Passkey removal not found"),
     E("passkey_sign_count_regressed", 400, "This passkey's signature counter went backwards: it may have been "
       "copied. Nothing was approved.", "Passkey sign count regressed"),
     # --- spending policies (payments.policies) ---

@@ -1,7 +1,9 @@
 """REST API v1 for the passkey step-up of a payment (:mod:`payments.approvals`):
 ``POST /api/v1/payments/{id}/approval-options`` and ``POST /api/v1/payments/{id}/approve``; and for adding a
 further passkey as an owner of a protected wallet (:mod:`payments.passkey_owners`):
-``POST /api/v1/wallet/passkeys/{id}/owner-options`` and ``POST /api/v1/wallet/passkeys/{id}/owner``.
+``POST /api/v1/wallet/passkeys/{id}/owner-options`` and ``POST /api/v1/wallet/passkeys/{id}/owner``; and for taking
+an owner passkey off it (:mod:`payments.passkey_removals`): ``POST /api/v1/wallet/passkeys/{id}/removal-options``,
+``POST /api/v1/wallet/passkeys/{id}/removal`` and ``GET /api/v1/wallet/passkey-removals/{removal id}``.
 
 The options are issued by a POST: each call creates a single-use approval (STYLE.md: a GET never writes).
 """
@@ -9,6 +11,7 @@ The options are issued by a POST: each call creates a single-use approval (STYLE
 from __future__ import annotations
 
 from django.templatetags.static import static
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -19,6 +22,7 @@ from numpay.core.api import problems
 
 from ..approvals import approval_options, approval_submit
 from ..passkey_owners import passkey_owner_add, passkey_owner_options
+from ..passkey_removals import passkey_removal_get, passkey_removal_options, passkey_removal_submit
 from .views import PaymentSerializer, payment_data
 
 APPROVAL_STATE_CODES = ("payment_not_found", "payment_not_approvable", "payment_expired", "approval_not_needed")
@@ -157,3 +161,67 @@ class PasskeyOwnerAddView(APIView):
         addition = passkey_owner_add(user=request.user, authenticator_id=authenticator_id, **data.validated_data)
         return Response(OwnerAdditionSerializer({"id": addition.id, "status": addition.status,
                                                  "signature": addition.signature}).data, status=202)
+
+
+REMOVAL_STATE_CODES = ("passkey_not_found", "wallet_not_protected", "wallet_not_found", "wallet_change_pending",
+                       "passkey_not_wallet_owner", "passkey_only_wallet_owner")
+
+
+class PasskeyRemovalSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(help_text="signed, submitted (in flight), confirmed (the passkey no longer owns "
+                                             "the wallet: it can now be removed from the account), failed or "
+                                             "expired (nothing changed on-chain; see error_message).")
+    signature = serializers.CharField()
+    error_message = serializers.CharField(help_text="Why it did not land, in plain words (empty otherwise).")
+    status_url = serializers.CharField(help_text="GET it for the current status.")
+
+
+def _removal_data(removal) -> dict:  # noqa: ANN001
+    return PasskeyRemovalSerializer({
+        "id": removal.id, "status": removal.status, "signature": removal.signature,
+        "error_message": removal.error_message,
+        "status_url": reverse("api-wallet-passkey-removal-status", args=[removal.id])}).data
+
+
+class PasskeyRemovalOptionsView(APIView):
+    """Start taking one of your passkeys off your protected wallet (for a lost device: approve with another owner
+    passkey; the passkey itself may approve too). Refused for the only owner passkey
+    (``passkey_only_wallet_owner``: recover the wallet through your guardians when its device is lost)."""
+
+    @extend_schema(operation_id="wallet_passkey_removal_options", request=None, responses={
+        201: OwnerOptionsSerializer, **problems(*REMOVAL_STATE_CODES, "chain_unavailable", "chain_request_failed")})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        options = passkey_removal_options(user=request.user, authenticator_id=authenticator_id)
+        return Response(OwnerOptionsSerializer({"nonce": options.nonce, "expires_at": options.expires_at,
+                                                "public_key": options.public_key}).data, status=201)
+
+
+class PasskeyRemovalView(APIView):
+    """Take the passkey off your wallet with an owner passkey's assertion over the options' challenge (202:
+    submitted; poll ``status_url``). Once ``confirmed``, delete the passkey from your account as usual."""
+
+    class RemovalInputSerializer(serializers.Serializer):
+        credential = serializers.DictField(help_text="PublicKeyCredential.toJSON() of the assertion.")
+        nonce = serializers.IntegerField(min_value=0)
+        expires_at = serializers.IntegerField(min_value=0)
+
+    @extend_schema(operation_id="wallet_passkey_removal", request=RemovalInputSerializer, responses={
+        202: PasskeyRemovalSerializer, **problems(
+            *REMOVAL_STATE_CODES, "approval_challenge_expired", "approval_outdated", "passkey_assertion_invalid",
+            "passkey_unknown", "passkey_sign_count_regressed", "transaction_not_allowed", "fee_payer_cap_exceeded",
+            "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        data = self.RemovalInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        removal = passkey_removal_submit(user=request.user, authenticator_id=authenticator_id, **data.validated_data)
+        return Response(_removal_data(removal), status=202)
+
+
+class PasskeyRemovalStatusView(APIView):
+    """Where a passkey's removal from your wallet is: in flight, done, or failed (with the reason)."""
+
+    @extend_schema(operation_id="wallet_passkey_removal_status", responses={
+        200: PasskeyRemovalSerializer, **problems("passkey_removal_not_found")})
+    def get(self, request: Request, removal_id: str) -> Response:
+        return Response(_removal_data(passkey_removal_get(user=request.user, removal_id=removal_id)))

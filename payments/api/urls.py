@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .approvals import PasskeyOwnerAddView, PasskeyOwnerOptionsView, PaymentApprovalOptionsView, PaymentApproveView
+from .approvals import (
+    PasskeyOwnerAddView,
+    PasskeyOwnerOptionsView,
+    PasskeyRemovalOptionsView,
+    PasskeyRemovalStatusView,
+    PasskeyRemovalView,
+    PaymentApprovalOptionsView,
+    PaymentApproveView,
+)
 from .views import (
     ActivityView,
     OwnLimitsView,
@@ -24,5 +32,11 @@ urlpatterns = [
     path("wallet/passkeys/<int:authenticator_id>/owner-options", PasskeyOwnerOptionsView.as_view(),
          name="api-wallet-passkey-owner-options"),
     path("wallet/passkeys/<int:authenticator_id>/owner", PasskeyOwnerAddView.as_view(), name="api-wallet-passkey-owner"),
+    path("wallet/passkeys/<int:authenticator_id>/removal-options", PasskeyRemovalOptionsView.as_view(),
+         name="api-wallet-passkey-removal-options"),
+    path("wallet/passkeys/<int:authenticator_id>/removal", PasskeyRemovalView.as_view(),
+         name="api-wallet-passkey-removal"),
+    path("wallet/passkey-removals/<uuid:removal_id>", PasskeyRemovalStatusView.as_view(),
+         name="api-wallet-passkey-removal-status"),
     path("wallet/limits", OwnLimitsView.as_view(), name="api-wallet-limits"),
 ]

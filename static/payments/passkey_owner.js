@@ -3,6 +3,11 @@
 // the wallet program's challenge of the add_authority) -> POST owner -> reload (the row says "Becoming an
 // owner…" until the transaction lands). Cancelling the prompt changes nothing. No inline script (CSP); the
 // server and the chain check everything, this only carries bytes.
+// "Remove from wallet" (payments/passkey_removals.py): [data-passkey-unown] button: POST removal-options ->
+// navigator.credentials.get (an owner passkey, normally another one than the passkey removed, signs the program's
+// challenge of the remove_authority) -> POST removal -> polls its status_url each second and says where it is
+// (in flight -> done, or failed with the network's reason); once done the row says so and, after a reload, the
+// passkey has its ordinary "Remove" (from the account).
 (() => {
   "use strict";
 
@@ -40,11 +45,70 @@
     }
   };
 
+  const { request } = window.NumpayApi;
+  const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+  const IN_FLIGHT = ["signed", "submitted"];
+
+  const followRemoval = async (button, removal) => {
+    const cell = button.closest("td");
+    let current = removal;
+    while (IN_FLIGHT.includes(current.status)) {
+      say("Approved. Taking this passkey off your wallet on the network…");
+      await pause(1000);
+      const answer = await request(current.status_url, "GET");
+      if (!answer.ok) { say(problem(answer.json)); return; }
+      current = answer.json;
+    }
+    if (current.status === "confirmed") {
+      if (cell) cell.textContent = "Removed from your wallet";
+      say("Done: this passkey no longer owns your wallet. Reload the page to remove it from your account.");
+    } else {
+      say(`Your wallet was not changed: ${current.error_message || "the network did not take the change in time."}`
+        + " You can try again.");
+      button.hidden = false;
+    }
+  };
+
+  const removeFromWallet = async (button) => {
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    try {
+      say("Approve with a passkey that owns your wallet (another one, if this passkey's device is lost)…");
+      const options = await api(button.dataset.optionsUrl);
+      if (!options.ok) { say(problem(options.json)); return; }
+      let credential;
+      try {
+        credential = await navigator.credentials.get({ publicKey: requestOptions(options.json.public_key) });
+      } catch (error) {
+        say(error && (error.name === "NotAllowedError" || error.name === "AbortError")
+          ? "You cancelled; nothing changed." : "This browser could not use a passkey here.");
+        return;
+      }
+      const result = await api(button.dataset.removalUrl, {
+        credential: credentialJSON(credential), nonce: options.json.nonce, expires_at: options.json.expires_at,
+      });
+      if (!result.ok) { say(problem(result.json)); return; }
+      button.hidden = true;
+      await followRemoval(button, result.json);
+    } catch (error) {
+      say("The connection was lost; reload the page to see where the change is.");
+    } finally {
+      busy = false;
+      button.disabled = false;
+    }
+  };
+
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-passkey-owner]");
     if (button) {
       event.preventDefault();
       makeOwner(button);
+    }
+    const unown = event.target.closest("[data-passkey-unown]");
+    if (unown) {
+      event.preventDefault();
+      removeFromWallet(unown);
     }
   });
 })();
