@@ -90,6 +90,9 @@ def oidc_configured(settings, oidc_provider: Provider) -> Provider:
     os.environ.update(overrides)
     try:
         settings.SOCIALACCOUNT_PROVIDERS = social_providers_from_env(env)
+        # the token exchange and the userinfo call go to the provider's process: allauth's 5 s default was
+        # exceeded once on a loaded CI machine (the callback then answers 401 and the browser test times out)
+        settings.SOCIALACCOUNT_REQUESTS_TIMEOUT = 30
     finally:
         for name, value in saved.items():
             if value is None:
