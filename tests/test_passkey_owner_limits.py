@@ -16,21 +16,26 @@ import pytest
 from allauth.mfa.models import Authenticator
 from django.db import transaction
 from django.utils import timezone
+from solders.pubkey import Pubkey
 
 from accounts.models import PasskeyState, User
 from numpay.core.solana import get_chain_client
+from numpay.core.transactions import assemble, compile_message
 from payments.models import Payment, SpendingPolicy, WalletProtection
 from payments.passkey_limits import approver_for, challenges, store_chain, verify_all, wanted_limits
-from payments.passkey_owners import addition_action
+from payments.passkey_owners import addition_action, passkey_owner_add
 from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
+from payments.transactions import payment_execute_instruction
+from relayer import services as relayer
 from wallets.lock_objects import wallet_qs_select_for_update
-from wallets.smart import token_program_mint, wallet_config_read
+from wallets.program import PasskeyAssertion, approval_challenge, approve_with_passkeys
+from wallets.smart import token_program_mint, wallet_config_read, wallet_program_id
 
 from .helpers import wait_until
 from .payments_support import ApiUser, sol_balance, wait_terminal
 from .test_payment_approvals import approve, awaiting, options_for
 from .test_protected_mode import approve_all, compressed, register
-from .webauthn_support import b64u
+from .webauthn_support import b64u, unb64u
 
 pytestmark = [pytest.mark.chain, pytest.mark.django_db(transaction=True)]
 SOL = 1_000_000_000
@@ -107,6 +112,7 @@ def test_an_added_owner_gets_the_first_ones_limits_and_alone_approves_a_payment_
     # then the whole change lands (in as many transactions as it needs: the later ones after the first landed)
     status = _done(alice, added.json())
     assert (status["status"], status["error_message"], status["landed"]) == ("confirmed", "", status["parts"])
+    assert status["parts"] == 2  # with two mints the three approved actions do not fit one transaction (1,232 B)
     rows = WalletProtection.objects.filter(wallet=user.wallet, authenticator_id=phone_id).order_by("created_at")
     assert [row.kind for row in rows] == ["add_passkey"] + ["passkey_limits"] * (status["parts"] - 1)
     assert [row.status for row in rows] == ["confirmed"] * status["parts"]
@@ -250,3 +256,51 @@ def test_an_owner_passkey_without_limits_gets_them_and_then_approves_alone(celer
     payment_id = _pay_with(alice, bob, phone, "2")
     assert wait_terminal([payment_id]) == {payment_id: "confirmed"}
     assert Payment.objects.get(pk=payment_id).amount == 2 * SOL
+
+
+def test_when_the_first_part_fails_the_held_part_is_never_sent_and_fails_with_the_reason(
+        celery_worker, tokens) -> None:  # noqa: ANN001
+    # given a protected wallet with 1 SOL, the phone registered, and the laptop's approvals of making it an owner
+    alice, user, laptop, phone, laptop_id, phone_id = _protected(tokens)
+    alice.faucet("SOL", "1")
+    bob = ApiUser(f"bob-{uuid.uuid4().hex[:8]}@example.com")
+    client = get_chain_client()
+    body = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner-options", {}).json()
+    credentials = approve_all(laptop, body)
+    # when the addition is stored (not sent before it commits) and meanwhile the laptop's approval of a payment
+    # lands on-chain at the same nonce (so the addition's first transaction can no longer land)
+    with transaction.atomic():
+        first = passkey_owner_add(user=user, authenticator_id=phone_id, credentials=credentials, nonce=body["nonce"],
+                                  expires_at=body["expires_at"])
+        held = WalletProtection.objects.get(wallet=user.wallet, status="held")
+        fee_payer = relayer.fee_payer_pubkey()
+        forged = Payment(id=uuid.uuid4(), wallet=user.wallet, recipient_address=bob.address, token=tokens["SOL"],
+                         amount=SOL // 10, network_fee=0, creates_recipient_token_account=False)
+        action = payment_execute_instruction(payment=forged, fee_payer=fee_payer)
+        expires_at = int(timezone.now().timestamp()) + 120
+        signed = laptop.get({"challenge": b64u(approval_challenge(
+            wallet_program_id(), Pubkey.from_string(user.wallet.config_address), body["nonce"], expires_at, action))})
+        assertion = PasskeyAssertion(public_key=compressed(laptop), authenticator_data=unb64u(
+            signed["response"]["authenticatorData"]), client_data_json=unb64u(signed["response"]["clientDataJSON"]),
+            signature=unb64u(signed["response"]["signature"]))
+        message = compile_message(instructions=approve_with_passkeys(action, [assertion], expires_at=expires_at),
+                                  fee_payer=fee_payer, blockhash=client.latest_blockhash().blockhash)
+        client.send_raw_transaction(bytes(assemble(message=message, signatures={
+            fee_payer: relayer.relayer_cosign(user=user, message=message, reference=forged.id).signature})))
+        assert wait_until(lambda: wallet_config_read(client=client, wallet=user.wallet).nonce == body["nonce"] + 1,
+                          timeout=30)
+    # then the addition's first transaction fails, and the held part is failed with the reason, never sent
+    status = _done(alice, {"status_url": f"/api/v1/wallet/passkey-changes/{first.id}"})
+    assert status["status"] == "failed"
+    assert status["landed"] == 0
+    held.refresh_from_db()
+    assert (held.status, held.error_message) == (
+        "failed", "The change before it did not reach the network, so this one was not sent.")
+    assert not held.attempts.exclude(last_sent_at=None).exists()
+    # and nothing of it is on-chain: the phone is not an authority, the nonce moved only by the payment
+    config = wallet_config_read(client=client, wallet=user.wallet)
+    assert config.authority(compressed(phone)) is None
+    assert config.nonce == body["nonce"] + 1
+    assert onchain_passkey_ids(user.wallet) == {laptop_id}
+    # and a new addition can start (nothing pending)
+    assert alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner-options", {}).status_code == 201
