@@ -33,6 +33,7 @@ from wallets.smart import token_program_mint, wallet_config_read, wallet_program
 
 from .helpers import wait_until
 from .payments_support import ApiUser, sol_balance, wait_terminal
+from .test_passkey_owners import _attribute, _browser_session
 from .test_payment_approvals import approve, awaiting, options_for
 from .test_protected_mode import approve_all, compressed, register
 from .webauthn_support import b64u, unb64u
@@ -223,6 +224,14 @@ def test_an_owner_passkey_without_limits_gets_them_and_then_approves_alone(celer
     client = get_chain_client()
     config = wallet_config_read(client=client, wallet=user.wallet)
     assert set(_limits(config, compressed(phone), tokens).values()) == {None}
+    # when she opens the account page: the phone (an owner without limits) offers "Let this passkey approve
+    # payments on its own", the laptop (the first passkey, with its limits) does not
+    browser = _browser_session(alice.email)
+    page = browser.get("/accounts/methods/").content.decode()
+    assert "Let this passkey approve payments on its own</button>" in page
+    assert _attribute(page, "passkey-give-limits", "data-options-url") == [
+        f"/api/v1/wallet/passkeys/{phone_id}/limits-options"]
+    assert _attribute(page, "passkey-give-limits", "data-limits-url") == [f"/api/v1/wallet/passkeys/{phone_id}/limits"]
     # when she asks for it through the API, approved by the laptop (one approval per mint)
     body = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/limits-options", {})
     assert body.status_code == 201, body.content
@@ -246,6 +255,10 @@ def test_an_owner_passkey_without_limits_gets_them_and_then_approves_alone(celer
     # and asking again is refused: nothing to write
     again = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/limits-options", {})
     assert (again.status_code, again.json()["code"]) == (409, "passkey_limits_in_place")
+    assert 'data-testid="passkey-give-limits"' not in browser.get("/accounts/methods/").content.decode()
+    # (the laptop, the first passkey, is refused likewise: its limits are in place)
+    first = alice.post(f"/api/v1/wallet/passkeys/{laptop_id}/limits-options", {})
+    assert (first.status_code, first.json()["code"]) == (409, "passkey_limits_in_place")
     # and once the laptop is taken off, the phone alone approves 2 SOL (above the custody key's cap) and it lands
     removal_body = alice.post(f"/api/v1/wallet/passkeys/{laptop_id}/removal-options", {}).json()
     removal = alice.post(f"/api/v1/wallet/passkeys/{laptop_id}/removal", {
