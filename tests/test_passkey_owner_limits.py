@@ -8,13 +8,14 @@ approve payments on its own"."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from allauth.mfa.models import Authenticator
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
@@ -22,7 +23,14 @@ from accounts.models import PasskeyState, User
 from numpay.core.solana import get_chain_client
 from numpay.core.transactions import assemble, compile_message
 from payments.models import Payment, SpendingPolicy, WalletProtection
-from payments.passkey_limits import approver_for, challenges, store_chain, verify_all, wanted_limits
+from payments.passkey_limits import (
+    approver_for,
+    challenges,
+    passkey_limits_submit,
+    store_chain,
+    verify_all,
+    wanted_limits,
+)
 from payments.passkey_owners import addition_action, passkey_owner_add
 from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
 from payments.transactions import payment_execute_instruction
@@ -33,6 +41,7 @@ from wallets.smart import token_program_mint, wallet_config_read, wallet_program
 
 from .helpers import wait_until
 from .payments_support import ApiUser, sol_balance, wait_terminal
+from .races import postgresql_only, wait_for_lock_waiters
 from .test_passkey_owners import _attribute, _browser_session
 from .test_payment_approvals import approve, awaiting, options_for
 from .test_protected_mode import approve_all, compressed, register
@@ -317,3 +326,38 @@ def test_when_the_first_part_fails_the_held_part_is_never_sent_and_fails_with_th
     assert onchain_passkey_ids(user.wallet) == {laptop_id}
     # and a new addition can start (nothing pending)
     assert alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner-options", {}).status_code == 201
+
+
+@postgresql_only
+def test_the_same_limits_approved_twice_at_once_are_written_once(celery_worker, tokens) -> None:  # noqa: ANN001
+    # given an owner passkey without limits and the laptop's approvals of its limits, sent twice at once
+    alice, user, laptop, phone, laptop_id, phone_id = _protected(tokens)
+    _add_without_limits(user, laptop, phone_id)
+    body = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/limits-options", {}).json()
+    credentials = approve_all(laptop, body)
+    outcome: dict[str, Any] = {}
+
+    def submit() -> None:
+        try:
+            response = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/limits", {
+                "credentials": credentials, "nonce": body["nonce"], "expires_at": body["expires_at"]})
+            outcome["second"] = (response.status_code, response.json().get("code"))
+        finally:
+            connection.close()
+
+    # when the first holds the wallet's lock while the second arrives
+    thread = threading.Thread(target=submit)
+    with transaction.atomic():
+        wallet_qs_select_for_update().get(user=user)
+        thread.start()
+        assert wait_for_lock_waiters(1, give_up_when=lambda: not thread.is_alive())
+        first = passkey_limits_submit(user=user, authenticator_id=phone_id, credentials=credentials,
+                                      nonce=body["nonce"], expires_at=body["expires_at"])
+    thread.join()
+    # then the second, decided after the first committed, is refused; the limits are written once
+    assert outcome == {"second": (409, "wallet_change_pending")}
+    assert _done(alice, {"status_url": f"/api/v1/wallet/passkey-changes/{first.id}"})["status"] == "confirmed"
+    assert WalletProtection.objects.filter(wallet=user.wallet, kind="passkey_limits").count() == 1
+    config = wallet_config_read(client=get_chain_client(), wallet=user.wallet)
+    assert _limits(config, compressed(phone), tokens) == _limits(config, compressed(laptop), tokens)
+    assert config.nonce == body["nonce"] + len(tokens)
