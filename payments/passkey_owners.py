@@ -6,13 +6,15 @@ by a passkey the config already holds. With two owner passkeys, the policy's "2 
 on-chain too: the config's joint threshold (2) lets two distinct owners approving one ``execute`` together go
 above each one's own limit, and one alone cannot.
 
-1. :func:`passkey_owner_options`: the wallet program's challenge (:func:`wallets.program.approval_challenge`) of
-   the ``add_authority`` of the new passkey, with the config's nonce read now and a short expiry; request options
+1. :func:`passkey_owner_options`: the wallet program's challenges (:func:`wallets.program.approval_challenge`) of
+   the ``add_authority`` of the new passkey and of each ``set_limits`` giving it the first passkey's limits
+   (:mod:`payments.passkey_limits`), at the config's nonce read now, ``+1``, ...; a short expiry; request options
    listing the owner passkeys.
-2. :func:`passkey_owner_add`: verify the assertion (:func:`accounts.passkeys.verify_assertion`) by an owner passkey
-   over exactly that challenge, then sign (fee payer only) and submit ``[secp256r1 precompile, passkey-approved
-   add_authority]`` through the outbox (a :class:`~payments.models.WalletProtection` of kind ``add_passkey``).
-   The chain is the single-use guard: the nonce moves when it lands.
+2. :func:`passkey_owner_add`: verify every assertion (:func:`accounts.passkeys.verify_assertion`), all by one owner
+   passkey, each over exactly its challenge, then sign (fee payer only) and submit ``[secp256r1 precompile,
+   passkey-approved action]`` pairs through the outbox (a :class:`~payments.models.WalletProtection` of kind
+   ``add_passkey``; what does not fit its transaction continues in ``passkey_limits`` rows held until it landed).
+   The chain is the single-use guard: the nonce moves with each approved action.
 """
 
 from __future__ import annotations
