@@ -58,7 +58,10 @@ class WalletPasskeyOwners:
         submitted, not landed).
     :ivar removing: of ``pending``, the pks being taken off the wallet (:mod:`payments.passkey_removals`).
     :ivar removed: pks taken off the wallet (no longer owners; never owners again).
-    :ivar changing: an owner change (addition or removal) is in flight: no other may start now.
+    :ivar changing: an owner change (addition, limits or removal) is in flight or held: no other may start now.
+    :ivar without_limits: of ``owners``, the pks with no on-chain limits written by Numpay (made owners before
+        owners got the first passkey's limits, :mod:`payments.passkey_limits`): such a passkey approves payments
+        only jointly with another owner, so the page offers "Let this passkey approve payments on its own".
     """
 
     protected: bool
@@ -67,6 +70,7 @@ class WalletPasskeyOwners:
     removing: frozenset[int] = frozenset()
     removed: frozenset[int] = frozenset()
     changing: bool = False
+    without_limits: frozenset[int] = frozenset()
 
 
 def wallet_passkey_owners(*, user: User) -> WalletPasskeyOwners:
@@ -79,18 +83,25 @@ def wallet_passkey_owners(*, user: User) -> WalletPasskeyOwners:
     if wallet is None:
         return WalletPasskeyOwners(protected=False, owners=frozenset(), pending=frozenset())
     pending = WalletProtection.objects.filter(wallet=wallet, authenticator__isnull=False,
-                                              status__in=WalletProtection.IN_FLIGHT_STATUSES)
+                                              status__in=WalletProtection.CHANGE_PENDING_STATUSES)
     removals = WalletProtection.objects.filter(wallet=wallet, authenticator__isnull=False,
                                                kind=WalletProtection.Kind.REMOVE_PASSKEY)
+    owners = onchain_passkey_ids(wallet)
+    limited = {row.authenticator_id for row in WalletProtection.objects.filter(
+        wallet=wallet, authenticator__isnull=False, status=WalletProtection.Status.CONFIRMED).exclude(
+        kind=WalletProtection.Kind.REMOVE_PASSKEY).only("kind", "authenticator_id", "limits")
+        if row.kind == WalletProtection.Kind.PROTECT
+        or any(action.get("action") == "set_limits" for action in (row.limits or {}).get("actions", []))}
     return WalletPasskeyOwners(
-        protected=wallet_mode(wallet) == PROTECTED, owners=frozenset(onchain_passkey_ids(wallet)),
+        protected=wallet_mode(wallet) == PROTECTED, owners=frozenset(owners),
+        without_limits=frozenset(owners - limited),
         pending=frozenset(pending.values_list("authenticator_id", flat=True)),
         removing=frozenset(removals.filter(status__in=WalletProtection.IN_FLIGHT_STATUSES)
                            .values_list("authenticator_id", flat=True)),
         removed=frozenset(removals.filter(status=WalletProtection.Status.CONFIRMED)
                           .values_list("authenticator_id", flat=True)),
         changing=WalletProtection.objects.filter(wallet=wallet,
-                                                 status__in=WalletProtection.IN_FLIGHT_STATUSES).exists())
+                                                 status__in=WalletProtection.CHANGE_PENDING_STATUSES).exists())
 
 
 def passkey_owns_wallet(*, user: User, authenticator_id: int) -> bool:

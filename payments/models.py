@@ -313,8 +313,11 @@ class WalletProtection(models.Model):
 
     :ivar public_key: the passkey's 33-byte compressed P-256 key, as written on-chain (kind-2 authority); for a
         removal, the key taken off.
-    :ivar limits: what was written, per token symbol: ``{"custody": [per_tx, period], "passkey": [...],
-        "joint_threshold": n}`` in base units.
+    :ivar limits: kind ``protect``: what was written, per token symbol: ``{"custody": [per_tx, period],
+        "passkey": [...], "joint_threshold": n}`` in base units. Kinds ``add_passkey`` / ``passkey_limits``:
+        ``{"step": n, "actions": [...]}``, the passkey-approved actions this transaction carries, each with its
+        approval (:mod:`payments.passkey_limits`: an added owner gets the first passkey's limits; a chain too long
+        for one transaction continues in ``held`` rows, sent once the one before landed).
     """
 
     class Status(models.TextChoices):
@@ -323,13 +326,17 @@ class WalletProtection(models.Model):
         CONFIRMED = "confirmed", "Confirmed"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        HELD = "held", "Held until the change before it landed"
 
     class Kind(models.TextChoices):
         PROTECT = "protect", "Switch to protected mode (custody key signs)"
         ADD_PASSKEY = "add_passkey", "Add a further passkey owner (approved by an owner passkey)"
         REMOVE_PASSKEY = "remove_passkey", "Take an owner passkey off the wallet (approved by an owner passkey)"
+        PASSKEY_LIMITS = "passkey_limits", "Give an owner passkey its limits (approved by an owner passkey)"
 
     IN_FLIGHT_STATUSES = (Status.SIGNED, Status.SUBMITTED)
+    #: an owner change not finished: in flight, or held behind one in flight (:mod:`payments.passkey_limits`)
+    CHANGE_PENDING_STATUSES = (Status.SIGNED, Status.SUBMITTED, Status.HELD)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PROTECT)

@@ -6,19 +6,21 @@ by a passkey the config already holds. With two owner passkeys, the policy's "2 
 on-chain too: the config's joint threshold (2) lets two distinct owners approving one ``execute`` together go
 above each one's own limit, and one alone cannot.
 
-1. :func:`passkey_owner_options`: the wallet program's challenge (:func:`wallets.program.approval_challenge`) of
-   the ``add_authority`` of the new passkey, with the config's nonce read now and a short expiry; request options
+1. :func:`passkey_owner_options`: the wallet program's challenges (:func:`wallets.program.approval_challenge`) of
+   the ``add_authority`` of the new passkey and of each ``set_limits`` giving it the first passkey's limits
+   (:mod:`payments.passkey_limits`), at the config's nonce read now, ``+1``, ...; a short expiry; request options
    listing the owner passkeys.
-2. :func:`passkey_owner_add`: verify the assertion (:func:`accounts.passkeys.verify_assertion`) by an owner passkey
-   over exactly that challenge, then sign (fee payer only) and submit ``[secp256r1 precompile, passkey-approved
-   add_authority]`` through the outbox (a :class:`~payments.models.WalletProtection` of kind ``add_passkey``).
-   The chain is the single-use guard: the nonce moves when it lands.
+2. :func:`passkey_owner_add`: verify every assertion (:func:`accounts.passkeys.verify_assertion`), all by one owner
+   passkey, each over exactly its challenge, then sign (fee payer only) and submit ``[secp256r1 precompile,
+   passkey-approved action]`` pairs through the outbox (a :class:`~payments.models.WalletProtection` of kind
+   ``add_passkey``; what does not fit its transaction continues in ``passkey_limits`` rows held until it landed).
+   The chain is the single-use guard: the nonce moves with each approved action.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -26,15 +28,13 @@ from django.utils import timezone
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
-from accounts import passkeys as passkey_rules
-from accounts.app_settings import app_settings as accounts_settings
-from numpay.core.errors import ApplicationError, ConflictError, NotFoundError
+from numpay.core.errors import ConflictError, NotFoundError
 from numpay.core.solana import ChainClient, get_chain_client
-from wallets.program import Authority, PasskeyAssertion, add_authority, approval_challenge, approve_with_passkeys
+from wallets.program import Authority, Limit, add_authority, approval_challenge
 from wallets.program.instructions import PERMISSION_MANAGE, PERMISSION_SPEND
 
-from . import app_settings, protection
-from .approvals import b64u, step_up_ttl_seconds, unb64u
+from . import protection
+from .approvals import step_up_ttl_seconds
 from .models import WalletProtection
 
 
@@ -64,23 +64,26 @@ def _challenge(*, wallet: Any, public_key: bytes, nonce: int, expires_at: int) -
 
 
 def addition_instructions(addition: WalletProtection) -> list[Instruction]:
-    """``[secp256r1 precompile, passkey-approved add_authority]`` of a stored addition (re-built for each attempt)."""
-    assertion = PasskeyAssertion(public_key=_compressed(addition.approver),
-                                 authenticator_data=bytes(addition.authenticator_data),
-                                 client_data_json=bytes(addition.client_data_json),
-                                 signature=bytes(addition.signature_der))
-    return approve_with_passkeys(addition_action(wallet=addition.wallet, public_key=bytes(addition.public_key)),
-                                 [assertion], expires_at=int(addition.approval_expires_at.timestamp()))
+    """``[secp256r1 precompile, passkey-approved add_authority]`` of a stored addition, then the ``set_limits`` its
+    transaction carries, each with its own precompile (re-built for each attempt:
+    :func:`payments.passkey_limits.row_instructions`)."""
+    from .passkey_limits import row_instructions
+
+    return row_instructions(addition)
 
 
 @dataclass(frozen=True)
 class OwnerOptions:
-    """:ivar public_key: WebAuthn request options (JSON form). :ivar nonce: the config's nonce in the challenge.
-    :ivar expires_at: the approval's expiry, UNIX seconds (also in the challenge)."""
+    """:ivar public_key: WebAuthn request options (JSON form) of the first approval. :ivar nonce: the config's nonce
+    in the first challenge. :ivar expires_at: the approval's expiry, UNIX seconds (also in the challenge).
+    :ivar approvals: request options of every approval the change needs, in order (the first is ``public_key``;
+    challenge ``i`` is at ``nonce + i``): the addition's ``add_authority``, then one ``set_limits`` per mint
+    (:mod:`payments.passkey_limits`)."""
 
     public_key: dict[str, Any]
     nonce: int
     expires_at: int
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _target(*, user: Any, authenticator_id: int) -> tuple[Any, Any]:
@@ -88,7 +91,8 @@ def _target(*, user: Any, authenticator_id: int) -> tuple[Any, Any]:
 
     :raises NotFoundError: ``passkey_not_found``. :raises ConflictError: ``wallet_not_protected``,
         ``passkey_already_owner``, ``passkey_removed_from_wallet`` (taken off the wallet once,
-        :mod:`payments.passkey_removals`: never an owner again), ``wallet_change_pending`` (a removal in flight).
+        :mod:`payments.passkey_removals`: never an owner again), ``wallet_change_pending`` (another owner change
+        in flight or held).
     """
     from allauth.mfa.models import Authenticator
 
@@ -105,13 +109,14 @@ def _target(*, user: Any, authenticator_id: int) -> tuple[Any, Any]:
                                        kind=WalletProtection.Kind.REMOVE_PASSKEY,
                                        status=WalletProtection.Status.CONFIRMED).exists():
         raise ConflictError("passkey_removed_from_wallet")
-    if WalletProtection.objects.filter(wallet=wallet, kind=WalletProtection.Kind.REMOVE_PASSKEY,
-                                       status__in=WalletProtection.IN_FLIGHT_STATUSES).exists():
-        raise ConflictError("wallet_change_pending")
     if WalletProtection.objects.filter(wallet=wallet, authenticator=authenticator, status__in=(
-            *WalletProtection.IN_FLIGHT_STATUSES, WalletProtection.Status.CONFIRMED)).exists():
+            *WalletProtection.CHANGE_PENDING_STATUSES, WalletProtection.Status.CONFIRMED)).exists():
         raise ConflictError("passkey_already_owner", "This passkey already is (or is becoming) an owner of your "
                             "wallet.")
+    # each owner change consumes the config's nonce: one at a time (its held follow-ups included)
+    if WalletProtection.objects.filter(wallet=wallet,
+                                       status__in=WalletProtection.CHANGE_PENDING_STATUSES).exists():
+        raise ConflictError("wallet_change_pending")
     return wallet, authenticator
 
 
@@ -125,40 +130,55 @@ def _config_nonce(wallet: Any, client: ChainClient) -> int:
     return config.nonce
 
 
+def _addition_plan(*, wallet: Any, public_key: bytes) -> tuple[list[tuple[str, Limit | None]], list[Instruction]]:
+    """The addition's approved actions in order: its ``add_authority``, then the first passkey's limits for it
+    (:func:`payments.passkey_limits.wanted_limits`, one ``set_limits`` per mint)."""
+    from .passkey_limits import limit_action, wanted_limits
+
+    limits = wanted_limits(wallet=wallet)
+    kinds: list[tuple[str, Limit | None]] = [("add_authority", None), *(("set_limits", limit) for limit in limits)]
+    actions = [addition_action(wallet=wallet, public_key=public_key),
+               *(limit_action(wallet=wallet, public_key=public_key, limit=limit) for limit in limits)]
+    return kinds, actions
+
+
 def passkey_owner_options(*, user: Any, authenticator_id: int, client: ChainClient | None = None) -> OwnerOptions:
-    """The challenge an owner passkey signs to add passkey ``authenticator_id`` as an owner of ``user``'s wallet.
+    """The challenges an owner passkey signs to add passkey ``authenticator_id`` as an owner of ``user``'s wallet
+    with the first passkey's limits: ``add_authority`` at the config's nonce, each ``set_limits`` at the next ones.
 
     :raises NotFoundError: ``passkey_not_found``. :raises ConflictError: ``wallet_not_protected``,
-        ``passkey_already_owner``. :raises ChainUnavailableError: the config could not be read.
+        ``passkey_already_owner``, ``wallet_change_pending``. :raises ChainUnavailableError: the config could not
+        be read.
     """
-    from accounts.selectors import passkeys
+    from .passkey_limits import challenges, request_options
 
     wallet, authenticator = _target(user=user, authenticator_id=authenticator_id)
-    owners = protection.onchain_passkey_ids(wallet)
     nonce = _config_nonce(wallet, client or get_chain_client())
     expires_at = int((timezone.now() + timedelta(seconds=step_up_ttl_seconds())).timestamp())
-    challenge = _challenge(wallet=wallet, public_key=_compressed(authenticator), nonce=nonce, expires_at=expires_at)
-    return OwnerOptions(nonce=nonce, expires_at=expires_at, public_key={
-        "challenge": b64u(challenge), "rpId": accounts_settings.WEBAUTHN_RP_ID,
-        "timeout": step_up_ttl_seconds() * 1000, "userVerification": "required",
-        "allowCredentials": [{"type": "public-key", "id": b64u(passkey.credential_id)}
-                             for passkey in passkeys(user=user) if passkey.id in owners]})
+    _, actions = _addition_plan(wallet=wallet, public_key=_compressed(authenticator))
+    approvals = request_options(user=user, wallet=wallet, challenge_list=challenges(
+        wallet=wallet, actions=actions, nonce=nonce, expires_at=expires_at))
+    return OwnerOptions(nonce=nonce, expires_at=expires_at, public_key=approvals[0], approvals=approvals)
 
 
-def passkey_owner_add(*, user: Any, authenticator_id: int, credential: dict[str, Any], nonce: int, expires_at: int,
-                      client: ChainClient | None = None) -> WalletProtection:
-    """Verify an owner passkey's assertion over :func:`passkey_owner_options`' challenge and submit the addition.
+def passkey_owner_add(*, user: Any, authenticator_id: int, credentials: list[dict[str, Any]], nonce: int,
+                      expires_at: int, client: ChainClient | None = None) -> WalletProtection:
+    """Verify an owner passkey's assertions over :func:`passkey_owner_options`' challenges (one per approval, in
+    order, all by the same owner passkey) and submit the addition with its limits (the ``add_passkey`` row; when
+    the chain does not fit one transaction, ``passkey_limits`` rows held behind it: :mod:`payments.passkey_limits`).
+    Nothing is stored or signed unless every approval verifies.
 
-    :param nonce: / :param expires_at: as the options gave them (they are part of the signed challenge).
-    :raises ApplicationError: ``passkey_assertion_invalid``, ``passkey_unknown`` (not an owner passkey of this
-        wallet), ``passkey_sign_count_regressed``; the relayer's refusals.
+    :param credentials: ``PublicKeyCredential.toJSON()`` of each assertion, in the options' order.
+    :param nonce: / :param expires_at: as the options gave them (they are part of the signed challenges).
+    :raises ApplicationError: ``passkey_assertion_invalid`` (one missing, extra, or over another challenge),
+        ``passkey_unknown`` (not an owner passkey of this wallet), ``passkey_sign_count_regressed``; the relayer's
+        refusals.
     :raises ConflictError: ``approval_challenge_expired``, ``approval_outdated`` (the config's nonce moved),
         and as :func:`passkey_owner_options`.
     """
-    from relayer import outbox
     from wallets.lock_objects import wallet_qs_select_for_update
 
-    from .protection import protection_sign_attempt
+    from .passkey_limits import approver_for, challenges, store_chain, verify_all
 
     client = client or get_chain_client()
     wallet, authenticator = _target(user=user, authenticator_id=authenticator_id)
@@ -167,39 +187,16 @@ def passkey_owner_add(*, user: Any, authenticator_id: int, credential: dict[str,
         raise ConflictError("approval_challenge_expired", "This approval request expired; start the approval again.")
     if nonce != _config_nonce(wallet, client):
         raise ConflictError("approval_outdated", "Your wallet changed on the network since; start the approval again.")
-    try:
-        approver = passkey_rules.passkey_for_credential(user=user, credential_id=unb64u(credential["rawId"]))
-        response = credential["response"]
-    except (KeyError, TypeError, ValueError) as error:
-        raise ApplicationError("passkey_assertion_invalid", "This is not a passkey assertion.") from error
-    if approver is None or approver.pk not in protection.onchain_passkey_ids(wallet):
-        raise ApplicationError("passkey_unknown", "Approve with a passkey that already protects your wallet.")
+    approver = approver_for(user=user, wallet=wallet, credentials=credentials)
     public_key = _compressed(authenticator)
-    blockhash = client.latest_blockhash()
     with transaction.atomic():
         wallet = wallet_qs_select_for_update().get(pk=wallet.pk)
         # removing a passkey takes this lock too (accounts.services.user_passkeys_remove): one removed meanwhile
         # must not become an owner on-chain
         _target(user=user, authenticator_id=authenticator_id)
-        try:
-            passkey_rules.verify_assertion(authenticator=approver, credential=credential, expected_challenge=_challenge(
-                wallet=wallet, public_key=public_key, nonce=nonce, expires_at=expires_at))
-        except passkey_rules.AssertionRefused as refused:
-            if refused.reason == "sign_count":
-                raise ApplicationError("passkey_sign_count_regressed", "This passkey's signature counter went "
-                                       "backwards: it may have been copied.") from refused
-            raise ApplicationError("passkey_assertion_invalid", "Your passkey's answer could not be verified.") \
-                from refused
-        addition = WalletProtection.objects.create(
-            kind=WalletProtection.Kind.ADD_PASSKEY, wallet=wallet, authenticator=authenticator, public_key=public_key,
-            approver=approver, approval_expires_at=datetime.fromtimestamp(expires_at, tz=UTC),
-            authenticator_data=unb64u(response["authenticatorData"]), client_data_json=unb64u(response["clientDataJSON"]),
-            signature_der=unb64u(response["signature"]),
-            expires_at=min(now + timedelta(seconds=app_settings.submission_ttl_seconds()),
-                           datetime.fromtimestamp(expires_at, tz=UTC)))
-        attempt = protection_sign_attempt(protection=addition, blockhash=blockhash, number=1, reserve=True,
-                                          client=client)
-        addition.signature = attempt.signature
-        addition.save(update_fields=["signature", "updated_at"])
-        outbox.enqueue_send(outbox.get_kind("wallet_protect"), addition.id)
-    return addition
+        kinds, actions = _addition_plan(wallet=wallet, public_key=public_key)
+        approvals = verify_all(approver=approver, credentials=credentials, challenge_list=challenges(
+            wallet=wallet, actions=actions, nonce=nonce, expires_at=expires_at))
+        return store_chain(kind=WalletProtection.Kind.ADD_PASSKEY, wallet=wallet, authenticator=authenticator,
+                           public_key=public_key, approver=approver, kinds=kinds, actions=actions,
+                           approvals=approvals, expires_at=expires_at, client=client)

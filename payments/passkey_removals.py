@@ -101,7 +101,8 @@ def _target(*, user: Any, authenticator_id: int) -> tuple[Any, Any]:
     wallet = wallet_for_user(user=user)
     if protection.wallet_mode(wallet) != protection.PROTECTED:
         raise ConflictError("wallet_not_protected", "Your wallet is not protected by a passkey yet.")
-    if WalletProtection.objects.filter(wallet=wallet, status__in=WalletProtection.IN_FLIGHT_STATUSES).exists():
+    if WalletProtection.objects.filter(wallet=wallet,
+                                       status__in=WalletProtection.CHANGE_PENDING_STATUSES).exists():
         raise ConflictError("wallet_change_pending")
     owners = protection.onchain_passkey_ids(wallet)
     if authenticator.pk not in owners:

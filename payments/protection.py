@@ -206,10 +206,11 @@ def protection_sign_attempt(*, protection: Any, blockhash: Blockhash, number: in
 
     wallet = protection.wallet
     fee_payer = relayer.fee_payer_pubkey()
-    if protection.kind == protection.Kind.ADD_PASSKEY:  # approved by an owner passkey: no custody signature
-        from .passkey_owners import addition_instructions
+    if protection.kind in (protection.Kind.ADD_PASSKEY, protection.Kind.PASSKEY_LIMITS):
+        # approved by an owner passkey: no custody signature
+        from .passkey_limits import row_instructions
 
-        instructions = addition_instructions(protection)
+        instructions = row_instructions(protection)
     elif protection.kind == protection.Kind.REMOVE_PASSKEY:
         from .passkey_removals import removal_instructions
 

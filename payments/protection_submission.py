@@ -2,7 +2,9 @@
 transaction goes through the relayer's outbox like a payment's (kind ``wallet_protect``), and the switch
 reacts here: sent -> ``submitted``; landed -> ``confirmed`` (the wallet is protected from then on; sponsorship
 settled); failed -> ``failed`` (the wallet stays custodial; a new passkey registration may try again);
-never landed past ``expires_at`` -> ``expired``. Registration of a passkey starts it
+never landed past ``expires_at`` -> ``expired``. A passkey-approved change too long for one transaction
+continues in ``held`` rows: the next is submitted when one lands, and they fail when one does not
+(:mod:`payments.passkey_limits`). Registration of a passkey starts it
 (:func:`passkey_registered`, after commit, in the worker: :func:`payments.tasks.wallet_protect`)."""
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from relayer.outbox import OutboxKind
 from wallets.program import error_sentence
 
 from .models import WalletProtection, WalletProtectionAttempt
+from .passkey_limits import fail_held, release_next
 from .protection import protection_sign_attempt
 
 Status = WalletProtection.Status
@@ -65,6 +68,7 @@ class WalletProtectionOutbox(OutboxKind):
             Status.CONFIRMED, attempt.signature, status.slot, timezone.now())
         owner.save()
         relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
+        release_next(owner)  # the next part of a passkey-approved chain, held until this one landed
 
     def on_failed(self, owner: WalletProtection, attempt: WalletProtectionAttempt, *, err: Any, landed: bool,
                   slot: int | None, fee_payer_cost: int | None) -> None:
@@ -75,11 +79,13 @@ class WalletProtectionOutbox(OutboxKind):
             relayer.sponsorship_settle(reference=owner.id, actual_lamports=fee_payer_cost)
         else:
             relayer.sponsorship_release(reference=owner.id)
+        fail_held(owner)
 
     def on_expired(self, owner: WalletProtection, attempt: WalletProtectionAttempt) -> None:
         owner.status, owner.error_message = Status.EXPIRED, "The switch could not reach the network in time."
         owner.save()
         relayer.sponsorship_release(reference=owner.id)
+        fail_held(owner)
 
     def touch(self, owner_ids: Iterable[Any]) -> None:
         WalletProtection.objects.filter(pk__in=list(owner_ids), status__in=WalletProtection.IN_FLIGHT_STATUSES) \

@@ -28,7 +28,7 @@ from .helpers import wait_until
 from .payments_support import ApiUser
 from .races import postgresql_only, wait_for_lock_waiters
 from .test_payment_approvals import APP, PASSWORD
-from .test_protected_mode import compressed, register
+from .test_protected_mode import approve_all, compressed, register
 
 pytestmark = [pytest.mark.chain, pytest.mark.django_db(transaction=True)]
 BROWSER = "/_allauth/browser/v1"
@@ -115,15 +115,15 @@ def test_the_account_page_makes_a_second_passkey_an_owner_approved_by_the_first(
     assert options.status_code == 201, options.content
     body = options.json()
     assert len(body["public_key"]["allowCredentials"]) == 1  # only the owner can approve
-    added = browser.post(owner_url, {"credential": laptop.get(body["public_key"]), "nonce": body["nonce"],
+    added = browser.post(owner_url, {"credentials": approve_all(laptop, body), "nonce": body["nonce"],
                                      "expires_at": body["expires_at"]}, content_type=JSON, HTTP_X_CSRFTOKEN=csrf)
     assert added.status_code == 202, added.content
     # then the page says it is becoming an owner, then, once it landed, that both are owners on-chain
     assert "Becoming an owner…" in browser.get("/accounts/methods/").content.decode() or \
         WalletProtection.objects.get(pk=added.json()["id"]).status == "confirmed"
-    assert wait_until(lambda: WalletProtection.objects.get(pk=added.json()["id"]).status not in ("signed", "submitted"),
+    assert wait_until(lambda: browser.get(added.json()["status_url"]).json()["status"] not in ("signed", "submitted"),
                       timeout=60)
-    assert WalletProtection.objects.get(pk=added.json()["id"]).status == "confirmed"
+    assert browser.get(added.json()["status_url"]).json()["status"] == "confirmed"
     page = browser.get("/accounts/methods/").content.decode()
     assert re.findall(r'data-testid="passkey-wallet-role">\s*([^<\s][^<]*?)\s*<', page) == ["Owner on-chain"] * 2
     assert 'data-testid="passkey-make-owner"' not in page
@@ -160,7 +160,7 @@ def test_a_passkey_removed_while_it_is_being_made_an_owner_waits_and_is_then_ref
     register(alice, "Phone")
     phone_id = Authenticator.objects.get(user=user, data__name="Phone").pk
     options = passkey_owner_options(user=user, authenticator_id=phone_id)
-    credential = laptop.get(options.public_key)
+    credentials = [laptop.get(entry) for entry in options.approvals]
     outcome: dict[str, object] = {}
 
     def remove() -> None:
@@ -177,13 +177,13 @@ def test_a_passkey_removed_while_it_is_being_made_an_owner_waits_and_is_then_ref
         wallet_qs_select_for_update().get(user=user)
         thread.start()
         assert wait_for_lock_waiters(1, give_up_when=lambda: not thread.is_alive())
-        addition = passkey_owner_add(user=user, authenticator_id=phone_id, credential=credential,
-                                     nonce=options.nonce, expires_at=options.expires_at)
+        passkey_owner_add(user=user, authenticator_id=phone_id, credentials=credentials,
+                          nonce=options.nonce, expires_at=options.expires_at)
     thread.join()
     # then the removal, decided after the addition committed, is refused: the phone is becoming an owner
     assert outcome == {"removal": (409, ["passkey_owns_wallet"])}
     assert Authenticator.objects.filter(pk=phone_id).exists()
-    assert wait_until(lambda: WalletProtection.objects.get(pk=addition.pk).status not in ("signed", "submitted"),
-                      timeout=60)
+    assert wait_until(lambda: not WalletProtection.objects.filter(
+        wallet=user.wallet, status__in=WalletProtection.CHANGE_PENDING_STATUSES).exists(), timeout=60)
     assert onchain_passkey_ids(user.wallet) == {Authenticator.objects.get(user=user, data__name="Laptop").pk,
                                                 phone_id}

@@ -40,7 +40,7 @@ from .helpers import wait_until
 from .payments_support import ApiUser
 from .races import postgresql_only, wait_for_lock_waiters
 from .test_payment_approvals import APP, approve, awaiting, options_for
-from .test_protected_mode import compressed, register
+from .test_protected_mode import approve_all, compressed, register
 from .webauthn_support import b64u, unb64u
 
 pytestmark = [pytest.mark.chain, pytest.mark.django_db(transaction=True)]
@@ -67,9 +67,11 @@ def _two_owners(prefix: str = "alice") -> tuple[ApiUser, User, Any, Any, int, in
     phone_id = Authenticator.objects.get(user=user, data__name="Phone").pk
     body = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner-options", {}).json()
     added = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner", {
-        "credential": laptop.get(body["public_key"]), "nonce": body["nonce"], "expires_at": body["expires_at"]})
+        "credentials": approve_all(laptop, body), "nonce": body["nonce"], "expires_at": body["expires_at"]})
     assert added.status_code == 202, added.content
-    assert _landed(added.json()["id"]) == "confirmed"
+    assert wait_until(lambda: alice.get(added.json()["status_url"]).json()["status"] not in ("signed", "submitted"),
+                      timeout=60)
+    assert alice.get(added.json()["status_url"]).json()["status"] == "confirmed"
     assert onchain_passkey_ids(user.wallet) == {laptop_id, phone_id}
     return alice, user, laptop, phone, laptop_id, phone_id
 

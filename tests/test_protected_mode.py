@@ -70,6 +70,11 @@ def register(user: ApiUser, name: str) -> BrowserAuthenticator:
     return soft
 
 
+def approve_all(soft: SoftAuthenticator, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """``soft``'s assertion over each of the options' ``approvals``, in order ("Approve 1 of N", ...)."""
+    return [soft.get(entry) for entry in options["approvals"]]
+
+
 def compressed(soft: SoftAuthenticator) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -175,19 +180,20 @@ def test_two_owner_passkeys_approve_together_above_the_second_threshold_and_one_
     assert options.status_code == 201, options.content
     body = options.json()
     assert len(body["public_key"]["allowCredentials"]) == 1  # the laptop, the owner
+    assert len(body["approvals"]) == 3  # the add_authority, then the phone's SOL and USDC limits
     refused_by_phone = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner", {
-        "credential": phone.get(body["public_key"]), "nonce": body["nonce"], "expires_at": body["expires_at"]})
+        "credentials": approve_all(phone, body), "nonce": body["nonce"], "expires_at": body["expires_at"]})
     assert (refused_by_phone.status_code, refused_by_phone.json()["code"]) == (400, "passkey_unknown")
     added = alice.post(f"/api/v1/wallet/passkeys/{phone_id}/owner", {
-        "credential": laptop.get(body["public_key"]), "nonce": body["nonce"], "expires_at": body["expires_at"]})
+        "credentials": approve_all(laptop, body), "nonce": body["nonce"], "expires_at": body["expires_at"]})
     assert added.status_code == 202, added.content
-    assert wait_until(lambda: WalletProtection.objects.get(pk=added.json()["id"]).status not in ("signed", "submitted"),
+    assert wait_until(lambda: alice.get(added.json()["status_url"]).json()["status"] not in ("signed", "submitted"),
                       timeout=60)
-    assert WalletProtection.objects.get(pk=added.json()["id"]).status == "confirmed"
+    assert alice.get(added.json()["status_url"]).json()["status"] == "confirmed"
     client = get_chain_client()
     config = wallet_config_read(client=client, wallet=wallet)
     assert config.authority(compressed(phone)).permissions == PERMISSION_SPEND | PERMISSION_MANAGE
-    assert (config.joint_threshold, config.nonce) == (2, 1)
+    assert (config.joint_threshold, config.nonce) == (2, 3)  # three approved actions
     # and the approval started before the nonce moved is refused, nothing recorded (the program would refuse it)
     outdated = approve(alice, early_id, laptop.get(early["public_key"]))
     assert (outdated.status_code, outdated.json()["code"]) == (409, "approval_outdated")
@@ -230,7 +236,7 @@ def test_two_owner_passkeys_approve_together_above_the_second_threshold_and_one_
     landed = transaction_json(Payment.objects.get(pk=payment_id).signature)
     assert program_ids(landed) == [str(SECP256R1_PROGRAM_ID), str(wallet_program_id())]
     assert sol_balance(bob.address) == bob_before + 3 * SOL
-    assert wallet_config_read(client=client, wallet=wallet).nonce == 2
+    assert wallet_config_read(client=client, wallet=wallet).nonce == 4
 
     # a 2-of-2 USDC payment that also opens Bob's token account does not fit one transaction with two
     # approvals: refused when the second passkey approves, nothing recorded or signed

@@ -153,6 +153,9 @@ REGISTRY: dict[str, ErrorCode] = _registry(
     E("wallet_change_pending", 409, "Another change to your wallet's owner passkeys is on its way to the network; "
       "try again in a few seconds.", "Wallet change pending"),
     E("passkey_removal_not_found", 404, "No such passkey removal.", "Passkey removal not found"),
+    E("passkey_limits_in_place", 409, "This passkey already has its limits on your wallet: it can approve payments "
+      "on its own.", "Passkey limits in place"),
+    E("passkey_change_not_found", 404, "No such passkey change.", "Passkey change not found"),
     E("passkey_sign_count_regressed", 400, "This passkey's signature counter went backwards: it may have been "
       "copied. Nothing was approved.", "Passkey sign count regressed"),
     # --- spending policies (payments.policies) ---

@@ -1,7 +1,9 @@
 """REST API v1 for the passkey step-up of a payment (:mod:`payments.approvals`):
 ``POST /api/v1/payments/{id}/approval-options`` and ``POST /api/v1/payments/{id}/approve``; and for adding a
 further passkey as an owner of a protected wallet (:mod:`payments.passkey_owners`):
-``POST /api/v1/wallet/passkeys/{id}/owner-options`` and ``POST /api/v1/wallet/passkeys/{id}/owner``; and for taking
+``POST /api/v1/wallet/passkeys/{id}/owner-options`` and ``POST /api/v1/wallet/passkeys/{id}/owner``, and for giving an
+owner passkey the first one's limits (:mod:`payments.passkey_limits`): ``POST .../{id}/limits-options`` and
+``POST .../{id}/limits``; both followed at ``GET /api/v1/wallet/passkey-changes/{change id}``; and for taking
 an owner passkey off it (:mod:`payments.passkey_removals`): ``POST /api/v1/wallet/passkeys/{id}/removal-options``,
 ``POST /api/v1/wallet/passkeys/{id}/removal`` and ``GET /api/v1/wallet/passkey-removals/{removal id}``.
 
@@ -21,6 +23,7 @@ from rest_framework.views import APIView
 from numpay.core.api import problems
 
 from ..approvals import approval_options, approval_submit
+from ..passkey_limits import change_status, passkey_change_get, passkey_limits_options, passkey_limits_submit
 from ..passkey_owners import passkey_owner_add, passkey_owner_options
 from ..passkey_removals import passkey_removal_get, passkey_removal_options, passkey_removal_submit
 from .views import PaymentSerializer, payment_data
@@ -121,10 +124,49 @@ class OwnerOptionsSerializer(serializers.Serializer):
                                                  "passkeys that already protect the wallet.")
 
 
+class MultiOptionsSerializer(OwnerOptionsSerializer):
+    approvals = serializers.ListField(child=serializers.DictField(), help_text=(
+        "PublicKeyCredentialRequestOptions (JSON form) of every approval the change needs, in order "
+        "(\"Approve 1 of N\"): challenge i is at nonce + i (the wallet program bumps its nonce per approved action). "
+        "The first is public_key. Approve each with the same owner passkey and send them all back together."))
+
+
 class OwnerAdditionSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField(help_text="signed, submitted, confirmed, failed or expired.")
-    signature = serializers.CharField()
+    status = serializers.CharField(help_text="signed, submitted (in flight: a part of the change is on its way or "
+                                             "held until the one before it landed), confirmed (every part landed), "
+                                             "failed or expired (see error_message).")
+    signature = serializers.CharField(help_text="The first transaction's signature.")
+    error_message = serializers.CharField(help_text="Why it did not land, in plain words (empty otherwise).")
+    parts = serializers.IntegerField(help_text="Transactions the change takes (more than one when its approved "
+                                               "actions do not fit in one).")
+    landed = serializers.IntegerField(help_text="How many of them landed.")
+    status_url = serializers.CharField(help_text="GET it for the current status.")
+
+
+def _change_data(row) -> dict:  # noqa: ANN001
+    status = change_status(row)
+    return OwnerAdditionSerializer({
+        "id": status.id, "status": status.status, "signature": status.signature,
+        "error_message": status.error_message, "parts": status.parts, "landed": status.landed,
+        "status_url": reverse("api-wallet-passkey-change-status", args=[row.id])}).data
+
+
+class MultiApprovalInputSerializer(serializers.Serializer):
+    credentials = serializers.ListField(child=serializers.DictField(), required=False, min_length=1, max_length=16,
+                                        help_text="PublicKeyCredential.toJSON() of each assertion, in the order of "
+                                                  "the options' approvals (all by the same owner passkey).")
+    credential = serializers.DictField(required=False, help_text="One assertion: the same as credentials of one.")
+    nonce = serializers.IntegerField(min_value=0)
+    expires_at = serializers.IntegerField(min_value=0)
+
+    def validate(self, attrs: dict) -> dict:
+        credentials = attrs.pop("credentials", None)
+        single = attrs.pop("credential", None)
+        if (credentials is None) == (single is None):
+            raise serializers.ValidationError("Send credentials (or a single credential).")
+        attrs["credentials"] = credentials if credentials is not None else [single]
+        return attrs
 
 
 class PasskeyOwnerOptionsView(APIView):
@@ -132,35 +174,75 @@ class PasskeyOwnerOptionsView(APIView):
     approves (the wallet program checks the approval on-chain)."""
 
     @extend_schema(operation_id="wallet_passkey_owner_options", request=None, responses={
-        201: OwnerOptionsSerializer, **problems("passkey_not_found", "wallet_not_protected", "passkey_already_owner",
+        201: MultiOptionsSerializer, **problems("passkey_not_found", "wallet_not_protected", "passkey_already_owner",
+                                                "passkey_removed_from_wallet", "wallet_change_pending",
                                                 "wallet_not_found", "chain_unavailable", "chain_request_failed")})
     def post(self, request: Request, authenticator_id: int) -> Response:
         options = passkey_owner_options(user=request.user, authenticator_id=authenticator_id)
-        return Response(OwnerOptionsSerializer({"nonce": options.nonce, "expires_at": options.expires_at,
-                                                "public_key": options.public_key}).data, status=201)
+        return Response(MultiOptionsSerializer({"nonce": options.nonce, "expires_at": options.expires_at,
+                                                "public_key": options.public_key,
+                                                "approvals": options.approvals}).data, status=201)
 
 
 class PasskeyOwnerAddView(APIView):
-    """Add the passkey as an owner with an owner passkey's assertion over the options' challenge (202: submitted;
-    poll ``status``)."""
+    """Add the passkey as an owner, with the first passkey's limits (so it can approve payments on its own), with
+    an owner passkey's assertions over the options' challenges (202: submitted; poll ``status_url``)."""
 
-    class OwnerAddInputSerializer(serializers.Serializer):
-        credential = serializers.DictField()
-        nonce = serializers.IntegerField(min_value=0)
-        expires_at = serializers.IntegerField(min_value=0)
-
-    @extend_schema(operation_id="wallet_passkey_owner_add", request=OwnerAddInputSerializer, responses={
+    @extend_schema(operation_id="wallet_passkey_owner_add", request=MultiApprovalInputSerializer, responses={
         202: OwnerAdditionSerializer, **problems(
-            "passkey_not_found", "wallet_not_protected", "passkey_already_owner", "wallet_not_found",
-            "approval_challenge_expired", "approval_outdated", "passkey_assertion_invalid", "passkey_unknown",
-            "passkey_sign_count_regressed", "transaction_not_allowed", "fee_payer_cap_exceeded",
-            "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
+            "passkey_not_found", "wallet_not_protected", "passkey_already_owner", "passkey_removed_from_wallet",
+            "wallet_change_pending", "wallet_not_found", "approval_challenge_expired", "approval_outdated",
+            "passkey_assertion_invalid", "passkey_unknown", "passkey_sign_count_regressed", "transaction_not_allowed",
+            "fee_payer_cap_exceeded", "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed",
+            body=True)})
     def post(self, request: Request, authenticator_id: int) -> Response:
-        data = self.OwnerAddInputSerializer(data=request.data)
+        data = MultiApprovalInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         addition = passkey_owner_add(user=request.user, authenticator_id=authenticator_id, **data.validated_data)
-        return Response(OwnerAdditionSerializer({"id": addition.id, "status": addition.status,
-                                                 "signature": addition.signature}).data, status=202)
+        return Response(_change_data(addition), status=202)
+
+
+LIMITS_STATE_CODES = ("passkey_not_found", "wallet_not_protected", "wallet_not_found", "wallet_change_pending",
+                      "passkey_not_wallet_owner", "passkey_limits_in_place")
+
+
+class PasskeyLimitsOptionsView(APIView):
+    """Start "Let this passkey approve payments on its own": an owner passkey without limits on-chain (made an owner
+    before owners got them) gets the first passkey's limits, one ``set_limits`` per mint, each approved by an owner
+    passkey (``approvals``: "Approve 1 of N")."""
+
+    @extend_schema(operation_id="wallet_passkey_limits_options", request=None, responses={
+        201: MultiOptionsSerializer, **problems(*LIMITS_STATE_CODES, "chain_unavailable", "chain_request_failed")})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        options = passkey_limits_options(user=request.user, authenticator_id=authenticator_id)
+        return Response(MultiOptionsSerializer({"nonce": options.nonce, "expires_at": options.expires_at,
+                                                "public_key": options.approvals[0],
+                                                "approvals": options.approvals}).data, status=201)
+
+
+class PasskeyLimitsView(APIView):
+    """Write the limits with an owner passkey's assertions over the options' challenges (202: submitted; poll
+    ``status_url``)."""
+
+    @extend_schema(operation_id="wallet_passkey_limits", request=MultiApprovalInputSerializer, responses={
+        202: OwnerAdditionSerializer, **problems(
+            *LIMITS_STATE_CODES, "approval_challenge_expired", "approval_outdated", "passkey_assertion_invalid",
+            "passkey_unknown", "passkey_sign_count_regressed", "transaction_not_allowed", "fee_payer_cap_exceeded",
+            "sponsorship_budget_exceeded", "chain_unavailable", "chain_request_failed", body=True)})
+    def post(self, request: Request, authenticator_id: int) -> Response:
+        data = MultiApprovalInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        change = passkey_limits_submit(user=request.user, authenticator_id=authenticator_id, **data.validated_data)
+        return Response(_change_data(change), status=202)
+
+
+class PasskeyChangeStatusView(APIView):
+    """Where a passkey's addition as an owner, or its limits, is: in flight, done, or failed (with the reason)."""
+
+    @extend_schema(operation_id="wallet_passkey_change_status", responses={
+        200: OwnerAdditionSerializer, **problems("passkey_change_not_found")})
+    def get(self, request: Request, change_id: str) -> Response:
+        return Response(_change_data(passkey_change_get(user=request.user, change_id=change_id)))
 
 
 REMOVAL_STATE_CODES = ("passkey_not_found", "wallet_not_protected", "wallet_not_found", "wallet_change_pending",

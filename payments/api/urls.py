@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.urls import path
 
 from .approvals import (
+    PasskeyChangeStatusView,
+    PasskeyLimitsOptionsView,
+    PasskeyLimitsView,
     PasskeyOwnerAddView,
     PasskeyOwnerOptionsView,
     PasskeyRemovalOptionsView,
@@ -32,6 +35,11 @@ urlpatterns = [
     path("wallet/passkeys/<int:authenticator_id>/owner-options", PasskeyOwnerOptionsView.as_view(),
          name="api-wallet-passkey-owner-options"),
     path("wallet/passkeys/<int:authenticator_id>/owner", PasskeyOwnerAddView.as_view(), name="api-wallet-passkey-owner"),
+    path("wallet/passkeys/<int:authenticator_id>/limits-options", PasskeyLimitsOptionsView.as_view(),
+         name="api-wallet-passkey-limits-options"),
+    path("wallet/passkeys/<int:authenticator_id>/limits", PasskeyLimitsView.as_view(), name="api-wallet-passkey-limits"),
+    path("wallet/passkey-changes/<uuid:change_id>", PasskeyChangeStatusView.as_view(),
+         name="api-wallet-passkey-change-status"),
     path("wallet/passkeys/<int:authenticator_id>/removal-options", PasskeyRemovalOptionsView.as_view(),
          name="api-wallet-passkey-removal-options"),
     path("wallet/passkeys/<int:authenticator_id>/removal", PasskeyRemovalView.as_view(),

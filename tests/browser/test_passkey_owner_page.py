@@ -9,9 +9,11 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 
 from accounts.models import User
+from numpay.core.solana import get_chain_client
 from payments.models import WalletProtection
 from payments.protection import PROTECTED, onchain_passkey_ids, wallet_mode
 from tests.helpers import wait_until
+from wallets.smart import token_program_mint, wallet_config_read
 
 from .test_a11y import _axe_source, _serious
 from .test_e2e import _sign_up, browser  # noqa: F401 - the module-scoped Chromium fixture
@@ -71,12 +73,38 @@ def test_the_account_page_makes_a_second_passkey_an_owner_with_the_first(browser
     roles = [text.strip() for text in page.locator("[data-testid=passkey-wallet-role]").all_inner_texts()]
     assert roles == ["Owner on-chain", "Make this passkey an owner of your wallet"]
     assert _serious(page, _axe_source()) == []
-    # and press "Make this passkey an owner of your wallet" (the laptop's passkey approves)
-    with page.expect_navigation():  # the page reloads once the approval is accepted
+    # and press "Make this passkey an owner of your wallet" (the laptop's passkey approves each step: the
+    # add_authority, then the phone's limits per mint, "Approve 1 of 3" ...; the messages are recorded as shown)
+    shown: list[str] = []
+    page.on("console", lambda message: shown.append(message.text[len("owner-message: "):])
+            if message.text.startswith("owner-message: ") else None)
+    page.evaluate("""() => {
+        const box = document.querySelector("[data-owner-message]");
+        new MutationObserver(() => console.log("owner-message: " + box.textContent)).observe(
+            box, { childList: true, characterData: true, subtree: true });
+    }""")
+    with page.expect_navigation():  # the page reloads once all approvals are accepted
         page.click("[data-testid=passkey-make-owner]")
-    # then the add_authority lands, and the page shows both as owners on-chain
-    assert wait_until(lambda: WalletProtection.objects.filter(
-        wallet=user.wallet, authenticator_id=phone_id, status=WalletProtection.Status.CONFIRMED).exists(), timeout=60)
+    # then every part lands, and the phone has the laptop's limits on-chain
+    assert wait_until(lambda: WalletProtection.objects.filter(wallet=user.wallet, authenticator_id=phone_id).exists()
+                      and not WalletProtection.objects.filter(
+                          wallet=user.wallet, status__in=WalletProtection.CHANGE_PENDING_STATUSES).exists(), timeout=90)
+    assert set(WalletProtection.objects.filter(wallet=user.wallet, authenticator_id=phone_id)
+               .values_list("status", flat=True)) == {"confirmed"}
+    config = wallet_config_read(client=get_chain_client(), wallet=user.wallet)
+    phone_key, laptop_key = (next(entry.key for entry in config.authorities if entry.slot == slot) for slot in (
+        max(entry.slot for entry in config.authorities if entry.kind == 2),
+        min(entry.slot for entry in config.authorities if entry.kind == 2)))
+    for token in tokens.values():
+        mint = token_program_mint(token)
+        mine, first = config.limit(phone_key, mint), config.limit(laptop_key, mint)
+        assert (mine.per_transaction_cap, mine.period_cap, mine.period_seconds) == (
+            first.per_transaction_cap, first.period_cap, first.period_seconds)
+    # (the page asked for each approval in turn, one ceremony sequence with the laptop's passkey)
+    what = "with a passkey that already owns your wallet (to add this passkey with its payment limits)…"
+    asked = [text for text in dict.fromkeys(shown) if text.startswith("Approve ")]
+    assert asked == ["Approve with a passkey that already owns your wallet…"] + [
+        f"Approve {index} of {1 + len(tokens)} {what}" for index in range(1, 2 + len(tokens))]
     page.goto(f"{base}/accounts/methods/")
     roles = [text.strip() for text in page.locator("[data-testid=passkey-wallet-role]").all_inner_texts()]
     assert roles == ["Owner on-chain Remove from wallet"] * 2  # two owners: either can be taken off the wallet

@@ -57,8 +57,16 @@ def test_a_lost_phones_passkey_is_removed_from_the_wallet_with_the_laptops_then_
         page.click("[data-testid=passkey-make-owner]")
     laptop_id = Authenticator.objects.get(user=user, data__name="Laptop").pk
     phone_id = Authenticator.objects.get(user=user, data__name="Phone").pk
-    assert wait_until(lambda: onchain_passkey_ids(user.wallet) == {laptop_id, phone_id}, timeout=60)
-    # and the phone is lost: only the laptop (its passkey) is at hand
+    # (the addition and its limits, in two transactions with two mints: wait for every part)
+    assert wait_until(lambda: onchain_passkey_ids(user.wallet) == {laptop_id, phone_id} and not
+                      WalletProtection.objects.filter(wallet=user.wallet,
+                                                      status__in=WalletProtection.CHANGE_PENDING_STATUSES).exists(),
+                      timeout=90)
+    # and the phone is lost: only the laptop (its passkey) is at hand (with the counter its approvals reached: one
+    # per approved action of the addition)
+    laptop_credential = {**laptop_credential, "signCount": next(
+        credential["signCount"] for credential in cdp.send("WebAuthn.getCredentials", {"authenticatorId": phone})[
+            "credentials"] if credential["credentialId"] == laptop_credential["credentialId"])}
     cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": phone})
     laptop = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})["authenticatorId"]
     cdp.send("WebAuthn.addCredential", {"authenticatorId": laptop, "credential": {
