@@ -57,6 +57,16 @@ def chain_setup(localnet_node: object, tmp_path_factory: pytest.TempPathFactory)
     overrides.disable()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_shared_cache() -> None:
+    """A test session starts with an empty shared cache, as a new deployment does: entries left in Redis by an
+    earlier session describe another localnet (its mint, its accounts) and a session-scoped fixture would read
+    them before any per-test reset (seen: the faucet minting with an earlier session's mint)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _forget_cached_rows() -> None:
     """Each test has its own database rows: the shared cache's copies of rows (``numpay.core.rowcache``) made
