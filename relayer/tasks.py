@@ -75,10 +75,10 @@ def outbox_submit(kind: str, owner_id: str) -> bool:
     :returns: whether the owner still waits for an outcome.
     """
     outbox_kind = outbox.get_kind(kind)
-    owner = outbox.submit(kind=outbox_kind, owner_id=owner_id)
+    # a push when the endpoint offers one (asked right after the send is recorded) ...
+    owner = outbox.submit(kind=outbox_kind, owner_id=owner_id, and_watch=True)
     is_open = owner is not None and outbox_kind.is_open(owner)
     if is_open:
-        outbox.watch(kind=outbox_kind, owner=owner)  # a push when the endpoint offers one ...
         schedule_poller()  # ... and the batched poller either way
     return is_open
 
