@@ -265,7 +265,7 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
         chain.wait_for_confirmation(Signature.from_string(signature), timeout=30)
         close_old_connections()
         for _ in range(3):
-            relayer_tasks.cache.delete(relayer_tasks.POLLER_LOCK_KEY)
+            relayer_tasks.cache.delete_many([relayer_tasks.POLLER_LOCK_KEY, relayer_tasks.POLL_AGAIN_KEY])
             worker(prefix and f"{prefix}outbox_poll", relayer_tasks.outbox_poll)
             if Payment.objects.get(pk=payment_id).status == Payment.Status.CONFIRMED:  # the poller recorded it
                 close_old_connections()
@@ -284,7 +284,7 @@ def measure(args: argparse.Namespace, rpc_url: str) -> dict[str, Any]:
             chain.wait_for_confirmation(Signature.from_string(Payment.objects.get(pk=payment_id).signature),
                                         timeout=30)
         close_old_connections()
-        relayer_tasks.cache.delete(relayer_tasks.POLLER_LOCK_KEY)
+        relayer_tasks.cache.delete_many([relayer_tasks.POLLER_LOCK_KEY, relayer_tasks.POLL_AGAIN_KEY])
         worker(f"worker: outbox_poll ({len(payment_ids)} a round)", relayer_tasks.outbox_poll,
                payments=len(payment_ids))
         left = Payment.objects.filter(pk__in=payment_ids).exclude(status=Payment.Status.CONFIRMED).count()

@@ -438,9 +438,19 @@ class Confirmations:
     to_submitted: list[float] = field(default_factory=list)
     submitted_to_confirmed: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    #: submitted -> the first time the bench saw the payment's slot as the chain's current one (SlotClock), and
+    #: from there to confirmed in the DB (commitment, the push, the poller round, the write)
+    submitted_to_landed: list[float] = field(default_factory=list)
+    landed_to_confirmed: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"count": len(self.total), "statuses": self.statuses,
+        stages = {}
+        if self.landed_to_confirmed:
+            stages = {"submitted_to_landed_p50_s": round(percentile(self.submitted_to_landed, 50), 3),
+                      "submitted_to_landed_p99_s": round(percentile(self.submitted_to_landed, 99), 3),
+                      "landed_to_confirmed_p50_s": round(percentile(self.landed_to_confirmed, 50), 3),
+                      "landed_to_confirmed_p99_s": round(percentile(self.landed_to_confirmed, 99), 3)}
+        return {**stages, "count": len(self.total), "statuses": self.statuses,
                 "p50_s": round(percentile(self.total, 50), 3), "p99_s": round(percentile(self.total, 99), 3),
                 "max_s": round(max(self.total, default=0.0), 3),
                 "created_to_submitted_p50_s": round(percentile(self.to_submitted, 50), 3),
@@ -449,9 +459,46 @@ class Confirmations:
                 "submitted_to_confirmed_p99_s": round(percentile(self.submitted_to_confirmed, 99), 3)}
 
 
-def confirmation_times(database: str, payment_ids: list[str], timeout: float) -> Confirmations:
+class SlotClock:
+    """When each slot began, as seen from here: ``getSlot`` (processed) every 50 ms on a thread; a slot's time is
+    the first time it was the answer (so a landing is placed within 50 ms plus one RPC's latency). Costs
+    localnet ~20 small requests per second while it runs (in its CPU column)."""
+
+    def __init__(self, url: str, interval: float = 0.05) -> None:
+        self.url, self.interval = url, interval
+        self.first_seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slot-clock", daemon=True)
+
+    def __enter__(self) -> SlotClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import urllib.request
+
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "getSlot",
+                           "params": [{"commitment": "processed"}]}).encode()
+        while not self._stop.is_set():
+            try:
+                request = urllib.request.Request(  # noqa: S310 - the bench's own localnet (http://127.0.0.1)
+                    self.url, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=2) as answer:  # noqa: S310
+                    slot = json.loads(answer.read())["result"]
+                self.first_seen.setdefault(int(slot), time.time())
+            except (OSError, ValueError, KeyError):
+                pass
+            self._stop.wait(self.interval)
+
+
+def confirmation_times(database: str, payment_ids: list[str], timeout: float,
+                       slots: SlotClock | None = None) -> Confirmations:
     """Wait (at most ``timeout`` s) until the payments are terminal, then read their timestamps (the
-    ``created_at`` / ``confirmed_at`` the API shows)."""
+    ``created_at`` / ``confirmed_at`` the API shows); with ``slots``, also when each one's slot began."""
     import psycopg
 
     deadline = time.monotonic() + timeout
@@ -459,20 +506,25 @@ def confirmation_times(database: str, payment_ids: list[str], timeout: float) ->
                          autocommit=True) as connection:
         while True:
             rows = connection.execute(
-                "SELECT status, created_at, submitted_at, confirmed_at FROM wallets_payment WHERE id = ANY(%s::uuid[])",
+                "SELECT status, created_at, submitted_at, confirmed_at, slot FROM wallets_payment "
+                "WHERE id = ANY(%s::uuid[])",
                 (payment_ids,)).fetchall()
             open_count = sum(1 for row in rows if row[0] in ("created", "approved", "submitted"))
             if open_count == 0 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
     result = Confirmations()
-    for status, created, submitted, confirmed in rows:
+    for status, created, submitted, confirmed, slot in rows:
         result.statuses[status] = result.statuses.get(status, 0) + 1
         if status == "confirmed" and confirmed is not None:
             result.total.append((confirmed - created).total_seconds())
             if submitted is not None:
                 result.to_submitted.append((submitted - created).total_seconds())
                 result.submitted_to_confirmed.append((confirmed - submitted).total_seconds())
+                landed = slots.first_seen.get(slot) if slots is not None and slot is not None else None
+                if landed is not None:
+                    result.submitted_to_landed.append(landed - submitted.timestamp())
+                    result.landed_to_confirmed.append(confirmed.timestamp() - landed)
     return result
 
 
@@ -771,6 +823,7 @@ def measure(args: argparse.Namespace, port: int, children: Children, chain: Loca
         load("warm-up", args.warmup, baseline_request, phase_tokens=tokens, max_requests=10**6)
         load("warm-up", args.warmup, pay, phase_tokens=tokens, max_requests=args.payments)
         load("warm-up", args.warmup, pay, phase_tokens=keypair_tokens, max_requests=args.payments)
+    slots = SlotClock(chain.url).__enter__()  # a daemon thread: ends with the bench
     # Alternate rounds of baseline and payments so that outside load on the machine hits both alike.
     load_before = os.getloadavg()
     baseline, payments = Phase("baseline", args.clients), Phase("payments", args.clients)
@@ -801,7 +854,7 @@ def measure(args: argparse.Namespace, port: int, children: Children, chain: Loca
     if not payments.payment_ids:
         raise BenchError(f"payments: no payment created ({payments.errors})")
     log(f"waiting for {len(payments.payment_ids)} payments to be confirmed ...")
-    confirmed = confirmation_times(args.database, payments.payment_ids, timeout=120)
+    confirmed = confirmation_times(args.database, payments.payment_ids, timeout=120, slots=slots)
     keypair_confirmed = (confirmation_times(args.database, keypair.payment_ids, timeout=120)
                          if keypair.payment_ids else Confirmations())
     units = {"smart": compute_units(args.database, chain.url, payments.payment_ids),
@@ -820,11 +873,12 @@ def measure(args: argparse.Namespace, port: int, children: Children, chain: Loca
         run = run_load(name="paced", port=port, tokens=tokens, duration=args.paced_duration, max_requests=args.payments,
                        make_request=pay, expected_status=201, collect_id=True, rate=paced_rate)
         children.check_alive()
-        paced_confirmed = (confirmation_times(args.database, run.payment_ids, timeout=120)
+        paced_confirmed = (confirmation_times(args.database, run.payment_ids, timeout=120, slots=slots)
                            if run.payment_ids else Confirmations())
         paced = {"offered_per_second": paced_rate, **run.summary(),
                  "confirmed_p50_s": round(percentile(paced_confirmed.total, 50), 3),
                  "confirmed_p99_s": round(percentile(paced_confirmed.total, 99), 3),
+                 "stages": {key: value for key, value in paced_confirmed.summary().items() if "_to_" in key},
                  "statuses": paced_confirmed.statuses}
         log(f"paced: {paced}")
 
@@ -920,6 +974,10 @@ def report(result: dict[str, Any]) -> None:
     print(f"    of which created -> submitted (queue + send) p50 {conf['created_to_submitted_p50_s']} s  "
           f"p99 {conf['created_to_submitted_p99_s']} s; submitted -> confirmed p50 "
           f"{conf['submitted_to_confirmed_p50_s']} s  p99 {conf['submitted_to_confirmed_p99_s']} s")
+    if "landed_to_confirmed_p99_s" in conf:
+        print(f"    submitted -> slot began (the bench's getSlot clock) p50 {conf['submitted_to_landed_p50_s']} s  p99 "
+              f"{conf['submitted_to_landed_p99_s']} s; slot began -> confirmed in the DB p50 "
+              f"{conf['landed_to_confirmed_p50_s']} s  p99 {conf['landed_to_confirmed_p99_s']} s")
     if result["paced"]:
         paced = result["paced"]
         print(f"  paced at {paced['offered_per_second']}/s (open loop)  : {paced['per_second']:>8} req/s  "

@@ -35,8 +35,8 @@ from numpay.core.solana.programs import SOL_DECIMALS
 from recovery.services import recovery_hold_check
 from relayer import outbox
 from wallets.app_settings import app_settings as wallets_settings
-from wallets.lock_objects import wallet_qs_select_for_update
-from wallets.models import Token, Wallet
+from wallets.lock_objects import wallet_qs_select_for_update, wallet_qs_select_for_update_with_key
+from wallets.models import Token, Wallet, WalletKey
 from wallets.services import token_get, wallet_for_user
 
 from . import app_settings, authorization, policies, state_machine
@@ -226,7 +226,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     blockhash = client.recent_blockhash(max_age=app_settings.blockhash_reuse_seconds())
     try:
         with transaction.atomic(), state_machine.events_batched():
-            locked_wallet = wallet_qs_select_for_update().get(pk=terms.wallet.pk)
+            locked_wallet = wallet_qs_select_for_update_with_key().get(pk=terms.wallet.pk)  # signed below
             recovery_hold_check(wallet=locked_wallet)  # held while a recovery's timelock runs (issue 10)
             if key is not None:
                 # Again under the lock: a request with the same key that held it before us has committed by
@@ -244,7 +244,8 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
                                  fingerprint=fingerprint)
             reason = authorization.approval_required(payment)
             if reason is None:
-                _approve(payment, blockhash=blockhash, note="policy: default (no approval required)")
+                _approve(payment, blockhash=blockhash, note="policy: default (no approval required)",
+                         envelope=getattr(locked_wallet, "key", None))
             else:
                 state_machine.transition(payment, Status.AWAITING_APPROVAL, note=reason)
                 payment.save()  # the INSERT (see _authorize)
@@ -276,10 +277,11 @@ def _authorize(*, user: Any, wallet: Wallet, plan: PaymentPlan, request: Payment
     return payment
 
 
-def _approve(payment: Payment, *, blockhash: Blockhash, note: str) -> None:
+def _approve(payment: Payment, *, blockhash: Blockhash, note: str, envelope: WalletKey | None = None) -> None:
     """Sign attempt 1 with ``blockhash`` (the relayer reserves the sponsorship), move to ``approved`` with
-    the submission deadline, and send after commit. The caller holds the payment's (or its wallet's) lock."""
-    attempt = payment_sign_attempt(payment=payment, blockhash=blockhash, number=1, reserve=True)
+    the submission deadline, and send after commit. The caller holds the payment's (or its wallet's) lock
+    (``envelope``: the wallet's key row read with that lock, if it was)."""
+    attempt = payment_sign_attempt(payment=payment, blockhash=blockhash, number=1, reserve=True, envelope=envelope)
     state_machine.transition(payment, Status.APPROVED, note=note)
     payment.signature = attempt.signature
     payment.expires_at = timezone.now() + timedelta(seconds=app_settings.submission_ttl_seconds())

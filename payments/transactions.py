@@ -34,7 +34,7 @@ from numpay.core.solana.programs import MEMO_PROGRAM_ID
 from numpay.core.transactions import assemble, compile_message, message_signers
 from relayer import services as relayer
 from wallets import program as wallet_program
-from wallets.models import Token, Wallet
+from wallets.models import Token, Wallet, WalletKey
 from wallets.selectors import tokens_active
 from wallets.services import wallet_sign
 from wallets.smart import config_create_instruction, wallet_config_read, wallet_program_id
@@ -210,13 +210,14 @@ def _assertion(approval: PaymentApproval) -> wallet_program.PasskeyAssertion:
 
 
 def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int, reserve: bool,
-                         client: ChainClient | None = None) -> PaymentAttempt:
+                         client: ChainClient | None = None, envelope: WalletKey | None = None) -> PaymentAttempt:
     """Compile, validate and co-sign (relayer), sign (custody) and store one attempt of ``payment``.
     A smart wallet whose config is not on-chain yet gets its ``create`` in the same transaction (each
     attempt re-decides from the chain).
 
     Call inside an atomic block holding the payment's (or, at creation, its wallet's) row lock.
 
+    :param envelope: the sender wallet's key row read with its lock, if the caller has it (``wallet_sign``).
     :param reserve: ``True`` on the first attempt: the relayer reserves the sponsorship against the
         sender's daily budget and ``payment.sponsored_lamports`` is set (the caller saves the payment);
         ``False`` for a renewal, which re-uses the reservation.
@@ -236,7 +237,7 @@ def payment_sign_attempt(*, payment: Payment, blockhash: Blockhash, number: int,
     signatures = {fee_payer: cosigned.signature}
     custody = Pubkey.from_string(payment.wallet.signing_address)
     if custody in message_signers(message):  # not in a passkey-approved execute without a memo
-        signatures[custody] = wallet_sign(wallet=payment.wallet, message=bytes(message))
+        signatures[custody] = wallet_sign(wallet=payment.wallet, message=bytes(message), envelope=envelope)
     tx = assemble(message=message, signatures=signatures)
     if len(bytes(tx)) > MAX_TRANSACTION_BYTES:
         raise ApplicationError("transaction_too_large", "This payment does not fit one Solana transaction (passkey "

@@ -291,9 +291,12 @@ def enqueue_send(kind: OutboxKind, owner_id: Any) -> None:
     transaction.on_commit(lambda: outbox_submit.delay(kind.name, str(owner_id)))
 
 
-def submit(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None) -> Any | None:
+def submit(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None,
+           and_watch: bool = False) -> Any | None:
     """Send the owner's live attempt (its stored bytes). Safe to repeat.
 
+    :param and_watch: once the send is recorded and the owner still waits for an outcome, ask for its push
+        (:func:`watch`) with the attempt just sent (no second read of it).
     :returns: the owner re-read, or ``None`` if it does not exist.
     :raises ChainUnavailableError: transient; the task retries.
     """
@@ -305,6 +308,8 @@ def submit(*, kind: OutboxKind, owner_id: Any, client: ChainClient | None = None
     if attempt is not None:
         sent = send(kind=kind, owner=owner, attempt=attempt, client=client)
         if sent is not None:
+            if and_watch and kind.is_open(sent):
+                watch(kind=kind, owner=sent, client=client, attempt=attempt)
             return sent
     return type(owner).objects.get(pk=owner.pk)
 

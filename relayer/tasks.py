@@ -8,6 +8,7 @@ with backoff; every RPC call has a timeout in the chain client.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -51,6 +52,11 @@ POLLER_LOCK_KEY = "outbox-poller-lock"
 POLL_BATCH = 256
 CHECK_QUEUED_KEY = "outbox-check-queued:{}:{}"
 POLL_NOW_KEY = "outbox-poll-now"
+#: Set by every push (:func:`poll_now`), cleared by each round before it reads statuses: "a push came since".
+POLL_AGAIN_KEY = "outbox-poll-again"
+POLL_AGAIN_TIMEOUT_SECONDS = 30
+#: Seconds one task keeps running follow-up rounds for pushes that came during its rounds.
+FOLLOW_UP_SECONDS = 5.0
 
 
 def schedule_poller(countdown: float = POLL_INTERVAL_SECONDS) -> None:
@@ -69,10 +75,10 @@ def outbox_submit(kind: str, owner_id: str) -> bool:
     :returns: whether the owner still waits for an outcome.
     """
     outbox_kind = outbox.get_kind(kind)
-    owner = outbox.submit(kind=outbox_kind, owner_id=owner_id)
+    # a push when the endpoint offers one (asked right after the send is recorded) ...
+    owner = outbox.submit(kind=outbox_kind, owner_id=owner_id, and_watch=True)
     is_open = owner is not None and outbox_kind.is_open(owner)
     if is_open:
-        outbox.watch(kind=outbox_kind, owner=owner)  # a push when the endpoint offers one ...
         schedule_poller()  # ... and the batched poller either way
     return is_open
 
@@ -95,9 +101,19 @@ def outbox_poll() -> int:
 
 
 def poll_now() -> None:
-    """A signature notification arrived (:func:`relayer.outbox.watch`): run a poller round at once (at most one
-    queued at a time), so the pushed outcome is recorded with every other outcome that round reads instead of
-    by a check of its own. If a round is running already, the next scheduled one (0.2 s) records it."""
+    """A signature notification arrived (:func:`relayer.outbox.watch`): have a poller round start after it, at
+    once, so the pushed outcome is recorded with every other outcome that round reads instead of by a check of its
+    own.
+
+    No lost wake-up: the push is first written down (:data:`POLL_AGAIN_KEY`, cleared by each round before it
+    reads statuses), then a round is queued (at most one queued at a time). If a round is running already, the
+    queued one finds it busy and ends, and the running one sees the mark when it finishes and runs a follow-up
+    round right after it (:func:`poll_round`), instead of leaving the outcome to the next scheduled round. While
+    a round runs (its lock is held) nothing is queued at all: its holder reads the mark after releasing the lock,
+    which happens after this read of the lock, so the mark is seen (one task less per push under load)."""
+    cache.set(POLL_AGAIN_KEY, 1, timeout=POLL_AGAIN_TIMEOUT_SECONDS)
+    if cache.get(POLLER_LOCK_KEY) is not None:
+        return  # the running round follows up
     if cache.add(POLL_NOW_KEY, 1, timeout=2):
         outbox_poll_now.apply_async()
 
@@ -116,12 +132,42 @@ def outbox_poll_now() -> int:
 
 
 def poll_round() -> int:
-    """One single-flight round of the poller (see :func:`outbox_poll`).
+    """One single-flight round of the poller (see :func:`outbox_poll`), and right after it a follow-up round for
+    every push that came while it ran (:func:`poll_now`), for up to :data:`FOLLOW_UP_SECONDS`.
 
-    :returns: how many submissions were still in flight (-1: another round is running).
+    The mark is read again after the single-flight lock is released: a push whose own round found the lock
+    still held is then seen here (and taken up, if no other round took the lock meanwhile — that one will see
+    it in turn). Past :data:`FOLLOW_UP_SECONDS` a pending push is handed to a queued round instead, so one task
+    never holds a worker thread for long.
+
+    :returns: how many submissions were still in flight after the last round (-1: another round is running).
     """
-    if not cache.add(POLLER_LOCK_KEY, 1, timeout=55):
-        return -1
+    still_open = -1
+    deadline = time.monotonic() + FOLLOW_UP_SECONDS
+    while True:
+        if not cache.add(POLLER_LOCK_KEY, 1, timeout=55):
+            return still_open  # the holder reads the mark when it releases the lock
+        try:
+            while True:
+                cache.delete(POLL_AGAIN_KEY)  # before the statuses are read: a later push marks it again
+                still_open = _poll_once()
+                if not cache.get(POLL_AGAIN_KEY) or time.monotonic() >= deadline:
+                    break
+        finally:
+            cache.delete(POLLER_LOCK_KEY)
+        if not cache.get(POLL_AGAIN_KEY):
+            return still_open
+        if time.monotonic() >= deadline:
+            cache.delete(POLL_NOW_KEY)  # hand the pending push to a queued round
+            poll_now()
+            return still_open
+
+
+def _poll_once() -> int:
+    """One round's work, under the single-flight lock :func:`poll_round` holds.
+
+    :returns: how many submissions were still in flight.
+    """
     still_open = 0
     try:
         seen = []
@@ -152,11 +198,7 @@ def poll_round() -> int:
     except ChainUnavailableError:
         logger.warning("outbox poller: chain unavailable; retrying shortly")
         still_open = max(still_open, 1)
-    finally:
-        cache.delete(POLLER_LOCK_KEY)
     return still_open
-
-
 
 
 def enqueue_check(kind: str, owner_id: str) -> None:

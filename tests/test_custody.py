@@ -11,11 +11,12 @@ import base58
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from wallets import custody
+from wallets.lock_objects import wallet_qs_select_for_update_with_key
 from wallets.models import Wallet, WalletKey
 from wallets.services import kek_rotate, wallet_sign
 
@@ -133,6 +134,34 @@ def test_rotation_rewraps_every_key_and_all_still_sign(make_user, settings) -> N
     settings.NUMPAY_KEKS = f"kek-2:{new_key}"
     for wallet in wallets:
         assert wallet_sign(wallet=wallet, message=b"after").verify(Pubkey.from_string(wallet.signing_address), b"after")
+
+
+def test_the_envelope_read_with_the_lock_signs_without_another_read(make_user, django_assert_num_queries) -> None:
+    # given a wallet locked with its envelope (payment_create's lock)
+    wallet_id = make_user().wallet.pk
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            wallet = wallet_qs_select_for_update_with_key().get(pk=wallet_id)
+        # when it signs, then no further statement is run and the signature verifies
+        with django_assert_num_queries(0):
+            signature = wallet_sign(wallet=wallet, message=b"m", envelope=wallet.key)
+    assert signature.verify(Pubkey.from_string(wallet.signing_address), b"m")
+
+
+def test_an_envelope_read_before_a_rotation_whose_old_kek_is_gone_is_read_again(make_user, settings) -> None:
+    # given a wallet object holding its envelope under the old KEK
+    wallet = wallet_qs_select_for_update_with_key().get(pk=make_user().wallet.pk)
+    old_kek_id = wallet.key.kek_id
+    # when the KEK rotates and the old one is removed
+    new_key = _kek(b"rotated")
+    settings.NUMPAY_KEKS = f"{settings.NUMPAY_KEKS},kek-9:{new_key}"
+    settings.NUMPAY_KEK_CURRENT_ID = "kek-9"
+    assert kek_rotate() == 1
+    settings.NUMPAY_KEKS = f"kek-9:{new_key}"
+    # then the wallet still signs (the envelope is read again), and the held one was the old KEK's
+    assert old_kek_id != "kek-9"
+    assert wallet_sign(wallet=wallet, message=b"m", envelope=wallet.key).verify(
+        Pubkey.from_string(wallet.signing_address), b"m")
 
 
 def test_rotate_kek_command_reports_count(make_user, settings) -> None:

@@ -26,6 +26,13 @@ def wallet_qs_select_for_update() -> QuerySet[Wallet]:
     return Wallet.objects.select_for_update(no_key=True)
 
 
+def wallet_qs_select_for_update_with_key() -> QuerySet[Wallet]:
+    """As :func:`wallet_qs_select_for_update`, with the wallet's key envelope read in the same statement
+    (``LEFT JOIN``; only the wallet row is locked: ``OF self``), for a transaction that signs with it at once:
+    pass ``wallet.key`` as :func:`wallets.services.wallet_sign`'s ``envelope``."""
+    return Wallet.objects.select_for_update(no_key=True, of=("self",)).select_related("key")
+
+
 def wallet_qs_select_for_key_update() -> QuerySet[Wallet]:
     """Wallets locked ``FOR UPDATE``, for a transaction that changes a key column (``address``: the upgrade to
     a smart wallet). Conflicts with every other wallet lock and with the foreign key checks of rows being

@@ -109,15 +109,24 @@ def wallets_provision_bulk(*, users: Sequence[Any], batch_size: int = 500) -> in
     return created
 
 
-def wallet_sign(*, wallet: Wallet, message: bytes) -> Signature:
+def wallet_sign(*, wallet: Wallet, message: bytes, envelope: WalletKey | None = None) -> Signature:
     """Sign a serialized Solana message with the wallet's custodial key (via :func:`custody.sign`): the
     keypair wallet's own key, or the smart wallet's owner authority (``wallet.signing_address``).
 
+    :param envelope: the wallet's key row, read by the caller in its transaction together with the wallet's
+        row lock (:func:`wallets.lock_objects.wallet_qs_select_for_update_with_key`): one read less. If it no
+        longer decrypts (its KEK was rotated and removed since), the row is read again. Without it, it is read.
     :raises ApplicationError: ``wallet_frozen`` when the wallet is frozen.
     :raises custody.CustodyError: the envelope does not decrypt.
     """
     if wallet.status != Wallet.Status.ACTIVE:
         raise ApplicationError("wallet_frozen", "This wallet is frozen; contact support.", status=403)
+    if envelope is not None and envelope.wallet_id == wallet.pk:
+        try:
+            return custody.sign(wallet_id=wallet.id, address=wallet.signing_address, ciphertext=envelope.ciphertext,
+                                wrapped_data_key=envelope.wrapped_data_key, kek_id=envelope.kek_id, message=message)
+        except custody.CustodyError:
+            pass  # read again below: the answer is the stored row's
     key = WalletKey.objects.get(wallet=wallet)
     return custody.sign(wallet_id=wallet.id, address=wallet.signing_address, ciphertext=key.ciphertext,
                         wrapped_data_key=key.wrapped_data_key, kek_id=key.kek_id, message=message)
