@@ -1,7 +1,8 @@
 """Two owner approvals of guardian changes of the same protected wallet at once (two confirmations, or a removal
 and a confirmation), on PostgreSQL with the transactions interleaved deterministically (the first holds the
-wallet and recovery setup row locks, the second is seen waiting on them in ``pg_stat_activity``, then the first
-commits); localnet with the real wallet program, the real worker, the sweeps run by the test.
+wallet and recovery setup row locks at the end of its transaction, the second is seen waiting on them in
+``pg_stat_activity``, then the first commits); localnet with the real wallet program, the real worker, the sweeps
+run by the test.
 
 Each approval was computed from the same state, so each one's proposal would drop the other's change: at most
 one proposal is stored and sent, the other is refused with a clear code (``owner_passkey_required``: confirm
@@ -13,19 +14,22 @@ change is missing from what is written on-chain."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 
 from recovery import chain, services
 from recovery.models import Guardian, GuardianSyncAttempt
 from recovery.services.onchain_guardians import wanted_set
-from tests.races import postgresql_only
+from tests.races import postgresql_only, wait_for_lock_waiters
 from tests.recovery_support import person, worker_without_beat  # noqa: F401 - worker_without_beat is a fixture
 from tests.test_recovery_protected_cancel_refused import _proposed, _protected_owner, _sweep_until
 from tests.test_recovery_protected_guardians import _accepted, _config, _key, _setup
-from tests.test_recovery_races import _interleave
+from tests.test_recovery_races import _outcome
 
 DELAY = 300  # seconds: the proposals are never applied during the test
 pytestmark = [postgresql_only, pytest.mark.django_db(transaction=True)]
@@ -44,11 +48,55 @@ def _approve(owner: Any, purpose: str, guardian: Guardian, options: dict[str, An
                                                     credential=owner.soft.get(options["publicKey"]))
 
 
-def _race(owner: Any, first: tuple[str, Guardian], second: tuple[str, Guardian]) -> tuple[str, str, bool]:
+def _interleave(monkeypatch: Any, *, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[str, str, bool]:
+    """Run ``first`` until the end of its own transaction (its last statement, the event record, done; its row
+    locks held, not committed), then ``second`` in another thread and connection; once ``second`` is seen
+    waiting on a lock (or has finished), let ``first`` commit. The owner's passkey assertion of each
+    (``assertion_verify``, before the transaction) commits on its own, as in a real request.
+
+    :returns: both outcomes (``"done"`` or the error code) and whether ``second`` was seen waiting.
+    """
+    from recovery.services import onchain_guardians
+
+    holding, release, outcomes = threading.Event(), threading.Event(), {}
+    first_thread_id: list[int] = []
+    record = onchain_guardians.event_record
+
+    def held_record(**kwargs: Any) -> Any:
+        result = record(**kwargs)
+        if first_thread_id == [threading.get_ident()]:
+            holding.set()
+            release.wait(30)
+        return result
+
+    monkeypatch.setattr(onchain_guardians, "event_record", held_record)
+
+    def run(name: str, call: Callable[[], Any]) -> None:
+        try:
+            outcomes[name] = _outcome(call)
+        finally:
+            holding.set()
+            connections.close_all()
+
+    first_thread = threading.Thread(target=lambda: (first_thread_id.append(threading.get_ident()), run("first", first)))
+    first_thread.start()
+    assert holding.wait(30)
+    second_thread = threading.Thread(target=run, args=("second", second))
+    second_thread.start()
+    waited = wait_for_lock_waiters(1, give_up_when=lambda: not second_thread.is_alive())
+    release.set()
+    first_thread.join()
+    second_thread.join()
+    return outcomes["first"], outcomes["second"], waited
+
+
+def _race(monkeypatch: Any, owner: Any, first: tuple[str, Guardian], second: tuple[str, Guardian]
+          ) -> tuple[str, str, bool]:
     """Both challenges computed from the same state, then the two approvals interleaved."""
     options = [services.guardian_change_options(owner=owner.user, purpose=purpose, guardian_id=guardian.pk)
                for purpose, guardian in (first, second)]
-    return _interleave(first=_approve(owner, *first, options[0]), second=_approve(owner, *second, options[1]))
+    return _interleave(monkeypatch, first=_approve(owner, *first, options[0]),
+                       second=_approve(owner, *second, options[1]))
 
 
 def _references(owner: Any) -> set[Any]:
@@ -69,14 +117,15 @@ def _one_proposal_of_the_wanted_set(owner: Any, *, references_before: set[Any]) 
 
 
 @pytest.mark.usefixtures("worker_without_beat")
-def test_two_confirmations_at_once_store_and_send_one_proposal_the_other_is_asked_again(make_user: Any) -> None:
+def test_two_confirmations_at_once_store_and_send_one_proposal_the_other_is_asked_again(
+        make_user: Any, monkeypatch: Any) -> None:
     # given a protected wallet with two accepted guardians waiting for the owner's confirmation
     owner = _protected_owner(make_user, delay=DELAY)
     g1, g2 = (person(make_user, f"guardian{n}@example.com") for n in range(1, 3))
     first, second = _accepted(owner, g1), _accepted(owner, g2)
     before, references = _setup(owner).chain_sync_version, _references(owner)
     # when the owner confirms both at once
-    outcome_first, outcome_second, waited = _race(owner, ("confirm", first), ("confirm", second))
+    outcome_first, outcome_second, waited = _race(monkeypatch, owner, ("confirm", first), ("confirm", second))
     # then the second waited for the first, which won; the second is refused and changed nothing
     assert waited
     assert (outcome_first, outcome_second) == ("done", "owner_passkey_required")
@@ -88,7 +137,7 @@ def test_two_confirmations_at_once_store_and_send_one_proposal_the_other_is_aske
 
 
 @pytest.mark.usefixtures("worker_without_beat")
-def test_a_removal_and_a_confirmation_at_once_store_and_send_one_proposal(make_user: Any) -> None:
+def test_a_removal_and_a_confirmation_at_once_store_and_send_one_proposal(make_user: Any, monkeypatch: Any) -> None:
     # given a protected wallet with an active guardian (on-chain) and an accepted one waiting for confirmation
     g1, g2 = (person(make_user, f"guardian{n}@example.com") for n in range(1, 3))
     owner = _protected_owner(make_user, delay=DELAY, active_guardians=(g1,))
@@ -96,7 +145,7 @@ def test_a_removal_and_a_confirmation_at_once_store_and_send_one_proposal(make_u
     accepted = _accepted(owner, g2)
     before, references = _setup(owner).chain_sync_version, _references(owner)
     # when the owner removes the first and confirms the second at once
-    outcome_first, outcome_second, waited = _race(owner, ("remove", active), ("confirm", accepted))
+    outcome_first, outcome_second, waited = _race(monkeypatch, owner, ("remove", active), ("confirm", accepted))
     # then the removal won, the confirmation is refused and changed nothing
     assert waited
     assert (outcome_first, outcome_second) == ("done", "owner_passkey_required")
