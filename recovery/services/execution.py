@@ -466,6 +466,10 @@ def recovery_complete_locked(request: RecoveryRequest, *, note: str) -> Authenti
     request.status, request.ended_at, request.end_reason = Status.EXECUTED, timezone.now(), note[:255]
     request.cancel_nonce = ""
     request.save()
+    # recovery_execute clears a pending guardian change on-chain: the next guardian sweep checks the change
+    # under way against the chain (and ends it failed, with the reason, when it was dropped)
+    RecoverySetup.objects.filter(user=user).exclude(chain_change_step="").exclude(
+        chain_sync=RecoverySetup.ChainSync.IN_FLIGHT).update(chain_sync=RecoverySetup.ChainSync.PENDING)
     event_record(owner=user, request=request, kind="request_executed", actor="system", note=(
         f"{note}; {len(old)} passkeys and {sessions_revoked} sessions revoked, new passkey {installed.pk}")[:255])
     notify_user(user=user, subject="Your Numpay account was recovered", body=(

@@ -327,7 +327,7 @@ def change_instructions(setup: RecoverySetup, wallet: Wallet, *, client: ChainCl
     keys = [bytes.fromhex(key) for key in setup.chain_change["keys"]]
     threshold = setup.chain_change["threshold"]
     if not config.guardian_change_pending or bytes(config.guardian_change_hash) != chain.change_hash(keys, threshold):
-        raise ValueError("The wallet does not hold this guardian change any more.")
+        raise ValueError(_dropped_reason(setup))
     effective_at = datetime.fromtimestamp(config.guardian_change_effective_at, tz=UTC)
     if setup.chain_change_effective_at != effective_at:
         setup.chain_change_effective_at = effective_at
@@ -339,6 +339,24 @@ def change_instructions(setup: RecoverySetup, wallet: Wallet, *, client: ChainCl
     if effective_at > now:
         return []
     return chain.apply_instructions(wallet=wallet, keys=keys, threshold=threshold)
+
+
+def _dropped_reason(setup: RecoverySetup) -> str:
+    """Why the chain no longer holds the proposed change of ``setup``, in plain words: a recovery of the wallet
+    executed since it was proposed (``recovery_execute`` clears a pending guardian change, docs/wallet-program.md),
+    or some other change replaced it."""
+    from ..models import RecoveryEvent, RecoveryRequest
+
+    proposed = RecoveryEvent.objects.filter(owner_id=setup.user_id, kind="guardians_proposed_on_chain").order_by(
+        "-created_at").values_list("created_at", flat=True).first()
+    recovered = RecoveryRequest.objects.filter(user_id=setup.user_id, status=RecoveryRequest.Status.EXECUTED)
+    if proposed is not None:
+        recovered = recovered.filter(ended_at__gte=proposed)
+    if recovered.exists():
+        return ("Your account was recovered after this guardian change was proposed, and a recovery ends any "
+                "pending guardian change on your wallet: it was not applied. Confirm it again with your passkey.")
+    return ("The guardian change is no longer waiting on your wallet (another change replaced it), so it was not "
+            "applied. Confirm it again with your passkey.")
 
 
 def change_landed_locked(setup: RecoverySetup, *, now: datetime | None = None) -> None:
@@ -413,7 +431,7 @@ def change_failed_locked(setup: RecoverySetup, *, sentence: str) -> None:
         _cancel_refused_locked(setup, previous=approval["previous_change"], guardian_id=approval["cancel_of"]["guardian"],
                                sentence=sentence)
         return
-    if step == Step.PROPOSE:
+    if step in (Step.PROPOSE, Step.APPLY):  # not written, or no longer held: the owner confirms again
         Guardian.objects.filter(owner_id=setup.user_id, change_on_chain=True, status=Guardian.Status.PENDING
                                 ).update(owner_confirmed_at=None, change_effective_at=None)
         Guardian.objects.filter(owner_id=setup.user_id, change_on_chain=True, status=Guardian.Status.ACTIVE,
