@@ -23,7 +23,9 @@ moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, c
    (``recovery_execute`` is permissionless): signed by the custody key when it holds ``manage`` (custodial
    mode) or ``recovery_cancel`` (protected mode: the switch gives it that bit), or approved by the owner's
    passkey when the owner gave one. A wallet protected before the bit existed has neither: the owner is
-   asked, on every channel, to stop it with their passkey (``stuck`` until they do). The cancel is one
+   asked, on every channel, to stop it with their passkey (``stuck`` until they do). A request the chain shows
+   executed by someone else before its cancel (:func:`chain_executed`, checked before the cancel is sent and when
+   it is refused) is handed over instead, once, and the owner told their cancel came too late. The cancel is one
    outbox step like the others (stored before it is sent, found again after a restart, never two live
    attempts) and the request's timeline records who signed it and when it landed.
 
