@@ -27,8 +27,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     """The owner's guardians, invitations, rules, their account's open request (with cancel), and the
     requests they may approve as a guardian."""
     open_request = selectors.open_request_of(user=request.user)
+    setup = services.recovery_setup(user=request.user)
     return render(request, "recovery/overview.html", {
-        "setup": services.recovery_setup(user=request.user),
+        "setup": setup,
+        "cancelling": services.onchain_guardians.cancelling_of(setup),
         "guardians": selectors.guardians_of(user=request.user),
         "invitations": selectors.invitations_of(user=request.user),
         "open_request": open_request,

@@ -237,7 +237,8 @@ def test_a_protected_wallets_guardians_are_written_on_chain_after_the_delay_and_
     before[1].pop("_state"), after_state.pop("_state")
     assert (_config(owner), after_state, _setup(owner).chain_change) == before
     _owner_approves(owner, third, "cancel")
-    assert Guardian.objects.get(pk=third.pk).status == "cancelled"
+    # the database cancels it once the cancel lands on-chain ("cancelling" until then)
+    assert wait_until(lambda: Guardian.objects.get(pk=third.pk).status == "cancelled", timeout=60)
 
     def cancelled_on_chain() -> bool:
         setup = _setup(owner)
@@ -299,8 +300,8 @@ def test_an_approval_over_a_guardian_set_that_changed_since_is_refused_and_chang
     _owner_approves(owner, Guardian.objects.get(pk=second.pk), "confirm")
     _wait_proposed(owner, [_key(g1), _key(g2)], 2)
     _owner_approves(owner, Guardian.objects.get(pk=second.pk), "cancel")
-    assert Guardian.objects.get(pk=second.pk).status == "cancelled"
     _wait_proposed(owner, [_key(g1)], 1)
+    assert Guardian.objects.get(pk=second.pk).status == "cancelled"
     # then only the first becomes a guardian on-chain
     assert wait_until(lambda: Guardian.objects.get(pk=first.pk).status == "active", timeout=90)
     assert _chain_guardians(owner) == {_key(g1)}

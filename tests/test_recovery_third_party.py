@@ -138,3 +138,70 @@ def test_our_execute_refused_after_someone_elses_landed_still_hands_over_once(ma
     assert services.recovery_due_sweep(now=request.created_at + timedelta(days=30)) == 0
     assert RecoveryEvent.objects.filter(request=request, kind="chain_executed_elsewhere").count() == 1
     assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
+
+
+@pytest.mark.usefixtures("worker_without_beat")
+def test_an_owner_cancel_after_someone_else_executed_on_chain_completes_the_hand_over_once(make_user: Any) -> None:
+    # given a request started on-chain, executed by a stranger once the chain's clock allowed it (before any sweep)
+    owner, guardians = _family(make_user)
+    request, new_soft = _approved(owner, guardians)
+    assert sweep_until_started(request)
+    request.refresh_from_db()
+    client = get_chain_client()
+    stranger = Keypair()
+    client.wait_for_confirmation(client.request_airdrop(stranger.pubkey(), 1_000_000_000))
+    assert wait_until(lambda: _execute_as(stranger, request) is None, timeout=60, interval=0.2)
+    # when the owner, not knowing it, cancels in Numpay (their session; the request is still timelocked here)
+    services.recovery_cancel(request_id=request.id, session_user=owner.user)
+    assert RecoveryRequest.objects.get(pk=request.pk).status == Status.CANCELLED
+    # then the next sweep sees the chain executed it: the hand-over is completed, no cancel is sent
+    assert services.recovery_due_sweep() == 1
+    request.refresh_from_db()
+    assert (request.status, request.chain_phase) == (Status.EXECUTED, RecoveryRequest.ChainPhase.EXECUTED)
+    assert not RecoveryAttempt.objects.filter(request=request).exclude(phase=RecoveryAttempt.Phase.START).exists()
+    executed = wallet_config_read(client=client, wallet=request.wallet)
+    assert executed.authority(bytes(request.pending_public_key)).permissions == PERMISSION_MANAGE | PERMISSION_SPEND
+    assert list(Authenticator.objects.filter(user=owner.user).values_list("data__name", flat=True)) == [
+        "Recovered passkey"]
+    assert _passkey_login(Client(), owner.soft) == 400
+    assert _passkey_login(Client(), new_soft) == 200
+    # and the owner is told their cancel came too late; only once
+    assert services.recovery_due_sweep(now=request.created_at + timedelta(days=30)) == 0
+    assert RecoveryEvent.objects.filter(request=request, kind="chain_executed_elsewhere").count() == 1
+    assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
+    subjects = [m.subject for m in recovery_outbox()]
+    assert subjects.count("Your cancel came too late: your account was recovered") == 1
+    assert subjects.count("Your Numpay account was recovered") == 1
+
+
+@pytest.mark.usefixtures("worker_without_beat")
+def test_our_cancel_refused_after_someone_elses_execute_landed_hands_over_once(make_user: Any) -> None:
+    # given a request started on-chain that the owner cancelled here, its on-chain cancel signed but not sent
+    owner, guardians = _family(make_user)
+    request, new_soft = _approved(owner, guardians)
+    assert sweep_until_started(request)
+    request.refresh_from_db()
+    services.recovery_cancel(request_id=request.id, session_user=owner.user)
+    client = get_chain_client()
+    with transaction.atomic():
+        locked = RecoveryRequest.objects.select_for_update().select_related("user", "wallet").get(pk=request.pk)
+        locked.chain_phase = RecoveryRequest.ChainPhase.CANCEL
+        locked.save(update_fields=["chain_phase", "updated_at"])
+        ours = execution.sign_attempt(kind=execution.CANCEL_OUTBOX, request=locked, blockhash=client.latest_blockhash(),
+                                      number=1, reserve=True, client=client)
+    # when a stranger's recovery_execute lands first (once the chain's clock allows it), and then ours is sent
+    stranger = Keypair()
+    client.wait_for_confirmation(client.request_airdrop(stranger.pubkey(), 1_000_000_000))
+    assert wait_until(lambda: _execute_as(stranger, request) is None, timeout=60, interval=0.2)
+    outbox.enqueue_send(execution.CANCEL_OUTBOX, request.pk)
+    # then ours is refused (nothing pending) and the hand-over follows the chain, once; the owner is told
+    assert wait_until(lambda: RecoveryRequest.objects.get(pk=request.pk).chain_phase != "cancel", timeout=30)
+    request.refresh_from_db()
+    assert (request.status, request.chain_phase) == (Status.EXECUTED, RecoveryRequest.ChainPhase.EXECUTED)
+    ours.refresh_from_db()
+    assert ours.status == RecoveryAttempt.Status.FAILED
+    assert _passkey_login(Client(), new_soft) == 200
+    assert services.recovery_due_sweep(now=request.created_at + timedelta(days=30)) == 0
+    assert RecoveryEvent.objects.filter(request=request, kind="request_executed").count() == 1
+    subjects = [m.subject for m in recovery_outbox()]
+    assert subjects.count("Your cancel came too late: your account was recovered") == 1

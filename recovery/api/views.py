@@ -100,8 +100,15 @@ class GuardianSerializer(serializers.Serializer):
         "The guardian accepted; the owner must confirm with their passkey (change-options purpose confirm, then "
         "confirm) to write the addition on-chain."))
 
+    cancelling = serializers.SerializerMethodField(help_text=(
+        "The owner cancelled this change with their passkey and the cancel is being written on-chain: until it "
+        "lands the change stays pending (a refused cancel leaves it pending; chain.error says why)."))
+
     def get_needs_owner_confirmation(self, guardian: Any) -> bool:
         return (guardian.status == "pending" and guardian.change_on_chain and guardian.owner_confirmed_at is None)
+
+    def get_cancelling(self, guardian: Any) -> bool:
+        return self.context.get("cancelling") == str(guardian.id)
 
 
 class ChainChangeSerializer(serializers.Serializer):
@@ -128,7 +135,8 @@ class RecoveryOverviewView(APIView):
     def get(self, request: Request) -> Response:
         setup = services.recovery_setup(user=request.user)
         open_request = selectors.open_request_of(user=request.user)
-        return Response(self.OutputSerializer({
+        return Response(self.OutputSerializer(context={"cancelling": services.onchain_guardians.cancelling_of(setup)},
+                                              instance={
             "threshold": setup.threshold, "timelock_seconds": setup.timelock_seconds,
             "hold_payments": setup.hold_payments, "guardians": list(selectors.guardians_of(user=request.user)),
             "invitations": [{"id": str(i.id), "email": i.email, "expires_at": i.expires_at.isoformat()}

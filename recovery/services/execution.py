@@ -23,7 +23,9 @@ moves the request (:mod:`relayer.outbox`: sent after commit, re-sent, renewed, c
    (``recovery_execute`` is permissionless): signed by the custody key when it holds ``manage`` (custodial
    mode) or ``recovery_cancel`` (protected mode: the switch gives it that bit), or approved by the owner's
    passkey when the owner gave one. A wallet protected before the bit existed has neither: the owner is
-   asked, on every channel, to stop it with their passkey (``stuck`` until they do). The cancel is one
+   asked, on every channel, to stop it with their passkey (``stuck`` until they do). A request the chain shows
+   executed by someone else before its cancel (:func:`chain_executed`, checked before the cancel is sent and when
+   it is refused) is handed over instead, once, and the owner told their cancel came too late. The cancel is one
    outbox step like the others (stored before it is sent, found again after a restart, never two live
    attempts) and the request's timeline records who signed it and when it landed.
 
@@ -339,11 +341,28 @@ def _complete_executed_on_chain(request: RecoveryRequest, *, note: str) -> None:
     recovery_complete_locked(request, note=note)
 
 
+def _complete_after_late_cancel(request: RecoveryRequest) -> None:
+    """A request stopped here (cancelled, frozen, expired) that the chain shows executed (:func:`chain_executed`:
+    ``recovery_execute`` is permissionless, someone sent it before the cancel took effect): the chain handed the
+    wallet over, so the hand-over is completed here, once (the request becomes ``executed``; the caller holds its
+    row lock), and the owner is told plainly that the cancel came too late."""
+    was = request.status
+    _complete_executed_on_chain(request, note=f"recovery_execute landed, sent by someone else, before the {was} "
+                                              "request's on-chain cancel")
+    notify_user(user=request.user, subject="Your cancel came too late: your account was recovered", body=(
+        f"The recovery of your Numpay account was {was} here, but someone had already carried it out on your "
+        "wallet (anyone may, once its waiting time has passed), so the new passkey now owns your wallet and your "
+        "account follows it. If this was not you, contact support at once.\n"))
+
+
 def _begin_cancel(request: RecoveryRequest, *, blockhash: Blockhash, client: ChainClient) -> None:
     """Cancel on-chain: approved by the owner's passkey (``chain_cancel_approval``), else signed by the custody
     key when it holds ``manage`` or ``recovery_cancel`` (:func:`recovery.chain.custody_cancels`). A wallet
     protected before that bit, without the owner's approval: nothing can be sent; the owner is asked, on every
     channel, to stop it with their passkey (the cancel link)."""
+    if chain_executed(request=request, client=client):  # someone executed it on-chain before the cancel
+        _complete_after_late_cancel(request)
+        return
     by_owner = bool(request.chain_cancel_approval)
     if not by_owner and not chain.custody_cancels(client=client, wallet=request.wallet):
         request.chain_phase = Phase.CANCEL_FAILED
@@ -449,6 +468,10 @@ def recovery_complete_locked(request: RecoveryRequest, *, note: str) -> Authenti
     request.status, request.ended_at, request.end_reason = Status.EXECUTED, timezone.now(), note[:255]
     request.cancel_nonce = ""
     request.save()
+    # recovery_execute clears a pending guardian change on-chain: the next guardian sweep checks the change
+    # under way against the chain (and ends it failed, with the reason, when it was dropped)
+    RecoverySetup.objects.filter(user=user).exclude(chain_change_step="").exclude(
+        chain_sync=RecoverySetup.ChainSync.IN_FLIGHT).update(chain_sync=RecoverySetup.ChainSync.PENDING)
     event_record(owner=user, request=request, kind="request_executed", actor="system", note=(
         f"{note}; {len(old)} passkeys and {sessions_revoked} sessions revoked, new passkey {installed.pk}")[:255])
     notify_user(user=user, subject="Your Numpay account was recovered", body=(
@@ -641,6 +664,13 @@ class CancelOutbox(RecoveryPhaseOutbox):
 
     def on_failed(self, owner: RecoveryRequest, attempt: RecoveryAttempt, *, err: Any, landed: bool,
                   slot: int | None, fee_payer_cost: int | None) -> None:
+        try:
+            executed = owner.status not in GOING_AHEAD and chain_executed(request=owner)
+        except ChainUnavailableError:  # cannot tell now: cancel_failed (shown to operators)
+            executed = False
+        if executed:  # someone's recovery_execute landed before our cancel: the hand-over follows, once
+            _complete_after_late_cancel(owner)
+            return
         _fail(owner, err=err, what="cancel")
         owner.chain_phase = Phase.CANCEL_FAILED  # never retried blindly: the admin shows it (e.g. a wallet
         owner.save()                             # whose custody key lost the permission since it was checked)

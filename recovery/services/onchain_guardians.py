@@ -34,8 +34,10 @@ again; the next change re-proposes the whole wanted set, so the chain converges 
 Limits: the delay is the chain's ``guardian_change_delay``, written when the wallet switches to protected mode
 (:func:`payments.protection.protection_instructions`) or by a custodial sync; a wallet protected before that
 field existed has 0 there (its changes apply at once) until the owner's next settings ceremony writes it.
-A refused cancel leaves the chain's pending proposal in place while the database already shows the change
-cancelled (the owner is told; their next change re-proposes the database's set).
+A cancel of a change the chain already holds (step ``apply``) changes the database only once it lands (until
+then the owner sees "cancelling", :func:`cancelling_of`); a refused one leaves the change pending, as on-chain,
+and the owner is told to cancel again. The sweep reconciles guardians cancelled here while a proposal with
+them may still be applied on-chain (:func:`cancelled_follow_chain`).
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def guardian_change_options(*, owner: Any, purpose: str, guardian_id: Any) -> di
     """
     guardian, change = _target(owner=owner, purpose=purpose, guardian_id=guardian_id)
     setup = _setup(owner)
-    if setup.chain_sync == Sync.IN_FLIGHT:
+    if setup.chain_sync == Sync.IN_FLIGHT or cancelling_of(setup):
         raise ApplicationError("guardian_change_in_flight")
     wallet = Wallet.objects.get(user=owner)
     keys, threshold = wanted_set(owner=owner, setup=setup, **change)
@@ -217,7 +219,7 @@ def guardian_change_approve(*, owner: Any, purpose: str, guardian_id: Any, crede
         locked_wallet(user=owner)
         guardian, change = _target(owner=owner, purpose=purpose, guardian_id=guardian_id, lock=True)
         setup = RecoverySetup.objects.select_for_update().get(pk=_setup(owner).pk)
-        if setup.chain_sync == Sync.IN_FLIGHT:
+        if setup.chain_sync == Sync.IN_FLIGHT or cancelling_of(setup):
             raise ApplicationError("guardian_change_in_flight")
         if wanted_set(owner=owner, setup=setup, **change) != (approval["keys"], approval["threshold"]):
             raise ApplicationError("owner_passkey_required", "Your guardians changed meanwhile: confirm again "
@@ -226,11 +228,34 @@ def guardian_change_approve(*, owner: Any, purpose: str, guardian_id: Any, crede
                 len(approval["keys"]) < setup.threshold):
             raise ApplicationError("recovery_threshold_invalid", f"Lower your threshold first: {len(approval['keys'])}"
                                    f" guardians would remain for {setup.threshold} approvals.")
-        kind = _apply_ceremony_locked(guardian, purpose=purpose, now=now)
+        if _cancels_chain_proposal(setup, guardian, purpose):
+            # the chain holds a proposal with this change and anyone may apply it once due: the database
+            # cancels it only when the owner's cancel (or re-proposal) lands (:func:`change_landed_locked`)
+            approval = {**approval, "cancel_of": {"guardian": str(guardian.pk), "purpose": purpose},
+                        "previous_change": setup.chain_change}
+            kind = "guardian_change_cancel_requested"
+        else:
+            kind = _apply_ceremony_locked(guardian, purpose=purpose, now=now)
         _store_locked(setup, approval)
         event_record(owner=owner, guardian=guardian, kind=kind, actor="owner", actor_user=owner,
                      note=f"on-chain {approval['action']} at nonce {approval['nonce']}")
     return guardian
+
+
+def _cancels_chain_proposal(setup: RecoverySetup, guardian: Guardian, purpose: str) -> bool:
+    """Whether this ceremony undoes a change the chain already holds as its pending proposal (step ``apply``):
+    a cancel, or the removal of a confirmed pending addition."""
+    if setup.chain_change_step != Step.APPLY:
+        return False
+    return purpose == "cancel" or (purpose == "remove" and guardian.status == Guardian.Status.PENDING
+                                   and guardian.owner_confirmed_at is not None)
+
+
+def cancelling_of(setup: RecoverySetup) -> str | None:
+    """The id (str) of the guardian whose change the owner cancelled with their passkey and whose cancel has not
+    landed on-chain yet (the owner sees "cancelling"), else ``None``."""
+    approval = setup.chain_change_approval or {}
+    return (approval.get("cancel_of") or {}).get("guardian")
 
 
 def _apply_ceremony_locked(guardian: Guardian, *, purpose: str, now: datetime) -> str:
@@ -302,7 +327,7 @@ def change_instructions(setup: RecoverySetup, wallet: Wallet, *, client: ChainCl
     keys = [bytes.fromhex(key) for key in setup.chain_change["keys"]]
     threshold = setup.chain_change["threshold"]
     if not config.guardian_change_pending or bytes(config.guardian_change_hash) != chain.change_hash(keys, threshold):
-        raise ValueError("The wallet does not hold this guardian change any more.")
+        raise ValueError(_dropped_reason(setup))
     effective_at = datetime.fromtimestamp(config.guardian_change_effective_at, tz=UTC)
     if setup.chain_change_effective_at != effective_at:
         setup.chain_change_effective_at = effective_at
@@ -316,11 +341,36 @@ def change_instructions(setup: RecoverySetup, wallet: Wallet, *, client: ChainCl
     return chain.apply_instructions(wallet=wallet, keys=keys, threshold=threshold)
 
 
+def _dropped_reason(setup: RecoverySetup) -> str:
+    """Why the chain no longer holds the proposed change of ``setup``, in plain words: a recovery of the wallet
+    executed since it was proposed (``recovery_execute`` clears a pending guardian change, docs/wallet-program.md),
+    or some other change replaced it."""
+    from ..models import RecoveryEvent, RecoveryRequest
+
+    proposed = RecoveryEvent.objects.filter(owner_id=setup.user_id, kind="guardians_proposed_on_chain").order_by(
+        "-created_at").values_list("created_at", flat=True).first()
+    recovered = RecoveryRequest.objects.filter(user_id=setup.user_id, status=RecoveryRequest.Status.EXECUTED)
+    if proposed is not None:
+        recovered = recovered.filter(ended_at__gte=proposed)
+    if recovered.exists():
+        return ("Your account was recovered after this guardian change was proposed, and a recovery ends any "
+                "pending guardian change on your wallet: it was not applied. Confirm it again with your passkey.")
+    return ("The guardian change is no longer waiting on your wallet (another change replaced it), so it was not "
+            "applied. Confirm it again with your passkey.")
+
+
 def change_landed_locked(setup: RecoverySetup, *, now: datetime | None = None) -> None:
     """A guardian change step landed (the caller holds the wallet lock): a proposal goes on to ``apply`` (the
     next sweep reads its ``effective_at``), a cancel ends the change, an apply takes effect here."""
     now = now or timezone.now()
     step = setup.chain_change_step
+    cancel_of = (setup.chain_change_approval or {}).get("cancel_of")
+    if cancel_of:  # the owner's cancel landed: now the database cancels the change
+        guardian = Guardian.objects.select_for_update().filter(
+            pk=cancel_of["guardian"], status__in=(Guardian.Status.PENDING, Guardian.Status.ACTIVE)).first()
+        if guardian is not None:
+            kind = _apply_ceremony_locked(guardian, purpose=cancel_of["purpose"], now=now)
+            event_record(owner=setup.user, guardian=guardian, kind=kind, actor="system", note="cancel landed on-chain")
     if step == Step.PROPOSE:
         _set(setup, chain_change_step=Step.APPLY, chain_change_approval=None, chain_sync=Sync.PENDING)
         event_record(owner=setup.user, kind="guardians_proposed_on_chain", actor="system")
@@ -369,9 +419,19 @@ def apply_landed_locked(setup: RecoverySetup, *, now: datetime) -> None:
 
 def change_failed_locked(setup: RecoverySetup, *, sentence: str) -> None:
     """A step of the change was refused (on-chain, or could not be sent): the change ends ``failed``; an
-    addition or removal whose proposal was not written goes back to waiting for the owner's passkey."""
+    addition or removal whose proposal was not written goes back to waiting for the owner's passkey.
+
+    A refused cancel of a change the chain holds (:func:`cancelling_of`) leaves that change pending, as on-chain:
+    the step goes back to ``apply`` of the previous proposal (applied once due, unless the owner cancels again),
+    ``chain_sync_error`` says why, and the owner is told to try again.
+    """
     step = setup.chain_change_step
-    if step == Step.PROPOSE:
+    approval = setup.chain_change_approval or {}
+    if approval.get("cancel_of") and approval.get("previous_change"):
+        _cancel_refused_locked(setup, previous=approval["previous_change"], guardian_id=approval["cancel_of"]["guardian"],
+                               sentence=sentence)
+        return
+    if step in (Step.PROPOSE, Step.APPLY):  # not written, or no longer held: the owner confirms again
         Guardian.objects.filter(owner_id=setup.user_id, change_on_chain=True, status=Guardian.Status.PENDING
                                 ).update(owner_confirmed_at=None, change_effective_at=None)
         Guardian.objects.filter(owner_id=setup.user_id, change_on_chain=True, status=Guardian.Status.ACTIVE,
@@ -383,6 +443,66 @@ def change_failed_locked(setup: RecoverySetup, *, sentence: str) -> None:
     notify_user(user=setup.user, subject="A guardian change was not written on your wallet", body=(
         f"{sentence}\nCheck your guardians and confirm again with your passkey: "
         f"{public_url('/recovery/guardians/')}\n"))
+
+
+def _cancel_refused_locked(setup: RecoverySetup, *, previous: dict[str, Any], guardian_id: str, sentence: str) -> None:
+    """The owner's cancel of the pending proposal ``previous`` (``{"keys", "threshold"}``) was refused: the change
+    stays pending (step ``apply``; the sweep reads its ``effective_at`` again and checks the chain still holds it)
+    and the owner is told plainly, by email and on the guardians page (``chain_sync_error``)."""
+    guardian = Guardian.objects.select_related("guardian_user").filter(pk=guardian_id).first()
+    who = guardian.guardian_user.email if guardian else "the guardian"
+    reason = f"Your cancel of the change of {who} was refused: {sentence} The change is still pending; cancel it again."
+    _set(setup, chain_change_step=Step.APPLY, chain_change=previous, chain_change_approval=None,
+         chain_change_effective_at=None, chain_sync=Sync.NONE, chain_sync_error=reason[:255])
+    event_record(owner=setup.user, guardian=guardian, kind="guardian_change_cancel_refused", actor="system",
+                 note=sentence[:255])
+    notify_user(user=setup.user, subject="Your guardian change was NOT cancelled", body=(
+        f"{reason}\nUntil you do, it takes effect on your wallet after its waiting time. Cancel it again with your "
+        f"passkey: {public_url('/recovery/guardians/')}\n"))
+
+
+def cancelled_follow_chain(setup: RecoverySetup, wallet: Wallet, *, client: ChainClient) -> None:
+    """Reconcile the guardians cancelled here while a proposal with them may still be on-chain (status
+    ``cancelled``, ``change_on_chain`` kept; the caller holds the wallet lock, no change is under way): once
+    the chain holds no pending proposal, a cancelled guardian not on-chain is settled (``change_on_chain``
+    cleared); one the chain applied anyway (``guardians_apply`` is permissionless) becomes active here, as on
+    the chain, and the owner is alerted. While the chain's pending proposal is not the database's wanted set,
+    ``chain_sync_error`` says so (the owner's next change, or a cancel, replaces it).
+
+    :raises ChainUnavailableError: the chain could not be read.
+    """
+    config = wallet_config_read(client=client, wallet=wallet)
+    if config is None:
+        return
+    cancelled = list(Guardian.objects.select_for_update().select_related("owner", "guardian_user").filter(
+        owner_id=setup.user_id, status=Guardian.Status.CANCELLED, change_on_chain=True))
+    on_chain = chain.chain_guardians(config)[0]
+    now = timezone.now()
+    for guardian in cancelled:
+        if bytes(guardian.authority_key) in on_chain:
+            if Guardian.objects.filter(owner_id=setup.user_id, authority_key=guardian.authority_key,
+                                       status=Guardian.Status.ACTIVE).exists():
+                guardian.change_on_chain = False
+                guardian.save(update_fields=["change_on_chain"])
+                continue
+            guardian.status, guardian.activated_at, guardian.removed_at = Guardian.Status.ACTIVE, now, None
+            guardian.change_on_chain, guardian.change_effective_at = False, None
+            guardian.save(update_fields=["status", "activated_at", "removed_at", "change_on_chain",
+                                         "change_effective_at"])
+            event_record(owner=guardian.owner, guardian=guardian, kind="guardian_activated", actor="system",
+                         note="applied on-chain although cancelled here: following the chain")
+            notify_user(user=guardian.owner, subject="A guardian you cancelled is now on your wallet", body=(
+                f"A guardian change with {guardian.guardian_user.email} was applied on your wallet although you "
+                "had cancelled it here, so they are your guardian now. If you do not want them, remove them with "
+                f"your passkey: {public_url('/recovery/guardians/')}\n"))
+        elif not config.guardian_change_pending:
+            guardian.change_on_chain = False
+            guardian.save(update_fields=["change_on_chain"])
+    if config.guardian_change_pending and cancelled:
+        keys, threshold = wanted_set(owner=setup.user, setup=setup)
+        if bytes(config.guardian_change_hash) != chain.change_hash([bytes.fromhex(k) for k in keys], threshold):
+            _set(setup, chain_sync_error="Your wallet holds a pending guardian change you cancelled here: confirm "
+                                         "or remove a guardian with your passkey to replace it.")
 
 
 # --- the recovery rules of a protected wallet -----------------------------------------------------------

@@ -80,6 +80,7 @@ def guardian_sync_sweep(*, client: ChainClient | None = None, limit: int = 20) -
     RecoverySetup.objects.filter(chain_sync=Sync.NONE, chain_change_step=RecoverySetup.ChainChangeStep.APPLY).filter(
         Q(chain_change_effective_at__isnull=True) | Q(chain_change_effective_at__lte=timezone.now())).update(
         chain_sync=Sync.PENDING)
+    _cancelled_follow_chain(client=client, limit=limit)
     pending = list(RecoverySetup.objects.filter(chain_sync=Sync.PENDING).values_list("pk", "user_id")[:limit])
     if not pending:
         return 0
@@ -111,6 +112,26 @@ def guardian_sync_sweep(*, client: ChainClient | None = None, limit: int = 20) -
                 setup.save(update_fields=["chain_sync", "chain_sync_error", "updated_at"])
                 event_record(owner=setup.user, kind="guardians_sync_failed", actor="system", note=setup.chain_sync_error)
     return sent
+
+
+def _cancelled_follow_chain(*, client: ChainClient | None, limit: int) -> None:
+    """Reconcile the owners with guardians cancelled here while a proposal with them may still be applied
+    on-chain (:func:`recovery.services.onchain_guardians.cancelled_follow_chain`), when no change of theirs is
+    under way; each wallet row ``FOR UPDATE SKIP LOCKED``."""
+    owners = list(Guardian.objects.filter(status=Guardian.Status.CANCELLED, change_on_chain=True).values_list(
+        "owner_id", flat=True).distinct()[:limit])
+    setups = RecoverySetup.objects.filter(user_id__in=owners, chain_change_step=RecoverySetup.ChainChangeStep.NONE,
+                                          chain_sync__in=(Sync.NONE, Sync.FAILED))
+    for setup_id, user_id in setups.values_list("pk", "user_id"):
+        client = client or get_chain_client()
+        with transaction.atomic():
+            wallet = wallet_qs_select_for_update().select_for_update(skip_locked=True).filter(user_id=user_id).first()
+            setup = RecoverySetup.objects.select_for_update().select_related("user").filter(
+                pk=setup_id, chain_change_step=RecoverySetup.ChainChangeStep.NONE,
+                chain_sync__in=(Sync.NONE, Sync.FAILED)).first()
+            if wallet is None or setup is None or not chain.is_on_chain(wallet):
+                continue
+            onchain_guardians.cancelled_follow_chain(setup, wallet, client=client)
 
 
 def _instructions_now(setup: RecoverySetup, wallet: Wallet, *, client: ChainClient) -> list[Any]:
