@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from programs.wallet.tests.authenticator import PLACEHOLDER, RP_ID_HASH, Passkey, send_approved
 from programs.wallet.tests.conftest import DAY, PROGRAM_SO, SOL, Chain, Sent, make_wallet
 from wallets.program import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
     SOL_MINT,
     TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
     Authority,
     Limit,
     SolTransfer,
@@ -52,6 +55,19 @@ BUDGETS = {
 PROGRAM_SIZE_CEILING = 128 * 1024  # bytes
 
 
+def recipient_for(mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID) -> Pubkey:
+    """A recipient whose associated token account for ``mint`` has the canonical bump 255. The Associated
+    Token program's ``create_idempotent`` (every token transfer runs it) finds that address by trying bumps
+    from 255 down, 1,500 units per try, so a random recipient costs 1,500 x (tries - 1) more: a measure that
+    must compare with a budget takes recipients found at the first try (one random key in two)."""
+    while True:
+        recipient = Keypair().pubkey()
+        _, bump = Pubkey.find_program_address([bytes(recipient), bytes(token_program), bytes(mint)],
+                                              ASSOCIATED_TOKEN_PROGRAM_ID)
+        if bump == 255:
+            return recipient
+
+
 def measure() -> dict[str, int]:
     """Runs one of each instruction on a fresh chain; returns compute units by name."""
     chain = Chain()
@@ -89,21 +105,22 @@ def measure() -> dict[str, int]:
         return chain.send([execute(chain.program_id, me, me, transfers)], [wallet.owner])
 
     record("execute: 1 SOL transfer", run([SolTransfer(Keypair().pubkey(), SOL // 10)]))
-    recipient = Keypair().pubkey()
+    recipient = recipient_for(usdc)
     record("execute: 1 token transfer, new recipient account", run([TokenTransfer(usdc, recipient, 10**6, 6, payer)]))
     record("execute: 1 token transfer, existing recipient account", run([TokenTransfer(usdc, recipient, 10**6, 6, payer)]))
     record(
         "execute: 1 Token-2022 transfer, new recipient account",
-        run([TokenTransfer(points, Keypair().pubkey(), 100, 2, payer, TOKEN_2022_PROGRAM_ID)]),
+        run([TokenTransfer(points, recipient_for(points, TOKEN_2022_PROGRAM_ID), 100, 2, payer, TOKEN_2022_PROGRAM_ID)]),
     )
     record(
         "execute: 4 transfers (SOL + 3 tokens)",
         run(
             [
                 SolTransfer(Keypair().pubkey(), SOL // 10),
-                TokenTransfer(usdc, Keypair().pubkey(), 10**6, 6, payer),
+                TokenTransfer(usdc, recipient_for(usdc), 10**6, 6, payer),
                 TokenTransfer(usdc, recipient, 10**6, 6, payer),
-                TokenTransfer(points, Keypair().pubkey(), 100, 2, payer, TOKEN_2022_PROGRAM_ID),
+                TokenTransfer(points, recipient_for(points, TOKEN_2022_PROGRAM_ID), 100, 2, payer,
+                              TOKEN_2022_PROGRAM_ID),
             ]
         ),
     )
