@@ -353,6 +353,13 @@ CELERY_TASK_ROUTES = {"relayer.tasks.*": {"queue": "chain"}}
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: Celery's Django fix-up (``celery.fixups.django``) closes every database connection before and after each task
+#: unless ``db_reuse_max`` is set: a new PostgreSQL backend per task whatever ``CONN_MAX_AGE`` says (measured:
+#: ~1,500 new connections in a 20 s payments bench, bench/README.md). Set out of reach here, and
+#: :mod:`numpay.celery` closes connections around each task the way Django does around each request
+#: (``close_old_connections``: ``CONN_MAX_AGE``, ``CONN_HEALTH_CHECKS``, a connection left in a broken or
+#: non-autocommit state). With ``CONN_MAX_AGE`` 0 (the default) that is still a connection per task.
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
