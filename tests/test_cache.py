@@ -84,8 +84,32 @@ def test_exactly_one_of_many_concurrent_adds_wins() -> None:
 
 def test_the_embedded_cache_is_the_file_cache_unless_redis_is_configured(settings) -> None:
     backend = settings.CACHES["default"]["BACKEND"]
-    expected = "django.core.cache.backends.redis.RedisCache" if settings.REDIS_URL else "numpay.core.cache.FileBasedCache"
+    expected = "numpay.core.cache.RedisCache" if settings.REDIS_URL else "numpay.core.cache.FileBasedCache"
     assert backend == expected
+
+
+def test_the_redis_cache_builds_one_client_per_pool_and_shares_it_across_threads(settings) -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set: the cache is the embedded file cache, which has no client")
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    client = backend._cache.get_client()
+    assert backend._cache.get_client("another key", write=True) is client
+    results: list[object] = []
+
+    def use() -> None:
+        results.append(backend.get("numpay-test-shared-client"))
+
+    backend.set("numpay-test-shared-client", 42, 30)
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [42] * 4
+    assert backend._cache.get_client() is client
+    backend.delete("numpay-test-shared-client")
 
 
 _READER = """
