@@ -35,7 +35,7 @@ from numpay.core.solana.programs import SOL_DECIMALS
 from recovery.services import recovery_hold_check
 from relayer import outbox
 from wallets.app_settings import app_settings as wallets_settings
-from wallets.lock_objects import wallet_qs_select_for_update, wallet_qs_select_for_update_with_key
+from wallets.lock_objects import wallet_lock_with_key, wallet_qs_select_for_update
 from wallets.models import Token, Wallet, WalletKey
 from wallets.services import token_get, wallet_for_user
 
@@ -226,7 +226,7 @@ def payment_create(*, user: Any, request: PaymentRequest, idempotency_key: str |
     blockhash = client.recent_blockhash(max_age=app_settings.blockhash_reuse_seconds())
     try:
         with transaction.atomic(), state_machine.events_batched():
-            locked_wallet = wallet_qs_select_for_update_with_key().get(pk=terms.wallet.pk)  # signed below
+            locked_wallet = wallet_lock_with_key(terms.wallet.pk)  # signed below
             recovery_hold_check(wallet=locked_wallet)  # held while a recovery's timelock runs (issue 10)
             if key is not None:
                 # Again under the lock: a request with the same key that held it before us has committed by

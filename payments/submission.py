@@ -36,7 +36,7 @@ from wallets.selectors import balance_cache_key
 from wallets.tasks import unclaimed_payment_notify
 
 from . import state_machine
-from .lock_objects import payment_qs_select_for_update, payment_qs_select_for_update_skip_locked
+from .lock_objects import payment_lock_for_step, payment_qs_select_for_update_skip_locked
 from .models import Payment, PaymentAttempt
 from .transactions import payment_sign_attempt
 
@@ -55,8 +55,7 @@ class PaymentOutbox(OutboxKind):
         return Payment.objects.filter(status__in=Payment.IN_FLIGHT_STATUSES).order_by("updated_at")
 
     def lock(self, owner_id: Any) -> Payment | None:
-        return (payment_qs_select_for_update().select_related("token", "wallet", "sender", "recipient_wallet")
-                .filter(pk=owner_id).first())
+        return payment_lock_for_step(owner_id)
 
     def lock_many(self, owner_ids: Sequence[Any]) -> dict[Any, Payment]:
         # one statement for the poller's round; a payment another transaction holds (a pushed outbox_check

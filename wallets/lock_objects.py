@@ -14,7 +14,11 @@ unique indexes a foreign key may use) needs ``FOR UPDATE``: :func:`wallet_qs_sel
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
+
+from numpay.core.sql import CompiledSelect
 
 from .models import Wallet, WalletKey
 
@@ -31,6 +35,20 @@ def wallet_qs_select_for_update_with_key() -> QuerySet[Wallet]:
     (``LEFT JOIN``; only the wallet row is locked: ``OF self``), for a transaction that signs with it at once:
     pass ``wallet.key`` as :func:`wallets.services.wallet_sign`'s ``envelope``."""
     return Wallet.objects.select_for_update(no_key=True, of=("self",)).select_related("key")
+
+
+_WALLET_WITH_KEY = CompiledSelect(lambda pk: wallet_qs_select_for_update_with_key().filter(pk=pk)[:1],
+                                  params=[(Wallet, "id")])
+
+
+def wallet_lock_with_key(pk: Any) -> Wallet:
+    """The wallet ``pk`` locked as :func:`wallet_qs_select_for_update_with_key` does, its SQL compiled once
+    (:class:`numpay.core.sql.CompiledSelect`: every payment runs it). Raises ``Wallet.DoesNotExist`` when there
+    is no such wallet and ``TransactionManagementError`` outside a transaction."""
+    wallet = _WALLET_WITH_KEY.first(pk)
+    if wallet is None:
+        raise Wallet.DoesNotExist(f"no wallet {pk}")
+    return wallet
 
 
 def wallet_qs_select_for_key_update() -> QuerySet[Wallet]:

@@ -14,6 +14,7 @@ from solders.signature import Signature
 
 from numpay.core import rowcache
 from numpay.core.errors import ApplicationError, NotFoundError
+from numpay.core.sql import CompiledSelect
 
 from . import custody
 from .claims import normalize_email, wallet_take_reserved
@@ -172,9 +173,14 @@ def token_get(*, symbol: str) -> Token:
     return token
 
 
+_WALLET_OF_USER = CompiledSelect(lambda user_id: Wallet.objects.filter(user_id=user_id).order_by("pk")[:1],
+                                 params=[(Wallet, "user")])
+
+
 def wallet_for_user(*, user: object) -> Wallet:
-    """The user's wallet. :raises NotFoundError: ``wallet_not_found``."""
-    wallet = Wallet.objects.filter(user=user).first()
+    """The user's wallet (every payment reads it: its SQL is compiled once, :data:`_WALLET_OF_USER`).
+    :raises NotFoundError: ``wallet_not_found``."""
+    wallet = _WALLET_OF_USER.first(getattr(user, "pk", user))
     if wallet is None:
         raise NotFoundError("wallet_not_found")
     return wallet
