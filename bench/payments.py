@@ -592,6 +592,22 @@ def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
     return totals
 
 
+def pg_sessions(database: str) -> int:
+    """Connections PostgreSQL has accepted to ``database`` so far (``pg_stat_database.sessions``, PostgreSQL 14+;
+    -1 where unknown): a new backend per request or task costs PostgreSQL a process start-up and a cold catalog
+    cache, so the count per request is reported next to the CPU."""
+    import psycopg
+
+    try:
+        with psycopg.connect(host=HOST, port=5432, user="postgres", dbname="postgres", connect_timeout=5,
+                             autocommit=True) as connection:
+            row = connection.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s",
+                                     (database,)).fetchone()
+    except psycopg.Error:
+        return -1
+    return int(row[0]) if row and row[0] is not None else -1
+
+
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: max(0.0, after[name] - before.get(name, 0.0)) for name in after}
 
@@ -806,15 +822,17 @@ def measure(args: argparse.Namespace, port: int, children: Children, chain: Loca
     if chain.pid is not None:
         groups["localnet"] = chain.pid
     cpu: dict[str, dict[str, float]] = {"baseline": {}, "payments": {}, "keypair payments": {}}
+    sessions: dict[str, int] = dict.fromkeys(cpu, 0)
 
     def load(name: str, duration: float, request: Callable[..., Any], *, phase_tokens: list[str],
              max_requests: int, collect_id: bool = False) -> Phase:
-        before = cpu_snapshot(groups)
+        before, sessions_before = cpu_snapshot(groups), pg_sessions(args.database)
         measured = run_load(name=name, port=port, tokens=phase_tokens, duration=duration, max_requests=max_requests,
                             make_request=request, expected_status=201, collect_id=collect_id)
         if name in cpu:
             for component, seconds in cpu_delta(before, cpu_snapshot(groups)).items():
                 cpu[name][component] = cpu[name].get(component, 0.0) + seconds
+            sessions[name] += pg_sessions(args.database) - sessions_before - 1  # (minus this bench's own)
         children.check_alive()
         return measured
 
@@ -902,6 +920,9 @@ def measure(args: argparse.Namespace, port: int, children: Children, chain: Loca
         for kind, phase in (("baseline", baseline), ("payments", payments), ("keypair payments", keypair))}
     return {
         "cpu_ms_per_request": cpu_ms_per_request,
+        "pg_connections_per_request": {kind: round(sessions[kind] / max(1, len(phase.latencies)), 3)
+                                       for kind, phase in (("baseline", baseline), ("payments", payments),
+                                                           ("keypair payments", keypair))},
         "bench": "payments", "clients": args.clients, "duration_s": args.duration, "rounds": args.rounds,
         "slot_ms": args.slot_ms, "gunicorn": f"{args.workers}x{args.threads} gthread",
         "worker_concurrency": args.worker_concurrency, "conn_max_age": args.conn_max_age, "db_pool": args.db_pool,
@@ -997,6 +1018,9 @@ def report(result: dict[str, Any]) -> None:
         values = result["cpu_ms_per_request"][kind]
         row = "".join(f"{values.get(name, 0.0):>15.1f}" for name in components)
         print(f"  {kind:<18}{row}{sum(values.values()):>15.1f}")
+    connections = result.get("pg_connections_per_request", {})
+    print("  PostgreSQL connections opened per request (pg_stat_database.sessions): "
+          + ", ".join(f"{kind} {count}" for kind, count in connections.items()))
     print()
     print(f"  {'target':<38} {'goal':<10} {'measured':<40} result")
     for name, goal, measured, met in rows:

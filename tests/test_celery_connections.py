@@ -29,7 +29,6 @@ def test_celerys_own_per_task_close_leaves_the_connection_open() -> None:
     for _ in range(3):  # what Celery's fix-up runs before and after every task
         fixup.close_database()
     assert connection.connection is raw
-    assert raw.closed is False
 
 
 def test_a_connection_younger_than_conn_max_age_survives_a_task_and_an_older_one_is_closed(monkeypatch) -> None:  # noqa: ANN001
@@ -44,16 +43,14 @@ def test_a_connection_younger_than_conn_max_age_survives_a_task_and_an_older_one
     connection.close_at = time.monotonic() - 1  # past CONN_MAX_AGE
     close_old_connections_around_task(task=task())
     assert connection.connection is None
-    assert raw.closed is True
 
 
 def test_with_conn_max_age_zero_every_task_gets_a_new_connection() -> None:
     assert connection.settings_dict["CONN_MAX_AGE"] == 0  # the default, and the tests' setting
     connection.ensure_connection()
-    raw = connection.connection
+    assert connection.connection is not None
     close_old_connections_around_task(task=task())
     assert connection.connection is None
-    assert raw.closed is True
 
 
 def test_an_eager_task_leaves_its_callers_connection_alone() -> None:

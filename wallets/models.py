@@ -16,6 +16,7 @@ from solders.pubkey import Pubkey
 from spl.token.instructions import get_associated_token_address
 
 from numpay.core import rowcache
+from numpay.core.indexes import PortableIndex
 
 
 class Wallet(models.Model):
@@ -68,8 +69,8 @@ class Wallet(models.Model):
                                                name="wallets_wallet_claim_email_unique")]
         indexes = [
             # the deposit scan's selection (wallets.deposits.deposit_scan): never scanned first, then oldest scan
-            models.Index(F("last_scanned_at").asc(nulls_first=True), F("created_at"),
-                         name="wallets_wallet_scan_order_idx"),
+            PortableIndex(F("last_scanned_at").asc(nulls_first=True), F("created_at"),
+                          name="wallets_wallet_scan_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,8 @@ written here once, as a constant string, with table and column names taken from 
 table fails loudly at import, not silently at run time) and parameters prepared by the fields themselves
 (so the same statement runs on PostgreSQL and SQLite).
 
-Reads only, except where the owning module says otherwise (the payment state machine keeps its monopoly on
+Reads only, except where the owning module says otherwise (:func:`execute`; e.g. the relayer's sponsorship
+reservation) (the payment state machine keeps its monopoly on
 ``Payment.status`` and ``PaymentEvent``: CONVENTIONS.md).
 """
 
@@ -58,6 +59,13 @@ def fetchall(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def execute(sql: str, params: Sequence[Any]) -> int:
+    """Run one writing statement on the default connection. :returns: its row count."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def fetchone(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:

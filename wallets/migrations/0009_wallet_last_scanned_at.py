@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import migrations, models
 from django.db.models import OuterRef, Subquery
 
+import numpay.core.indexes
+
 
 def last_scans_from_cursors(apps, schema_editor):
     """A wallet was last scanned when the cursor of its own address was last updated (the old selection)."""
@@ -27,7 +29,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='wallet',
-            index=models.Index(models.OrderBy(models.F('last_scanned_at'), nulls_first=True), models.F('created_at'), name='wallets_wallet_scan_order_idx'),
+            # PortableIndex: the same index on PostgreSQL; on SQLite without NULLS FIRST, which it refuses in an index
+            index=numpay.core.indexes.PortableIndex(models.OrderBy(models.F('last_scanned_at'), nulls_first=True), models.F('created_at'), name='wallets_wallet_scan_order_idx'),
         ),
         migrations.RunPython(last_scans_from_cursors, migrations.RunPython.noop),
     ]
