@@ -358,6 +358,30 @@ def test_settle_after_release_counts_the_charge_again(user, fee_payer, sender):
     assert _reserved(user) == 10_000
 
 
+def test_settling_many_at_once_gives_what_settling_one_by_one_gives(user, other_user, fee_payer, sender):
+    references = [uuid.uuid4() for _ in range(6)]
+    for index, reference in enumerate(references):
+        _cosign(user if index < 4 else other_user, _sol_payment(fee_payer, sender), reference)
+    services.sponsorship_release(reference=references[2])  # released, then lands after all: counted again
+    services.sponsorship_settle(reference=references[3], actual_lamports=4_000)  # settled already: left alone
+    cost = SOL_TRANSFER_COST
+
+    # when one poller round settles them together: equal and unequal actual costs, and one keeping its estimate
+    settled = services.sponsorship_settle_many({references[0]: cost, references[1]: cost + 7, references[2]: None,
+                                                references[3]: 1, references[4]: cost - 3, references[5]: cost - 3})
+
+    assert settled == 5
+    charges = {charge.reference: charge for charge in SponsorshipCharge.objects.filter(reference__in=references)}
+    assert {charge.status for charge in charges.values()} == {SponsorshipCharge.Status.SETTLED}
+    assert [charges[reference].lamports for reference in references] == [cost, cost + 7, cost, 4_000, cost - 3,
+                                                                          cost - 3]
+    assert _reserved(user) == cost + (cost + 7) + cost + 4_000
+    assert _reserved(other_user) == 2 * (cost - 3)
+    # and again: nothing changes
+    assert services.sponsorship_settle_many(dict.fromkeys(references, 1)) == 0
+    assert _reserved(user) == cost + (cost + 7) + cost + 4_000
+
+
 def test_settle_with_negative_actual_is_refused(user, fee_payer, sender):
     reference = uuid.uuid4()
     _cosign(user, _sol_payment(fee_payer, sender), reference)
