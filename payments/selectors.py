@@ -15,8 +15,10 @@ import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -237,8 +239,11 @@ def wallet_activity_page(*, wallet: Wallet, limit: int = 20, token: str = "", di
     if after is not None and after[0] == 0:
         done_sides = [side.filter(_older_than(after)) for side in done_sides]
         deposits = deposits.filter(_older_than(after))
-    newest = _union([side.order_by(F("chain_time").desc(), F("slot").desc()).values("pk")[:fetch]
-                     for side in done_sides])
+    sliced = [side.order_by(F("chain_time").desc(), F("slot").desc()).values("pk")[:fetch] for side in done_sides]
+    if connection.features.supports_slicing_ordering_in_compound:
+        newest: Any = _union(sliced)
+    else:  # SQLite (embedded): no LIMIT in the parts of a UNION; the same rows, one query per side
+        newest = [row["pk"] for part in sliced for row in part]
     done = (Payment.objects.filter(pk__in=newest).select_related(*related)
             .annotate(chain_time=Coalesce("block_time", "updated_at"))
             .order_by(F("chain_time").desc(), F("slot").desc()))

@@ -75,10 +75,13 @@ def test_one_rounds_outcomes_are_recorded_together_like_one_by_one(make_user, to
     assert sum(c.lamports for c in charges) > 0
     # and in one transaction: one lock of the three payments, one UPDATE of their attempts, one INSERT of events
     sql = [q["sql"] for q in queries.captured_queries]
-    assert sum(1 for s in sql if 'FROM "wallets_payment"' in s and "FOR UPDATE" in s) == 1
+    if connection.features.has_select_for_update:  # (SQLite has no row locks: its one writer is the lock)
+        assert sum(1 for s in sql if 'FROM "wallets_payment"' in s and "FOR UPDATE" in s) == 1
     assert sum(1 for s in sql if s.startswith('UPDATE "wallets_paymentattempt"')) == 1
     assert sum(1 for s in sql if s.startswith('INSERT INTO "wallets_paymentevent"')) == 1
-    assert sum(1 for s in sql if s.startswith('UPDATE "relayer_sponsorshipcharge"')) == 1
+    # and the charges with one UPDATE per distinct settled amount (relayer.services.sponsorship_settle_many)
+    distinct_amounts = len({charge.lamports for charge in charges})
+    assert sum(1 for s in sql if s.startswith('UPDATE "relayer_sponsorshipcharge"')) == distinct_amounts
 
 
 def test_an_outcome_recorded_meanwhile_is_not_recorded_again(make_user, tokens) -> None:
