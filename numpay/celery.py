@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
+from celery.signals import task_postrun, task_prerun
 
 from numpay.core import broker
 
@@ -36,16 +36,3 @@ def close_old_connections_around_task(sender: Any = None, task: Any = None, **kw
 
 task_prerun.connect(close_old_connections_around_task, weak=False, dispatch_uid="numpay-db-prerun")
 task_postrun.connect(close_old_connections_around_task, weak=False, dispatch_uid="numpay-db-postrun")
-
-
-def enable_push_rounds_in_worker(**kwargs: Any) -> None:
-    """In a worker process (the main one of a ``threads`` / ``solo`` pool, each child of ``prefork``): a pushed
-    outcome's poller round runs on a thread of the process instead of a queued task
-    (:class:`relayer.tasks.PushRounds`)."""
-    from relayer.tasks import enable_push_rounds
-
-    enable_push_rounds()
-
-
-worker_init.connect(enable_push_rounds_in_worker, weak=False, dispatch_uid="numpay-push-rounds")
-worker_process_init.connect(enable_push_rounds_in_worker, weak=False, dispatch_uid="numpay-push-rounds-child")

@@ -8,7 +8,6 @@ with backoff; every RPC call has a timeout in the chain client.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import timedelta
 
@@ -116,66 +115,7 @@ def poll_now() -> None:
     if cache.get(POLLER_LOCK_KEY) is not None:
         return  # the running round follows up
     if cache.add(POLL_NOW_KEY, 1, timeout=2):
-        runner = push_rounds
-        if runner is not None:
-            runner.wake()  # in a worker process: a thread of it runs the round, no queue in between
-        else:
-            outbox_poll_now.apply_async()
-
-
-class PushRounds:
-    """Runs :func:`outbox_poll_now`'s round on a thread of the worker process when a push arrives, instead of
-    queueing the task: under load the ``chain`` queue holds every payment's ``outbox_submit``, and a queued round
-    waited behind them (bench/README.md, issue 13: 0.16 s at p50 and up to 0.5 s at p99 between the push and its
-    round). The round is the same function under the same single-flight lock (the shared cache), so it takes
-    turns with the scheduled rounds of every worker process; a round that fails is logged and the scheduled
-    poller (and the beat sweep) remain the fallback, as for a lost push. The thread closes its database
-    connection as a task does (``CONN_MAX_AGE``: :func:`numpay.celery.close_old_connections_around_task`).
-
-    Turned on in Celery worker processes only (:func:`enable_push_rounds`, from ``numpay.celery``); elsewhere (a
-    web process that asked for a push) the round is queued as before.
-    """
-
-    def __init__(self) -> None:
-        self._wanted = threading.Event()
-        self._guard = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.rounds = 0
-
-    def wake(self) -> None:
-        """Have the thread run a round now (started on first use, and again if it ever ended)."""
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._serve, name="numpay-push-rounds", daemon=True)
-                self._thread.start()
-        self._wanted.set()
-
-    def _serve(self) -> None:
-        from django.db import close_old_connections
-
-        while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            close_old_connections()
-            try:
-                outbox_poll_now()
-            except Exception:  # the scheduled poller and the sweep still cover it
-                logger.exception("outbox: a pushed poller round failed")
-            finally:
-                self.rounds += 1
-                close_old_connections()
-
-
-#: The worker process's :class:`PushRounds` (``None``: queue the round, as outside a worker).
-push_rounds: PushRounds | None = None
-
-
-def enable_push_rounds() -> PushRounds:
-    """Turn on :class:`PushRounds` in this process (a Celery worker's, through ``numpay.celery``). Idempotent."""
-    global push_rounds  # noqa: PLW0603 - one per process, set once at worker start
-    if push_rounds is None:
-        push_rounds = PushRounds()
-    return push_rounds
+        outbox_poll_now.apply_async()
 
 
 @shared_task(name="relayer.tasks.outbox_poll_now", time_limit=60, soft_time_limit=45, acks_late=False)

@@ -14,7 +14,6 @@ import pytest
 from django.core.cache import cache
 
 from relayer import tasks
-from tests.helpers import wait_until
 
 
 @pytest.fixture
@@ -35,7 +34,6 @@ def rounds(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(tasks.outbox_poll_now, "apply_async",
                         lambda *args, **kwargs: record.__setitem__("queued", record["queued"] + 1))
     monkeypatch.setattr(tasks, "schedule_poller", lambda *args, **kwargs: None)
-    monkeypatch.setattr(tasks, "push_rounds", None)  # as outside a worker process (a test worker may have set it)
     yield record
     cache.delete_many([tasks.POLLER_LOCK_KEY, tasks.POLL_AGAIN_KEY, tasks.POLL_NOW_KEY])
 
@@ -114,38 +112,3 @@ def test_follow_ups_stop_after_their_time_and_hand_the_push_to_a_queued_round(
     assert rounds["ran"] == 1
     assert rounds["queued"] == 1
     assert cache.get(tasks.POLL_AGAIN_KEY) == 1
-
-
-def test_in_a_worker_process_a_push_runs_its_round_on_a_thread_without_queueing(
-        rounds: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    runner = tasks.PushRounds()
-    monkeypatch.setattr(tasks, "push_rounds", runner)
-    # when a push arrives in a worker process with no round running
-    tasks.poll_now()
-    # then a thread of the process runs the round: nothing was queued, and the round's marks are cleared
-    wait_until(lambda: runner.rounds == 1, timeout=10)
-    assert (rounds["ran"], rounds["queued"]) == (1, 0)
-    assert cache.get(tasks.POLL_NOW_KEY) is None
-    assert cache.get(tasks.POLL_AGAIN_KEY) is None
-    # and a later push gets a round of its own on the same thread
-    tasks.poll_now()
-    wait_until(lambda: runner.rounds == 2, timeout=10)
-    assert (rounds["ran"], rounds["queued"]) == (2, 0)
-
-
-def test_a_pushed_round_that_fails_is_logged_and_the_next_push_still_runs(
-        rounds: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    runner = tasks.PushRounds()
-    monkeypatch.setattr(tasks, "push_rounds", runner)
-
-    def broken() -> None:
-        raise RuntimeError("the database went away")
-
-    rounds["during"][1] = broken
-    tasks.poll_now()
-    wait_until(lambda: runner.rounds == 1, timeout=10)
-    assert "a pushed poller round failed" in caplog.text
-    assert cache.get(tasks.POLLER_LOCK_KEY) is None  # released by the failed round
-    tasks.poll_now()
-    wait_until(lambda: runner.rounds == 2, timeout=10)
-    assert (rounds["ran"], rounds["queued"]) == (2, 0)
